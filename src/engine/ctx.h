@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine context, shared by the engine's files (engine.c: loop and
+ * control; tcp.c: connection vetting and relays; dnsfwd.c: the resolver).
+ * Everything the engine mutates lives here; there is no other state.
+ *
+ * epoll data always points at a struct cf_watch embedded in the object that
+ * owns the fd, whose kind tells the loop which handler to call.
+ */
+#ifndef CF_ENGINE_CTX_H
+#define CF_ENGINE_CTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config/config.h"
+#include "dns/resolvconf.h"
+#include "engine/engine.h"
+#include "engine/packet.h"
+#include "sandbox/plan.h"
+
+enum cf_watch_kind {
+	CF_W_TUN,
+	CF_W_LISTEN,
+	CF_W_SIGNAL,
+	CF_W_CTL,
+	CF_W_PIDFD,
+	CF_W_TIMER,
+	CF_W_TCP_UPSTREAM,
+	CF_W_TCP_RELAY,
+	CF_W_DNS_UPSTREAM,
+};
+
+struct cf_watch {
+	uint8_t kind;
+};
+
+#define cf_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+struct cf_tcp_table;
+struct cf_dnsfwd;
+
+/* Engine-wide counters, the seed of the summary. */
+struct cf_engine_stats {
+	uint64_t tcp_attempts, tcp_ok, tcp_failed, tcp_unvetted;
+	uint64_t dns_queries, dns_answers, dns_failures;
+	uint64_t packets_dropped;
+	uint64_t flows_started;
+};
+
+struct cf_engine {
+	int epfd;
+	int tun_fd, listen4, listen6, sigfd, ctlfd, pidfd, timerfd;
+	pid_t helper;
+	struct cf_watch w_tun, w_listen4, w_listen6, w_sig, w_ctl, w_pidfd, w_timer;
+
+	const struct cf_config *cfg;
+	struct cf_plan plan;
+	struct cf_resolvconf host_dns;
+
+	struct cf_tcp_table *tcp;
+	struct cf_dnsfwd *dns;
+	struct cf_engine_stats stats;
+
+	uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop turn */
+	unsigned signals_forwarded;
+	bool command_done;
+	struct cf_engine_result *res;
+
+	uint8_t rxbuf[65536];
+	uint8_t txbuf[65536];
+};
+
+/* Add @fd to the loop with @events, reporting to @w. Return 0 or -errno. */
+int cf_engine_watch(struct cf_engine *e, int fd, uint32_t events, struct cf_watch *w);
+
+/* Change the events of a watched @fd. Return 0 or -errno. */
+int cf_engine_rewatch(struct cf_engine *e, int fd, uint32_t events, struct cf_watch *w);
+
+/* Write one packet into the child's tun0. Return 0 or -errno (dropped, counted). */
+int cf_engine_tun_write(struct cf_engine *e, const void *pkt, size_t len);
+
+/* The resolver DNS goes to: --dns, else the host's first. NULL if there is none. */
+const struct cf_ip *cf_engine_resolver(const struct cf_engine *e, size_t index);
+
+/* Whether @ip is one of the virtual gateway/resolver addresses. */
+bool cf_engine_is_gateway(const struct cf_engine *e, const struct cf_ip *ip);
+
+#endif

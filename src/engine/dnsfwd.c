@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Theory of operation: the tree's UDP DNS.
+ *
+ * A query to the virtual resolver (or, with --dns, to any server on port 53)
+ * arrives as a packet on tun0. It is parsed with ldns (dns/message.h; a
+ * query ldns rejects is dropped), then sent from a fresh connected UDP
+ * socket on the host (a random source port per query) to the chosen
+ * resolver: --dns, else the host's resolv.conf servers in order, moving to
+ * the next one after QUERY_TIMEOUT_MS. The answer, when its id matches, is
+ * written back into tun0 as a UDP packet from the address the tree asked,
+ * so its stub resolver accepts it. When every resolver fails the tree gets
+ * SERVFAIL rather than waiting for its own timeout.
+ */
+#include "engine/dnsfwd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dns/message.h"
+#include "util/log.h"
+
+#define QUERY_TIMEOUT_MS 2500
+#define MAX_IN_FLIGHT 4096
+#define DNS_RCODE_SERVFAIL 2
+
+struct dns_query {
+	struct cf_watch w;
+	int fd;
+	struct cf_ip client, server; /* the tree's address, and the server it asked */
+	uint16_t client_port, server_port;
+	uint16_t id;
+	size_t resolver;	     /* index of the resolver tried */
+	uint64_t deadline_ms;
+	uint8_t *msg;
+	size_t len;
+	struct dns_query *prev, *next;
+};
+
+struct cf_dnsfwd {
+	struct dns_query head;
+	size_t n;
+	bool warned_no_resolver;
+};
+
+int cf_dnsfwd_init(struct cf_engine *e)
+{
+	struct cf_dnsfwd *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	d->head.next = d->head.prev = &d->head;
+	e->dns = d;
+	return 0;
+}
+
+static void query_free(struct cf_engine *e, struct dns_query *q)
+{
+	q->prev->next = q->next;
+	q->next->prev = q->prev;
+	e->dns->n--;
+	if (q->fd >= 0)
+		close(q->fd);
+	free(q->msg);
+	free(q);
+}
+
+void cf_dnsfwd_fini(struct cf_engine *e)
+{
+	if (!e->dns)
+		return;
+	while (e->dns->head.next != &e->dns->head)
+		query_free(e, e->dns->head.next);
+	free(e->dns);
+	e->dns = NULL;
+}
+
+bool cf_dnsfwd_wants(const struct cf_engine *e, const struct cf_pkt *pkt)
+{
+	return pkt->dport == 53 && (e->cfg->dns_set || cf_engine_is_gateway(e, &pkt->dst));
+}
+
+/* Send @q to resolver number q->resolver. Return 0, or -errno (-ENOENT: none left). */
+static int query_send(struct cf_engine *e, struct dns_query *q)
+{
+	const struct cf_ip *server = cf_engine_resolver(e, q->resolver);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd;
+
+	if (!server)
+		return -ENOENT;
+	if (q->fd >= 0) {
+		close(q->fd); /* epoll forgets a closed fd by itself */
+		q->fd = -1;
+	}
+	sl = cf_ip_to_sockaddr(server, 53, &ss);
+	fd = socket(server->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	q->fd = fd;
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 || send(fd, q->msg, q->len, 0) < 0)
+		return -errno;
+	q->deadline_ms = e->now_ms + QUERY_TIMEOUT_MS;
+	return cf_engine_watch(e, fd, EPOLLIN, &q->w);
+}
+
+/* Write @msg back to the tree as a UDP packet from the server it asked. */
+static void reply(struct cf_engine *e, const struct dns_query *q, const uint8_t *msg, size_t len)
+{
+	ssize_t n = cf_pkt_build_udp(e->txbuf, sizeof(e->txbuf), &q->server, q->server_port,
+				     &q->client, q->client_port, msg, len, 64, 0);
+
+	if (n > 0)
+		cf_engine_tun_write(e, e->txbuf, (size_t)n);
+	else
+		e->stats.packets_dropped++;
+}
+
+static void fail_query(struct cf_engine *e, struct dns_query *q)
+{
+	uint8_t buf[512];
+	ssize_t n = cf_dns_build_empty_answer(q->msg, q->len, DNS_RCODE_SERVFAIL, buf, sizeof(buf));
+
+	e->stats.dns_failures++;
+	if (n > 0)
+		reply(e, q, buf, (size_t)n);
+	query_free(e, q);
+}
+
+static struct dns_query *query_new(struct cf_engine *e, const struct cf_pkt *pkt, uint16_t id)
+{
+	struct dns_query *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->msg = malloc(pkt->payload_len);
+	if (!q->msg) {
+		free(q);
+		return NULL;
+	}
+	memcpy(q->msg, pkt->payload, pkt->payload_len);
+	q->len = pkt->payload_len;
+	q->w.kind = CF_W_DNS_UPSTREAM;
+	q->fd = -1;
+	q->client = pkt->src;
+	q->client_port = pkt->sport;
+	q->server = pkt->dst;
+	q->server_port = pkt->dport;
+	q->id = id;
+	q->next = &e->dns->head;
+	q->prev = e->dns->head.prev;
+	e->dns->head.prev->next = q;
+	e->dns->head.prev = q;
+	e->dns->n++;
+	return q;
+}
+
+void cf_dnsfwd_on_query(struct cf_engine *e, const struct cf_pkt *pkt)
+{
+	struct cf_dns_query info;
+	struct dns_query *q;
+
+	if (cf_dns_parse_query(pkt->payload, pkt->payload_len, &info) < 0 || info.is_response) {
+		e->stats.packets_dropped++;
+		return;
+	}
+	e->stats.dns_queries++;
+	if (e->dns->n >= MAX_IN_FLIGHT) {
+		log_debug("dns: %zu queries in flight, dropping one for %s", e->dns->n, info.qname);
+		e->stats.packets_dropped++;
+		return;
+	}
+	q = query_new(e, pkt, info.id);
+	if (!q) {
+		e->stats.packets_dropped++;
+		return;
+	}
+	if (query_send(e, q) == -ENOENT && !e->dns->warned_no_resolver) {
+		log_warn("the tree asked for DNS but the host has no resolver in /etc/resolv.conf; "
+			 "use --dns IP");
+		e->dns->warned_no_resolver = true;
+	}
+	/* A send error leaves the query to time out onto the next resolver. */
+}
+
+void cf_dnsfwd_on_event(struct cf_engine *e, struct cf_watch *w)
+{
+	struct dns_query *q = cf_container_of(w, struct dns_query, w);
+	uint8_t *buf = e->rxbuf;
+	ssize_t n;
+
+	for (;;) {
+		n = recv(q->fd, buf, sizeof(e->rxbuf), 0);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			/* ICMP error from this resolver (refused): try the next one now. */
+			q->deadline_ms = e->now_ms;
+			return;
+		}
+		if (n >= 12 && buf[0] == (q->id >> 8) && buf[1] == (q->id & 0xff))
+			break;
+	}
+	e->stats.dns_answers++;
+	reply(e, q, buf, (size_t)n);
+	query_free(e, q);
+}
+
+void cf_dnsfwd_on_tick(struct cf_engine *e)
+{
+	struct dns_query *q, *next;
+
+	for (q = e->dns->head.next; q != &e->dns->head; q = next) {
+		next = q->next;
+		if (q->deadline_ms > e->now_ms)
+			continue;
+		q->resolver++;
+		if (query_send(e, q) < 0)
+			fail_query(e, q);
+	}
+}

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Theory of operation: the event loop.
+ *
+ * One epoll set holds: tun0 (packets the tree sends to anything but its own
+ * loopback path), the two transparent listeners (vetted connections),
+ * upstream and relay sockets, DNS upstream sockets, a signalfd, a 250 ms
+ * timerfd for expiry, the control socket to the sandbox's init and the
+ * helper's pidfd. The loop ends when init reports the command's wait status
+ * (or the sandbox vanishes); then every flow is closed and recorded.
+ *
+ * Signals: SIGTERM, SIGHUP and SIGQUIT sent to childflow are passed on to
+ * the tree through init. SIGINT from the terminal already reached the tree
+ * (same process group) and is not sent twice; a SIGINT sent with kill() is
+ * passed on. The third forwarded signal kills the sandbox outright.
+ */
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/ctx.h"
+#include "engine/dnsfwd.h"
+#include "engine/tcp.h"
+#include "sandbox/ctl.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+
+#define TICK_MS 250
+#define TUN_BATCH 64
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int cf_engine_watch(struct cf_engine *e, int fd, uint32_t events, struct cf_watch *w)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int cf_engine_rewatch(struct cf_engine *e, int fd, uint32_t events, struct cf_watch *w)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int cf_engine_tun_write(struct cf_engine *e, const void *pkt, size_t len)
+{
+	if (write(e->tun_fd, pkt, len) != (ssize_t)len) {
+		e->stats.packets_dropped++;
+		return -errno;
+	}
+	return 0;
+}
+
+const struct cf_ip *cf_engine_resolver(const struct cf_engine *e, size_t index)
+{
+	if (e->cfg->dns_set)
+		return index == 0 ? &e->cfg->dns : NULL;
+	return index < e->host_dns.n ? &e->host_dns.servers[index] : NULL;
+}
+
+bool cf_engine_is_gateway(const struct cf_engine *e, const struct cf_ip *ip)
+{
+	return cf_ip_equal(ip, &e->plan.gateway4) || cf_ip_equal(ip, &e->plan.gateway6);
+}
+
+static void on_tun_packet(struct cf_engine *e, const uint8_t *buf, size_t len)
+{
+	struct cf_pkt pkt;
+
+	if (cf_pkt_parse(buf, len, &pkt) < 0 || pkt.fragment) {
+		e->stats.packets_dropped++;
+		return;
+	}
+	switch (pkt.proto) {
+	case IPPROTO_TCP:
+		if ((pkt.tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN)
+			cf_tcp_on_syn(e, &pkt);
+		else
+			e->stats.packets_dropped++;
+		break;
+	case IPPROTO_UDP:
+		if (cf_dnsfwd_wants(e, &pkt))
+			cf_dnsfwd_on_query(e, &pkt);
+		else
+			e->stats.packets_dropped++;
+		break;
+	default:
+		e->stats.packets_dropped++;
+		break;
+	}
+}
+
+static void on_tun(struct cf_engine *e)
+{
+	for (int i = 0; i < TUN_BATCH; i++) {
+		ssize_t n = read(e->tun_fd, e->rxbuf, sizeof(e->rxbuf));
+
+		if (n <= 0)
+			return;
+		on_tun_packet(e, e->rxbuf, (size_t)n);
+	}
+}
+
+static void on_signal(struct cf_engine *e)
+{
+	struct signalfd_siginfo si;
+
+	while (read(e->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		int sig = (int)si.ssi_signo;
+
+		if (sig == SIGINT && si.ssi_code == SI_KERNEL)
+			continue; /* the terminal sent it to the tree as well */
+		if (++e->signals_forwarded >= 3) {
+			log_warn("third signal: killing the sandbox");
+			kill(e->helper, SIGKILL);
+			continue;
+		}
+		kill(e->helper, sig);
+	}
+}
+
+static void on_ctl(struct cf_engine *e)
+{
+	struct cf_ctl_msg m;
+	ssize_t n = read(e->ctlfd, &m, sizeof(m));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_EXITED) {
+		e->res->wait_status = m.status;
+	} else if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_EXEC_FAILED) {
+		e->res->exec_err = m.err ? m.err : EIO;
+	} else {
+		e->res->helper_lost = true;
+	}
+	e->command_done = true;
+}
+
+static void on_timer(struct cf_engine *e)
+{
+	uint64_t ticks;
+
+	(void)!read(e->timerfd, &ticks, sizeof(ticks));
+	cf_tcp_on_tick(e);
+	cf_dnsfwd_on_tick(e);
+}
+
+static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
+{
+	switch (w->kind) {
+	case CF_W_TUN:
+		on_tun(e);
+		break;
+	case CF_W_LISTEN:
+		cf_tcp_on_listener(e, w == &e->w_listen4 ? e->listen4 : e->listen6);
+		break;
+	case CF_W_SIGNAL:
+		on_signal(e);
+		break;
+	case CF_W_CTL:
+		on_ctl(e);
+		break;
+	case CF_W_PIDFD:
+		/* Init exited; its last message (if any) is already queued on ctl. */
+		on_ctl(e);
+		break;
+	case CF_W_TIMER:
+		on_timer(e);
+		break;
+	case CF_W_TCP_UPSTREAM:
+	case CF_W_TCP_RELAY:
+		cf_tcp_on_event(e, w, events);
+		break;
+	case CF_W_DNS_UPSTREAM:
+		cf_dnsfwd_on_event(e, w);
+		break;
+	default:
+		break;
+	}
+}
+
+static int open_loop_fds(struct cf_engine *e)
+{
+	struct itimerspec its = {
+		.it_interval = { .tv_sec = 0, .tv_nsec = TICK_MS * 1000000L },
+		.it_value = { .tv_sec = 0, .tv_nsec = TICK_MS * 1000000L },
+	};
+	sigset_t mask;
+
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (e->epfd < 0)
+		return -errno;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	e->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (e->sigfd < 0)
+		return -errno;
+	e->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (e->timerfd < 0 || timerfd_settime(e->timerfd, 0, &its, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static int watch_all(struct cf_engine *e)
+{
+	struct {
+		int fd;
+		struct cf_watch *w;
+		uint8_t kind;
+	} t[] = {
+		{ e->tun_fd, &e->w_tun, CF_W_TUN },
+		{ e->listen4, &e->w_listen4, CF_W_LISTEN },
+		{ e->listen6, &e->w_listen6, CF_W_LISTEN },
+		{ e->sigfd, &e->w_sig, CF_W_SIGNAL },
+		{ e->ctlfd, &e->w_ctl, CF_W_CTL },
+		{ e->pidfd, &e->w_pidfd, CF_W_PIDFD },
+		{ e->timerfd, &e->w_timer, CF_W_TIMER },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int r;
+
+		t[i].w->kind = t[i].kind;
+		r = cf_engine_watch(e, t[i].fd, EPOLLIN, t[i].w);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
+		       struct cf_sandbox *sb)
+{
+	int r;
+
+	e->cfg = o->cfg;
+	e->plan = *o->plan;
+	if (o->host_dns)
+		e->host_dns = *o->host_dns;
+	e->helper = sb->helper;
+	e->epfd = e->sigfd = e->timerfd = -1;
+	/* The engine owns these fds from now on. */
+	e->tun_fd = take_fd_int(&sb->tun_fd);
+	e->listen4 = take_fd_int(&sb->listen4);
+	e->listen6 = take_fd_int(&sb->listen6);
+	e->ctlfd = take_fd_int(&sb->ctlfd);
+	e->pidfd = take_fd_int(&sb->pidfd);
+	e->now_ms = monotonic_ms();
+	r = open_loop_fds(e);
+	if (r == 0)
+		r = cf_tcp_init(e);
+	if (r == 0)
+		r = cf_dnsfwd_init(e);
+	if (r == 0)
+		r = watch_all(e);
+	return r;
+}
+
+static void engine_fini(struct cf_engine *e)
+{
+	int fds[] = { e->tun_fd, e->listen4, e->listen6, e->sigfd, e->ctlfd, e->pidfd,
+		      e->timerfd, e->epfd };
+
+	cf_tcp_fini(e);
+	cf_dnsfwd_fini(e);
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+static int engine_loop(struct cf_engine *e)
+{
+	struct epoll_event ev[64];
+
+	while (!e->command_done) {
+		int n = epoll_wait(e->epfd, ev, 64, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		e->now_ms = monotonic_ms();
+		for (int i = 0; i < n; i++)
+			dispatch(e, ev[i].data.ptr, ev[i].events);
+	}
+	return 0;
+}
+
+int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,
+		  struct cf_engine_result *res)
+{
+	struct cf_engine *e = calloc(1, sizeof(*e));
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (!e)
+		return -ENOMEM;
+	e->res = res;
+	r = engine_init(e, opts, sb);
+	if (r < 0) {
+		log_error("cannot start the engine: %s", strerror(-r));
+		goto out;
+	}
+	r = cf_sandbox_go(e->ctlfd);
+	if (r == 0)
+		r = engine_loop(e);
+	if (r < 0) {
+		res->fatal_err = r;
+		log_error("engine failure: %s", strerror(-r));
+		kill(e->helper, SIGKILL);
+		r = 0;
+	}
+out:
+	waitpid(e->helper, NULL, 0);
+	engine_fini(e);
+	free(e);
+	return r;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rootless engine: one epoll loop in childflow's own process (the host's
+ * namespaces) that decides and relays every flow of the sandboxed tree.
+ */
+#ifndef CF_ENGINE_ENGINE_H
+#define CF_ENGINE_ENGINE_H
+
+#include "config/config.h"
+#include "dns/resolvconf.h"
+#include "sandbox/launch.h"
+#include "sandbox/plan.h"
+
+struct cf_engine_opts {
+	const struct cf_config *cfg;
+	const struct cf_plan *plan;
+	const struct cf_resolvconf *host_dns; /* upstream resolvers unless cfg->dns_set */
+};
+
+/* How the command ended, as the engine learnt it from the sandbox's init. */
+struct cf_engine_result {
+	int wait_status; /* valid when exec_err == 0 */
+	int exec_err;	 /* errno of a failed exec (ENOENT: not found) */
+	int fatal_err;	 /* the engine itself failed (-errno), 0 otherwise */
+	bool helper_lost; /* the sandbox ended without reporting a status */
+};
+
+/*
+ * Take over @sb's fds, tell the helper to start the command, and run until
+ * the command has exited. Return 0 with @res filled, or -errno if the engine
+ * could not start (message already logged).
+ */
+int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,
+		  struct cf_engine_result *res);
+
+#endif

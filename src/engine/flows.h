@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one place where the engine decides flows and where they start and
+ * end. Every protocol handler calls these hooks, so policy, the flow log and
+ * the summary see the same events in the same order.
+ */
+#ifndef CF_ENGINE_FLOWS_H
+#define CF_ENGINE_FLOWS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/addr.h"
+
+struct cf_engine;
+
+struct cf_flow {
+	uint64_t id;
+	struct cf_ip src, dst;	    /* as the tree addressed it */
+	uint16_t sport, dport;
+	struct cf_ip target;	    /* where the engine connects (dst, or the resolver for DNS) */
+	uint16_t target_port;
+	bool via_proxy;
+	bool connected;
+	uint64_t start_ms;
+	uint64_t bytes_sent, bytes_received;
+};
+
+/*
+ * Decide a new TCP flow: pick its target and apply policy. Return 0 to
+ * connect, or -errno to answer the tree with that error instead
+ * (-ECONNREFUSED: RST; -EACCES: ICMP administratively prohibited).
+ */
+int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f);
+
+/* The upstream connect of @f finished: @err 0 for success or an errno. */
+void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err);
+
+/* A connected flow ended (bytes filled in by the caller). */
+void cf_flow_end(struct cf_engine *e, struct cf_flow *f);
+
+#endif

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Theory of operation: TCP connections of the tree.
+ *
+ * The tree's kernel sends every new connection's SYN out through tun0 (nft
+ * mark 2). The engine decides it here, opens the upstream socket on the host,
+ * and only when that connect() succeeds writes the very same SYN back into
+ * tun0; the tree's kernel then hands it to the transparent listener, the
+ * tree's connect() completes, and the engine accept()s and splices. So the
+ * tree never sees "connected" for a destination that refused or never
+ * answered.
+ *
+ * States of a connection:
+ *   CONNECTING  upstream connect() in progress; SYN retransmits absorbed
+ *   INJECTED    upstream connected, SYN written back; waiting for accept()
+ *   RELAY       both sockets spliced (relay.c) until both sides closed
+ *
+ * Failures of CONNECTING answer the tree like the network would: RST for a
+ * refused port, ICMP unreachable for unreachable hosts/networks, nothing for
+ * a timeout (the tree's own SYN retries time out). Accepted connections with
+ * no INJECTED entry are aborted: nothing reaches the network unvetted.
+ *
+ * Pending connections (CONNECTING, INJECTED) are in a hash table keyed by the
+ * tree's 4-tuple and on a list for expiry; RELAY connections only exist
+ * through their epoll registrations.
+ */
+#include "engine/tcp.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <netinet/icmp6.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine/flows.h"
+#include "engine/relay.h"
+#include "util/log.h"
+
+#define TCP_BUCKETS 4096
+/* Longer than the kernel's own SYN retry budget (about 127 s with 6 retries). */
+#define CONNECTING_TIMEOUT_MS 135000
+/* After injection the tree's kernel completes the handshake in microseconds; this only
+ * catches a tree that gave up on the connection meanwhile. */
+#define INJECTED_TIMEOUT_MS 10000
+
+enum tcp_state {
+	TCP_CONNECTING,
+	TCP_INJECTED,
+	TCP_RELAY,
+};
+
+static const char *const state_names[] = { "CONNECTING", "INJECTED", "RELAY" };
+
+struct tcp_conn {
+	struct cf_watch w_up;	 /* upstream socket */
+	struct cf_watch w_child; /* child-side socket (RELAY) */
+	enum tcp_state state;
+	struct cf_flow flow;	 /* the tree's 4-tuple and the flow record */
+	int up_fd, child_fd;
+	uint64_t deadline_ms;
+	uint8_t *syn;
+	size_t syn_len;
+	struct cf_relay relay;
+	struct tcp_conn *hnext;		/* hash chain (pending only) */
+	struct tcp_conn *prev, *next;	/* pending list */
+};
+
+struct cf_tcp_table {
+	struct tcp_conn *bucket[TCP_BUCKETS];
+	struct tcp_conn pending; /* list heads */
+	struct tcp_conn relays;
+	size_t n_pending, n_relay;
+};
+
+static void list_add(struct tcp_conn *head, struct tcp_conn *c)
+{
+	c->next = head;
+	c->prev = head->prev;
+	head->prev->next = c;
+	head->prev = c;
+}
+
+static void list_del(struct tcp_conn *c)
+{
+	c->prev->next = c->next;
+	c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void conn_set_state(struct tcp_conn *c, enum tcp_state s)
+{
+	log_debug("tcp flow %llu: %s -> %s", (unsigned long long)c->flow.id,
+		  state_names[c->state], state_names[s]);
+	c->state = s;
+}
+
+static uint32_t tuple_hash(const struct cf_ip *src, uint16_t sport, const struct cf_ip *dst,
+			   uint16_t dport)
+{
+	uint32_t h = 2166136261u;
+	size_t n = src->family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ src->b[i]) * 16777619u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ dst->b[i]) * 16777619u;
+	h = (h ^ sport) * 16777619u;
+	h = (h ^ dport) * 16777619u;
+	return h % TCP_BUCKETS;
+}
+
+static struct tcp_conn **find_slot(struct cf_tcp_table *t, const struct cf_ip *src,
+				   uint16_t sport, const struct cf_ip *dst, uint16_t dport)
+{
+	struct tcp_conn **pp = &t->bucket[tuple_hash(src, sport, dst, dport)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		const struct cf_flow *f = &(*pp)->flow;
+
+		if (f->sport == sport && f->dport == dport && cf_ip_equal(&f->src, src) &&
+		    cf_ip_equal(&f->dst, dst))
+			return pp;
+	}
+	return pp;
+}
+
+static void pending_link(struct cf_tcp_table *t, struct tcp_conn *c)
+{
+	struct tcp_conn **slot = find_slot(t, &c->flow.src, c->flow.sport, &c->flow.dst,
+					   c->flow.dport);
+
+	c->hnext = NULL;
+	*slot = c;
+	list_add(&t->pending, c);
+	t->n_pending++;
+}
+
+static void pending_unlink(struct cf_tcp_table *t, struct tcp_conn *c)
+{
+	struct tcp_conn **slot = find_slot(t, &c->flow.src, c->flow.sport, &c->flow.dst,
+					   c->flow.dport);
+
+	if (*slot == c)
+		*slot = c->hnext;
+	list_del(c);
+	t->n_pending--;
+}
+
+int cf_tcp_init(struct cf_engine *e)
+{
+	struct cf_tcp_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->pending.next = t->pending.prev = &t->pending;
+	t->relays.next = t->relays.prev = &t->relays;
+	e->tcp = t;
+	return 0;
+}
+
+static void abort_fd(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (fd < 0)
+		return;
+	/* SO_LINGER 0: close() sends RST, so a failure is never mistaken for a clean end. */
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
+{
+	if (c->state == TCP_RELAY) {
+		cf_relay_fini(&c->relay);
+		list_del(c);
+		e->tcp->n_relay--;
+	} else {
+		pending_unlink(e->tcp, c);
+	}
+	if (reset) {
+		abort_fd(c->up_fd);
+		abort_fd(c->child_fd);
+	} else {
+		if (c->up_fd >= 0)
+			close(c->up_fd);
+		if (c->child_fd >= 0)
+			close(c->child_fd);
+	}
+	free(c->syn);
+	free(c);
+}
+
+void cf_tcp_fini(struct cf_engine *e)
+{
+	struct cf_tcp_table *t = e->tcp;
+
+	if (!t)
+		return;
+	while (t->pending.next != &t->pending)
+		conn_free(e, t->pending.next, true);
+	while (t->relays.next != &t->relays) {
+		struct tcp_conn *c = t->relays.next;
+
+		c->flow.bytes_sent = c->relay.dir[0].bytes;
+		c->flow.bytes_received = c->relay.dir[1].bytes;
+		cf_flow_end(e, &c->flow);
+		conn_free(e, c, true);
+	}
+	free(t);
+	e->tcp = NULL;
+}
+
+/* Answer the tree's SYN the way the network would have, for upstream error @err. */
+static void answer_failure(struct cf_engine *e, const struct tcp_conn *c, int err)
+{
+	struct cf_pkt syn;
+	bool v4;
+	uint8_t type, code;
+	ssize_t n;
+
+	if (cf_pkt_parse(c->syn, c->syn_len, &syn) < 0)
+		return;
+	v4 = syn.family == AF_INET;
+	switch (err) {
+	case ECONNREFUSED:
+		n = cf_pkt_build_tcp_rst(e->txbuf, sizeof(e->txbuf), &syn);
+		goto write;
+	case ENETUNREACH:
+		type = v4 ? ICMP_DEST_UNREACH : ICMP6_DST_UNREACH;
+		code = v4 ? ICMP_NET_UNREACH : ICMP6_DST_UNREACH_NOROUTE;
+		break;
+	case EACCES:
+	case EPERM:
+		type = v4 ? ICMP_DEST_UNREACH : ICMP6_DST_UNREACH;
+		code = v4 ? ICMP_PKT_FILTERED : ICMP6_DST_UNREACH_ADMIN;
+		break;
+	case ETIMEDOUT:
+		return; /* silence: the tree's own connect times out, as it would have */
+	default:	/* EHOSTUNREACH, EHOSTDOWN, ... */
+		type = v4 ? ICMP_DEST_UNREACH : ICMP6_DST_UNREACH;
+		code = v4 ? ICMP_HOST_UNREACH : ICMP6_DST_UNREACH_ADDR;
+		break;
+	}
+	n = cf_pkt_build_icmp_error(e->txbuf, sizeof(e->txbuf), &syn, &syn.dst, type, code, 0);
+write:
+	if (n > 0)
+		cf_engine_tun_write(e, e->txbuf, (size_t)n);
+}
+
+static void connect_failed(struct cf_engine *e, struct tcp_conn *c, int err)
+{
+	e->stats.tcp_failed++;
+	cf_flow_connect_result(e, &c->flow, err);
+	answer_failure(e, c, err);
+	conn_free(e, c, false);
+}
+
+static void connect_succeeded(struct cf_engine *e, struct tcp_conn *c)
+{
+	cf_flow_connect_result(e, &c->flow, 0);
+	/* Nothing to hear from upstream until the relay starts; keep the socket quiet. */
+	cf_engine_rewatch(e, c->up_fd, 0, &c->w_up);
+	conn_set_state(c, TCP_INJECTED);
+	c->deadline_ms = e->now_ms + INJECTED_TIMEOUT_MS;
+	cf_engine_tun_write(e, c->syn, c->syn_len);
+}
+
+static int open_upstream(struct cf_engine *e, struct tcp_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = cf_ip_to_sockaddr(&c->flow.target, c->flow.target_port, &ss);
+	int fd, one = 1;
+
+	fd = socket(c->flow.target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->up_fd = fd;
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
+		return -errno;
+	/* Loopback connects may complete at once; the EPOLLOUT event reports both cases. */
+	return cf_engine_watch(e, fd, EPOLLOUT, &c->w_up);
+}
+
+static struct tcp_conn *conn_new(const struct cf_pkt *syn)
+{
+	struct tcp_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->syn = malloc(syn->l3_len);
+	if (!c->syn) {
+		free(c);
+		return NULL;
+	}
+	memcpy(c->syn, syn->l3, syn->l3_len);
+	c->syn_len = syn->l3_len;
+	c->w_up.kind = CF_W_TCP_UPSTREAM;
+	c->w_child.kind = CF_W_TCP_RELAY;
+	c->up_fd = c->child_fd = -1;
+	c->flow.src = syn->src;
+	c->flow.dst = syn->dst;
+	c->flow.sport = syn->sport;
+	c->flow.dport = syn->dport;
+	return c;
+}
+
+void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn)
+{
+	struct cf_tcp_table *t = e->tcp;
+	struct tcp_conn *c = *find_slot(t, &syn->src, syn->sport, &syn->dst, syn->dport);
+	int err;
+
+	if (c) {
+		/* A retransmitted SYN: absorb it while connecting, re-inject once vetted. */
+		if (c->state == TCP_INJECTED)
+			cf_engine_tun_write(e, c->syn, c->syn_len);
+		return;
+	}
+	c = conn_new(syn);
+	if (!c) {
+		e->stats.packets_dropped++;
+		return;
+	}
+	c->state = TCP_CONNECTING;
+	c->deadline_ms = e->now_ms + CONNECTING_TIMEOUT_MS;
+	pending_link(t, c);
+	e->stats.tcp_attempts++;
+	err = cf_flow_tcp_decide(e, &c->flow);
+	if (err < 0) {
+		/* Denied or no route by decision: the decision already answered for the log. */
+		e->stats.tcp_failed++;
+		answer_failure(e, c, -err);
+		conn_free(e, c, false);
+		return;
+	}
+	err = open_upstream(e, c);
+	if (err < 0)
+		connect_failed(e, c, -err);
+}
+
+static void upstream_ready(struct cf_engine *e, struct tcp_conn *c)
+{
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	if (getsockopt(c->up_fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+		soerr = errno;
+	if (soerr) {
+		connect_failed(e, c, soerr);
+		return;
+	}
+	connect_succeeded(e, c);
+}
+
+static void relay_run(struct cf_engine *e, struct tcp_conn *c)
+{
+	enum cf_relay_state s = cf_relay_progress(&c->relay);
+
+	if (s == CF_RELAY_ACTIVE)
+		return;
+	c->flow.bytes_sent = c->relay.dir[0].bytes;
+	c->flow.bytes_received = c->relay.dir[1].bytes;
+	cf_flow_end(e, &c->flow);
+	conn_free(e, c, s == CF_RELAY_RESET);
+}
+
+static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
+{
+	const uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	int one = 1, err;
+
+	pending_unlink(e->tcp, c);
+	c->child_fd = child_fd;
+	conn_set_state(c, TCP_RELAY);
+	list_add(&e->tcp->relays, c);
+	e->tcp->n_relay++;
+	setsockopt(child_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	err = cf_relay_init(&c->relay, child_fd, c->up_fd);
+	if (err == 0)
+		err = cf_engine_rewatch(e, c->up_fd, ev, &c->w_up);
+	if (err == 0)
+		err = cf_engine_watch(e, child_fd, ev, &c->w_child);
+	if (err < 0) {
+		log_warn("cannot relay a connection: %s", strerror(-err));
+		/* Keep conn_free's bookkeeping right: the relay pipes may be half made. */
+		conn_free(e, c, true);
+		return;
+	}
+	relay_run(e, c);
+}
+
+static void accept_one(struct cf_engine *e, int cfd)
+{
+	struct sockaddr_storage peer, local;
+	socklen_t pl = sizeof(peer), ll = sizeof(local);
+	struct cf_ip src, dst;
+	uint16_t sport, dport;
+	struct tcp_conn *c;
+
+	if (getpeername(cfd, (struct sockaddr *)&peer, &pl) < 0 ||
+	    getsockname(cfd, (struct sockaddr *)&local, &ll) < 0 ||
+	    cf_ip_from_sockaddr((struct sockaddr *)&peer, &src, &sport) < 0 ||
+	    cf_ip_from_sockaddr((struct sockaddr *)&local, &dst, &dport) < 0) {
+		abort_fd(cfd);
+		return;
+	}
+	c = *find_slot(e->tcp, &src, sport, &dst, dport);
+	if (!c || c->state != TCP_INJECTED) {
+		/* Fail closed: only connections the engine vetted get through. */
+		e->stats.tcp_unvetted++;
+		abort_fd(cfd);
+		return;
+	}
+	e->stats.tcp_ok++;
+	start_relay(e, c, cfd);
+}
+
+void cf_tcp_on_listener(struct cf_engine *e, int listen_fd)
+{
+	for (int i = 0; i < 256; i++) {
+		int cfd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_debug("accept on the transparent listener: %s", strerror(errno));
+			return;
+		}
+		accept_one(e, cfd);
+	}
+}
+
+void cf_tcp_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events)
+{
+	struct tcp_conn *c;
+
+	(void)events;
+	if (w->kind == CF_W_TCP_UPSTREAM) {
+		c = cf_container_of(w, struct tcp_conn, w_up);
+		if (c->state == TCP_CONNECTING)
+			upstream_ready(e, c);
+		else if (c->state == TCP_RELAY)
+			relay_run(e, c);
+		return;
+	}
+	c = cf_container_of(w, struct tcp_conn, w_child);
+	relay_run(e, c);
+}
+
+void cf_tcp_on_tick(struct cf_engine *e)
+{
+	struct cf_tcp_table *t = e->tcp;
+	struct tcp_conn *c = t->pending.next, *next;
+
+	for (; c != &t->pending; c = next) {
+		next = c->next;
+		if (c->deadline_ms > e->now_ms)
+			continue;
+		if (c->state == TCP_CONNECTING)
+			connect_failed(e, c, ETIMEDOUT);
+		else
+			conn_free(e, c, true);
+	}
+}

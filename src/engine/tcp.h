@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* TCP connections of the tree: SYN vetting, upstream connect, accept, splice relay. */
+#ifndef CF_ENGINE_TCP_H
+#define CF_ENGINE_TCP_H
+
+#include "engine/ctx.h"
+
+/* Create the connection table. Return 0 or -ENOMEM. */
+int cf_tcp_init(struct cf_engine *e);
+
+/* Close every connection and free the table. */
+void cf_tcp_fini(struct cf_engine *e);
+
+/* A TCP SYN (without ACK) the tree sent, read from tun0. */
+void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn);
+
+/* A transparent listener is readable: accept and match vetted connections. */
+void cf_tcp_on_listener(struct cf_engine *e, int listen_fd);
+
+/* Events on a connection's upstream socket (connect in progress) or relay sockets. */
+void cf_tcp_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events);
+
+/* Expire pending connections whose deadline passed. */
+void cf_tcp_on_tick(struct cf_engine *e);
+
+#endif

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+#include "sandbox/childnet.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sandbox/netlink.h"
+#include "sandbox/nftrules.h"
+#include "util/cleanup.h"
+
+static int write_sysctl(const char *path, const char *value)
+{
+	cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
+	size_t len = strlen(value);
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, value, len) != (ssize_t)len)
+		return -errno;
+	return 0;
+}
+
+static int open_tun(char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	cleanup_fd int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0) {
+		int r = -errno;
+
+		if (r == -EACCES || r == -EPERM)
+			snprintf(err, errlen,
+				 "cannot open /dev/net/tun: %s (it must be usable by every user: "
+				 "'chmod 0666 /dev/net/tun' as root, or a udev rule "
+				 "KERNEL==\"tun\", MODE=\"0666\")", strerror(-r));
+		else
+			snprintf(err, errlen, "cannot open /dev/net/tun: %s (load the tun module: "
+				 "'modprobe tun')", strerror(-r));
+		return r;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", CF_PLAN_TUN_NAME);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int r = -errno;
+
+		snprintf(err, errlen, "cannot create %s: %s", CF_PLAN_TUN_NAME, strerror(-r));
+		return r;
+	}
+	return take_fd(&fd);
+}
+
+/* A listening socket that accepts connections for any address (TPROXY target). */
+static int open_listener(int family, uint16_t *port)
+{
+	cleanup_fd int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1;
+
+	if (fd < 0)
+		return -errno;
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = (sa_family_t)family;
+	if (family == AF_INET) {
+		if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0)
+			return -errno;
+		sl = sizeof(struct sockaddr_in);
+	} else {
+		if (setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0 ||
+		    setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) < 0)
+			return -errno;
+		sl = sizeof(struct sockaddr_in6);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0)
+		return -errno;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					: ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return take_fd(&fd);
+}
+
+static int set_sysctls(gid_t gid)
+{
+	char range[64];
+	static const char *const zero[] = {
+		"/proc/sys/net/ipv4/conf/all/rp_filter",
+		"/proc/sys/net/ipv4/conf/" CF_PLAN_TUN_NAME "/rp_filter",
+		"/proc/sys/net/ipv6/conf/" CF_PLAN_TUN_NAME "/accept_ra",
+		"/proc/sys/net/ipv6/conf/" CF_PLAN_TUN_NAME "/router_solicitations",
+	};
+	int r;
+
+	for (size_t i = 0; i < CF_ARRAY_SIZE(zero); i++) {
+		r = write_sysctl(zero[i], "0");
+		if (r < 0)
+			return r;
+	}
+	/* The vetted SYN comes back with the tree's own address as source. */
+	r = write_sysctl("/proc/sys/net/ipv4/conf/" CF_PLAN_TUN_NAME "/accept_local", "1");
+	if (r < 0)
+		return r;
+	/* Unprivileged ping inside the tree, for its own group. */
+	snprintf(range, sizeof(range), "%u %u", (unsigned)gid, (unsigned)gid);
+	return write_sysctl("/proc/sys/net/ipv4/ping_group_range", range);
+}
+
+static int set_routes(struct mnl_socket *nl, const struct cf_plan *plan, unsigned lo,
+		      unsigned tun)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	int r;
+
+	r = cf_nl_addr_add(nl, tun, &plan->child4, 32);
+	if (r == 0)
+		r = cf_nl_addr_add(nl, tun, &plan->child6, 128);
+	for (size_t i = 0; r == 0 && i < CF_ARRAY_SIZE(families); i++) {
+		int f = families[i];
+
+		r = cf_nl_route_add(nl, f, RT_TABLE_MAIN, RTN_UNICAST, NULL, 0, tun);
+		if (r == 0)
+			r = cf_nl_route_add(nl, f, CF_TABLE_TUN, RTN_UNICAST, NULL, 0, tun);
+		if (r == 0)
+			r = cf_nl_route_add(nl, f, CF_TABLE_LOCAL, RTN_LOCAL, NULL, 0, lo);
+		if (r == 0)
+			r = cf_nl_rule_add(nl, f, CF_MARK_LOCAL, CF_TABLE_LOCAL, 100);
+		if (r == 0)
+			r = cf_nl_rule_add(nl, f, CF_MARK_TUN, CF_TABLE_TUN, 101);
+	}
+	return r;
+}
+
+static int setup_links(const struct cf_plan *plan, char *err, size_t errlen)
+{
+	struct mnl_socket *nl = NULL;
+	unsigned lo = if_nametoindex("lo"), tun = if_nametoindex(CF_PLAN_TUN_NAME);
+	int r;
+
+	r = cf_nl_open(&nl);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot open rtnetlink: %s", strerror(-r));
+		return r;
+	}
+	r = cf_nl_link_up(nl, lo, 0);
+	if (r == 0)
+		r = cf_nl_link_up(nl, tun, CF_PLAN_TUN_MTU);
+	if (r < 0)
+		snprintf(err, errlen, "cannot bring up lo/%s: %s", CF_PLAN_TUN_NAME, strerror(-r));
+	if (r == 0) {
+		r = set_routes(nl, plan, lo, tun);
+		if (r < 0)
+			snprintf(err, errlen, "cannot set the sandbox's addresses and routes: %s "
+				 "(IPv6 disabled on this host?)", strerror(-r));
+	}
+	cf_nl_close(nl);
+	return r;
+}
+
+int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, struct cf_child_net *out,
+		       char *err, size_t errlen)
+{
+	cleanup_fd int tun = -1, l4 = -1, l6 = -1;
+	char ruleset[2048], nfterr[256] = "ruleset does not fit its buffer";
+	int r;
+
+	tun = open_tun(err, errlen);
+	if (tun < 0)
+		return tun;
+	r = setup_links(plan, err, errlen);
+	if (r < 0)
+		return r;
+	r = set_sysctls(gid);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot set the sandbox's sysctls: %s", strerror(-r));
+		return r;
+	}
+	l4 = open_listener(AF_INET, &out->port4);
+	l6 = l4 < 0 ? -1 : open_listener(AF_INET6, &out->port6);
+	if (l4 < 0 || l6 < 0) {
+		r = l4 < 0 ? l4 : l6;
+		snprintf(err, errlen, "cannot open the transparent listeners: %s "
+			 "(the kernel needs IP_TRANSPARENT/TPROXY support)", strerror(-r));
+		return r;
+	}
+	r = cf_nft_child_ruleset(ruleset, sizeof(ruleset), out->port4, out->port6);
+	if (r >= 0)
+		r = cf_nft_load(ruleset, nfterr, sizeof(nfterr));
+	if (r < 0) {
+		snprintf(err, errlen, "cannot load the sandbox's nftables rules (needs nf_tables "
+			 "with fib, socket and TPROXY support): %s", nfterr);
+		return r;
+	}
+	out->tun_fd = take_fd(&tun);
+	out->listen4 = take_fd(&l4);
+	out->listen6 = take_fd(&l6);
+	return 0;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Network set-up inside the child's fresh network namespace, run by the
+ * helper while it still holds its namespace capabilities: lo and tun0 up,
+ * the address plan, policy routing, sysctls, the nft table and the two
+ * transparent listeners whose fds go to the engine.
+ */
+#ifndef CF_SANDBOX_CHILDNET_H
+#define CF_SANDBOX_CHILDNET_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sandbox/plan.h"
+
+struct cf_child_net {
+	int tun_fd;
+	int listen4;
+	int listen6;
+	uint16_t port4;
+	uint16_t port6;
+};
+
+/*
+ * Set up the child's network. On failure return -errno, close whatever was
+ * opened and describe the failing step in @err (one line, with a remedy
+ * where there is one).
+ */
+int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, struct cf_child_net *out,
+		       char *err, size_t errlen);
+
+#endif

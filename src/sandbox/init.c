@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Signals: the command shares childflow's process group, so a terminal's
+ * Ctrl-C reaches it directly; init forwards only signals sent to it with
+ * kill() (si_code SI_USER), which is how childflow passes on SIGTERM and
+ * friends. Init installs no-op handlers and keeps the signals blocked for
+ * sigwaitinfo(): pid 1 of a namespace would otherwise never receive them.
+ */
+#include "sandbox/init.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/ctl.h"
+
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+
+int cf_drop_all_caps(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	for (unsigned long cap = 0; cap <= 63; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL)
+			break;
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return -errno;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static void noop(int sig)
+{
+	(void)sig;
+}
+
+static void send_msg(int ctlfd, uint32_t type, int err, int status)
+{
+	struct cf_ctl_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.err = err;
+	m.status = status;
+	(void)!write(ctlfd, &m, sizeof(m));
+}
+
+__attribute__((noreturn)) static void exec_command(char *const argv[], int errpipe,
+						   const sigset_t *oldmask)
+{
+	int err;
+
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		signal(forwarded[i], SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	err = cf_drop_all_caps();
+	if (err == 0) {
+		execvp(argv[0], argv);
+		err = -errno;
+	}
+	err = -err;
+	(void)!write(errpipe, &err, sizeof(err));
+	_exit(127);
+}
+
+/* Wait for the exec to succeed (pipe closed by CLOEXEC) or fail (errno written). */
+static int exec_result(int errpipe)
+{
+	int err = 0;
+	ssize_t n;
+
+	do
+		n = read(errpipe, &err, sizeof(err));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(err) ? err : 0;
+}
+
+/* Reap every exited child; return 1 and set *status when @cmd was among them. */
+static int reap(pid_t cmd, int *status)
+{
+	int found = 0, st;
+	pid_t p;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (p == cmd) {
+			*status = st;
+			found = 1;
+		}
+	}
+	return found;
+}
+
+__attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd)
+{
+	sigset_t mask, oldmask;
+	int pipefd[2], status = 0, err;
+	siginfo_t si;
+	pid_t cmd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
+		signal(forwarded[i], noop);
+		sigaddset(&mask, forwarded[i]);
+	}
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		send_msg(ctlfd, CF_CTL_EXEC_FAILED, errno, 0);
+		_exit(1);
+	}
+	cmd = fork();
+	if (cmd < 0) {
+		send_msg(ctlfd, CF_CTL_EXEC_FAILED, errno, 0);
+		_exit(1);
+	}
+	if (cmd == 0) {
+		close(pipefd[0]);
+		close(ctlfd);
+		exec_command(argv, pipefd[1], &oldmask);
+	}
+	close(pipefd[1]);
+	err = exec_result(pipefd[0]);
+	close(pipefd[0]);
+	if (err) {
+		waitpid(cmd, NULL, 0);
+		send_msg(ctlfd, CF_CTL_EXEC_FAILED, err, 0);
+		_exit(1);
+	}
+	for (;;) {
+		if (sigwaitinfo(&mask, &si) < 0)
+			continue;
+		if (si.si_signo == SIGCHLD) {
+			if (reap(cmd, &status))
+				break;
+		} else if (si.si_code == SI_USER) {
+			kill(cmd, si.si_signo);
+		}
+	}
+	/* The command is gone: end the rest of its tree, then report. */
+	kill(-1, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+	send_msg(ctlfd, CF_CTL_EXITED, 0, status);
+	_exit(0);
+}

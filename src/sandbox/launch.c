@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Theory of operation. childflow clone3()s the helper straight into new
+ * user, mount, network and PID namespaces (so the helper is pid 1 there),
+ * with a pidfd for the engine's event loop and PDEATHSIG so the whole
+ * sandbox dies with childflow. The engine writes the helper's uid/gid maps
+ * (only the caller's own ids, mapped to themselves: the tree runs as the
+ * user it was started by, with no capabilities), then sends MAPS_DONE. The
+ * helper, still holding every capability in its new user namespace, builds
+ * the mounts and the child network, sends READY with the tun and listener
+ * fds, waits for GO and becomes init. Every step's failure comes back as
+ * SETUP_FAILED with a one-line reason.
+ */
+#include "sandbox/launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/childnet.h"
+#include "sandbox/ctl.h"
+#include "sandbox/fdpass.h"
+#include "sandbox/init.h"
+#include "sandbox/mounts.h"
+#include "util/cleanup.h"
+
+extern char **environ;
+
+static int send_ctl(int fd, uint32_t type, int err, const char *text)
+{
+	struct cf_ctl_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.err = err;
+	if (text)
+		snprintf(m.text, sizeof(m.text), "%s", text);
+	return cf_fdpass_send(fd, &m, sizeof(m), NULL, 0);
+}
+
+static int recv_ctl(int fd, struct cf_ctl_msg *m, int *fds, size_t maxfds, size_t *nfds)
+{
+	ssize_t n = cf_fdpass_recv(fd, m, sizeof(*m), fds, maxfds, nfds);
+
+	if (n < 0)
+		return (int)n;
+	if (n != (ssize_t)sizeof(*m)) {
+		for (size_t i = 0; i < *nfds; i++)
+			close(fds[i]);
+		return -EPIPE;
+	}
+	return 0;
+}
+
+__attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *opts, int ctlfd)
+{
+	struct cf_child_net net;
+	struct cf_ctl_msg m;
+	char err[400];
+	size_t nfds;
+	int r, fds[3];
+
+	sigset_t none;
+
+	/* childflow blocks the signals its engine reads and ignores SIGPIPE: undo both for the tree. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (recv_ctl(ctlfd, &m, NULL, 0, &nfds) < 0 || m.type != CF_CTL_MAPS_DONE)
+		_exit(1);
+	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, err, sizeof(err));
+	if (r == 0)
+		r = cf_child_net_setup(opts->plan, getgid(), &net, err, sizeof(err));
+	if (r < 0) {
+		send_ctl(ctlfd, CF_CTL_SETUP_FAILED, -r, err);
+		_exit(1);
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = CF_CTL_READY;
+	m.port4 = net.port4;
+	m.port6 = net.port6;
+	fds[0] = net.tun_fd;
+	fds[1] = net.listen4;
+	fds[2] = net.listen6;
+	if (cf_fdpass_send(ctlfd, &m, sizeof(m), fds, 3) < 0)
+		_exit(1);
+	for (size_t i = 0; i < 3; i++)
+		close(fds[i]);
+	if (recv_ctl(ctlfd, &m, NULL, 0, &nfds) < 0 || m.type != CF_CTL_GO)
+		_exit(1);
+	cf_init_run(opts->argv, ctlfd);
+}
+
+static int write_proc(pid_t pid, const char *file, const char *text)
+{
+	char path[64];
+	cleanup_fd int fd = -1;
+	size_t len = strlen(text);
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len)
+		return -errno;
+	return 0;
+}
+
+/* newuidmap/newgidmap PID ID ID 1, for kernels that refuse a direct write. */
+static int run_idmap_tool(const char *tool, pid_t pid, unsigned id)
+{
+	char spid[16], sid[16];
+	char *argv[] = { (char *)tool, spid, sid, sid, (char *)"1", NULL };
+	pid_t child;
+	int st;
+
+	snprintf(spid, sizeof(spid), "%d", (int)pid);
+	snprintf(sid, sizeof(sid), "%u", id);
+	if (posix_spawnp(&child, tool, NULL, NULL, argv, environ) != 0)
+		return -ENOENT;
+	if (waitpid(child, &st, 0) < 0)
+		return -errno;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EPERM;
+}
+
+static int write_id_maps(pid_t pid, char *err, size_t errlen)
+{
+	char map[64];
+	unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+	int r;
+
+	snprintf(map, sizeof(map), "%u %u 1\n", uid, uid);
+	r = write_proc(pid, "uid_map", map);
+	if (r < 0)
+		r = run_idmap_tool("newuidmap", pid, uid);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot write the sandbox's uid map: %s (install uidmap "
+			 "and give this user a range in /etc/subuid)", strerror(-r));
+		return r;
+	}
+	snprintf(map, sizeof(map), "%u %u 1\n", gid, gid);
+	r = write_proc(pid, "setgroups", "deny");
+	if (r == 0)
+		r = write_proc(pid, "gid_map", map);
+	if (r < 0)
+		r = run_idmap_tool("newgidmap", pid, gid);
+	if (r < 0)
+		snprintf(err, errlen, "cannot write the sandbox's gid map: %s (install uidmap "
+			 "and give this user a range in /etc/subgid)", strerror(-r));
+	return r;
+}
+
+static const char *userns_hint(int err)
+{
+	if (err == EPERM || err == EACCES)
+		return " (unprivileged user namespaces are disabled: check "
+		       "kernel.unprivileged_userns_clone, kernel.apparmor_restrict_unprivileged_userns "
+		       "or a seccomp policy; `childflow --doctor` tells which)";
+	if (err == ENOSPC || err == EUSERS)
+		return " (user.max_user_namespaces or another namespace limit is exhausted)";
+	return "";
+}
+
+static int spawn_helper(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb, int theirs,
+			char *err, size_t errlen)
+{
+	struct clone_args args;
+	int pidfd = -1;
+	long pid;
+
+	memset(&args, 0, sizeof(args));
+	args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_PIDFD;
+	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+	args.exit_signal = SIGCHLD;
+	fflush(NULL);
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0) {
+		int r = -errno;
+
+		snprintf(err, errlen, "cannot create the sandbox's namespaces: %s%s", strerror(-r),
+			 userns_hint(-r));
+		return r;
+	}
+	if (pid == 0) {
+		close(sb->ctlfd);
+		helper_main(opts, theirs);
+	}
+	sb->helper = (pid_t)pid;
+	sb->pidfd = pidfd;
+	return 0;
+}
+
+static int await_ready(struct cf_sandbox *sb, enum cf_sandbox_phase *phase, char *err,
+		       size_t errlen)
+{
+	struct cf_ctl_msg m;
+	int fds[3];
+	size_t nfds = 0;
+	int r = recv_ctl(sb->ctlfd, &m, fds, 3, &nfds);
+
+	*phase = CF_SANDBOX_BOOTSTRAP;
+	if (r < 0) {
+		snprintf(err, errlen, "the sandbox helper died during set-up");
+		return r;
+	}
+	if (m.type == CF_CTL_SETUP_FAILED) {
+		snprintf(err, errlen, "%s", m.text);
+		return m.err ? -m.err : -EIO;
+	}
+	if (m.type != CF_CTL_READY || nfds != 3) {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		snprintf(err, errlen, "the sandbox helper sent an unexpected message");
+		return -EPROTO;
+	}
+	sb->tun_fd = fds[0];
+	sb->listen4 = fds[1];
+	sb->listen6 = fds[2];
+	sb->port4 = m.port4;
+	sb->port6 = m.port6;
+	return 0;
+}
+
+int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
+		     enum cf_sandbox_phase *phase, char *err, size_t errlen)
+{
+	int sp[2], r;
+
+	memset(sb, 0, sizeof(*sb));
+	sb->helper = -1;
+	sb->pidfd = sb->ctlfd = sb->tun_fd = sb->listen4 = sb->listen6 = -1;
+	*phase = CF_SANDBOX_PREFLIGHT;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot create the control socket: %s", strerror(-r));
+		return r;
+	}
+	sb->ctlfd = sp[0];
+	r = spawn_helper(opts, sb, sp[1], err, errlen);
+	close(sp[1]);
+	if (r < 0)
+		return r;
+	r = write_id_maps(sb->helper, err, errlen);
+	if (r == 0)
+		r = send_ctl(sb->ctlfd, CF_CTL_MAPS_DONE, 0, NULL);
+	if (r == 0)
+		r = await_ready(sb, phase, err, errlen);
+	if (r < 0) {
+		kill(sb->helper, SIGKILL);
+		waitpid(sb->helper, NULL, 0);
+		sb->helper = -1;
+	}
+	return r;
+}
+
+int cf_sandbox_go(int ctlfd)
+{
+	return send_ctl(ctlfd, CF_CTL_GO, 0, NULL);
+}
+
+void cf_sandbox_close(struct cf_sandbox *sb)
+{
+	int *fds[] = { &sb->pidfd, &sb->ctlfd, &sb->tun_fd, &sb->listen4, &sb->listen6 };
+
+	for (size_t i = 0; i < CF_ARRAY_SIZE(fds); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}

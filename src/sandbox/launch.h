@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Starting the rootless sandbox: a helper process in new user, network,
+ * mount and PID namespaces (uid/gid mapped to the caller), which sets up the
+ * child network and mounts, hands the engine its fds and, on GO, becomes the
+ * tree's init (sandbox/init.h).
+ */
+#ifndef CF_SANDBOX_LAUNCH_H
+#define CF_SANDBOX_LAUNCH_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sandbox/plan.h"
+
+struct cf_sandbox_opts {
+	char *const *argv;	  /* the command */
+	const char *resolv_text;  /* the tree's /etc/resolv.conf */
+	const char *hosts_path;	  /* or NULL */
+	const struct cf_plan *plan;
+};
+
+struct cf_sandbox {
+	pid_t helper;
+	int pidfd; /* readable when the helper has exited */
+	int ctlfd;
+	int tun_fd, listen4, listen6;
+	uint16_t port4, port6;
+};
+
+/* Failure classes, so main() can pick the documented exit code. */
+enum cf_sandbox_phase {
+	CF_SANDBOX_PREFLIGHT,	/* namespaces could not be created or mapped */
+	CF_SANDBOX_BOOTSTRAP,	/* set-up inside the sandbox failed */
+};
+
+/*
+ * Create the sandbox up to the point where it waits for GO. Return 0, or
+ * -errno with @err describing the problem and *phase set.
+ */
+int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
+		     enum cf_sandbox_phase *phase, char *err, size_t errlen);
+
+/* Tell the helper behind @ctlfd to run the command. Return 0 or -errno. */
+int cf_sandbox_go(int ctlfd);
+
+/* Close the sandbox's fds that the engine did not take over (set to -1 when taken). */
+void cf_sandbox_close(struct cf_sandbox *sb);
+
+#endif

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The child's private mount namespace: a /proc of its own PID namespace and
+ * read-only overlays of /etc/resolv.conf and /etc/hosts. Nothing here is
+ * visible outside the sandbox, and the kernel drops it all with the
+ * namespace.
+ */
+#ifndef CF_SANDBOX_MOUNTS_H
+#define CF_SANDBOX_MOUNTS_H
+
+#include <stddef.h>
+
+/*
+ * Make every mount private, mount /proc, and bind @resolv_text over
+ * /etc/resolv.conf and @hosts_path (if not NULL) over /etc/hosts, both
+ * read-only. Return 0 or -errno with a one-line description in @err.
+ */
+int cf_mounts_setup(const char *resolv_text, const char *hosts_path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The few rtnetlink requests the sandbox needs (libmnl): link up, addresses,
+ * routes and policy rules in the current network namespace. Each call is one
+ * synchronous request with an ACK; errors come back as -errno.
+ */
+#ifndef CF_SANDBOX_NETLINK_H
+#define CF_SANDBOX_NETLINK_H
+
+#include <stdint.h>
+
+#include "config/addr.h"
+
+struct mnl_socket;
+
+/* Open a NETLINK_ROUTE socket. Return 0 or -errno. */
+int cf_nl_open(struct mnl_socket **out);
+
+/* Close it (NULL allowed). */
+void cf_nl_close(struct mnl_socket *nl);
+
+/* Set interface @ifindex up, optionally with @mtu (0 keeps it). Return 0 or -errno. */
+int cf_nl_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu);
+
+/* Add @ip/@prefix to @ifindex; v6 addresses get IFA_F_NODAD. Return 0 or -errno. */
+int cf_nl_addr_add(struct mnl_socket *nl, unsigned ifindex, const struct cf_ip *ip,
+		   unsigned prefix);
+
+/*
+ * Add a route to @family's default (or @dst/@prefix when dst is non-NULL) in
+ * @table, of @type (RTN_UNICAST or RTN_LOCAL), out of @ifindex. Return 0 or -errno.
+ */
+int cf_nl_route_add(struct mnl_socket *nl, int family, uint32_t table, uint8_t type,
+		    const struct cf_ip *dst, unsigned prefix, unsigned ifindex);
+
+/* Add "fwmark @mark lookup @table" at @priority for @family. Return 0 or -errno. */
+int cf_nl_rule_add(struct mnl_socket *nl, int family, uint32_t mark, uint32_t table,
+		   uint32_t priority);
+
+#endif

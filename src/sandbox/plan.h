@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The address plan of the rootless sandbox: the tree's own addresses on tun0
+ * and the virtual gateway/resolver the engine answers for. The tree's
+ * addresses are /32 and /128 with a default route on tun0 and no on-link
+ * subnet, so every destination but these two is routed out through the
+ * engine. They come from the benchmarking range 198.18.0.0/15 (RFC 2544) and
+ * a ULA prefix, which real services do not use.
+ */
+#ifndef CF_SANDBOX_PLAN_H
+#define CF_SANDBOX_PLAN_H
+
+#include "config/addr.h"
+
+#define CF_PLAN_CHILD4 "198.18.0.2"
+#define CF_PLAN_GATEWAY4 "198.18.0.1"
+#define CF_PLAN_CHILD6 "fd63:6866:6c77::2"
+#define CF_PLAN_GATEWAY6 "fd63:6866:6c77::1"
+#define CF_PLAN_TUN_NAME "tun0"
+#define CF_PLAN_TUN_MTU 65520
+
+/* fwmarks and routing tables of the child's policy routing (DESIGN.md). */
+#define CF_MARK_LOCAL 1
+#define CF_MARK_TUN 2
+#define CF_TABLE_LOCAL 100
+#define CF_TABLE_TUN 101
+
+struct cf_plan {
+	struct cf_ip child4, gateway4;
+	struct cf_ip child6, gateway6;
+};
+
+/* Fill @plan with the fixed addresses above. */
+void cf_plan_default(struct cf_plan *plan);
+
+#endif
