@@ -38,11 +38,13 @@ struct dns_query {
 	uint64_t deadline_ms;
 	uint8_t *msg;
 	size_t len;
+	bool dead; /* answered; freed after the current epoll batch */
 	struct dns_query *prev, *next;
 };
 
 struct cf_dnsfwd {
 	struct dns_query head;
+	struct dns_query *graveyard; /* chained through next */
 	size_t n;
 	bool warned_no_resolver;
 };
@@ -65,8 +67,22 @@ static void query_free(struct cf_engine *e, struct dns_query *q)
 	e->dns->n--;
 	if (q->fd >= 0)
 		close(q->fd);
+	q->fd = -1;
 	free(q->msg);
-	free(q);
+	q->msg = NULL;
+	q->dead = true;
+	q->next = e->dns->graveyard;
+	e->dns->graveyard = q;
+}
+
+void cf_dnsfwd_reap(struct cf_engine *e)
+{
+	struct dns_query *q;
+
+	while ((q = e->dns->graveyard)) {
+		e->dns->graveyard = q->next;
+		free(q);
+	}
 }
 
 void cf_dnsfwd_fini(struct cf_engine *e)
@@ -75,6 +91,7 @@ void cf_dnsfwd_fini(struct cf_engine *e)
 		return;
 	while (e->dns->head.next != &e->dns->head)
 		query_free(e, e->dns->head.next);
+	cf_dnsfwd_reap(e);
 	free(e->dns);
 	e->dns = NULL;
 }
@@ -194,6 +211,8 @@ void cf_dnsfwd_on_event(struct cf_engine *e, struct cf_watch *w)
 	uint8_t *buf = e->rxbuf;
 	ssize_t n;
 
+	if (q->dead)
+		return;
 	for (;;) {
 		n = recv(q->fd, buf, sizeof(e->rxbuf), 0);
 		if (n < 0) {

@@ -22,6 +22,9 @@ void cf_dnsfwd_on_query(struct cf_engine *e, const struct cf_pkt *pkt);
 /* An upstream socket is readable. */
 void cf_dnsfwd_on_event(struct cf_engine *e, struct cf_watch *w);
 
+/* Free queries finished during the last epoll batch. */
+void cf_dnsfwd_reap(struct cf_engine *e);
+
 /* Retry or fail queries whose upstream did not answer in time. */
 void cf_dnsfwd_on_tick(struct cf_engine *e);
 

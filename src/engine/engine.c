@@ -139,8 +139,12 @@ static void on_signal(struct cf_engine *e)
 static void on_ctl(struct cf_engine *e)
 {
 	struct cf_ctl_msg m;
-	ssize_t n = read(e->ctlfd, &m, sizeof(m));
+	ssize_t n;
 
+	/* The control message and the pidfd often arrive in one epoll batch: read once. */
+	if (e->command_done)
+		return;
+	n = read(e->ctlfd, &m, sizeof(m));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_EXITED) {
@@ -148,6 +152,8 @@ static void on_ctl(struct cf_engine *e)
 	} else if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_EXEC_FAILED) {
 		e->res->exec_err = m.err ? m.err : EIO;
 	} else {
+		log_debug("control socket: read %zd bytes (type %u)", n,
+			  n == (ssize_t)sizeof(m) ? m.type : 0u);
 		e->res->helper_lost = true;
 	}
 	e->command_done = true;
@@ -303,6 +309,8 @@ static int engine_loop(struct cf_engine *e)
 		e->now_ms = monotonic_ms();
 		for (int i = 0; i < n; i++)
 			dispatch(e, ev[i].data.ptr, ev[i].events);
+		cf_tcp_reap(e);
+		cf_dnsfwd_reap(e);
 	}
 	return 0;
 }

@@ -52,9 +52,10 @@ enum tcp_state {
 	TCP_CONNECTING,
 	TCP_INJECTED,
 	TCP_RELAY,
+	TCP_DEAD, /* closed; freed after the current epoll batch (its events may follow) */
 };
 
-static const char *const state_names[] = { "CONNECTING", "INJECTED", "RELAY" };
+static const char *const state_names[] = { "CONNECTING", "INJECTED", "RELAY", "DEAD" };
 
 struct tcp_conn {
 	struct cf_watch w_up;	 /* upstream socket */
@@ -74,6 +75,7 @@ struct cf_tcp_table {
 	struct tcp_conn *bucket[TCP_BUCKETS];
 	struct tcp_conn pending; /* list heads */
 	struct tcp_conn relays;
+	struct tcp_conn *graveyard; /* DEAD connections, chained through hnext */
 	size_t n_pending, n_relay;
 };
 
@@ -192,8 +194,22 @@ static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 		if (c->child_fd >= 0)
 			close(c->child_fd);
 	}
+	c->up_fd = c->child_fd = -1;
 	free(c->syn);
-	free(c);
+	c->syn = NULL;
+	conn_set_state(c, TCP_DEAD);
+	c->hnext = e->tcp->graveyard;
+	e->tcp->graveyard = c;
+}
+
+void cf_tcp_reap(struct cf_engine *e)
+{
+	struct tcp_conn *c;
+
+	while ((c = e->tcp->graveyard)) {
+		e->tcp->graveyard = c->hnext;
+		free(c);
+	}
 }
 
 void cf_tcp_fini(struct cf_engine *e)
@@ -212,6 +228,7 @@ void cf_tcp_fini(struct cf_engine *e)
 		cf_flow_end(e, &c->flow);
 		conn_free(e, c, true);
 	}
+	cf_tcp_reap(e);
 	free(t);
 	e->tcp = NULL;
 }
@@ -443,6 +460,8 @@ void cf_tcp_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 	(void)events;
 	if (w->kind == CF_W_TCP_UPSTREAM) {
 		c = cf_container_of(w, struct tcp_conn, w_up);
+		if (c->state == TCP_DEAD)
+			return;
 		if (c->state == TCP_CONNECTING)
 			upstream_ready(e, c);
 		else if (c->state == TCP_RELAY)
@@ -450,7 +469,8 @@ void cf_tcp_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		return;
 	}
 	c = cf_container_of(w, struct tcp_conn, w_child);
-	relay_run(e, c);
+	if (c->state == TCP_RELAY)
+		relay_run(e, c);
 }
 
 void cf_tcp_on_tick(struct cf_engine *e)

@@ -20,6 +20,9 @@ void cf_tcp_on_listener(struct cf_engine *e, int listen_fd);
 /* Events on a connection's upstream socket (connect in progress) or relay sockets. */
 void cf_tcp_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events);
 
+/* Free connections closed during the last epoll batch. */
+void cf_tcp_reap(struct cf_engine *e);
+
 /* Expire pending connections whose deadline passed. */
 void cf_tcp_on_tick(struct cf_engine *e);
 

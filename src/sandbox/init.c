@@ -13,6 +13,7 @@
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -58,6 +59,38 @@ static void send_msg(int ctlfd, uint32_t type, int err, int status)
 	(void)!write(ctlfd, &m, sizeof(m));
 }
 
+/*
+ * execvp() with a shell's error semantics: a PATH entry we may not search
+ * is skipped rather than reported, so a missing command is ENOENT ("not
+ * found", 127) and only a file that exists but cannot run is EACCES (126).
+ */
+static int exec_search(char *const argv[])
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+	int err = ENOENT;
+
+	if (strchr(argv[0], '/') || !path) {
+		execv(argv[0], argv);
+		return errno;
+	}
+	while (*path) {
+		size_t len = strcspn(path, ":");
+
+		if (snprintf(buf, sizeof(buf), "%.*s%s%s", (int)len, path, len ? "/" : "",
+			     argv[0]) < (int)sizeof(buf)) {
+			execv(buf, argv);
+			if (errno != ENOENT && errno != ENOTDIR &&
+			    (errno != EACCES || access(buf, F_OK) == 0))
+				err = errno;
+		}
+		path += len;
+		if (*path == ':')
+			path++;
+	}
+	return err;
+}
+
 __attribute__((noreturn)) static void exec_command(char *const argv[], int errpipe,
 						   const sigset_t *oldmask)
 {
@@ -68,11 +101,7 @@ __attribute__((noreturn)) static void exec_command(char *const argv[], int errpi
 	signal(SIGCHLD, SIG_DFL);
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	err = cf_drop_all_caps();
-	if (err == 0) {
-		execvp(argv[0], argv);
-		err = -errno;
-	}
-	err = -err;
+	err = err < 0 ? -err : exec_search(argv);
 	(void)!write(errpipe, &err, sizeof(err));
 	_exit(127);
 }
