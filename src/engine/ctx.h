@@ -31,6 +31,7 @@ enum cf_watch_kind {
 	CF_W_TCP_UPSTREAM,
 	CF_W_TCP_RELAY,
 	CF_W_DNS_UPSTREAM,
+	CF_W_DGRAM,
 };
 
 struct cf_watch {
@@ -41,6 +42,7 @@ struct cf_watch {
 
 struct cf_tcp_table;
 struct cf_dnsfwd;
+struct cf_dgram_table;
 
 /* Engine-wide counters, the seed of the summary. */
 struct cf_engine_stats {
@@ -62,6 +64,7 @@ struct cf_engine {
 
 	struct cf_tcp_table *tcp;
 	struct cf_dnsfwd *dns;
+	struct cf_dgram_table *dgram;
 	struct cf_engine_stats stats;
 
 	uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop turn */

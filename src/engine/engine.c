@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "engine/ctx.h"
+#include "engine/dgram.h"
 #include "engine/dnsfwd.h"
 #include "engine/tcp.h"
 #include "sandbox/ctl.h"
@@ -99,7 +100,11 @@ static void on_tun_packet(struct cf_engine *e, const uint8_t *buf, size_t len)
 		if (cf_dnsfwd_wants(e, &pkt))
 			cf_dnsfwd_on_query(e, &pkt);
 		else
-			e->stats.packets_dropped++;
+			cf_dgram_on_packet(e, &pkt);
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		cf_dgram_on_packet(e, &pkt);
 		break;
 	default:
 		e->stats.packets_dropped++;
@@ -166,6 +171,7 @@ static void on_timer(struct cf_engine *e)
 	(void)!read(e->timerfd, &ticks, sizeof(ticks));
 	cf_tcp_on_tick(e);
 	cf_dnsfwd_on_tick(e);
+	cf_dgram_on_tick(e);
 }
 
 static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
@@ -196,6 +202,9 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		break;
 	case CF_W_DNS_UPSTREAM:
 		cf_dnsfwd_on_event(e, w);
+		break;
+	case CF_W_DGRAM:
+		cf_dgram_on_event(e, w, events);
 		break;
 	default:
 		break;
@@ -278,6 +287,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 	if (r == 0)
 		r = cf_dnsfwd_init(e);
 	if (r == 0)
+		r = cf_dgram_init(e);
+	if (r == 0)
 		r = watch_all(e);
 	return r;
 }
@@ -289,6 +300,7 @@ static void engine_fini(struct cf_engine *e)
 
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
+	cf_dgram_fini(e);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -311,6 +323,7 @@ static int engine_loop(struct cf_engine *e)
 			dispatch(e, ev[i].data.ptr, ev[i].events);
 		cf_tcp_reap(e);
 		cf_dnsfwd_reap(e);
+		cf_dgram_reap(e);
 	}
 	return 0;
 }

@@ -42,6 +42,19 @@ int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f)
 	return 0;
 }
 
+int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto)
+{
+	(void)proto;
+	f->id = next_flow_id(e);
+	f->start_ms = e->now_ms;
+	f->target = f->dst;
+	f->target_port = f->dport;
+	/* The virtual gateway answers DNS only (handled before this point). */
+	if (cf_engine_is_gateway(e, &f->dst))
+		return -EHOSTUNREACH;
+	return 0;
+}
+
 void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err)
 {
 	(void)e;

@@ -33,6 +33,13 @@ struct cf_flow {
  */
 int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f);
 
+/*
+ * Decide a new UDP or ICMP echo flow (@proto IPPROTO_UDP/ICMP/ICMPV6): pick
+ * its target and apply policy. Return 0, or -errno to answer the tree with an
+ * ICMP error instead (-EACCES: administratively prohibited).
+ */
+int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto);
+
 /* The upstream connect of @f finished: @err 0 for success or an errno. */
 void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err);
 

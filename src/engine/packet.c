@@ -113,7 +113,7 @@ uint32_t cf_csum_partial(const void *data, size_t len, uint32_t sum)
 		len -= 2;
 	}
 	if (len) {
-		uint8_t last[2] = { p[0], 0 };
+		uint8_t last[2] = {p[0], 0};
 
 		memcpy(&w16, last, 2);
 		acc = add_carry(acc, w16);
@@ -304,8 +304,8 @@ static int parse_ip6(const uint8_t *buf, size_t len, struct cf_pkt *p)
 	for (next = buf[6]; first_fragment; first_header = false) {
 		if (next == IPPROTO_HOPOPTS && !first_header)
 			return -EINVAL; /* RFC 8200 4.3: only right after the IPv6 header */
-		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&
-		    next != IPPROTO_DSTOPTS && next != IPPROTO_FRAGMENT)
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+		    next != IPPROTO_FRAGMENT)
 			break;
 		if (total - off < 8)
 			return -EINVAL;
@@ -329,7 +329,7 @@ static int parse_ip6(const uint8_t *buf, size_t len, struct cf_pkt *p)
 
 int cf_pkt_parse(const uint8_t *buf, size_t len, struct cf_pkt *out)
 {
-	*out = (struct cf_pkt){ 0 };
+	*out = (struct cf_pkt){0};
 	if (len < 1)
 		return -EINVAL;
 	switch (buf[0] >> 4) {
@@ -415,12 +415,12 @@ static void write_l4_csum(uint8_t *l4, size_t l4_len, size_t csum_off, const str
 ssize_t cf_pkt_build_tcp_rst(uint8_t *buf, size_t cap, const struct cf_pkt *syn)
 {
 	struct ip_fields f = {
-		.src = &syn->dst,
-		.dst = &syn->src,
-		.proto = IPPROTO_TCP,
-		.ttl = CF_PKT_DEFAULT_TTL,
-		.tos = (uint8_t)(syn->tos & ~ECN_MASK),
-		.ip4_frag = IP4_DF,
+	    .src = &syn->dst,
+	    .dst = &syn->src,
+	    .proto = IPPROTO_TCP,
+	    .ttl = CF_PKT_DEFAULT_TTL,
+	    .tos = (uint8_t)(syn->tos & ~ECN_MASK),
+	    .ip4_frag = IP4_DF,
 	};
 	size_t hlen = ip_hdr_len(syn->family);
 	uint32_t seq = 0, ack;
@@ -530,13 +530,13 @@ ssize_t cf_pkt_build_icmp_error(uint8_t *buf, size_t cap, const struct cf_pkt *o
 {
 	bool v4 = orig->family == AF_INET;
 	struct ip_fields f = {
-		.src = from,
-		.dst = &orig->src,
-		.proto = v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
-		.ttl = CF_PKT_DEFAULT_TTL,
-		/* as Linux icmp_send(): keep the TOS bits, mark as network control */
-		.tos = v4 ? (uint8_t)((orig->tos & IPTOS_TOS_MASK) | IPTOS_PREC_INTERNETCONTROL) : 0,
-		.ip4_frag = IP4_DF,
+	    .src = from,
+	    .dst = &orig->src,
+	    .proto = v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
+	    .ttl = CF_PKT_DEFAULT_TTL,
+	    /* as Linux icmp_send(): keep the TOS bits, mark as network control */
+	    .tos = v4 ? (uint8_t)((orig->tos & IPTOS_TOS_MASK) | IPTOS_PREC_INTERNETCONTROL) : 0,
+	    .ip4_frag = IP4_DF,
 	};
 	size_t hlen = ip_hdr_len(orig->family), quote, l4_len;
 	uint32_t rest;
@@ -588,7 +588,11 @@ ssize_t cf_pkt_build_udp(uint8_t *buf, size_t cap, const struct cf_ip *src, uint
 			 size_t len, uint8_t ttl, uint16_t ip_id)
 {
 	struct ip_fields f = {
-		.src = src, .dst = dst, .proto = IPPROTO_UDP, .ttl = ttl, .ip4_id = ip_id,
+	    .src = src,
+	    .dst = dst,
+	    .proto = IPPROTO_UDP,
+	    .ttl = ttl,
+	    .ip4_id = ip_id,
 	};
 	ssize_t hlen = check_build(src, dst, payload, len, cap);
 	size_t l4_len = CF_PKT_UDP_HDR_LEN + len;
@@ -613,11 +617,11 @@ ssize_t cf_pkt_build_icmp_echo(uint8_t *buf, size_t cap, const struct cf_ip *src
 {
 	bool v4 = src->family == AF_INET;
 	struct ip_fields f = {
-		.src = src,
-		.dst = dst,
-		.proto = v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
-		.ttl = ttl,
-		.ip4_frag = IP4_DF,
+	    .src = src,
+	    .dst = dst,
+	    .proto = v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
+	    .ttl = ttl,
+	    .ip4_frag = IP4_DF,
 	};
 	ssize_t hlen = check_build(src, dst, data, len, cap);
 	size_t l4_len = CF_PKT_ICMP_HDR_LEN + len;

@@ -60,7 +60,8 @@ struct cf_pkt {
 	size_t payload_len;
 	uint16_t sport, dport; /* TCP/UDP */
 	uint32_t tcp_seq, tcp_ack;
-	uint8_t tcp_flags; /* the whole flags byte: TH_FIN|TH_SYN|TH_RST|TH_PUSH|TH_ACK|TH_URG, ECE, CWR */
+	/* TH_FIN|TH_SYN|TH_RST|TH_PUSH|TH_ACK|TH_URG: the whole byte, so ECE and CWR too */
+	uint8_t tcp_flags;
 	uint8_t icmp_type, icmp_code;
 	uint16_t icmp_id, icmp_seq; /* echo request/reply only */
 };
@@ -83,7 +84,7 @@ int cf_pkt_parse(const uint8_t *buf, size_t len, struct cf_pkt *out);
 
 /**
  * cf_pkt_build_tcp_rst() - Build the reset the destination's kernel would send for @syn
- * @buf:	output buffer
+ * @buf:	output buffer; may be the buffer @syn was parsed from
  * @cap:	its size (40 bytes for v4, 60 for v6 are enough)
  * @syn:	parsed TCP segment, normally a SYN
  *
@@ -99,7 +100,7 @@ ssize_t cf_pkt_build_tcp_rst(uint8_t *buf, size_t cap, const struct cf_pkt *syn)
 
 /**
  * cf_pkt_build_icmp_error() - Build an ICMP / ICMPv6 error about @orig, sent to its source
- * @buf:	output buffer (must not overlap @orig's bytes)
+ * @buf:	output buffer; may be the buffer @orig was parsed from (built in place)
  * @cap:	its size (576 bytes for v4, 1280 for v6 are always enough)
  * @orig:	parsed packet that caused the error
  * @from:	source address of the error (same family as @orig)

@@ -28,7 +28,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/ip_icmp.h>
+#include <linux/icmp.h>
 #include <netinet/icmp6.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>

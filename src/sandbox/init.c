@@ -24,15 +24,18 @@
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
+/*
+ * The bounding set is left alone on purpose: emptying it makes execve() of
+ * binaries with "forced" file capabilities (ping: cap_net_raw+ep) fail with
+ * EPERM, while no_new_privs already guarantees that file capabilities and
+ * set-id bits grant nothing. The tree's uid is not 0 in its namespace, so
+ * execve() leaves its capability sets empty.
+ */
 int cf_drop_all_caps(void)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2];
 
-	for (unsigned long cap = 0; cap <= 63; cap++) {
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL)
-			break;
-	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -errno;
 	memset(data, 0, sizeof(data));

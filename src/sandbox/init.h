@@ -11,7 +11,7 @@
 /* Run @argv as the sandbox's command and act as its init. Never returns. */
 __attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd);
 
-/* Drop every capability (bounding, ambient, effective, permitted, inheritable) and set no_new_privs. Return 0 or -errno. */
+/* Drop every capability (ambient, effective, permitted, inheritable) and set no_new_privs. Return 0 or -errno. */
 int cf_drop_all_caps(void);
 
 #endif
