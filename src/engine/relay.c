@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 /* Larger pipes mean fewer splice calls per MiB on the bulk path. */
-#define RELAY_PIPE_SIZE (1 << 20)
+#define RELAY_PIPE_SIZE (1 << 18)
 
 static int dir_init(struct cf_relay_dir *d)
 {

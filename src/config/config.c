@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The configuration value type: defaults, deep copies and the overlay that
+ * merges "parent profile, child profile, CLI" one source at a time. Every
+ * source fills its own struct cf_config and marks what it set in ->set;
+ * cf_config_overlay() copies exactly those keys, so a key nobody set keeps
+ * its built-in default.
+ *
+ * String vectors keep a NULL after the last element (v[n] == NULL), so a
+ * command can be handed to execvp() as it is.
+ */
+#include "config/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const key_names[CF_KEY__COUNT] = {
+    [CF_KEY_EXTENDS] = "extends",
+    [CF_KEY_BACKEND] = "backend",
+    [CF_KEY_COMMAND] = "command",
+    [CF_KEY_CAPTURE] = "capture",
+    [CF_KEY_CAPTURE_POINT] = "capture_point",
+    [CF_KEY_DNS] = "dns",
+    [CF_KEY_HOSTS_FILE] = "hosts_file",
+    [CF_KEY_PROXY] = "proxy",
+    [CF_KEY_PROXY_USER] = "proxy_user",
+    [CF_KEY_PROXY_PASSWORD] = "proxy_password",
+    [CF_KEY_PROXY_INSECURE] = "proxy_insecure",
+    [CF_KEY_SUMMARY] = "summary",
+    [CF_KEY_SUMMARY_FORMAT] = "summary_format",
+    [CF_KEY_DOCTOR_FORMAT] = "doctor_format",
+    [CF_KEY_REPORT_FORMAT] = "report_format",
+    [CF_KEY_FLOW_LOG] = "flow_log",
+    [CF_KEY_OFFLINE] = "offline",
+    [CF_KEY_BLOCK_PRIVATE] = "block_private",
+    [CF_KEY_BLOCK_METADATA] = "block_metadata",
+    [CF_KEY_DEFAULT_POLICY] = "default_policy",
+    [CF_KEY_ALLOW_CIDRS] = "allow_cidrs",
+    [CF_KEY_DENY_CIDRS] = "deny_cidrs",
+    [CF_KEY_ALLOW_DOMAINS] = "allow_domains",
+    [CF_KEY_ALLOW_DOMAINS_EXACT] = "allow_domains_exact",
+    [CF_KEY_DENY_DOMAINS] = "deny_domains",
+    [CF_KEY_DENY_DOMAINS_EXACT] = "deny_domains_exact",
+    [CF_KEY_PROXY_ONLY] = "proxy_only",
+    [CF_KEY_FAIL_ON_LEAK] = "fail_on_leak",
+    [CF_KEY_IFACE] = "iface",
+};
+
+const char *cf_key_name(enum cf_key k)
+{
+	if ((unsigned int)k >= CF_KEY__COUNT)
+		return "?";
+	return key_names[k];
+}
+
+void cf_config_init(struct cf_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->backend = CF_BACKEND_ROOTLESS;
+	c->capture_point = CF_CAPTURE_CHILD;
+	c->proxy.scheme = CF_PROXY_NONE;
+	c->summary_format = CF_FORMAT_TEXT;
+	c->doctor_format = CF_FORMAT_TEXT;
+	c->report_format = CF_FORMAT_TEXT;
+	c->default_policy = CF_POLICY_ALLOW;
+}
+
+/* Free a string that may hold a secret, wiping it first. */
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void cf_strv_free(struct cf_strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+int cf_strv_push(struct cf_strv *sv, const char *s)
+{
+	char **v;
+	char *copy;
+
+	copy = strdup(s);
+	if (!copy)
+		return -ENOMEM;
+	/* n elements, the new one and the terminating NULL */
+	v = reallocarray(sv->v, sv->n + 2, sizeof(*v));
+	if (!v) {
+		free(copy);
+		return -ENOMEM;
+	}
+	v[sv->n++] = copy;
+	v[sv->n] = NULL;
+	sv->v = v;
+	return 0;
+}
+
+int cf_cidrv_push(struct cf_cidrv *cv, const struct cf_cidr *c)
+{
+	struct cf_cidr *v;
+
+	v = reallocarray(cv->v, cv->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v[cv->n++] = *c;
+	cv->v = v;
+	return 0;
+}
+
+static void cidrv_free(struct cf_cidrv *cv)
+{
+	free(cv->v);
+	cv->v = NULL;
+	cv->n = 0;
+}
+
+void cf_proxy_free(struct cf_proxy *p)
+{
+	free(p->host);
+	free(p->user);
+	free_secret(p->password);
+	memset(p, 0, sizeof(*p));
+	p->scheme = CF_PROXY_NONE;
+}
+
+void cf_config_free(struct cf_config *c)
+{
+	free(c->extends);
+	cf_strv_free(&c->command);
+	free(c->capture);
+	free(c->hosts_file);
+	cf_proxy_free(&c->proxy);
+	free(c->proxy_user);
+	free_secret(c->proxy_password);
+	free(c->flow_log);
+	cidrv_free(&c->allow_cidrs);
+	cidrv_free(&c->deny_cidrs);
+	cf_strv_free(&c->allow_domains);
+	cf_strv_free(&c->allow_domains_exact);
+	cf_strv_free(&c->deny_domains);
+	cf_strv_free(&c->deny_domains_exact);
+	free(c->iface);
+	cf_config_init(c);
+}
+
+/* Replace *dst with a copy of @src (NULL stays NULL). */
+static int copy_str(char **dst, const char *src, bool secret)
+{
+	char *copy = NULL;
+
+	if (src) {
+		copy = strdup(src);
+		if (!copy)
+			return -ENOMEM;
+	}
+	if (secret)
+		free_secret(*dst);
+	else
+		free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+static int copy_strv(struct cf_strv *dst, const struct cf_strv *src)
+{
+	struct cf_strv tmp = {0};
+
+	for (size_t i = 0; i < src->n; i++) {
+		if (cf_strv_push(&tmp, src->v[i]) < 0) {
+			cf_strv_free(&tmp);
+			return -ENOMEM;
+		}
+	}
+	cf_strv_free(dst);
+	*dst = tmp;
+	return 0;
+}
+
+static int copy_cidrv(struct cf_cidrv *dst, const struct cf_cidrv *src)
+{
+	struct cf_cidr *v = NULL;
+
+	if (src->n) {
+		v = calloc(src->n, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, src->v, src->n * sizeof(*v));
+	}
+	free(dst->v);
+	dst->v = v;
+	dst->n = src->n;
+	return 0;
+}
+
+static int copy_proxy(struct cf_proxy *dst, const struct cf_proxy *src)
+{
+	struct cf_proxy tmp = {.scheme = src->scheme, .port = src->port};
+
+	if (copy_str(&tmp.host, src->host, false) < 0 ||
+	    copy_str(&tmp.user, src->user, false) < 0 ||
+	    copy_str(&tmp.password, src->password, true) < 0) {
+		cf_proxy_free(&tmp);
+		return -ENOMEM;
+	}
+	cf_proxy_free(dst);
+	*dst = tmp;
+	return 0;
+}
+
+/* Copy the value of key @k from @over into @base. */
+static int overlay_key(struct cf_config *base, const struct cf_config *over, enum cf_key k)
+{
+	switch (k) {
+	case CF_KEY_EXTENDS:
+		return copy_str(&base->extends, over->extends, false);
+	case CF_KEY_BACKEND:
+		base->backend = over->backend;
+		return 0;
+	case CF_KEY_COMMAND:
+		return copy_strv(&base->command, &over->command);
+	case CF_KEY_CAPTURE:
+		return copy_str(&base->capture, over->capture, false);
+	case CF_KEY_CAPTURE_POINT:
+		base->capture_point = over->capture_point;
+		return 0;
+	case CF_KEY_DNS:
+		base->dns_set = over->dns_set;
+		base->dns = over->dns;
+		return 0;
+	case CF_KEY_HOSTS_FILE:
+		return copy_str(&base->hosts_file, over->hosts_file, false);
+	case CF_KEY_PROXY:
+		return copy_proxy(&base->proxy, &over->proxy);
+	case CF_KEY_PROXY_USER:
+		return copy_str(&base->proxy_user, over->proxy_user, false);
+	case CF_KEY_PROXY_PASSWORD:
+		return copy_str(&base->proxy_password, over->proxy_password, true);
+	case CF_KEY_PROXY_INSECURE:
+		base->proxy_insecure = over->proxy_insecure;
+		return 0;
+	case CF_KEY_SUMMARY:
+		base->summary = over->summary;
+		return 0;
+	case CF_KEY_SUMMARY_FORMAT:
+		base->summary_format = over->summary_format;
+		return 0;
+	case CF_KEY_DOCTOR_FORMAT:
+		base->doctor_format = over->doctor_format;
+		return 0;
+	case CF_KEY_REPORT_FORMAT:
+		base->report_format = over->report_format;
+		return 0;
+	case CF_KEY_FLOW_LOG:
+		return copy_str(&base->flow_log, over->flow_log, false);
+	case CF_KEY_OFFLINE:
+		base->offline = over->offline;
+		return 0;
+	case CF_KEY_BLOCK_PRIVATE:
+		base->block_private = over->block_private;
+		return 0;
+	case CF_KEY_BLOCK_METADATA:
+		base->block_metadata = over->block_metadata;
+		return 0;
+	case CF_KEY_DEFAULT_POLICY:
+		base->default_policy = over->default_policy;
+		return 0;
+	case CF_KEY_ALLOW_CIDRS:
+		return copy_cidrv(&base->allow_cidrs, &over->allow_cidrs);
+	case CF_KEY_DENY_CIDRS:
+		return copy_cidrv(&base->deny_cidrs, &over->deny_cidrs);
+	case CF_KEY_ALLOW_DOMAINS:
+		return copy_strv(&base->allow_domains, &over->allow_domains);
+	case CF_KEY_ALLOW_DOMAINS_EXACT:
+		return copy_strv(&base->allow_domains_exact, &over->allow_domains_exact);
+	case CF_KEY_DENY_DOMAINS:
+		return copy_strv(&base->deny_domains, &over->deny_domains);
+	case CF_KEY_DENY_DOMAINS_EXACT:
+		return copy_strv(&base->deny_domains_exact, &over->deny_domains_exact);
+	case CF_KEY_PROXY_ONLY:
+		base->proxy_only = over->proxy_only;
+		return 0;
+	case CF_KEY_FAIL_ON_LEAK:
+		base->fail_on_leak = over->fail_on_leak;
+		return 0;
+	case CF_KEY_IFACE:
+		return copy_str(&base->iface, over->iface, false);
+	case CF_KEY__COUNT:
+		break;
+	}
+	return 0;
+}
+
+int cf_config_overlay(struct cf_config *base, const struct cf_config *over)
+{
+	if (base == over)
+		return 0;
+	for (unsigned int k = 0; k < CF_KEY__COUNT; k++) {
+		int r;
+
+		if (!(over->set & CF_KEY_BIT(k)))
+			continue;
+		r = overlay_key(base, over, (enum cf_key)k);
+		if (r < 0)
+			return r;
+		base->set |= CF_KEY_BIT(k);
+	}
+	return 0;
+}
+
+/* ASCII-only lower case: domain rules must not depend on the locale. */
+static char ascii_lower(char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+}
+
+static bool domain_char_ok(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+}
+
+/*
+ * Check a lower-cased name without its trailing dot: labels of 1..63 bytes
+ * from [a-z0-9-_], and "*" allowed only as the whole leftmost label of a
+ * longer name ("*.example.com").
+ */
+static int domain_check(const char *name, size_t len)
+{
+	size_t label = 0;
+
+	if (len == 0 || len > 253)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		char ch = ascii_lower(name[i]);
+
+		if (ch == '.') {
+			if (label == 0)
+				return -EINVAL;
+			label = 0;
+			continue;
+		}
+		if (ch == '*') {
+			if (i != 0 || len < 3 || name[1] != '.')
+				return -EINVAL;
+		} else if (!domain_char_ok(ch)) {
+			return -EINVAL;
+		}
+		if (++label > 63)
+			return -EINVAL;
+	}
+	return label == 0 ? -EINVAL : 0;
+}
+
+int cf_domain_normalise(char *name)
+{
+	size_t len;
+	int r;
+
+	if (!name)
+		return -EINVAL;
+	len = strlen(name);
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	r = domain_check(name, len);
+	if (r < 0)
+		return r;
+	name[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		name[i] = ascii_lower(name[i]);
+	return 0;
+}
