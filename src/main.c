@@ -31,18 +31,6 @@ static bool has_capture(const struct cf_config *c) { return c->capture != NULL; 
 static bool has_proxy(const struct cf_config *c) { return c->proxy.scheme != CF_PROXY_NONE; }
 static bool has_flow_log(const struct cf_config *c) { return c->flow_log != NULL; }
 static bool has_summary(const struct cf_config *c) { return c->summary; }
-static bool has_offline(const struct cf_config *c) { return c->offline; }
-static bool has_block_private(const struct cf_config *c) { return c->block_private; }
-static bool has_block_metadata(const struct cf_config *c) { return c->block_metadata; }
-static bool has_deny_default(const struct cf_config *c) { return c->default_policy == CF_POLICY_DENY; }
-static bool has_allow_cidr(const struct cf_config *c) { return c->allow_cidrs.n > 0; }
-static bool has_deny_cidr(const struct cf_config *c) { return c->deny_cidrs.n > 0; }
-static bool has_allow_domain(const struct cf_config *c) { return c->allow_domains.n > 0; }
-static bool has_allow_domain_exact(const struct cf_config *c) { return c->allow_domains_exact.n > 0; }
-static bool has_deny_domain(const struct cf_config *c) { return c->deny_domains.n > 0; }
-static bool has_deny_domain_exact(const struct cf_config *c) { return c->deny_domains_exact.n > 0; }
-static bool has_proxy_only(const struct cf_config *c) { return c->proxy_only; }
-static bool has_fail_on_leak(const struct cf_config *c) { return c->fail_on_leak; }
 static bool has_rootful(const struct cf_config *c) { return c->backend == CF_BACKEND_ROOTFUL; }
 static bool has_iface(const struct cf_config *c) { return c->iface != NULL; }
 
@@ -51,18 +39,6 @@ static const struct unsupported not_yet[] = {
 	{ "--proxy", has_proxy },
 	{ "--flow-log", has_flow_log },
 	{ "--summary", has_summary },
-	{ "--offline", has_offline },
-	{ "--block-private", has_block_private },
-	{ "--block-metadata", has_block_metadata },
-	{ "--default-policy deny", has_deny_default },
-	{ "--allow-cidr", has_allow_cidr },
-	{ "--deny-cidr", has_deny_cidr },
-	{ "--allow-domain", has_allow_domain },
-	{ "--allow-domain-exact", has_allow_domain_exact },
-	{ "--deny-domain", has_deny_domain },
-	{ "--deny-domain-exact", has_deny_domain_exact },
-	{ "--proxy-only", has_proxy_only },
-	{ "--fail-on-leak", has_fail_on_leak },
 	{ "--root (backend = \"rootful\")", has_rootful },
 	{ "--iface", has_iface },
 };
@@ -161,7 +137,14 @@ static int run_rootless(const struct cf_config *cfg)
 	cf_sandbox_close(&sb);
 	if (r < 0)
 		return CF_EXIT_RUNTIME;
-	return exit_code_of(&res, cfg->command.v[0]);
+	r = exit_code_of(&res, cfg->command.v[0]);
+	if (r == 0 && cfg->fail_on_leak && res.denials > 0) {
+		log_error("--fail-on-leak: the command exited 0, but policy blocked %llu "
+			  "connection%s or DNS quer%s", (unsigned long long)res.denials,
+			  res.denials == 1 ? "" : "s", res.denials == 1 ? "y" : "ies");
+		r = CF_EXIT_LEAK;
+	}
+	return r;
 }
 
 static int build_config(const struct cf_cli *cli, struct cf_config *cfg)

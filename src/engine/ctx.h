@@ -43,6 +43,7 @@ struct cf_watch {
 struct cf_tcp_table;
 struct cf_dnsfwd;
 struct cf_dgram_table;
+struct cf_policy;
 
 /* Engine-wide counters, the seed of the summary. */
 struct cf_engine_stats {
@@ -50,6 +51,7 @@ struct cf_engine_stats {
 	uint64_t dns_queries, dns_answers, dns_failures;
 	uint64_t packets_dropped;
 	uint64_t flows_started;
+	uint64_t denials;
 };
 
 struct cf_engine {
@@ -65,6 +67,7 @@ struct cf_engine {
 	struct cf_tcp_table *tcp;
 	struct cf_dnsfwd *dns;
 	struct cf_dgram_table *dgram;
+	struct cf_policy *policy;
 	struct cf_engine_stats stats;
 
 	uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop turn */

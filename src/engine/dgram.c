@@ -216,8 +216,12 @@ static void evict_if_full(struct cf_engine *e)
 	flow_close(e, t->lru.next);
 }
 
+/*
+ * Create the flow for @pkt. On failure return NULL with *err set and
+ * *denied telling a policy refusal from a host socket failure.
+ */
 static struct dgram_flow *flow_new(struct cf_engine *e, const struct cf_pkt *pkt,
-				   uint16_t sport, uint16_t dport, int *err)
+				   uint16_t sport, uint16_t dport, int *err, bool *denied)
 {
 	struct dgram_flow *f = calloc(1, sizeof(*f));
 
@@ -232,6 +236,7 @@ static struct dgram_flow *flow_new(struct cf_engine *e, const struct cf_pkt *pkt
 	f->flow.sport = sport;
 	f->flow.dport = dport;
 	*err = cf_flow_dgram_decide(e, &f->flow, pkt->proto);
+	*denied = *err < 0;
 	if (*err == 0)
 		*err = open_socket(e, f);
 	if (*err < 0) {
@@ -287,6 +292,7 @@ void cf_dgram_on_packet(struct cf_engine *e, const struct cf_pkt *pkt)
 {
 	uint16_t sport = pkt->sport, dport = pkt->dport;
 	struct dgram_flow *f;
+	bool denied = false;
 	int err;
 
 	if (pkt->proto != IPPROTO_UDP) {
@@ -302,9 +308,9 @@ void cf_dgram_on_packet(struct cf_engine *e, const struct cf_pkt *pkt)
 	}
 	f = *find_slot(e->dgram, pkt->proto, &pkt->src, &pkt->dst, sport, dport);
 	if (!f) {
-		f = flow_new(e, pkt, sport, dport, &err);
+		f = flow_new(e, pkt, sport, dport, &err, &denied);
 		if (!f) {
-			if (pkt->proto != IPPROTO_UDP && (err == -EACCES || err == -EPERM))
+			if (!denied && pkt->proto != IPPROTO_UDP && (err == -EACCES || err == -EPERM))
 				no_ping_hint(e);
 			refuse(e, pkt, err);
 			return;

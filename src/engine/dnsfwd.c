@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dns/message.h"
+#include "engine/flows.h"
 #include "util/log.h"
 
 #define QUERY_TIMEOUT_MS 2500
@@ -177,6 +178,20 @@ static struct dns_query *query_new(struct cf_engine *e, const struct cf_pkt *pkt
 	return q;
 }
 
+/* Answer a refused query at once: NOERROR, no records ("synthetic_empty"). */
+static void answer_empty(struct cf_engine *e, const struct cf_pkt *pkt)
+{
+	uint8_t buf[512];
+	ssize_t n = cf_dns_build_empty_answer(pkt->payload, pkt->payload_len, 0, buf, sizeof(buf));
+
+	if (n <= 0)
+		return;
+	n = cf_pkt_build_udp(e->txbuf, sizeof(e->txbuf), &pkt->dst, pkt->dport, &pkt->src,
+			     pkt->sport, buf, (size_t)n, 64, 0);
+	if (n > 0)
+		cf_engine_tun_write(e, e->txbuf, (size_t)n);
+}
+
 void cf_dnsfwd_on_query(struct cf_engine *e, const struct cf_pkt *pkt)
 {
 	struct cf_dns_query info;
@@ -187,6 +202,11 @@ void cf_dnsfwd_on_query(struct cf_engine *e, const struct cf_pkt *pkt)
 		return;
 	}
 	e->stats.dns_queries++;
+	if (cf_flow_dns_decide(e, info.has_question ? info.qname : NULL, &pkt->dst, pkt->dport) <
+	    0) {
+		answer_empty(e, pkt);
+		return;
+	}
 	if (e->dns->n >= MAX_IN_FLIGHT) {
 		log_debug("dns: %zu queries in flight, dropping one for %s", e->dns->n, info.qname);
 		e->stats.packets_dropped++;
@@ -226,6 +246,7 @@ void cf_dnsfwd_on_event(struct cf_engine *e, struct cf_watch *w)
 			break;
 	}
 	e->stats.dns_answers++;
+	cf_flow_dns_learn(e, buf, (size_t)n);
 	reply(e, q, buf, (size_t)n);
 	query_free(e, q);
 }

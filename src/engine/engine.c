@@ -31,6 +31,7 @@
 #include "engine/dgram.h"
 #include "engine/dnsfwd.h"
 #include "engine/tcp.h"
+#include "policy/policy.h"
 #include "sandbox/ctl.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -281,7 +282,9 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 	e->ctlfd = take_fd_int(&sb->ctlfd);
 	e->pidfd = take_fd_int(&sb->pidfd);
 	e->now_ms = monotonic_ms();
-	r = open_loop_fds(e);
+	r = cf_policy_new(o->cfg, &e->policy);
+	if (r == 0)
+		r = open_loop_fds(e);
 	if (r == 0)
 		r = cf_tcp_init(e);
 	if (r == 0)
@@ -293,6 +296,11 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 	return r;
 }
 
+static void res_denials(struct cf_engine *e)
+{
+	e->res->denials = cf_policy_denials(e->policy);
+}
+
 static void engine_fini(struct cf_engine *e)
 {
 	int fds[] = { e->tun_fd, e->listen4, e->listen6, e->sigfd, e->ctlfd, e->pidfd,
@@ -301,6 +309,9 @@ static void engine_fini(struct cf_engine *e)
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);
+	if (e->policy)
+		res_denials(e);
+	cf_policy_free(e->policy);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

@@ -23,6 +23,7 @@ struct cf_engine_result {
 	int exec_err;	 /* errno of a failed exec (ENOENT: not found) */
 	int fatal_err;	 /* the engine itself failed (-errno), 0 otherwise */
 	bool helper_lost; /* the sandbox ended without reporting a status */
+	uint64_t denials;  /* flows and queries policy refused */
 };
 
 /*

@@ -2,15 +2,73 @@
 #include "engine/flows.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
+#include "dns/message.h"
+
 #include "engine/ctx.h"
+#include "policy/policy.h"
 #include "util/log.h"
 
 /* Flow ids are unique per run; the counter lives in the engine's stats. */
 static uint64_t next_flow_id(struct cf_engine *e)
 {
 	return ++e->stats.flows_started;
+}
+
+/* Record a denial: the one place every protocol's violations pass through. */
+static void violation(struct cf_engine *e, enum cf_flow_proto proto, const struct cf_ip *ip,
+		      uint16_t port, const struct cf_verdict *v)
+{
+	char a[CF_ADDRPORT_STRLEN];
+
+	e->stats.denials++;
+	log_debug("denied %s %s: %s (%s)", cf_flow_proto_name(proto),
+		  ip ? cf_addrport_format(ip, port, a, sizeof(a)) : "-", v->reason_text,
+		  cf_reason_code(v->reason));
+}
+
+/* Policy for a flow to @f->target; return 0 or -EACCES (answered with admin-prohibited). */
+static int police(struct cf_engine *e, enum cf_flow_proto proto, const struct cf_flow *f)
+{
+	struct cf_verdict v;
+
+	cf_policy_check_flow(e->policy, proto, &f->target, f->target_port, f->via_proxy,
+			     e->now_ms, &v);
+	if (v.allow)
+		return 0;
+	violation(e, proto, &f->target, f->target_port, &v);
+	return -EACCES;
+}
+
+int cf_flow_dns_decide(struct cf_engine *e, const char *qname, const struct cf_ip *server,
+		       uint16_t port)
+{
+	struct cf_verdict v;
+
+	cf_policy_check_dns(e->policy, qname, &v);
+	if (v.allow)
+		return 0;
+	violation(e, CF_PROTO_DNS, server, port, &v);
+	return -EACCES;
+}
+
+void cf_flow_dns_learn(struct cf_engine *e, const uint8_t *msg, size_t len)
+{
+	struct cf_dns_answer a;
+
+	if (cf_dns_parse_answer(msg, len, &a) < 0)
+		return;
+	for (size_t i = 0; i < a.n; i++) {
+		const struct cf_dns_record *r = &a.rr[i];
+
+		if (r->is_cname)
+			cf_policy_learn_cname(e->policy, r->name, r->target, r->ttl, e->now_ms);
+		else
+			cf_policy_learn_address(e->policy, r->name, &r->ip, r->ttl, e->now_ms);
+	}
+	cf_dns_answer_free(&a);
 }
 
 int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f)
@@ -28,9 +86,13 @@ int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f)
 		if (!resolver)
 			return -ECONNREFUSED;
 		f->target = *resolver;
+		if (e->cfg->offline)
+			return police(e, CF_PROTO_DNS, f);
 	} else if (to_gateway) {
 		/* The virtual gateway offers nothing but DNS. */
 		return -ECONNREFUSED;
+	} else if (police(e, CF_PROTO_TCP, f) < 0) {
+		return -EACCES;
 	}
 	if (cf_log_enabled(CF_LOG_DEBUG)) {
 		char a[CF_ADDRPORT_STRLEN], b[CF_ADDRPORT_STRLEN];
@@ -44,7 +106,9 @@ int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f)
 
 int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto)
 {
-	(void)proto;
+	enum cf_flow_proto p = proto == IPPROTO_UDP ? CF_PROTO_UDP
+			       : proto == IPPROTO_ICMP ? CF_PROTO_ICMPV4 : CF_PROTO_ICMPV6;
+
 	f->id = next_flow_id(e);
 	f->start_ms = e->now_ms;
 	f->target = f->dst;
@@ -52,7 +116,9 @@ int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto)
 	/* The virtual gateway answers DNS only (handled before this point). */
 	if (cf_engine_is_gateway(e, &f->dst))
 		return -EHOSTUNREACH;
-	return 0;
+	if (p == CF_PROTO_UDP && f->dport == 53)
+		p = CF_PROTO_DNS; /* DNS to a server of the tree's choosing, relayed as UDP */
+	return police(e, p, f);
 }
 
 void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err)

@@ -40,6 +40,16 @@ int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f);
  */
 int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto);
 
+/*
+ * Decide a DNS query for @qname (NULL when it has none) the tree sent to
+ * @server:@port. Return 0 to forward it, -EACCES to answer it empty.
+ */
+int cf_flow_dns_decide(struct cf_engine *e, const char *qname, const struct cf_ip *server,
+		       uint16_t port);
+
+/* Learn names -> addresses (and CNAMEs) from a forwarded DNS answer, for domain policy. */
+void cf_flow_dns_learn(struct cf_engine *e, const uint8_t *msg, size_t len);
+
 /* The upstream connect of @f finished: @err 0 for success or an errno. */
 void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err);
 
