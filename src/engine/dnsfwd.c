@@ -27,7 +27,6 @@
 
 #define QUERY_TIMEOUT_MS 2500
 #define MAX_IN_FLIGHT 4096
-#define DNS_RCODE_SERVFAIL 2
 
 struct dns_query {
 	struct cf_watch w;
@@ -142,7 +141,7 @@ static void reply(struct cf_engine *e, const struct dns_query *q, const uint8_t 
 static void fail_query(struct cf_engine *e, struct dns_query *q)
 {
 	uint8_t buf[512];
-	ssize_t n = cf_dns_build_empty_answer(q->msg, q->len, DNS_RCODE_SERVFAIL, buf, sizeof(buf));
+	ssize_t n = cf_dns_build_empty_answer(q->msg, q->len, CF_DNS_RCODE_SERVFAIL, buf, sizeof(buf));
 
 	e->stats.dns_failures++;
 	if (n > 0)
@@ -178,7 +177,7 @@ static struct dns_query *query_new(struct cf_engine *e, const struct cf_pkt *pkt
 	return q;
 }
 
-/* Answer a refused query at once: NOERROR, no records ("synthetic_empty"). */
+/* Answer a refused query at once: NOERROR, no records ("synthetic_empty"); FORMERR without a question. */
 static void answer_empty(struct cf_engine *e, const struct cf_pkt *pkt)
 {
 	uint8_t buf[512];
@@ -202,8 +201,13 @@ void cf_dnsfwd_on_query(struct cf_engine *e, const struct cf_pkt *pkt)
 		return;
 	}
 	e->stats.dns_queries++;
-	if (cf_flow_dns_decide(e, info.has_question ? info.qname : NULL, &pkt->dst, pkt->dport) <
-	    0) {
+	/*
+	 * No single question that ldns could name (several questions, or a name
+	 * too long once escaped): domain rules cannot judge it, so it is never
+	 * forwarded; the builder answers FORMERR.
+	 */
+	if (!info.has_question ||
+	    cf_flow_dns_decide(e, info.qname, &pkt->dst, pkt->dport) < 0) {
 		answer_empty(e, pkt);
 		return;
 	}

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT
+/*
+ * resolv.conf: read the host's nameservers, write the child's file.
+ *
+ * Parsing works on one line at a time without modifying the text: a line
+ * is cut at its first comment character, must start with the keyword
+ * "nameserver", and its first word after the keyword is the address. A bad
+ * line is skipped, never fatal: the host file is outside childflow's control.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dns/resolvconf.h"
+#include "util/cleanup.h"
+
+#define KEYWORD "nameserver"
+
+/* Longest address token worth trying ("ffff:...:255.255.255.255" is 45). */
+#define ADDR_TOKEN_MAX 64
+
+static bool ip_same(const struct cf_ip *a, const struct cf_ip *b)
+{
+	size_t n = a->family == AF_INET ? 4 : 16;
+
+	return a->family == b->family && memcmp(a->b, b->b, n) == 0;
+}
+
+/* Parse a strict v4 or v6 literal; zone ids ("%eth0") are not addresses here. */
+static int ip_from_token(const char *tok, size_t len, struct cf_ip *ip)
+{
+	char s[ADDR_TOKEN_MAX];
+
+	if (len == 0 || len >= sizeof(s) || memchr(tok, '%', len))
+		return -EINVAL;
+	memcpy(s, tok, len);
+	s[len] = '\0';
+	memset(ip, 0, sizeof(*ip));
+	if (inet_pton(AF_INET, s, ip->b) == 1) {
+		ip->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, ip->b) == 1) {
+		ip->family = AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void add_server(struct cf_resolvconf *rc, const struct cf_ip *ip)
+{
+	for (size_t i = 0; i < rc->n; i++)
+		if (ip_same(&rc->servers[i], ip))
+			return;
+	if (rc->n < CF_RESOLV_MAX)
+		rc->servers[rc->n++] = *ip;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static size_t count_blanks(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && is_blank(s[i]))
+		i++;
+	return i;
+}
+
+/* Length of @s before its comment, which starts at '#' or ';' anywhere, as glibc reads it. */
+static size_t uncommented_len(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && s[i] != '#' && s[i] != ';')
+		i++;
+	return i;
+}
+
+/* Length of the word at the start of @s. */
+static size_t word_len(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && !is_blank(s[i]))
+		i++;
+	return i;
+}
+
+/* Handle one line of @len bytes (no newline). */
+static void parse_line(const char *line, size_t len, struct cf_resolvconf *rc)
+{
+	const size_t kw = sizeof(KEYWORD) - 1;
+	struct cf_ip ip;
+	size_t i;
+
+	len = uncommented_len(line, len);
+	i = count_blanks(line, len);
+	line += i;
+	len -= i;
+	if (len <= kw || memcmp(line, KEYWORD, kw) != 0 || !is_blank(line[kw]))
+		return;
+	line += kw;
+	len -= kw;
+	i = count_blanks(line, len);
+	line += i;
+	len -= i;
+	if (ip_from_token(line, word_len(line, len), &ip) == 0)
+		add_server(rc, &ip);
+}
+
+int cf_resolvconf_parse(const char *text, struct cf_resolvconf *out)
+{
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (!text)
+		return -EINVAL;
+	while (*text) {
+		size_t len = strcspn(text, "\n");
+
+		parse_line(text, len, out);
+		text += len;
+		if (*text == '\n')
+			text++;
+	}
+	return 0;
+}
+
+/* Read all of @fd into a NUL-terminated buffer; embedded NULs become newlines. */
+static int read_all(int fd, char **text)
+{
+	cleanup_free char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	for (;;) {
+		ssize_t r;
+
+		if (cap - len < 2) {
+			size_t ncap = cap ? cap * 2 : 4096;
+			char *nbuf;
+
+			nbuf = realloc(buf, ncap);
+			if (!nbuf)
+				return -ENOMEM;
+			buf = nbuf;
+			cap = ncap;
+		}
+		r = read(fd, buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len > CF_RESOLV_FILE_MAX)
+			return -EFBIG;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '\0')
+			buf[i] = '\n';
+	buf[len] = '\0';
+	*text = take_ptr(&buf);
+	return 0;
+}
+
+int cf_resolvconf_read(const char *path, struct cf_resolvconf *out)
+{
+	cleanup_fd int fd = -1;
+	cleanup_free char *text = NULL;
+	int r;
+
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (!path)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	r = read_all(fd, &text);
+	if (r < 0)
+		return r;
+	return cf_resolvconf_parse(text, out);
+}
+
+/* Append the nameserver lines of one address family. */
+static int render_family(const struct cf_ip *servers, size_t n, int family, char *buf, size_t cap,
+			 size_t *pos)
+{
+	for (size_t i = 0; i < n; i++) {
+		char ip[INET6_ADDRSTRLEN];
+		int w;
+
+		if (servers[i].family != family)
+			continue;
+		if (!inet_ntop(family, servers[i].b, ip, sizeof(ip)))
+			return -EINVAL;
+		w = snprintf(buf + *pos, cap - *pos, "nameserver %s\n", ip);
+		if (w < 0 || (size_t)w >= cap - *pos)
+			return -ENOSPC;
+		*pos += (size_t)w;
+	}
+	return 0;
+}
+
+ssize_t cf_resolvconf_render(const struct cf_ip *servers, size_t n, char *buf, size_t cap)
+{
+	static const char header[] = "# Generated by childflow for this run; edits are lost.\n";
+	size_t pos = sizeof(header) - 1;
+	int r;
+
+	if (!buf || (n > 0 && !servers))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (servers[i].family != AF_INET && servers[i].family != AF_INET6)
+			return -EINVAL;
+	if (cap <= pos)
+		return -ENOSPC;
+	memcpy(buf, header, pos + 1);
+	r = render_family(servers, n, AF_INET, buf, cap, &pos);
+	if (r == 0)
+		r = render_family(servers, n, AF_INET6, buf, cap, &pos);
+	if (r < 0) {
+		buf[0] = '\0';
+		return r;
+	}
+	return (ssize_t)pos;
+}
