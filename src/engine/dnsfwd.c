@@ -2,8 +2,10 @@
 /*
  * Theory of operation: the tree's UDP DNS.
  *
- * A query to the virtual resolver (or, with --dns, to any server on port 53)
- * arrives as a packet on tun0. It is parsed with ldns (dns/message.h; a
+ * Every UDP query on port 53 arrives here as a packet from tun0: to the
+ * virtual resolver, or, with --dns, to any server, it is redirected to the
+ * resolver childflow chose; to another server without --dns, it goes to
+ * that server, but through the same policy. It is parsed with ldns (dns/message.h; a
  * query ldns rejects is dropped), then sent from a fresh connected UDP
  * socket on the host (a random source port per query) to the chosen
  * resolver: --dns, else the host's resolv.conf servers in order, moving to
@@ -98,13 +100,20 @@ void cf_dnsfwd_fini(struct cf_engine *e)
 
 bool cf_dnsfwd_wants(const struct cf_engine *e, const struct cf_pkt *pkt)
 {
-	return pkt->dport == 53 && (e->cfg->dns_set || cf_engine_is_gateway(e, &pkt->dst));
+	(void)e;
+	/* Every query on port 53 passes the forwarder, so DNS policy has no bypass. */
+	return pkt->dport == 53;
 }
 
 /* Send @q to resolver number q->resolver. Return 0, or -errno (-ENOENT: none left). */
 static int query_send(struct cf_engine *e, struct dns_query *q)
 {
-	const struct cf_ip *server = cf_engine_resolver(e, q->resolver);
+	const struct cf_ip *server;
+
+	if (cf_flow_dns_redirected(e, &q->server))
+		server = cf_engine_resolver(e, q->resolver);
+	else /* the server the tree asked, and only that one */
+		server = q->resolver == 0 ? &q->server : NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	int fd;
@@ -115,7 +124,8 @@ static int query_send(struct cf_engine *e, struct dns_query *q)
 		close(q->fd); /* epoll forgets a closed fd by itself */
 		q->fd = -1;
 	}
-	sl = cf_ip_to_sockaddr(server, 53, &ss);
+	sl = cf_ip_to_sockaddr(server, cf_flow_dns_redirected(e, &q->server) ? 53 : q->server_port,
+			       &ss);
 	fd = socket(server->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

@@ -42,11 +42,24 @@ static int police(struct cf_engine *e, enum cf_flow_proto proto, const struct cf
 	return -EACCES;
 }
 
+bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *server)
+{
+	return e->cfg->dns_set || cf_engine_is_gateway(e, server);
+}
+
 int cf_flow_dns_decide(struct cf_engine *e, const char *qname, const struct cf_ip *server,
 		       uint16_t port)
 {
 	struct cf_verdict v;
 
+	/* A server the tree chose itself is a destination like any other. */
+	if (!cf_flow_dns_redirected(e, server)) {
+		cf_policy_check_flow(e->policy, CF_PROTO_DNS, server, port, false, e->now_ms, &v);
+		if (!v.allow) {
+			violation(e, CF_PROTO_DNS, server, port, &v);
+			return -EACCES;
+		}
+	}
 	cf_policy_check_dns(e->policy, qname, &v);
 	if (v.allow)
 		return 0;
@@ -80,12 +93,20 @@ int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f)
 	f->start_ms = e->now_ms;
 	f->target = f->dst;
 	f->target_port = f->dport;
-	if (f->dport == 53 && (to_gateway || e->cfg->dns_set)) {
-		/* DNS over TCP: to the chosen resolver, whatever server the tree named. */
-		resolver = cf_engine_resolver(e, 0);
-		if (!resolver)
-			return -ECONNREFUSED;
-		f->target = *resolver;
+	if (f->dport == 53) {
+		/*
+		 * DNS over TCP: to the chosen resolver when redirected, else to the
+		 * server the tree named; queries are policed one by one (dnsstream.c).
+		 */
+		f->is_dns = true;
+		if (cf_flow_dns_redirected(e, &f->dst)) {
+			resolver = cf_engine_resolver(e, 0);
+			if (!resolver)
+				return -ECONNREFUSED;
+			f->target = *resolver;
+		} else if (police(e, CF_PROTO_DNS, f) < 0) {
+			return -EACCES;
+		}
 		if (e->cfg->offline)
 			return police(e, CF_PROTO_DNS, f);
 	} else if (to_gateway) {
@@ -116,8 +137,6 @@ int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto)
 	/* The virtual gateway answers DNS only (handled before this point). */
 	if (cf_engine_is_gateway(e, &f->dst))
 		return -EHOSTUNREACH;
-	if (p == CF_PROTO_UDP && f->dport == 53)
-		p = CF_PROTO_DNS; /* DNS to a server of the tree's choosing, relayed as UDP */
 	return police(e, p, f);
 }
 

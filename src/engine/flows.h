@@ -21,6 +21,7 @@ struct cf_flow {
 	struct cf_ip target;	    /* where the engine connects (dst, or the resolver for DNS) */
 	uint16_t target_port;
 	bool via_proxy;
+	bool is_dns;	    /* DNS over TCP redirected to the resolver */
 	bool connected;
 	uint64_t start_ms;
 	uint64_t bytes_sent, bytes_received;
@@ -39,6 +40,9 @@ int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f);
  * ICMP error instead (-EACCES: administratively prohibited).
  */
 int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto);
+
+/* Whether DNS the tree sends to @server goes to childflow's resolver choice (--dns or the host's). */
+bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *server);
 
 /*
  * Decide a DNS query for @qname (NULL when it has none) the tree sent to

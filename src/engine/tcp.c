@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "engine/dnsstream.h"
 #include "engine/flows.h"
 #include "engine/relay.h"
 #include "util/log.h"
@@ -67,6 +68,7 @@ struct tcp_conn {
 	uint8_t *syn;
 	size_t syn_len;
 	struct cf_relay relay;
+	struct cf_dnsstream *dns; /* instead of the splice relay for DNS over TCP */
 	struct tcp_conn *hnext;		/* hash chain (pending only) */
 	struct tcp_conn *prev, *next;	/* pending list */
 };
@@ -180,6 +182,8 @@ static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 {
 	if (c->state == TCP_RELAY) {
 		cf_relay_fini(&c->relay);
+		cf_dnsstream_free(c->dns);
+		c->dns = NULL;
 		list_del(c);
 		e->tcp->n_relay--;
 	} else {
@@ -378,7 +382,9 @@ static void upstream_ready(struct cf_engine *e, struct tcp_conn *c)
 
 static void relay_run(struct cf_engine *e, struct tcp_conn *c)
 {
-	enum cf_relay_state s = cf_relay_progress(&c->relay);
+	enum cf_relay_state s = c->dns ? cf_dnsstream_progress(e, c->dns, &c->flow, c->child_fd,
+							       c->up_fd)
+				       : cf_relay_progress(&c->relay);
 
 	if (s == CF_RELAY_ACTIVE)
 		return;
@@ -399,7 +405,9 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 	list_add(&e->tcp->relays, c);
 	e->tcp->n_relay++;
 	setsockopt(child_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	err = cf_relay_init(&c->relay, child_fd, c->up_fd);
+	c->relay.dir[0].pipe_r = c->relay.dir[0].pipe_w = -1;
+	c->relay.dir[1].pipe_r = c->relay.dir[1].pipe_w = -1;
+	err = c->flow.is_dns ? cf_dnsstream_new(&c->dns) : cf_relay_init(&c->relay, child_fd, c->up_fd);
 	if (err == 0)
 		err = cf_engine_rewatch(e, c->up_fd, ev, &c->w_up);
 	if (err == 0)

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Each direction has an assembly buffer (the frame being read) and an
+ * output buffer holding only whole frames, so an answer the engine makes up
+ * for a denied query never lands inside a resolver's answer. A direction
+ * stops reading while its output buffer could not take one more maximal
+ * frame; the stream is done when both sides reached EOF and everything
+ * queued was written.
+ */
+#include "engine/dnsstream.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dns/message.h"
+
+#define FRAME_MAX (2 + 65535)
+
+struct dns_dir {
+	uint8_t in[FRAME_MAX];
+	size_t in_len;
+	uint8_t out[2 * FRAME_MAX];
+	size_t out_len;
+	bool eof, shut;
+};
+
+struct cf_dnsstream {
+	struct dns_dir q; /* tree -> resolver */
+	struct dns_dir a; /* resolver -> tree */
+	uint64_t moved;	  /* bytes read or written so far: "did this pass make progress?" */
+};
+
+int cf_dnsstream_new(struct cf_dnsstream **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void cf_dnsstream_free(struct cf_dnsstream *s)
+{
+	free(s);
+}
+
+static void queue(struct dns_dir *d, const uint8_t *frame, size_t len)
+{
+	memcpy(d->out + d->out_len, frame, len);
+	d->out_len += len;
+}
+
+/* A query the tree sent: forward it, or answer it empty when policy says no. */
+static void on_query(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
+		     const uint8_t *frame, size_t len)
+{
+	struct cf_dns_query info;
+	uint8_t ans[FRAME_MAX];
+	ssize_t n;
+
+	if (cf_dns_parse_query(frame + 2, len - 2, &info) == 0 && !info.is_response &&
+	    info.has_question && cf_flow_dns_decide(e, info.qname, &f->dst, f->dport) == 0) {
+		queue(&s->q, frame, len);
+		return;
+	}
+	n = cf_dns_build_empty_answer(frame + 2, len - 2, 0, ans + 2, sizeof(ans) - 2);
+	if (n <= 0)
+		return;
+	ans[0] = (uint8_t)(n >> 8);
+	ans[1] = (uint8_t)n;
+	queue(&s->a, ans, (size_t)n + 2);
+}
+
+static void on_answer(struct cf_engine *e, struct cf_dnsstream *s, const uint8_t *frame,
+		      size_t len)
+{
+	cf_flow_dns_learn(e, frame + 2, len - 2);
+	queue(&s->a, frame, len);
+}
+
+/* Read frames from @fd into @d->in; hand each whole one to @cb. Return 0 or -errno. */
+static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
+		       int fd, struct dns_dir *d, bool queries)
+{
+	struct dns_dir *target = queries ? &s->q : &s->a;
+
+	while (!d->eof && target->out_len + FRAME_MAX <= sizeof(target->out)) {
+		size_t want = d->in_len < 2 ? 2 - d->in_len
+					    : 2 + ((size_t)d->in[0] << 8 | d->in[1]) - d->in_len;
+		ssize_t n = read(fd, d->in + d->in_len, want);
+
+		if (n == 0) {
+			d->eof = true;
+			break;
+		}
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		d->in_len += (size_t)n;
+		s->moved += (uint64_t)n;
+		if (d->in_len < 2 || d->in_len < 2 + ((size_t)d->in[0] << 8 | d->in[1]))
+			continue;
+		if (d->in_len > 2) {
+			if (queries)
+				on_query(e, s, f, d->in, d->in_len);
+			else
+				on_answer(e, s, d->in, d->in_len);
+		}
+		d->in_len = 0;
+	}
+	return 0;
+}
+
+/* Write @d->out to @fd; after EOF of the reading side and an empty queue, shut it down. */
+static int flush(struct cf_dnsstream *s, struct dns_dir *d, bool src_eof, int fd)
+{
+	while (d->out_len > 0) {
+		ssize_t n = send(fd, d->out, d->out_len, MSG_NOSIGNAL);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		memmove(d->out, d->out + n, d->out_len - (size_t)n);
+		d->out_len -= (size_t)n;
+		s->moved += (uint64_t)n;
+	}
+	if (src_eof && !d->shut) {
+		if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
+			return -errno;
+		d->shut = true;
+	}
+	return 0;
+}
+
+enum cf_relay_state cf_dnsstream_progress(struct cf_engine *e, struct cf_dnsstream *s,
+					  const struct cf_flow *f, int child_fd, int up_fd)
+{
+	uint64_t before;
+	int err;
+
+	/* Edge-triggered: go round until a whole pass moves nothing. */
+	do {
+		before = s->moved;
+		err = read_frames(e, s, f, child_fd, &s->q, true);
+		if (err == 0)
+			err = read_frames(e, s, f, up_fd, &s->a, false);
+		if (err == 0)
+			err = flush(s, &s->q, s->q.eof, up_fd);
+		if (err == 0)
+			err = flush(s, &s->a, s->a.eof, child_fd);
+		if (err < 0)
+			return CF_RELAY_RESET;
+	} while (before != s->moved);
+	return s->q.shut && s->a.shut ? CF_RELAY_DONE : CF_RELAY_ACTIVE;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DNS over TCP between the tree and the resolver, message by message: each
+ * length-prefixed query is decided by policy (denied ones are answered
+ * empty by the engine and never reach the resolver), each answer teaches
+ * the policy's name memory. Used instead of the splice relay for TCP flows
+ * the engine redirected to the resolver.
+ */
+#ifndef CF_ENGINE_DNSSTREAM_H
+#define CF_ENGINE_DNSSTREAM_H
+
+#include "engine/ctx.h"
+#include "engine/flows.h"
+#include "engine/relay.h"
+
+struct cf_dnsstream;
+
+/* Allocate the stream state. Return 0 or -ENOMEM. */
+int cf_dnsstream_new(struct cf_dnsstream **out);
+
+/* Free it (NULL is fine). */
+void cf_dnsstream_free(struct cf_dnsstream *s);
+
+/*
+ * Move whole messages between @child_fd and @up_fd (non-blocking, edge
+ * triggered: call on any event of either). Return CF_RELAY_ACTIVE,
+ * CF_RELAY_DONE when both sides finished, or CF_RELAY_RESET.
+ */
+enum cf_relay_state cf_dnsstream_progress(struct cf_engine *e, struct cf_dnsstream *s,
+					  const struct cf_flow *f, int child_fd, int up_fd);
+
+#endif
