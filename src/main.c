@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "capture/pcapng.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "dns/resolvconf.h"
@@ -27,7 +29,10 @@ struct unsupported {
 	bool (*is_set)(const struct cf_config *c);
 };
 
-static bool has_capture(const struct cf_config *c) { return c->capture != NULL; }
+static bool has_capture_view(const struct cf_config *c)
+{
+	return c->capture && c->capture_point != CF_CAPTURE_CHILD;
+}
 static bool has_proxy(const struct cf_config *c) { return c->proxy.scheme != CF_PROXY_NONE; }
 static bool has_flow_log(const struct cf_config *c) { return c->flow_log != NULL; }
 static bool has_summary(const struct cf_config *c) { return c->summary; }
@@ -35,7 +40,7 @@ static bool has_rootful(const struct cf_config *c) { return c->backend == CF_BAC
 static bool has_iface(const struct cf_config *c) { return c->iface != NULL; }
 
 static const struct unsupported not_yet[] = {
-	{ "--capture", has_capture },
+	{ "--capture-point egress, wire-egress or both", has_capture_view },
 	{ "--proxy", has_proxy },
 	{ "--flow-log", has_flow_log },
 	{ "--summary", has_summary },
@@ -91,6 +96,41 @@ static int exit_code_of(const struct cf_engine_result *res, const char *cmd)
 	return WEXITSTATUS(res->wait_status);
 }
 
+/* Create the capture file before anything runs, so a bad path fails early (never overwritten). */
+static int open_capture(const struct cf_config *cfg, struct cf_pcapng **out)
+{
+	const struct cf_pcapng_meta meta = {
+		.view = "child",
+		.backend = "rootless-internal",
+		.kind = "sandbox packet socket (tun0 + lo)",
+		.comment = "packets of the command tree only, as the tree saw them",
+	};
+	int r;
+
+	*out = NULL;
+	if (!cfg->capture)
+		return 0;
+	r = cf_pcapng_open(cfg->capture, false, &meta, out);
+	if (r == -EEXIST)
+		log_error("--capture: '%s' already exists; childflow never overwrites a capture "
+			  "(remove it or choose another name)", cfg->capture);
+	else if (r < 0)
+		log_error("--capture: cannot create '%s': %s", cfg->capture, strerror(-r));
+	return r;
+}
+
+static void report_capture(const struct cf_config *cfg, const struct cf_engine_result *res)
+{
+	if (!cfg->capture)
+		return;
+	if (res->capture_err)
+		log_error("--capture: '%s' is incomplete: %s", cfg->capture,
+			  strerror(-res->capture_err));
+	if (res->capture_dropped)
+		log_warn("--capture: the kernel dropped %llu packets (capture buffer full); '%s' "
+			 "misses them", (unsigned long long)res->capture_dropped, cfg->capture);
+}
+
 static int run_rootless(const struct cf_config *cfg)
 {
 	struct cf_resolvconf host_dns = { .n = 0 };
@@ -121,20 +161,32 @@ static int run_rootless(const struct cf_config *cfg)
 	sigaddset(&mask, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
+	struct cf_pcapng *capture;
+
+	if (open_capture(cfg, &capture) < 0)
+		return CF_EXIT_USAGE;
 	struct cf_sandbox_opts so = {
 		.argv = cfg->command.v,
 		.resolv_text = resolv,
 		.hosts_path = cfg->hosts_file,
 		.plan = &plan,
+		.capture = capture != NULL,
 	};
 	r = cf_sandbox_start(&so, &sb, &phase, err, sizeof(err));
 	if (r < 0) {
 		log_error("%s", err);
+		if (capture) {
+			cf_pcapng_close(capture);
+			unlink(cfg->capture);
+		}
 		return CF_EXIT_SETUP;
 	}
-	struct cf_engine_opts eo = { .cfg = cfg, .plan = &plan, .host_dns = &host_dns };
+	struct cf_engine_opts eo = {
+		.cfg = cfg, .plan = &plan, .host_dns = &host_dns, .capture = capture,
+	};
 	r = cf_engine_run(&eo, &sb, &res);
 	cf_sandbox_close(&sb);
+	report_capture(cfg, &res);
 	if (r < 0)
 		return CF_EXIT_RUNTIME;
 	r = exit_code_of(&res, cfg->command.v[0]);

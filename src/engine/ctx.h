@@ -32,6 +32,7 @@ enum cf_watch_kind {
 	CF_W_TCP_RELAY,
 	CF_W_DNS_UPSTREAM,
 	CF_W_DGRAM,
+	CF_W_CAPTURE,
 };
 
 struct cf_watch {
@@ -44,6 +45,7 @@ struct cf_tcp_table;
 struct cf_dnsfwd;
 struct cf_dgram_table;
 struct cf_policy;
+struct cf_pcapng;
 
 /* Engine-wide counters, the seed of the summary. */
 struct cf_engine_stats {
@@ -68,6 +70,10 @@ struct cf_engine {
 	struct cf_dnsfwd *dns;
 	struct cf_dgram_table *dgram;
 	struct cf_policy *policy;
+
+	struct cf_pcapng *capture; /* child view, or NULL */
+	int capture_fd, capture_iface, capture_err;
+	struct cf_watch w_capture;
 	struct cf_engine_stats stats;
 
 	uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop turn */

@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "engine/ctx.h"
+#include "capture/pcapng.h"
+#include "engine/capture.h"
 #include "engine/dgram.h"
 #include "engine/dnsfwd.h"
 #include "engine/tcp.h"
@@ -173,6 +175,7 @@ static void on_timer(struct cf_engine *e)
 	cf_tcp_on_tick(e);
 	cf_dnsfwd_on_tick(e);
 	cf_dgram_on_tick(e);
+	cf_capture_on_tick(e);
 }
 
 static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
@@ -206,6 +209,9 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		break;
 	case CF_W_DGRAM:
 		cf_dgram_on_event(e, w, events);
+		break;
+	case CF_W_CAPTURE:
+		cf_capture_on_readable(e);
 		break;
 	default:
 		break;
@@ -274,7 +280,7 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 	if (o->host_dns)
 		e->host_dns = *o->host_dns;
 	e->helper = sb->helper;
-	e->epfd = e->sigfd = e->timerfd = -1;
+	e->epfd = e->sigfd = e->timerfd = e->capture_fd = -1;
 	/* The engine owns these fds from now on. */
 	e->tun_fd = take_fd_int(&sb->tun_fd);
 	e->listen4 = take_fd_int(&sb->listen4);
@@ -293,6 +299,13 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 		r = cf_dgram_init(e);
 	if (r == 0)
 		r = watch_all(e);
+	if (r == 0 && o->capture) {
+		int fd = take_fd_int(&sb->capture_fd);
+
+		r = cf_capture_start(e, fd, o->capture);
+	} else if (o->capture) {
+		cf_pcapng_close(o->capture);
+	}
 	return r;
 }
 
@@ -306,6 +319,10 @@ static void engine_fini(struct cf_engine *e)
 	int fds[] = { e->tun_fd, e->listen4, e->listen6, e->sigfd, e->ctlfd, e->pidfd,
 		      e->timerfd, e->epfd };
 
+	if (e->capture) {
+		e->res->capture_packets = cf_pcapng_packets(e->capture);
+		e->res->capture_err = cf_capture_finish(e, &e->res->capture_dropped);
+	}
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);

@@ -15,6 +15,7 @@ struct cf_engine_opts {
 	const struct cf_config *cfg;
 	const struct cf_plan *plan;
 	const struct cf_resolvconf *host_dns; /* upstream resolvers unless cfg->dns_set */
+	struct cf_pcapng *capture;	      /* child-view writer (the engine closes it), or NULL */
 };
 
 /* How the command ended, as the engine learnt it from the sandbox's init. */
@@ -24,6 +25,8 @@ struct cf_engine_result {
 	int fatal_err;	 /* the engine itself failed (-errno), 0 otherwise */
 	bool helper_lost; /* the sandbox ended without reporting a status */
 	uint64_t denials;  /* flows and queries policy refused */
+	int capture_err;   /* the capture file could not be written (-errno) */
+	uint64_t capture_packets, capture_dropped;
 };
 
 /*

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_ether.h>
 #include <linux/if_tun.h>
+#include <arpa/inet.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -90,6 +92,22 @@ static int open_listener(int family, uint16_t *port)
 	return take_fd(&fd);
 }
 
+/* A packet socket for every interface of the sandbox, with kernel timestamps. */
+static int open_capture(void)
+{
+	cleanup_fd int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				   htons(ETH_P_ALL));
+	int one = 1, size = 8 << 20;
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0)
+		return -errno;
+	/* Capped by net.core.rmem_max; drops are counted and reported, never silent. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	return take_fd(&fd);
+}
+
 static int set_sysctls(gid_t gid)
 {
 	char range[64];
@@ -166,10 +184,10 @@ static int setup_links(const struct cf_plan *plan, char *err, size_t errlen)
 	return r;
 }
 
-int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, struct cf_child_net *out,
-		       char *err, size_t errlen)
+int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
+		       struct cf_child_net *out, char *err, size_t errlen)
 {
-	cleanup_fd int tun = -1, l4 = -1, l6 = -1;
+	cleanup_fd int tun = -1, l4 = -1, l6 = -1, cap = -1;
 	char ruleset[2048], nfterr[256] = "ruleset does not fit its buffer";
 	int r;
 
@@ -200,6 +218,15 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, struct cf_child_ne
 			 "with fib, socket and TPROXY support): %s", nfterr);
 		return r;
 	}
+	if (capture) {
+		cap = open_capture();
+		if (cap < 0) {
+			snprintf(err, errlen, "cannot open the capture socket in the sandbox: %s",
+				 strerror(-cap));
+			return cap;
+		}
+	}
+	out->capture = take_fd(&cap);
 	out->tun_fd = take_fd(&tun);
 	out->listen4 = take_fd(&l4);
 	out->listen6 = take_fd(&l6);

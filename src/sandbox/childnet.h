@@ -3,11 +3,14 @@
  * Network set-up inside the child's fresh network namespace, run by the
  * helper while it still holds its namespace capabilities: lo and tun0 up,
  * the address plan, policy routing, sysctls, the nft table and the two
- * transparent listeners whose fds go to the engine.
+ * transparent listeners whose fds go to the engine, and with --capture an
+ * AF_PACKET socket (it needs CAP_NET_RAW in the namespace, which only the
+ * helper has).
  */
 #ifndef CF_SANDBOX_CHILDNET_H
 #define CF_SANDBOX_CHILDNET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -17,6 +20,7 @@ struct cf_child_net {
 	int tun_fd;
 	int listen4;
 	int listen6;
+	int capture; /* AF_PACKET socket seeing tun0 and lo, or -1 */
 	uint16_t port4;
 	uint16_t port6;
 };
@@ -26,7 +30,7 @@ struct cf_child_net {
  * opened and describe the failing step in @err (one line, with a remedy
  * where there is one).
  */
-int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, struct cf_child_net *out,
-		       char *err, size_t errlen);
+int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
+		       struct cf_child_net *out, char *err, size_t errlen);
 
 #endif

@@ -68,7 +68,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	struct cf_ctl_msg m;
 	char err[400];
 	size_t nfds;
-	int r, fds[3];
+	int r, fds[4];
 
 	sigset_t none;
 
@@ -81,7 +81,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 		_exit(1);
 	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, err, sizeof(err));
 	if (r == 0)
-		r = cf_child_net_setup(opts->plan, getgid(), &net, err, sizeof(err));
+		r = cf_child_net_setup(opts->plan, getgid(), opts->capture, &net, err, sizeof(err));
 	if (r < 0) {
 		send_ctl(ctlfd, CF_CTL_SETUP_FAILED, -r, err);
 		_exit(1);
@@ -93,9 +93,11 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	fds[0] = net.tun_fd;
 	fds[1] = net.listen4;
 	fds[2] = net.listen6;
-	if (cf_fdpass_send(ctlfd, &m, sizeof(m), fds, 3) < 0)
+	fds[3] = net.capture;
+	nfds = net.capture >= 0 ? 4 : 3;
+	if (cf_fdpass_send(ctlfd, &m, sizeof(m), fds, nfds) < 0)
 		_exit(1);
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < nfds; i++)
 		close(fds[i]);
 	if (recv_ctl(ctlfd, &m, NULL, 0, &nfds) < 0 || m.type != CF_CTL_GO)
 		_exit(1);
@@ -201,13 +203,13 @@ static int spawn_helper(const struct cf_sandbox_opts *opts, struct cf_sandbox *s
 	return 0;
 }
 
-static int await_ready(struct cf_sandbox *sb, enum cf_sandbox_phase *phase, char *err,
-		       size_t errlen)
+static int await_ready(struct cf_sandbox *sb, bool opts_capture, enum cf_sandbox_phase *phase,
+		       char *err, size_t errlen)
 {
 	struct cf_ctl_msg m;
-	int fds[3];
+	int fds[4];
 	size_t nfds = 0;
-	int r = recv_ctl(sb->ctlfd, &m, fds, 3, &nfds);
+	int r = recv_ctl(sb->ctlfd, &m, fds, 4, &nfds);
 
 	*phase = CF_SANDBOX_BOOTSTRAP;
 	if (r < 0) {
@@ -218,7 +220,7 @@ static int await_ready(struct cf_sandbox *sb, enum cf_sandbox_phase *phase, char
 		snprintf(err, errlen, "%s", m.text);
 		return m.err ? -m.err : -EIO;
 	}
-	if (m.type != CF_CTL_READY || nfds != 3) {
+	if (m.type != CF_CTL_READY || nfds != (opts_capture ? 4u : 3u)) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		snprintf(err, errlen, "the sandbox helper sent an unexpected message");
@@ -227,6 +229,7 @@ static int await_ready(struct cf_sandbox *sb, enum cf_sandbox_phase *phase, char
 	sb->tun_fd = fds[0];
 	sb->listen4 = fds[1];
 	sb->listen6 = fds[2];
+	sb->capture_fd = opts_capture ? fds[3] : -1;
 	sb->port4 = m.port4;
 	sb->port6 = m.port6;
 	return 0;
@@ -239,7 +242,7 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 
 	memset(sb, 0, sizeof(*sb));
 	sb->helper = -1;
-	sb->pidfd = sb->ctlfd = sb->tun_fd = sb->listen4 = sb->listen6 = -1;
+	sb->pidfd = sb->ctlfd = sb->tun_fd = sb->listen4 = sb->listen6 = sb->capture_fd = -1;
 	*phase = CF_SANDBOX_PREFLIGHT;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		r = -errno;
@@ -255,7 +258,7 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 	if (r == 0)
 		r = send_ctl(sb->ctlfd, CF_CTL_MAPS_DONE, 0, NULL);
 	if (r == 0)
-		r = await_ready(sb, phase, err, errlen);
+		r = await_ready(sb, opts->capture, phase, err, errlen);
 	if (r < 0) {
 		kill(sb->helper, SIGKILL);
 		waitpid(sb->helper, NULL, 0);
@@ -271,7 +274,8 @@ int cf_sandbox_go(int ctlfd)
 
 void cf_sandbox_close(struct cf_sandbox *sb)
 {
-	int *fds[] = { &sb->pidfd, &sb->ctlfd, &sb->tun_fd, &sb->listen4, &sb->listen6 };
+	int *fds[] = { &sb->pidfd, &sb->ctlfd,	 &sb->tun_fd,
+		       &sb->listen4, &sb->listen6, &sb->capture_fd };
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)

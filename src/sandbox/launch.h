@@ -8,6 +8,7 @@
 #ifndef CF_SANDBOX_LAUNCH_H
 #define CF_SANDBOX_LAUNCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,13 +19,14 @@ struct cf_sandbox_opts {
 	const char *resolv_text;  /* the tree's /etc/resolv.conf */
 	const char *hosts_path;	  /* or NULL */
 	const struct cf_plan *plan;
+	bool capture;		  /* open a capture socket in the sandbox */
 };
 
 struct cf_sandbox {
 	pid_t helper;
 	int pidfd; /* readable when the helper has exited */
 	int ctlfd;
-	int tun_fd, listen4, listen6;
+	int tun_fd, listen4, listen6, capture_fd; /* capture_fd: -1 without capture */
 	uint16_t port4, port6;
 };
 
