@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Where the generated resolv.conf lives: a tmpfs briefly mounted over /tmp
- * inside the private mount namespace. The file is written there, bound over
- * /etc/resolv.conf, and the tmpfs is detached again, so the tree sees its
- * own /tmp and the file stays reachable only through the bind mount. Nothing
- * is ever written to the host's file systems.
+ * Where the generated resolv.conf lives: a tmpfs that is never attached to
+ * any directory (fsopen/fsmount). The file is written through the mount's
+ * fd, a detached bind of just that file is made with open_tree(), made
+ * read-only, and moved over /etc/resolv.conf. So nothing is shadowed, even
+ * briefly (a resolv.conf symlinked into /tmp stays reachable), and nothing is
+ * ever written to the host's file systems.
  */
 #include "sandbox/mounts.h"
 
@@ -19,12 +20,11 @@
 
 #include "util/cleanup.h"
 
-#define STAGING_DIR "/tmp"
-#define STAGING_FILE STAGING_DIR "/childflow-resolv.conf"
+#define STAGED_NAME "resolv.conf"
 
-static int write_file(const char *path, const char *text)
+static int write_at(int dirfd, const char *name, const char *text)
 {
-	cleanup_fd int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	cleanup_fd int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	size_t len = strlen(text);
 
 	if (fd < 0)
@@ -34,49 +34,74 @@ static int write_file(const char *path, const char *text)
 	return 0;
 }
 
-/* Bind @src read-only over @target (which may be a symlink to the real file). */
-static int bind_ro(const char *src, const char *target, char *err, size_t errlen)
+/* Resolve @target through symlinks; the file must exist to be covered. */
+static int real_target(const char *target, char *real, char *err, size_t errlen)
 {
+	if (realpath(target, real))
+		return 0;
+	snprintf(err, errlen, "cannot override %s: %s (a dangling symlink?)", target,
+		 strerror(errno));
+	return -errno;
+}
+
+/* Move the detached, read-only mount @tree over @target. */
+static int attach_ro(int tree, const char *target, const char *what, char *err, size_t errlen)
+{
+	struct mount_attr attr = {
+		.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+	};
 	char real[PATH_MAX];
+	int r = real_target(target, real, err, errlen);
 
-	if (!realpath(target, real)) {
-		int r = -errno;
-
-		snprintf(err, errlen, "cannot override %s: %s (a dangling symlink?)", target,
-			 strerror(-r));
+	if (r < 0)
 		return r;
+	if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0 ||
+	    move_mount(tree, "", AT_FDCWD, real, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot place %s over %s: %s", what, real, strerror(-r));
 	}
-	if (mount(src, real, NULL, MS_BIND, NULL) < 0 ||
-	    mount(NULL, real, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
-		  NULL) < 0) {
-		int r = -errno;
-
-		snprintf(err, errlen, "cannot bind %s over %s: %s", src, real, strerror(-r));
-		return r;
-	}
-	return 0;
+	return r;
 }
 
 static int override_resolv(const char *text, char *err, size_t errlen)
 {
+	cleanup_fd int fs = -1, mnt = -1, tree = -1;
 	int r;
 
-	if (mount("tmpfs", STAGING_DIR, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "size=64k,mode=0755") < 0) {
+	fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "64k", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "cannot mount a staging tmpfs: %s", strerror(-r));
+		snprintf(err, errlen, "cannot create a tmpfs for the sandbox's resolv.conf: %s",
+			 strerror(-r));
 		return r;
 	}
-	r = write_file(STAGING_FILE, text);
-	if (r < 0)
-		snprintf(err, errlen, "cannot write the sandbox's resolv.conf: %s", strerror(-r));
-	else
-		r = bind_ro(STAGING_FILE, "/etc/resolv.conf", err, errlen);
-	if (umount2(STAGING_DIR, MNT_DETACH) < 0 && r == 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot detach the staging tmpfs: %s", strerror(-r));
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	r = mnt < 0 ? -errno : write_at(mnt, STAGED_NAME, text);
+	if (r == 0) {
+		tree = open_tree(mnt, STAGED_NAME, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (tree < 0)
+			r = -errno;
 	}
-	return r;
+	if (r < 0) {
+		snprintf(err, errlen, "cannot write the sandbox's resolv.conf: %s", strerror(-r));
+		return r;
+	}
+	return attach_ro(tree, "/etc/resolv.conf", "the sandbox's resolv.conf", err, errlen);
+}
+
+static int override_hosts(const char *hosts_path, char *err, size_t errlen)
+{
+	cleanup_fd int tree = open_tree(AT_FDCWD, hosts_path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	int r;
+
+	if (tree < 0) {
+		r = -errno;
+		snprintf(err, errlen, "--hosts-file: cannot use '%s': %s", hosts_path, strerror(-r));
+		return r;
+	}
+	return attach_ro(tree, "/etc/hosts", hosts_path, err, errlen);
 }
 
 int cf_mounts_setup(const char *resolv_text, const char *hosts_path, char *err, size_t errlen)
@@ -95,9 +120,7 @@ int cf_mounts_setup(const char *resolv_text, const char *hosts_path, char *err, 
 		return r;
 	}
 	r = override_resolv(resolv_text, err, errlen);
-	if (r < 0)
-		return r;
-	if (hosts_path)
-		r = bind_ro(hosts_path, "/etc/hosts", err, errlen);
+	if (r == 0 && hosts_path)
+		r = override_hosts(hosts_path, err, errlen);
 	return r;
 }
