@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "dns/resolvconf.h"
+#include "doctor/doctor.h"
 #include "engine/engine.h"
 #include "sandbox/launch.h"
 #include "sandbox/plan.h"
@@ -163,6 +164,11 @@ static int run_rootless(const struct cf_config *cfg)
 
 	struct cf_pcapng *capture;
 
+	/* The doctor's cheap checks first: a clear remedy instead of a cryptic errno later. */
+	if (cf_doctor_preflight(cfg->backend, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return CF_EXIT_SETUP;
+	}
 	if (open_capture(cfg, &capture) < 0)
 		return CF_EXIT_USAGE;
 	struct cf_sandbox_opts so = {
@@ -233,11 +239,16 @@ int main(int argc, char *argv[])
 		code = 0;
 		goto out;
 	case CF_MODE_DOCTOR:
+		if (build_config(&cli, &cfg) < 0)
+			goto out;
+		code = cf_doctor_run(cfg.backend, cfg.doctor_format == CF_FORMAT_JSON, stdout);
+		if (code < 0)
+			code = CF_EXIT_RUNTIME;
+		goto out;
 	case CF_MODE_REPORT:
 	case CF_MODE_DUMP_PROFILE:
 		log_error("%s is not supported yet by this build of childflow",
-			  cli.mode == CF_MODE_DOCTOR ? "--doctor"
-			  : cli.mode == CF_MODE_REPORT ? "--report" : "--dump-profile");
+			  cli.mode == CF_MODE_REPORT ? "--report" : "--dump-profile");
 		goto out;
 	case CF_MODE_RUN:
 		break;

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The doctor's driver: run a backend's table in order, each check in its own
+ * forked process (check.c), skipping a check whose prerequisites did not
+ * pass; reduce the results to one verdict; print. The preflight runs the
+ * few checks marked cheap in the caller's process and stops at the first
+ * failure.
+ */
+#include "doctor/doctor.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "doctor/check.h"
+#include "doctor/output.h"
+
+/* Generous: a check is a few ms; only a hung operation gets near this. */
+#define CHECK_TIMEOUT_MS 10000
+#define MAX_CHECKS 32
+
+static const struct cf_check_table *table_of(enum cf_backend backend)
+{
+	return backend == CF_BACKEND_ROOTFUL ? cf_doctor_rootful_table()
+					     : cf_doctor_rootless_table();
+}
+
+static void ctx_init(struct cf_doctor_ctx *ctx, enum cf_backend backend,
+		     const struct cf_check *results)
+{
+	ctx->backend = backend;
+	ctx->uid = getuid();
+	ctx->euid = geteuid();
+	ctx->gid = getgid();
+	ctx->results = results;
+}
+
+/* The first prerequisite of check @i that did not pass, or -1. */
+static int unmet_need(const struct cf_check_table *t, const struct cf_check *results, size_t i)
+{
+	for (size_t j = 0; j < i; j++) {
+		if (!(t->defs[i].needs & CF_CHECK_BIT(j)))
+			continue;
+		if (results[j].status == CF_CHECK_FAIL || results[j].status == CF_CHECK_SKIP)
+			return (int)j;
+	}
+	return -1;
+}
+
+static int verdict_of(const struct cf_check *results, size_t n)
+{
+	int v = CF_DOCTOR_READY;
+
+	for (size_t i = 0; i < n; i++) {
+		if (results[i].status == CF_CHECK_FAIL)
+			return CF_DOCTOR_BLOCKED;
+		if (results[i].status == CF_CHECK_WARN)
+			v = CF_DOCTOR_WARNINGS;
+	}
+	return v;
+}
+
+int cf_doctor_run(enum cf_backend backend, bool json, FILE *out)
+{
+	const struct cf_check_table *t = table_of(backend);
+	struct cf_check results[MAX_CHECKS];
+	struct cf_doctor_ctx ctx;
+	struct cf_doctor_report rep;
+	int r;
+
+	if (t->n > MAX_CHECKS)
+		return -E2BIG;
+	memset(results, 0, sizeof(results));
+	ctx_init(&ctx, backend, results);
+	for (size_t i = 0; i < t->n; i++) {
+		int need = unmet_need(t, results, i);
+
+		if (need >= 0) {
+			results[i].status = CF_CHECK_SKIP;
+			snprintf(results[i].detail, sizeof(results[i].detail),
+				 "not tried: it needs %s (check \"%s\" %s)", t->defs[need].label,
+				 t->defs[need].key,
+				 results[need].status == CF_CHECK_FAIL ? "failed"
+								       : "was not tried");
+			continue;
+		}
+		cf_check_run_forked(&t->defs[i], &ctx, &results[i], CHECK_TIMEOUT_MS);
+	}
+	rep = (struct cf_doctor_report){
+	    .backend = backend,
+	    .uid = ctx.uid,
+	    .euid = ctx.euid,
+	    .table = t,
+	    .results = results,
+	    .verdict = verdict_of(results, t->n),
+	};
+	r = json ? cf_doctor_print_json(&rep, out) : cf_doctor_print_text(&rep, out);
+	return r < 0 ? r : rep.verdict;
+}
+
+int cf_doctor_preflight(enum cf_backend backend, char *err, size_t errlen)
+{
+	const struct cf_check_table *t = table_of(backend);
+	struct cf_check results[MAX_CHECKS];
+	struct cf_doctor_ctx ctx;
+
+	if (t->n > MAX_CHECKS)
+		return -E2BIG;
+	memset(results, 0, sizeof(results));
+	ctx_init(&ctx, backend, results);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct cf_check_def *d = &t->defs[i];
+		struct cf_check *c = &results[i];
+
+		if (!d->preflight)
+			continue;
+		d->preflight(c, &ctx);
+		if (c->status != CF_CHECK_FAIL)
+			continue;
+		if (*c->hint)
+			snprintf(err, errlen, "%s \u2014 %s (`childflow --doctor` check \"%s\")",
+				 c->detail, c->hint, d->key);
+		else
+			snprintf(err, errlen, "%s (`childflow --doctor` check \"%s\")", c->detail,
+				 d->key);
+		return c->err ? -c->err : -EPERM;
+	}
+	return 0;
+}
