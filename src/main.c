@@ -14,14 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "capture/pcapng.h"
 #include "cli/cli.h"
 #include "config/config.h"
-#include "dns/resolvconf.h"
+#include "config/profile.h"
 #include "doctor/doctor.h"
-#include "engine/engine.h"
-#include "sandbox/launch.h"
-#include "sandbox/plan.h"
+#include "obs/report.h"
+#include "runner.h"
 #include "util/log.h"
 
 /* A setting whose feature has not landed yet: refused, never ignored. */
@@ -35,16 +33,12 @@ static bool has_capture_view(const struct cf_config *c)
 	return c->capture && c->capture_point != CF_CAPTURE_CHILD;
 }
 static bool has_proxy(const struct cf_config *c) { return c->proxy.scheme != CF_PROXY_NONE; }
-static bool has_flow_log(const struct cf_config *c) { return c->flow_log != NULL; }
-static bool has_summary(const struct cf_config *c) { return c->summary; }
 static bool has_rootful(const struct cf_config *c) { return c->backend == CF_BACKEND_ROOTFUL; }
 static bool has_iface(const struct cf_config *c) { return c->iface != NULL; }
 
 static const struct unsupported not_yet[] = {
 	{ "--capture-point egress, wire-egress or both", has_capture_view },
 	{ "--proxy", has_proxy },
-	{ "--flow-log", has_flow_log },
-	{ "--summary", has_summary },
 	{ "--root (backend = \"rootful\")", has_rootful },
 	{ "--iface", has_iface },
 };
@@ -65,153 +59,38 @@ static int check_supported(const struct cf_config *c)
 	return 0;
 }
 
-/* Many concurrent connections need many fds (six per relayed connection). */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-static int exit_code_of(const struct cf_engine_result *res, const char *cmd)
-{
-	if (res->fatal_err)
-		return CF_EXIT_RUNTIME;
-	if (res->exec_err == ENOENT) {
-		log_error("%s: command not found", cmd);
-		return CF_EXIT_NOTFOUND;
-	}
-	if (res->exec_err) {
-		log_error("%s: cannot execute: %s", cmd, strerror(res->exec_err));
-		return CF_EXIT_NOEXEC;
-	}
-	if (res->helper_lost) {
-		log_error("the sandbox ended without reporting the command's status");
-		return CF_EXIT_RUNTIME;
-	}
-	if (WIFSIGNALED(res->wait_status))
-		return 128 + WTERMSIG(res->wait_status);
-	return WEXITSTATUS(res->wait_status);
-}
-
-/* Create the capture file before anything runs, so a bad path fails early (never overwritten). */
-static int open_capture(const struct cf_config *cfg, struct cf_pcapng **out)
-{
-	const struct cf_pcapng_meta meta = {
-		.view = "child",
-		.backend = "rootless-internal",
-		.kind = "sandbox packet socket (tun0 + lo)",
-		.comment = "packets of the command tree only, as the tree saw them",
-	};
-	int r;
-
-	*out = NULL;
-	if (!cfg->capture)
-		return 0;
-	r = cf_pcapng_open(cfg->capture, false, &meta, out);
-	if (r == -EEXIST)
-		log_error("--capture: '%s' already exists; childflow never overwrites a capture "
-			  "(remove it or choose another name)", cfg->capture);
-	else if (r < 0)
-		log_error("--capture: cannot create '%s': %s", cfg->capture, strerror(-r));
-	return r;
-}
-
-static void report_capture(const struct cf_config *cfg, const struct cf_engine_result *res)
-{
-	if (!cfg->capture)
-		return;
-	if (res->capture_err)
-		log_error("--capture: '%s' is incomplete: %s", cfg->capture,
-			  strerror(-res->capture_err));
-	if (res->capture_dropped)
-		log_warn("--capture: the kernel dropped %llu packets (capture buffer full); '%s' "
-			 "misses them", (unsigned long long)res->capture_dropped, cfg->capture);
-}
-
-static int run_rootless(const struct cf_config *cfg)
-{
-	struct cf_resolvconf host_dns = { .n = 0 };
-	struct cf_sandbox sb;
-	struct cf_engine_result res;
-	enum cf_sandbox_phase phase;
-	struct cf_plan plan;
-	char resolv[512], err[512];
-	sigset_t mask;
-	int r;
-
-	cf_plan_default(&plan);
-	if (!cfg->dns_set) {
-		r = cf_resolvconf_read("/etc/resolv.conf", &host_dns);
-		if (r < 0)
-			log_warn("cannot read the host's /etc/resolv.conf (%s): the tree's DNS will "
-				 "fail unless --dns is given", strerror(-r));
-	}
-	if (cf_resolvconf_render((const struct cf_ip[]){ plan.gateway4, plan.gateway6 }, 2, resolv,
-				 sizeof(resolv)) < 0)
-		return CF_EXIT_RUNTIME;
-	raise_fd_limit();
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-
-	struct cf_pcapng *capture;
-
-	/* The doctor's cheap checks first: a clear remedy instead of a cryptic errno later. */
-	if (cf_doctor_preflight(cfg->backend, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return CF_EXIT_SETUP;
-	}
-	if (open_capture(cfg, &capture) < 0)
-		return CF_EXIT_USAGE;
-	struct cf_sandbox_opts so = {
-		.argv = cfg->command.v,
-		.resolv_text = resolv,
-		.hosts_path = cfg->hosts_file,
-		.plan = &plan,
-		.capture = capture != NULL,
-	};
-	r = cf_sandbox_start(&so, &sb, &phase, err, sizeof(err));
-	if (r < 0) {
-		log_error("%s", err);
-		if (capture) {
-			cf_pcapng_close(capture);
-			unlink(cfg->capture);
-		}
-		return CF_EXIT_SETUP;
-	}
-	struct cf_engine_opts eo = {
-		.cfg = cfg, .plan = &plan, .host_dns = &host_dns, .capture = capture,
-	};
-	r = cf_engine_run(&eo, &sb, &res);
-	cf_sandbox_close(&sb);
-	report_capture(cfg, &res);
-	if (r < 0)
-		return CF_EXIT_RUNTIME;
-	r = exit_code_of(&res, cfg->command.v[0]);
-	if (r == 0 && cfg->fail_on_leak && res.denials > 0) {
-		log_error("--fail-on-leak: the command exited 0, but policy blocked %llu "
-			  "connection%s or DNS quer%s", (unsigned long long)res.denials,
-			  res.denials == 1 ? "" : "s", res.denials == 1 ? "y" : "ies");
-		r = CF_EXIT_LEAK;
-	}
-	return r;
-}
-
+/* Defaults, then the profile chain, then what the command line set. */
 static int build_config(const struct cf_cli *cli, struct cf_config *cfg)
 {
+	struct cf_config prof;
+	char err[1024];
+	int r;
+
 	if (cli->profile) {
-		log_error("--profile is not supported yet by this build of childflow");
-		return -ENOTSUP;
+		r = cf_profile_load(cli->profile, &prof, err, sizeof(err));
+		if (r == 0)
+			r = cf_config_overlay(cfg, &prof);
+		else
+			log_error("%s", err);
+		cf_config_free(&prof);
+		if (r < 0)
+			return r;
 	}
 	return cf_config_overlay(cfg, &cli->cfg);
+}
+
+static int run_report(const char *path, const struct cf_config *cfg)
+{
+	int format = cfg->report_format == CF_FORMAT_JSON	  ? CF_REPORT_JSON
+		     : cfg->report_format == CF_FORMAT_MARKDOWN ? CF_REPORT_MARKDOWN
+								: CF_REPORT_TEXT;
+	int r = cf_report_run(path, format, stdout, stderr);
+
+	if (r == -EIO)
+		log_error("--report: cannot write the report");
+	else if (r < 0)
+		log_error("--report: cannot read '%s': %s", path, strerror(-r));
+	return r < 0 ? CF_EXIT_USAGE : 0;
 }
 
 int main(int argc, char *argv[])
@@ -246,9 +125,17 @@ int main(int argc, char *argv[])
 			code = CF_EXIT_RUNTIME;
 		goto out;
 	case CF_MODE_REPORT:
+		if (build_config(&cli, &cfg) < 0)
+			goto out;
+		code = run_report(cli.report_path, &cfg);
+		goto out;
 	case CF_MODE_DUMP_PROFILE:
-		log_error("%s is not supported yet by this build of childflow",
-			  cli.mode == CF_MODE_REPORT ? "--report" : "--dump-profile");
+		if (build_config(&cli, &cfg) < 0 || check_supported(&cfg) < 0)
+			goto out;
+		/* Secrets are masked unless asked for explicitly (docs/profile-schema.md). */
+		code = cf_profile_dump(&cfg, getenv("CHILDFLOW_SHOW_SECRETS") != NULL, stdout) < 0
+			       ? CF_EXIT_RUNTIME
+			       : 0;
 		goto out;
 	case CF_MODE_RUN:
 		break;
@@ -259,7 +146,7 @@ int main(int argc, char *argv[])
 		log_error("no command given: childflow [OPTIONS] -- COMMAND [ARGS]...");
 		goto out;
 	}
-	code = run_rootless(&cfg);
+	code = cf_run_rootless(&cfg);
 out:
 	cf_cli_free(&cli);
 	cf_config_free(&cfg);

@@ -61,38 +61,38 @@ struct key_type_desc {
 	size_t off; /* of the field in struct cf_config, where one field holds the value */
 };
 
-#define FIELD(type, member) {type, offsetof(struct cf_config, member)}
+#define OFF(member) offsetof(struct cf_config, member)
 
 static const struct key_type_desc key_types[CF_KEY__COUNT] = {
-	[CF_KEY_EXTENDS] = FIELD(T_EXTENDS, extends),
-	[CF_KEY_BACKEND] = {T_CHOICE, 0},
-	[CF_KEY_COMMAND] = FIELD(T_COMMAND, command),
-	[CF_KEY_CAPTURE] = FIELD(T_PATH_OUT, capture),
-	[CF_KEY_CAPTURE_POINT] = {T_CHOICE, 0},
-	[CF_KEY_DNS] = {T_IP, 0},
-	[CF_KEY_HOSTS_FILE] = FIELD(T_PATH_IN, hosts_file),
-	[CF_KEY_PROXY] = {T_PROXY, 0},
-	[CF_KEY_PROXY_USER] = FIELD(T_USER, proxy_user),
-	[CF_KEY_PROXY_PASSWORD] = FIELD(T_PASSWORD, proxy_password),
-	[CF_KEY_PROXY_INSECURE] = FIELD(T_BOOL, proxy_insecure),
-	[CF_KEY_SUMMARY] = FIELD(T_BOOL, summary),
-	[CF_KEY_SUMMARY_FORMAT] = {T_CHOICE, 0},
-	[CF_KEY_DOCTOR_FORMAT] = {T_CHOICE, 0},
-	[CF_KEY_REPORT_FORMAT] = {T_CHOICE, 0},
-	[CF_KEY_FLOW_LOG] = FIELD(T_PATH_OUT, flow_log),
-	[CF_KEY_OFFLINE] = FIELD(T_BOOL, offline),
-	[CF_KEY_BLOCK_PRIVATE] = FIELD(T_BOOL, block_private),
-	[CF_KEY_BLOCK_METADATA] = FIELD(T_BOOL, block_metadata),
-	[CF_KEY_DEFAULT_POLICY] = {T_CHOICE, 0},
-	[CF_KEY_ALLOW_CIDRS] = FIELD(T_CIDRS, allow_cidrs),
-	[CF_KEY_DENY_CIDRS] = FIELD(T_CIDRS, deny_cidrs),
-	[CF_KEY_ALLOW_DOMAINS] = FIELD(T_DOMAINS, allow_domains),
-	[CF_KEY_ALLOW_DOMAINS_EXACT] = FIELD(T_DOMAINS, allow_domains_exact),
-	[CF_KEY_DENY_DOMAINS] = FIELD(T_DOMAINS, deny_domains),
-	[CF_KEY_DENY_DOMAINS_EXACT] = FIELD(T_DOMAINS, deny_domains_exact),
-	[CF_KEY_PROXY_ONLY] = FIELD(T_BOOL, proxy_only),
-	[CF_KEY_FAIL_ON_LEAK] = FIELD(T_BOOL, fail_on_leak),
-	[CF_KEY_IFACE] = FIELD(T_IFACE, iface),
+    [CF_KEY_EXTENDS] = {T_EXTENDS, OFF(extends)},
+    [CF_KEY_BACKEND] = {T_CHOICE, 0},
+    [CF_KEY_COMMAND] = {T_COMMAND, OFF(command)},
+    [CF_KEY_CAPTURE] = {T_PATH_OUT, OFF(capture)},
+    [CF_KEY_CAPTURE_POINT] = {T_CHOICE, 0},
+    [CF_KEY_DNS] = {T_IP, 0},
+    [CF_KEY_HOSTS_FILE] = {T_PATH_IN, OFF(hosts_file)},
+    [CF_KEY_PROXY] = {T_PROXY, 0},
+    [CF_KEY_PROXY_USER] = {T_USER, OFF(proxy_user)},
+    [CF_KEY_PROXY_PASSWORD] = {T_PASSWORD, OFF(proxy_password)},
+    [CF_KEY_PROXY_INSECURE] = {T_BOOL, OFF(proxy_insecure)},
+    [CF_KEY_SUMMARY] = {T_BOOL, OFF(summary)},
+    [CF_KEY_SUMMARY_FORMAT] = {T_CHOICE, 0},
+    [CF_KEY_DOCTOR_FORMAT] = {T_CHOICE, 0},
+    [CF_KEY_REPORT_FORMAT] = {T_CHOICE, 0},
+    [CF_KEY_FLOW_LOG] = {T_PATH_OUT, OFF(flow_log)},
+    [CF_KEY_OFFLINE] = {T_BOOL, OFF(offline)},
+    [CF_KEY_BLOCK_PRIVATE] = {T_BOOL, OFF(block_private)},
+    [CF_KEY_BLOCK_METADATA] = {T_BOOL, OFF(block_metadata)},
+    [CF_KEY_DEFAULT_POLICY] = {T_CHOICE, 0},
+    [CF_KEY_ALLOW_CIDRS] = {T_CIDRS, OFF(allow_cidrs)},
+    [CF_KEY_DENY_CIDRS] = {T_CIDRS, OFF(deny_cidrs)},
+    [CF_KEY_ALLOW_DOMAINS] = {T_DOMAINS, OFF(allow_domains)},
+    [CF_KEY_ALLOW_DOMAINS_EXACT] = {T_DOMAINS, OFF(allow_domains_exact)},
+    [CF_KEY_DENY_DOMAINS] = {T_DOMAINS, OFF(deny_domains)},
+    [CF_KEY_DENY_DOMAINS_EXACT] = {T_DOMAINS, OFF(deny_domains_exact)},
+    [CF_KEY_PROXY_ONLY] = {T_BOOL, OFF(proxy_only)},
+    [CF_KEY_FAIL_ON_LEAK] = {T_BOOL, OFF(fail_on_leak)},
+    [CF_KEY_IFACE] = {T_IFACE, OFF(iface)},
 };
 
 struct choice {
@@ -103,21 +103,21 @@ struct choice {
 
 /* The values of the string-choice keys, in the order --help lists them. */
 static const struct choice choices[] = {
-	{CF_KEY_BACKEND, "rootless-internal", CF_BACKEND_ROOTLESS},
-	{CF_KEY_BACKEND, "rootful", CF_BACKEND_ROOTFUL},
-	{CF_KEY_CAPTURE_POINT, "child", CF_CAPTURE_CHILD},
-	{CF_KEY_CAPTURE_POINT, "egress", CF_CAPTURE_EGRESS},
-	{CF_KEY_CAPTURE_POINT, "wire-egress", CF_CAPTURE_WIRE_EGRESS},
-	{CF_KEY_CAPTURE_POINT, "both", CF_CAPTURE_BOTH},
-	{CF_KEY_SUMMARY_FORMAT, "text", CF_FORMAT_TEXT},
-	{CF_KEY_SUMMARY_FORMAT, "json", CF_FORMAT_JSON},
-	{CF_KEY_DOCTOR_FORMAT, "text", CF_FORMAT_TEXT},
-	{CF_KEY_DOCTOR_FORMAT, "json", CF_FORMAT_JSON},
-	{CF_KEY_REPORT_FORMAT, "text", CF_FORMAT_TEXT},
-	{CF_KEY_REPORT_FORMAT, "markdown", CF_FORMAT_MARKDOWN},
-	{CF_KEY_REPORT_FORMAT, "json", CF_FORMAT_JSON},
-	{CF_KEY_DEFAULT_POLICY, "allow", CF_POLICY_ALLOW},
-	{CF_KEY_DEFAULT_POLICY, "deny", CF_POLICY_DENY},
+    {CF_KEY_BACKEND, "rootless-internal", CF_BACKEND_ROOTLESS},
+    {CF_KEY_BACKEND, "rootful", CF_BACKEND_ROOTFUL},
+    {CF_KEY_CAPTURE_POINT, "child", CF_CAPTURE_CHILD},
+    {CF_KEY_CAPTURE_POINT, "egress", CF_CAPTURE_EGRESS},
+    {CF_KEY_CAPTURE_POINT, "wire-egress", CF_CAPTURE_WIRE_EGRESS},
+    {CF_KEY_CAPTURE_POINT, "both", CF_CAPTURE_BOTH},
+    {CF_KEY_SUMMARY_FORMAT, "text", CF_FORMAT_TEXT},
+    {CF_KEY_SUMMARY_FORMAT, "json", CF_FORMAT_JSON},
+    {CF_KEY_DOCTOR_FORMAT, "text", CF_FORMAT_TEXT},
+    {CF_KEY_DOCTOR_FORMAT, "json", CF_FORMAT_JSON},
+    {CF_KEY_REPORT_FORMAT, "text", CF_FORMAT_TEXT},
+    {CF_KEY_REPORT_FORMAT, "markdown", CF_FORMAT_MARKDOWN},
+    {CF_KEY_REPORT_FORMAT, "json", CF_FORMAT_JSON},
+    {CF_KEY_DEFAULT_POLICY, "allow", CF_POLICY_ALLOW},
+    {CF_KEY_DEFAULT_POLICY, "deny", CF_POLICY_DENY},
 };
 
 /* Unknown keys people are likely to write, with what to write instead. */
@@ -125,9 +125,9 @@ static const struct {
 	const char *key;
 	const char *hint;
 } key_hints[] = {
-	{"root", "the command line's --root is backend = \"rootful\" in a profile"},
-	{"profile", "a profile names its parent with extends = \"FILE\""},
-	{"dump_profile", "--dump-profile exists only on the command line"},
+    {"root", "the command line's --root is backend = \"rootful\" in a profile"},
+    {"profile", "a profile names its parent with extends = \"FILE\""},
+    {"dump_profile", "--dump-profile exists only on the command line"},
 };
 
 /* One file of an extends chain. */
@@ -136,7 +136,7 @@ struct link {
 	char *shown; /* as named: on the command line, or in the child's extends */
 	dev_t dev;
 	ino_t ino;
-	struct cf_config cfg;	 /* the keys this file sets */
+	struct cf_config cfg;	  /* the keys this file sets */
 	char *extends_as_written; /* for cycle messages */
 	unsigned ext_line, ext_col;
 };
@@ -250,7 +250,7 @@ static const char *shown_value(const char *s, char *buf, size_t len)
 }
 
 static int say(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int say(char *err, size_t errlen, int code, const char *fmt, ...)
 {
@@ -276,7 +276,6 @@ static int key_error(const struct source *s, const struct cf_toml_value *v, enum
 static int key_error(const struct source *s, const struct cf_toml_value *v, enum cf_key k,
 		     const char *fmt, ...)
 {
-	va_list ap;
 	int n;
 
 	if (s->errlen == 0)
@@ -284,11 +283,23 @@ static int key_error(const struct source *s, const struct cf_toml_value *v, enum
 	n = snprintf(s->err, s->errlen, "%s:%u:%u: key '%s': ", s->file, v->line, v->column,
 		     cf_key_name(k));
 	if (n >= 0 && (size_t)n < s->errlen) {
+		va_list ap;
+
 		va_start(ap, fmt);
 		vsnprintf(s->err + n, s->errlen - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
 	return -EINVAL;
+}
+
+/* "key 'k': WHAT 'VALUE'SUFFIX", the value made printable. */
+static int value_error(const struct source *s, const struct cf_toml_value *v, enum cf_key k,
+		       const char *what, const char *value, const char *suffix)
+{
+	char shown[128];
+
+	return key_error(s, v, k, "%s '%s'%s", what, shown_value(value, shown, sizeof(shown)),
+			 suffix);
 }
 
 static const char *with_article(enum cf_toml_kind k)
@@ -317,7 +328,7 @@ static int type_error(const struct source *s, const struct cf_toml_value *v, enu
 /* Edit distance of two short strings, capped at 9. */
 static unsigned edit_distance(const char *a, size_t na, const char *b)
 {
-	unsigned row[32], prev_diag, tmp;
+	unsigned row[32];
 	size_t nb = strlen(b);
 
 	if (na >= CF_ARRAY_SIZE(row) || nb >= CF_ARRAY_SIZE(row))
@@ -325,10 +336,11 @@ static unsigned edit_distance(const char *a, size_t na, const char *b)
 	for (size_t j = 0; j <= nb; j++)
 		row[j] = (unsigned)j;
 	for (size_t i = 1; i <= na; i++) {
-		prev_diag = row[0];
+		unsigned prev_diag = row[0];
+
 		row[0] = (unsigned)i;
 		for (size_t j = 1; j <= nb; j++) {
-			unsigned best = prev_diag + (a[i - 1] != b[j - 1]);
+			unsigned best = prev_diag + (a[i - 1] != b[j - 1]), tmp;
 
 			if (row[j] + 1 < best)
 				best = row[j] + 1;
@@ -372,7 +384,8 @@ static int unknown_key(const struct source *s, const struct cf_toml_entry *e)
 
 /* ---- paths -------------------------------------------------------------- */
 
-/* @path made absolute against @dir (NULL: the current directory); NULL on ENOMEM or getcwd failure. */
+/* @path made absolute against @dir (NULL: the current directory); NULL on ENOMEM or getcwd failure.
+ */
 static char *absolute(const char *dir, const char *path)
 {
 	cleanup_free char *cwd = NULL;
@@ -414,8 +427,8 @@ static int check_input_file(const struct source *s, const struct cf_toml_value *
 	return 0;
 }
 
-static int check_output_file(const struct source *s, const struct cf_toml_value *v,
-			     enum cf_key k, const char *path)
+static int check_output_file(const struct source *s, const struct cf_toml_value *v, enum cf_key k,
+			     const char *path)
 {
 	cleanup_free char *dir = NULL;
 	struct stat st;
@@ -434,8 +447,7 @@ static int check_output_file(const struct source *s, const struct cf_toml_value 
 		return key_error(s, v, k, "cannot create '%s': directory '%s': %s", path, dir,
 				 strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return key_error(s, v, k, "cannot create '%s': '%s' is not a directory", path,
-				 dir);
+		return key_error(s, v, k, "cannot create '%s': '%s' is not a directory", path, dir);
 	return 0;
 }
 
@@ -537,7 +549,6 @@ static int set_bool(struct source *s, const struct cf_toml_value *v, enum cf_key
 static int set_dns(struct source *s, const struct cf_toml_value *v, enum cf_key k)
 {
 	struct cf_config *c = &s->link->cfg;
-	char shown[128];
 	const char *ip;
 	int r;
 
@@ -545,8 +556,7 @@ static int set_dns(struct source *s, const struct cf_toml_value *v, enum cf_key 
 	if (r < 0)
 		return r;
 	if (cf_ip_parse(ip, &c->dns) < 0)
-		return key_error(s, v, k, "invalid IP address '%s'",
-				 shown_value(ip, shown, sizeof(shown)));
+		return value_error(s, v, k, "invalid IP address", ip, "");
 	c->dns_set = true;
 	return 0;
 }
@@ -577,7 +587,6 @@ static int set_credential(struct source *s, const struct cf_toml_value *v, enum 
 {
 	bool user = key_types[k].type == T_USER;
 	char **dst = str_field(&s->link->cfg, k);
-	char shown[128];
 	const char *str;
 	char *copy;
 	int r;
@@ -588,24 +597,21 @@ static int set_credential(struct source *s, const struct cf_toml_value *v, enum 
 	if (user && !*str)
 		return key_error(s, v, k, "empty user name");
 	if (has_control_char(str))
-		return user ? key_error(s, v, k, "control characters in user name '%s'",
-					shown_value(str, shown, sizeof(shown)))
+		return user ? value_error(s, v, k, "control characters in user name", str, "")
 			    : key_error(s, v, k, "the password contains control characters");
 	copy = strdup(str);
 	if (!copy)
 		return oom(s->err, s->errlen);
-	if (*dst)
-		explicit_bzero(*dst, strlen(*dst));
-	free(*dst);
-	*dst = copy;
+	*dst = copy; /* the reader rejects duplicate keys: *dst was NULL */
 	return 0;
 }
+
+_Static_assert(IFNAMSIZ == 16, "interface names are 1-15 characters");
 
 /* An interface name the kernel would accept (dev_valid_name()), as for --iface. */
 static int set_iface(struct source *s, const struct cf_toml_value *v, enum cf_key k)
 {
 	char **dst = str_field(&s->link->cfg, k);
-	char shown[128];
 	const char *name;
 	size_t n;
 	int r;
@@ -616,10 +622,8 @@ static int set_iface(struct source *s, const struct cf_toml_value *v, enum cf_ke
 	n = strlen(name);
 	if (n == 0 || n >= IFNAMSIZ || !strcmp(name, ".") || !strcmp(name, "..") ||
 	    strpbrk(name, "/: \t\n\v\f\r") || has_control_char(name))
-		return key_error(s, v, k,
-				 "invalid interface name '%s' (1-%d characters, no '/', ':' or "
-				 "spaces)",
-				 shown_value(name, shown, sizeof(shown)), IFNAMSIZ - 1);
+		return value_error(s, v, k, "invalid interface name", name,
+				   " (1-15 characters, no '/', ':' or spaces)");
 	free(*dst);
 	*dst = strdup(name);
 	return *dst ? 0 : oom(s->err, s->errlen);
@@ -667,12 +671,11 @@ static int add_element(struct source *s, const struct cf_toml_value *v, enum cf_
 /* A list key: the reader rejects duplicate keys, so the field is still empty here. */
 static int set_list(struct source *s, const struct cf_toml_value *v, enum cf_key k)
 {
-	int r;
-
 	if (v->kind != CF_TOML_ARRAY)
 		return type_error(s, v, k, "an array of strings");
 	for (size_t i = 0; i < v->u.array.n; i++) {
-		r = add_element(s, v->u.array.v[i], k);
+		int r = add_element(s, v->u.array.v[i], k);
+
 		if (r < 0)
 			return r;
 	}
@@ -749,7 +752,7 @@ static int read_profile(const char *path, char **text, size_t *len, struct stat 
 		return -EISDIR;
 	if (!S_ISREG(st->st_mode))
 		return -EINVAL;
-	if (st->st_size > CF_PROFILE_MAX_SIZE)
+	if ((uint64_t)st->st_size > CF_PROFILE_MAX_SIZE)
 		return -EFBIG;
 	buf = malloc(CF_PROFILE_MAX_SIZE + 1);
 	if (!buf)
@@ -795,8 +798,8 @@ static void wipe_secrets(struct cf_toml_value *root)
 }
 
 /* Parse @text into @l->cfg; @file names it in messages. */
-static int parse_profile(struct link *l, const char *file, const char *text, size_t len,
-			 char *err, size_t errlen)
+static int parse_profile(struct link *l, const char *file, const char *text, size_t len, char *err,
+			 size_t errlen)
 {
 	struct source s = {.file = file, .link = l, .err = err, .errlen = errlen};
 	struct cf_toml_value *root = NULL;
@@ -862,8 +865,7 @@ static int cycle_error(const struct chain *ch, char *err, size_t errlen)
 	n = (size_t)snprintf(err, errlen, "%s:%u:%u: extends cycle: ", message_name(ch, ch->n - 2),
 			     child->ext_line, child->ext_col);
 	for (size_t i = 0; i < ch->n && n < errlen; i++)
-		n += (size_t)snprintf(err + n, errlen - n, "%s%s", i ? " -> " : "",
-				      ch->v[i].shown);
+		n += (size_t)snprintf(err + n, errlen - n, "%s%s", i ? " -> " : "", ch->v[i].shown);
 	return -EINVAL;
 }
 
@@ -884,8 +886,7 @@ static int load_link(struct chain *ch, char *err, size_t errlen)
 	if (r < 0)
 		return say(err, errlen, r == -ENOMEM ? -ENOMEM : -EINVAL,
 			   "%s:%u:%u: key 'extends': cannot read '%s': %s", message_name(ch, i - 1),
-			   ch->v[i - 1].ext_line, ch->v[i - 1].ext_col, l->abs,
-			   read_error_text(r));
+			   ch->v[i - 1].ext_line, ch->v[i - 1].ext_col, l->abs, read_error_text(r));
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
 	for (size_t j = 0; j < i; j++) {
@@ -893,7 +894,8 @@ static int load_link(struct chain *ch, char *err, size_t errlen)
 			return errlen ? cycle_error(ch, err, errlen) : -EINVAL;
 	}
 	r = parse_profile(l, message_name(ch, i), text, len, err, errlen);
-	explicit_bzero(text, len); /* it may hold a password */
+	if (text)
+		explicit_bzero(text, len); /* it may hold a password */
 	return r;
 }
 
@@ -907,9 +909,10 @@ static int load_chain(const char *path, struct chain *ch, char *err, size_t errl
 		int r;
 
 		if (!abs)
-			return errno == ENOMEM ? oom(err, errlen)
-					       : say(err, errlen, -errno, "%s: cannot read profile: %s",
-						     path, strerror(errno));
+			return errno == ENOMEM
+				   ? oom(err, errlen)
+				   : say(err, errlen, -errno, "%s: cannot read profile: %s", path,
+					 strerror(errno));
 		l = chain_add(ch);
 		if (!l) {
 			free(abs);
@@ -970,24 +973,42 @@ static int dump_string(FILE *f, enum cf_key k, const char *value)
 	return putc('\n', f) == EOF ? -EIO : 0;
 }
 
-/* A list, one element per line; @cidrs or @strv holds it. */
-static int dump_list(FILE *f, enum cf_key k, const struct cf_cidrv *cidrs,
-		     const struct cf_strv *strv)
+/* "key = [" of a list of @n elements, one per line. */
+static int dump_list_open(FILE *f, enum cf_key k, size_t n)
 {
-	size_t n = cidrs ? cidrs->n : strv->n;
-	char buf[CF_IP_STRLEN + 8];
-	int r = 0;
+	return fprintf(f, "%s = [%s", cf_key_name(k), n ? "\n" : "") < 0 ? -EIO : 0;
+}
 
-	if (fprintf(f, "%s = [%s", cf_key_name(k), n ? "\n" : "") < 0)
+static int dump_list_item(FILE *f, const char *s)
+{
+	int r;
+
+	if (fputs("    ", f) == EOF)
 		return -EIO;
-	for (size_t i = 0; i < n && r == 0; i++) {
-		if (fputs("    ", f) == EOF)
-			return -EIO;
-		r = put_string(f, cidrs ? cf_cidr_format(&cidrs->v[i], buf, sizeof(buf))
-					: strv->v[i]);
-		if (r == 0 && fputs(",\n", f) == EOF)
-			r = -EIO;
-	}
+	r = put_string(f, s);
+	if (r == 0 && fputs(",\n", f) == EOF)
+		r = -EIO;
+	return r;
+}
+
+static int dump_cidrs(FILE *f, enum cf_key k, const struct cf_cidrv *cidrs)
+{
+	char buf[CF_IP_STRLEN + 8];
+	int r = dump_list_open(f, k, cidrs->n);
+
+	for (size_t i = 0; i < cidrs->n && r == 0; i++)
+		r = dump_list_item(f, cf_cidr_format(&cidrs->v[i], buf, sizeof(buf)));
+	if (r == 0 && fputs("]\n", f) == EOF)
+		r = -EIO;
+	return r;
+}
+
+static int dump_strings(FILE *f, enum cf_key k, const struct cf_strv *strv)
+{
+	int r = dump_list_open(f, k, strv->n);
+
+	for (size_t i = 0; i < strv->n && r == 0; i++)
+		r = dump_list_item(f, strv->v[i]);
 	if (r == 0 && fputs("]\n", f) == EOF)
 		r = -EIO;
 	return r;
@@ -1011,8 +1032,8 @@ static int dump_command(FILE *f, const struct cf_strv *cmd)
 
 static int dump_proxy(FILE *f, const struct cf_proxy *p, bool show_secrets)
 {
-	size_t len = 64 + strlen(p->host) + 3 * (strlen(p->user ? p->user : "") +
-						 strlen(p->password ? p->password : ""));
+	size_t len = 64 + strlen(p->host) +
+		     3 * (strlen(p->user ? p->user : "") + strlen(p->password ? p->password : ""));
 	cleanup_free char *buf = malloc(len);
 	int r;
 
@@ -1068,7 +1089,9 @@ static int dump_key(FILE *f, const struct cf_config *c, enum cf_key k, bool show
 		return dump_choice(f, c, k);
 	case T_BOOL:
 		return fprintf(f, "%s = %s\n", cf_key_name(k),
-			       *bool_field(m, k) ? "true" : "false") < 0 ? -EIO : 0;
+			       *bool_field(m, k) ? "true" : "false") < 0
+			   ? -EIO
+			   : 0;
 	case T_IP:
 		if (!c->dns_set)
 			return dump_not_set(f, k, " (the host's resolvers)");
@@ -1080,9 +1103,9 @@ static int dump_key(FILE *f, const struct cf_config *c, enum cf_key k, bool show
 	case T_COMMAND:
 		return dump_command(f, &c->command);
 	case T_CIDRS:
-		return dump_list(f, k, cidrv_field(m, k), NULL);
+		return dump_cidrs(f, k, cidrv_field(m, k));
 	case T_DOMAINS:
-		return dump_list(f, k, NULL, strv_field(m, k));
+		return dump_strings(f, k, strv_field(m, k));
 	}
 	return -EINVAL;
 }
@@ -1097,7 +1120,8 @@ static int dump_header(FILE *f, const struct cf_config *c, bool show_secrets)
 		  "# Settings without a value are shown as comments.\n",
 		  f);
 	if (r != EOF && secrets && !show_secrets)
-		r = fputs("# Passwords are masked (\"" CF_PROFILE_MASK "\", \"***\" in the proxy URI): "
+		r = fputs("# Passwords are masked (\"" CF_PROFILE_MASK
+			  "\", \"***\" in the proxy URI): "
 			  "loading this\n# dump does not give back the real password.\n",
 			  f);
 	if (r != EOF && secrets && show_secrets)

@@ -15,7 +15,7 @@
 #include "config/config.h"
 
 /* Profiles larger than this are refused (they are a few hundred bytes). */
-#define CF_PROFILE_MAX_SIZE (1024 * 1024)
+#define CF_PROFILE_MAX_SIZE ((size_t)1024 * 1024)
 
 /* What a masked secret looks like in a dump. */
 #define CF_PROFILE_MASK "********"

@@ -104,8 +104,8 @@ static void locate(struct parser *p, size_t off, unsigned *line, unsigned *col)
 		if (c == '\n') {
 			p->mark_line++;
 			p->mark_col = 1;
-		} else if ((c & 0xC0) != 0x80 && !(c == '\r' && i + 1 < p->len &&
-						    p->src[i + 1] == '\n')) {
+		} else if ((c & 0xC0) != 0x80 &&
+			   !(c == '\r' && i + 1 < p->len && p->src[i + 1] == '\n')) {
 			p->mark_col++;
 		}
 	}
@@ -115,7 +115,7 @@ static void locate(struct parser *p, size_t off, unsigned *line, unsigned *col)
 }
 
 static int fail(struct parser *p, size_t at, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int fail(struct parser *p, size_t at, int code, const char *fmt, ...)
 {
@@ -291,21 +291,27 @@ static bool is_full(size_t n)
 	return n == 0 || (n >= 4 && (n & (n - 1)) == 0);
 }
 
-/* Add @value under @part (whose string is taken over) to table @t. */
-static int table_add(struct parser *p, struct cf_toml_value *t, struct key_part *part,
+/* Add @value under a copy of @part's name to table @t. */
+static int table_add(struct parser *p, struct cf_toml_value *t, const struct key_part *part,
 		     struct cf_toml_value *value)
 {
 	size_t n = t->u.table.n;
 	struct cf_toml_entry *e;
+	char *key = malloc(part->len + 1);
 
+	if (!key)
+		return -ENOMEM;
+	memcpy(key, part->s, part->len + 1);
 	if (is_full(n)) {
 		e = reallocarray(t->u.table.v, n ? n * 2 : 4, sizeof(*e));
-		if (!e)
+		if (!e) {
+			free(key);
 			return -ENOMEM;
+		}
 		t->u.table.v = e;
 	}
 	e = &t->u.table.v[t->u.table.n++];
-	e->key = take_ptr(&part->s);
+	e->key = key;
 	e->key_len = part->len;
 	locate(p, part->off, &e->line, &e->column);
 	e->value = value;
@@ -510,9 +516,10 @@ static int parse_unicode_escape(struct parser *p, size_t digits, struct strbuf *
 		cp = cp << 4 | (uint32_t)h;
 	}
 	if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-		return fail(p, start, -EINVAL,
-			    "escape \\%c%0*X is not a Unicode scalar value (surrogate or too large)",
-			    digits == 4 ? 'u' : 'U', (int)digits, cp);
+		return fail(
+		    p, start, -EINVAL,
+		    "escape \\%c%0*X is not a Unicode scalar value (surrogate or too large)",
+		    digits == 4 ? 'u' : 'U', (int)digits, cp);
 	p->pos += 2 + digits;
 	return put_utf8(out, cp) < 0 ? fail_nomem(p) : 0;
 }
@@ -594,8 +601,8 @@ static int parse_basic_body(struct parser *p, bool multiline, size_t start, stru
 				return fail_nomem(p);
 			continue;
 		} else if (is_control(c)) {
-			return control_error(p, multiline ? "in a string" :
-							    "in a single-line string");
+			return control_error(p,
+					     multiline ? "in a string" : "in a single-line string");
 		}
 		if (sb_putc(out, (char)c) < 0)
 			return fail_nomem(p);
@@ -623,8 +630,8 @@ static int parse_literal_body(struct parser *p, bool multiline, size_t start, st
 			continue;
 		}
 		if (is_control(c))
-			return control_error(p, multiline ? "in a string" :
-							    "in a single-line string");
+			return control_error(p,
+					     multiline ? "in a string" : "in a single-line string");
 		if (sb_putc(out, (char)c) < 0)
 			return fail_nomem(p);
 		p->pos++;
@@ -642,8 +649,8 @@ static int parse_string(struct parser *p, bool allow_multiline, struct strbuf *o
 	p->pos += multiline ? 3 : 1;
 	if (multiline)
 		p->pos += newline_len(p);
-	r = q == '"' ? parse_basic_body(p, multiline, start, out) :
-		       parse_literal_body(p, multiline, start, out);
+	r = q == '"' ? parse_basic_body(p, multiline, start, out)
+		     : parse_literal_body(p, multiline, start, out);
 	if (r < 0)
 		return r;
 	/* """a"""" ends in a quote: up to two quotes may precede the delimiter */
@@ -765,7 +772,8 @@ static bool looks_like_date_or_time(const struct parser *p)
 	    match_2digit(s + 5, n - 5, 1, 12) && s[7] == '-' && match_2digit(s + 8, n - 8, 1, 31))
 		return true;
 	return n >= 8 && match_2digit(s, n, 0, 23) && s[2] == ':' &&
-	       match_2digit(s + 3, n - 3, 0, 59) && s[5] == ':' && match_2digit(s + 6, n - 6, 0, 59);
+	       match_2digit(s + 3, n - 3, 0, 59) && s[5] == ':' &&
+	       match_2digit(s + 6, n - 6, 0, 59);
 }
 
 /* Accumulate digits of @base from s[0..n) (underscores skipped); false on overflow. */
@@ -789,7 +797,7 @@ static bool digits_value(const char *s, size_t n, unsigned base, uint64_t limit,
 /* Length of tomllib's float part ([.digits][e[+-]digits]) at @s, 0 if none. */
 static size_t float_part(const char *s, size_t n)
 {
-	size_t i = 0, d;
+	size_t i = 0;
 
 	if (n > 1 && s[0] == '.' && is_digit(s[1]))
 		i = 1 + scan_digits(s + 1, n - 1, 10);
@@ -798,10 +806,8 @@ static size_t float_part(const char *s, size_t n)
 
 		if (j < n && (s[j] == '+' || s[j] == '-'))
 			j++;
-		if (j < n && is_digit(s[j])) {
-			d = scan_digits(s + j, n - j, 10);
-			i = j + d;
-		}
+		if (j < n && is_digit(s[j]))
+			i = j + scan_digits(s + j, n - j, 10);
 	}
 	return i;
 }
@@ -883,8 +889,9 @@ static int parse_array(struct parser *p, unsigned depth, struct cf_toml_value **
 		if (r < 0 || peek(p, 0) == ']')
 			break;
 		if (peek(p, 0) != ',') {
-			r = fail(p, p->pos, -EINVAL, peek(p, 0) < 0 ? "unterminated array" :
-							"expected ',' or ']' after an array element");
+			r = fail(p, p->pos, -EINVAL,
+				 peek(p, 0) < 0 ? "unterminated array"
+						: "expected ',' or ']' after an array element");
 			break;
 		}
 		p->pos++;
@@ -944,7 +951,6 @@ static bool is_special_float(const struct parser *p)
 static int parse_value(struct parser *p, unsigned depth, struct cf_toml_value **out)
 {
 	int c = peek(p, 0);
-	int r;
 
 	if (c == '"' || c == '\'')
 		return parse_string_value(p, out);
@@ -959,7 +965,8 @@ static int parse_value(struct parser *p, unsigned depth, struct cf_toml_value **
 	if (c >= 0 && looks_like_date_or_time(p))
 		return fail(p, p->pos, -EOPNOTSUPP, "dates and times");
 	if (c >= 0) {
-		r = parse_number(p, out);
+		int r = parse_number(p, out);
+
 		if (r <= 0)
 			return r;
 	}
@@ -978,7 +985,7 @@ static struct table_node *child_table(struct cf_toml_entry *e)
 	return e && e->value->kind == CF_TOML_TABLE ? as_node(e->value) : NULL;
 }
 
-/* Create the table @k->part[i] in @parent; the key's string is taken over. */
+/* Create the table @k->part[i] in @parent. */
 static int add_table(struct parser *p, struct table_node *parent, struct key *k, size_t i,
 		     size_t def_off, struct table_node **out)
 {
@@ -1005,9 +1012,9 @@ static int not_a_table(struct parser *p, const struct key *k, size_t i,
 
 	return fail(p, k->part[i].off, -EINVAL, "key '%s' is already %s %s, not a table",
 		    key_text(name, sizeof(name), k, i + 1),
-		    e->value->kind == CF_TOML_INTEGER ? "an" :
-		    e->value->kind == CF_TOML_ARRAY	  ? "an" :
-							    "a",
+		    e->value->kind == CF_TOML_INTEGER ? "an"
+		    : e->value->kind == CF_TOML_ARRAY ? "an"
+						      : "a",
 		    cf_toml_kind_name(e->value->kind));
 }
 
@@ -1074,7 +1081,8 @@ static int dotted_tables(struct parser *p, struct key *k, struct table_node **ou
 		} else if (next->by_header ||
 			   (next->dotted_section && next->dotted_section != p->section + 1)) {
 			return fail(p, k->part[i].off, -EINVAL,
-				    "table '%s' was defined elsewhere and cannot be extended with dotted keys here",
+				    "table '%s' was defined elsewhere and cannot be extended with "
+				    "dotted keys here",
 				    key_text(name, sizeof(name), k, i + 1));
 		}
 		if (!next->dotted_section)
@@ -1130,9 +1138,9 @@ static int parse_statement(struct parser *p)
 	else if (c == '[')
 		r = parse_header(p);
 	else if (c != '#')
-		return c == '\r' || is_control(c) ?
-			       control_error(p, "outside a string or comment") :
-			       fail(p, p->pos, -EINVAL, "expected a key, a [table] or a comment");
+		return c == '\r' || is_control(c)
+			   ? control_error(p, "outside a string or comment")
+			   : fail(p, p->pos, -EINVAL, "expected a key, a [table] or a comment");
 	if (r < 0)
 		return r;
 	skip_ws(p);
@@ -1150,11 +1158,11 @@ int cf_toml_parse(const char *text, size_t len, struct cf_toml_value **root,
 		  struct cf_toml_error *err)
 {
 	struct parser p = {
-		.src = text ? text : "",
-		.len = text ? len : 0,
-		.err = err,
-		.mark_line = 1,
-		.mark_col = 1,
+	    .src = text ? text : "",
+	    .len = text ? len : 0,
+	    .err = err,
+	    .mark_line = 1,
+	    .mark_col = 1,
 	};
 	size_t bad;
 	int r = 0;

@@ -46,6 +46,7 @@ struct cf_dnsfwd;
 struct cf_dgram_table;
 struct cf_policy;
 struct cf_pcapng;
+struct cf_obs;
 
 /* Engine-wide counters, the seed of the summary. */
 struct cf_engine_stats {
@@ -70,6 +71,7 @@ struct cf_engine {
 	struct cf_dnsfwd *dns;
 	struct cf_dgram_table *dgram;
 	struct cf_policy *policy;
+	struct cf_obs *obs; /* flow log and summary aggregation, or NULL */
 
 	struct cf_pcapng *capture; /* child view, or NULL */
 	int capture_fd, capture_iface, capture_err;

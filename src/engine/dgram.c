@@ -237,8 +237,10 @@ static struct dgram_flow *flow_new(struct cf_engine *e, const struct cf_pkt *pkt
 	f->flow.dport = dport;
 	*err = cf_flow_dgram_decide(e, &f->flow, pkt->proto);
 	*denied = *err < 0;
-	if (*err == 0)
+	if (*err == 0) {
 		*err = open_socket(e, f);
+		cf_flow_connect_result(e, &f->flow, -*err, NULL);
+	}
 	if (*err < 0) {
 		if (f->fd >= 0)
 			close(f->fd);

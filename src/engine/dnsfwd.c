@@ -36,6 +36,7 @@ struct dns_query {
 	struct cf_ip client, server; /* the tree's address, and the server it asked */
 	uint16_t client_port, server_port;
 	uint16_t id;
+	uint64_t flow_id;	     /* ties the flow log's query and answer */
 	size_t resolver;	     /* index of the resolver tried */
 	uint64_t deadline_ms;
 	uint8_t *msg;
@@ -188,13 +189,14 @@ static struct dns_query *query_new(struct cf_engine *e, const struct cf_pkt *pkt
 }
 
 /* Answer a refused query at once: NOERROR, no records ("synthetic_empty"); FORMERR without a question. */
-static void answer_empty(struct cf_engine *e, const struct cf_pkt *pkt)
+static void answer_empty(struct cf_engine *e, const struct cf_pkt *pkt, uint64_t flow_id)
 {
 	uint8_t buf[512];
 	ssize_t n = cf_dns_build_empty_answer(pkt->payload, pkt->payload_len, 0, buf, sizeof(buf));
 
 	if (n <= 0)
 		return;
+	cf_flow_dns_synthetic(e, flow_id, false, &pkt->dst, pkt->dport, buf, (size_t)n);
 	n = cf_pkt_build_udp(e->txbuf, sizeof(e->txbuf), &pkt->dst, pkt->dport, &pkt->src,
 			     pkt->sport, buf, (size_t)n, 64, 0);
 	if (n > 0)
@@ -205,20 +207,19 @@ void cf_dnsfwd_on_query(struct cf_engine *e, const struct cf_pkt *pkt)
 {
 	struct cf_dns_query info;
 	struct dns_query *q;
+	uint64_t flow_id;
+	int verdict;
 
 	if (cf_dns_parse_query(pkt->payload, pkt->payload_len, &info) < 0 || info.is_response) {
 		e->stats.packets_dropped++;
 		return;
 	}
 	e->stats.dns_queries++;
-	/*
-	 * No single question that ldns could name (several questions, or a name
-	 * too long once escaped): domain rules cannot judge it, so it is never
-	 * forwarded; the builder answers FORMERR.
-	 */
-	if (!info.has_question ||
-	    cf_flow_dns_decide(e, info.qname, &pkt->dst, pkt->dport) < 0) {
-		answer_empty(e, pkt);
+	flow_id = cf_flow_dns_query(e, 0, false, pkt->payload, pkt->payload_len, &pkt->dst,
+				    pkt->dport, &verdict);
+	if (verdict < 0) {
+		/* Denied, or no single nameable question (then the builder answers FORMERR). */
+		answer_empty(e, pkt, flow_id);
 		return;
 	}
 	if (e->dns->n >= MAX_IN_FLIGHT) {
@@ -231,6 +232,7 @@ void cf_dnsfwd_on_query(struct cf_engine *e, const struct cf_pkt *pkt)
 		e->stats.packets_dropped++;
 		return;
 	}
+	q->flow_id = flow_id;
 	if (query_send(e, q) == -ENOENT && !e->dns->warned_no_resolver) {
 		log_warn("the tree asked for DNS but the host has no resolver in /etc/resolv.conf; "
 			 "use --dns IP");
@@ -260,7 +262,7 @@ void cf_dnsfwd_on_event(struct cf_engine *e, struct cf_watch *w)
 			break;
 	}
 	e->stats.dns_answers++;
-	cf_flow_dns_learn(e, buf, (size_t)n);
+	cf_flow_dns_relayed(e, q->flow_id, false, &q->server, q->server_port, buf, (size_t)n);
 	reply(e, q, buf, (size_t)n);
 	query_free(e, q);
 }

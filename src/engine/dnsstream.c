@@ -54,27 +54,28 @@ static void queue(struct dns_dir *d, const uint8_t *frame, size_t len)
 static void on_query(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
 		     const uint8_t *frame, size_t len)
 {
-	struct cf_dns_query info;
 	uint8_t ans[FRAME_MAX];
+	int verdict;
 	ssize_t n;
 
-	if (cf_dns_parse_query(frame + 2, len - 2, &info) == 0 && !info.is_response &&
-	    info.has_question && cf_flow_dns_decide(e, info.qname, &f->dst, f->dport) == 0) {
+	cf_flow_dns_query(e, f->id, true, frame + 2, len - 2, &f->dst, f->dport, &verdict);
+	if (verdict == 0) {
 		queue(&s->q, frame, len);
 		return;
 	}
 	n = cf_dns_build_empty_answer(frame + 2, len - 2, 0, ans + 2, sizeof(ans) - 2);
 	if (n <= 0)
 		return;
+	cf_flow_dns_synthetic(e, f->id, true, &f->dst, f->dport, ans + 2, (size_t)n);
 	ans[0] = (uint8_t)(n >> 8);
 	ans[1] = (uint8_t)n;
 	queue(&s->a, ans, (size_t)n + 2);
 }
 
-static void on_answer(struct cf_engine *e, struct cf_dnsstream *s, const uint8_t *frame,
-		      size_t len)
+static void on_answer(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
+		      const uint8_t *frame, size_t len)
 {
-	cf_flow_dns_learn(e, frame + 2, len - 2);
+	cf_flow_dns_relayed(e, f->id, true, &f->dst, f->dport, frame + 2, len - 2);
 	queue(&s->a, frame, len);
 }
 
@@ -103,7 +104,7 @@ static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct
 			if (queries)
 				on_query(e, s, f, d->in, d->in_len);
 			else
-				on_answer(e, s, d->in, d->in_len);
+				on_answer(e, s, f, d->in, d->in_len);
 		}
 		d->in_len = 0;
 	}

@@ -276,6 +276,7 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 	int r;
 
 	e->cfg = o->cfg;
+	e->obs = o->obs;
 	e->plan = *o->plan;
 	if (o->host_dns)
 		e->host_dns = *o->host_dns;

@@ -16,6 +16,7 @@ struct cf_engine_opts {
 	const struct cf_plan *plan;
 	const struct cf_resolvconf *host_dns; /* upstream resolvers unless cfg->dns_set */
 	struct cf_pcapng *capture;	      /* child-view writer (the engine closes it), or NULL */
+	struct cf_obs *obs;		      /* flow events go here (owned by the caller), or NULL */
 };
 
 /* How the command ended, as the engine learnt it from the sandbox's init. */

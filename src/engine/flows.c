@@ -1,4 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The engine's one decision point and one record point. Every TCP
+ * connection, UDP or ICMP flow and DNS query passes cf_flow_*_decide()
+ * (target selection, policy, the flow log's attempt or query event), and
+ * every outcome passes the hooks below, so policy, the flow log and the
+ * summary see the same events in the same order. Flow-log events are
+ * written only when an observer exists (--flow-log or --summary).
+ */
 #include "engine/flows.h"
 
 #include <errno.h>
@@ -6,10 +14,12 @@
 #include <string.h>
 
 #include "dns/message.h"
-
 #include "engine/ctx.h"
+#include "obs/flowlog.h"
 #include "policy/policy.h"
 #include "util/log.h"
+
+#define MAX_ANSWER_IPS 32
 
 /* Flow ids are unique per run; the counter lives in the engine's stats. */
 static uint64_t next_flow_id(struct cf_engine *e)
@@ -17,9 +27,21 @@ static uint64_t next_flow_id(struct cf_engine *e)
 	return ++e->stats.flows_started;
 }
 
+static const char *proto_name(const struct cf_flow *f)
+{
+	return cf_flow_proto_name((enum cf_flow_proto)f->proto);
+}
+
+static enum cf_flow_proto dgram_proto(uint8_t ipproto)
+{
+	if (ipproto == IPPROTO_UDP)
+		return CF_PROTO_UDP;
+	return ipproto == IPPROTO_ICMP ? CF_PROTO_ICMPV4 : CF_PROTO_ICMPV6;
+}
+
 /* Record a denial: the one place every protocol's violations pass through. */
-static void violation(struct cf_engine *e, enum cf_flow_proto proto, const struct cf_ip *ip,
-		      uint16_t port, const struct cf_verdict *v)
+static void violation(struct cf_engine *e, uint64_t id, enum cf_flow_proto proto,
+		      const struct cf_ip *ip, uint16_t port, const struct cf_verdict *v)
 {
 	char a[CF_ADDRPORT_STRLEN];
 
@@ -27,6 +49,10 @@ static void violation(struct cf_engine *e, enum cf_flow_proto proto, const struc
 	log_debug("denied %s %s: %s (%s)", cf_flow_proto_name(proto),
 		  ip ? cf_addrport_format(ip, port, a, sizeof(a)) : "-", v->reason_text,
 		  cf_reason_code(v->reason));
+	if (e->obs)
+		cf_obs_policy_violation(e->obs, id, cf_flow_proto_name(proto), ip, port,
+					cf_reason_code(v->reason), v->control, v->matched_cidr,
+					v->matched_domain, v->reason_text);
 }
 
 /* Policy for a flow to @f->target; return 0 or -EACCES (answered with admin-prohibited). */
@@ -38,7 +64,7 @@ static int police(struct cf_engine *e, enum cf_flow_proto proto, const struct cf
 			     e->now_ms, &v);
 	if (v.allow)
 		return 0;
-	violation(e, proto, &f->target, f->target_port, &v);
+	violation(e, f->id, proto, &f->target, f->target_port, &v);
 	return -EACCES;
 }
 
@@ -47,106 +73,174 @@ bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *serve
 	return e->cfg->dns_set || cf_engine_is_gateway(e, server);
 }
 
-int cf_flow_dns_decide(struct cf_engine *e, const char *qname, const struct cf_ip *server,
-		       uint16_t port)
+uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uint8_t *msg,
+			   size_t len, const struct cf_ip *server, uint16_t port, int *verdict)
 {
+	struct cf_dns_query q;
 	struct cf_verdict v;
+	const char *qname = NULL, *proto = tcp ? "tcp" : "udp";
+	char tb[16];
 
+	if (!id)
+		id = next_flow_id(e);
+	*verdict = -EINVAL;
+	if (cf_dns_parse_query(msg, len, &q) < 0 || q.is_response)
+		return id;
+	if (q.has_question)
+		qname = q.qname;
+	if (e->obs)
+		cf_obs_dns_query(e->obs, id, proto, server, port, qname,
+				 cf_dns_type_name(q.qtype, tb, sizeof(tb)));
+	/*
+	 * No single question that ldns could name: domain rules cannot judge it,
+	 * so it is never forwarded (answered FORMERR).
+	 */
+	if (!q.has_question)
+		return id;
 	/* A server the tree chose itself is a destination like any other. */
 	if (!cf_flow_dns_redirected(e, server)) {
 		cf_policy_check_flow(e->policy, CF_PROTO_DNS, server, port, false, e->now_ms, &v);
 		if (!v.allow) {
-			violation(e, CF_PROTO_DNS, server, port, &v);
-			return -EACCES;
+			violation(e, id, CF_PROTO_DNS, server, port, &v);
+			*verdict = -EACCES;
+			return id;
 		}
 	}
 	cf_policy_check_dns(e->policy, qname, &v);
-	if (v.allow)
-		return 0;
-	violation(e, CF_PROTO_DNS, server, port, &v);
-	return -EACCES;
+	if (!v.allow) {
+		violation(e, id, CF_PROTO_DNS, server, port, &v);
+		*verdict = -EACCES;
+		return id;
+	}
+	*verdict = 0;
+	return id;
 }
 
-void cf_flow_dns_learn(struct cf_engine *e, const uint8_t *msg, size_t len)
+/* Log one answer with its addresses; learn names -> addresses when it was relayed. */
+static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
+		       uint16_t port, const uint8_t *msg, size_t len, bool relayed)
 {
-	struct cf_dns_answer a;
+	struct cf_ip ips[MAX_ANSWER_IPS];
+	struct cf_dns_answer a = { 0 };
+	struct cf_dns_query q;
+	size_t n = 0;
+	char tb[16];
+	bool parsed = cf_dns_parse_answer(msg, len, &a) == 0;
 
-	if (cf_dns_parse_answer(msg, len, &a) < 0)
-		return;
-	for (size_t i = 0; i < a.n; i++) {
+	for (size_t i = 0; parsed && i < a.n; i++) {
 		const struct cf_dns_record *r = &a.rr[i];
 
-		if (r->is_cname)
+		if (relayed && r->is_cname)
 			cf_policy_learn_cname(e->policy, r->name, r->target, r->ttl, e->now_ms);
-		else
+		else if (relayed)
 			cf_policy_learn_address(e->policy, r->name, &r->ip, r->ttl, e->now_ms);
+		if (!r->is_cname && n < MAX_ANSWER_IPS)
+			ips[n++] = r->ip;
 	}
-	cf_dns_answer_free(&a);
+	if (e->obs) {
+		bool hasq = cf_dns_parse_query(msg, len, &q) == 0 && q.has_question;
+
+		cf_obs_dns_answer(e->obs, id, tcp ? "tcp" : "udp", server, port,
+				  hasq ? q.qname : NULL,
+				  cf_dns_type_name(hasq ? q.qtype : 0, tb, sizeof(tb)),
+				  relayed ? "relayed" : "synthetic_empty", len, ips, n);
+	}
+	if (parsed)
+		cf_dns_answer_free(&a);
+}
+
+void cf_flow_dns_relayed(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
+			 uint16_t port, const uint8_t *msg, size_t len)
+{
+	dns_answer(e, id, tcp, server, port, msg, len, true);
+}
+
+void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp,
+			   const struct cf_ip *server, uint16_t port, const uint8_t *msg,
+			   size_t len)
+{
+	dns_answer(e, id, tcp, server, port, msg, len, false);
+}
+
+static void attempt(struct cf_engine *e, const struct cf_flow *f)
+{
+	if (cf_log_enabled(CF_LOG_DEBUG)) {
+		char a[CF_ADDRPORT_STRLEN], b[CF_ADDRPORT_STRLEN];
+
+		log_debug("flow %llu: %s %s -> %s", (unsigned long long)f->id, proto_name(f),
+			  cf_addrport_format(&f->src, f->sport, a, sizeof(a)),
+			  cf_addrport_format(&f->target, f->target_port, b, sizeof(b)));
+	}
+	if (e->obs && !f->is_dns)
+		cf_obs_connect_attempt(e->obs, f->id, proto_name(f), &f->target, f->target_port,
+				       f->via_proxy, NULL);
+}
+
+/* TCP to port 53: to the chosen resolver when redirected, else to the server the tree named. */
+static int tcp_dns_target(struct cf_engine *e, struct cf_flow *f)
+{
+	const struct cf_ip *resolver;
+
+	f->is_dns = true;
+	if (cf_flow_dns_redirected(e, &f->dst)) {
+		resolver = cf_engine_resolver(e, 0);
+		if (!resolver)
+			return -ECONNREFUSED;
+		f->target = *resolver;
+	} else if (police(e, CF_PROTO_DNS, f) < 0) {
+		return -EACCES;
+	}
+	/* Queries are policed one by one (dnsstream.c); offline refuses the connection. */
+	return e->cfg->offline ? police(e, CF_PROTO_DNS, f) : 0;
 }
 
 int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f)
 {
-	const struct cf_ip *resolver;
-	bool to_gateway = cf_engine_is_gateway(e, &f->dst);
+	int r;
 
 	f->id = next_flow_id(e);
+	f->proto = CF_PROTO_TCP;
 	f->start_ms = e->now_ms;
 	f->target = f->dst;
 	f->target_port = f->dport;
-	if (f->dport == 53) {
-		/*
-		 * DNS over TCP: to the chosen resolver when redirected, else to the
-		 * server the tree named; queries are policed one by one (dnsstream.c).
-		 */
-		f->is_dns = true;
-		if (cf_flow_dns_redirected(e, &f->dst)) {
-			resolver = cf_engine_resolver(e, 0);
-			if (!resolver)
-				return -ECONNREFUSED;
-			f->target = *resolver;
-		} else if (police(e, CF_PROTO_DNS, f) < 0) {
-			return -EACCES;
-		}
-		if (e->cfg->offline)
-			return police(e, CF_PROTO_DNS, f);
-	} else if (to_gateway) {
-		/* The virtual gateway offers nothing but DNS. */
-		return -ECONNREFUSED;
-	} else if (police(e, CF_PROTO_TCP, f) < 0) {
-		return -EACCES;
-	}
-	if (cf_log_enabled(CF_LOG_DEBUG)) {
-		char a[CF_ADDRPORT_STRLEN], b[CF_ADDRPORT_STRLEN];
-
-		log_debug("flow %llu: tcp %s -> %s", (unsigned long long)f->id,
-			  cf_addrport_format(&f->src, f->sport, a, sizeof(a)),
-			  cf_addrport_format(&f->target, f->target_port, b, sizeof(b)));
-	}
-	return 0;
+	if (f->dport == 53)
+		r = tcp_dns_target(e, f);
+	else if (cf_engine_is_gateway(e, &f->dst))
+		r = -ECONNREFUSED; /* the virtual gateway offers nothing but DNS */
+	else
+		r = police(e, CF_PROTO_TCP, f);
+	if (r == 0)
+		attempt(e, f);
+	return r;
 }
 
-int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto)
+int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t ipproto)
 {
-	enum cf_flow_proto p = proto == IPPROTO_UDP ? CF_PROTO_UDP
-			       : proto == IPPROTO_ICMP ? CF_PROTO_ICMPV4 : CF_PROTO_ICMPV6;
+	int r;
 
 	f->id = next_flow_id(e);
+	f->proto = (uint8_t)dgram_proto(ipproto);
 	f->start_ms = e->now_ms;
 	f->target = f->dst;
 	f->target_port = f->dport;
 	/* The virtual gateway answers DNS only (handled before this point). */
 	if (cf_engine_is_gateway(e, &f->dst))
 		return -EHOSTUNREACH;
-	return police(e, p, f);
+	r = police(e, dgram_proto(ipproto), f);
+	if (r == 0)
+		attempt(e, f);
+	return r;
 }
 
-void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err)
+void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err, const char *why)
 {
-	(void)e;
 	f->connected = err == 0;
 	if (err)
 		log_debug("flow %llu: connect failed: %s", (unsigned long long)f->id,
-			  strerror(err));
+			  why ? why : strerror(err));
+	if (e->obs && !f->is_dns)
+		cf_obs_connect_result(e->obs, f->id, proto_name(f), &f->target, f->target_port,
+				      f->via_proxy, err ? (why ? why : strerror(err)) : NULL, NULL);
 }
 
 void cf_flow_end(struct cf_engine *e, struct cf_flow *f)
@@ -154,4 +248,7 @@ void cf_flow_end(struct cf_engine *e, struct cf_flow *f)
 	log_debug("flow %llu: end after %llu ms, %llu bytes out, %llu bytes in",
 		  (unsigned long long)f->id, (unsigned long long)(e->now_ms - f->start_ms),
 		  (unsigned long long)f->bytes_sent, (unsigned long long)f->bytes_received);
+	if (e->obs && f->connected && !f->is_dns)
+		cf_obs_flow_end(e->obs, f->id, proto_name(f), &f->target, f->target_port,
+				f->bytes_sent, f->bytes_received, e->now_ms - f->start_ms);
 }

@@ -16,6 +16,7 @@ struct cf_engine;
 
 struct cf_flow {
 	uint64_t id;
+	uint8_t proto;	    /* enum cf_flow_proto */
 	struct cf_ip src, dst;	    /* as the tree addressed it */
 	uint16_t sport, dport;
 	struct cf_ip target;	    /* where the engine connects (dst, or the resolver for DNS) */
@@ -45,17 +46,26 @@ int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto);
 bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *server);
 
 /*
- * Decide a DNS query for @qname (NULL when it has none) the tree sent to
- * @server:@port. Return 0 to forward it, -EACCES to answer it empty.
+ * A DNS message the tree sent to @server:@port (over TCP when @tcp): log the
+ * query and decide it. *verdict: 0 forward it, -EACCES answer it empty
+ * (synthetic_empty), -EINVAL answer FORMERR or drop (not a query with one
+ * question). Return the flow id its answer is logged with (@id, or a new one
+ * when @id is 0).
  */
-int cf_flow_dns_decide(struct cf_engine *e, const char *qname, const struct cf_ip *server,
-		       uint16_t port);
+uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uint8_t *msg,
+			   size_t len, const struct cf_ip *server, uint16_t port, int *verdict);
 
-/* Learn names -> addresses (and CNAMEs) from a forwarded DNS answer, for domain policy. */
-void cf_flow_dns_learn(struct cf_engine *e, const uint8_t *msg, size_t len);
+/* A resolver's answer is going back to the tree: learn its names for policy, log it. */
+void cf_flow_dns_relayed(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
+			 uint16_t port, const uint8_t *msg, size_t len);
 
-/* The upstream connect of @f finished: @err 0 for success or an errno. */
-void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err);
+/* The engine answered a query itself (policy): log it. */
+void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp,
+			   const struct cf_ip *server, uint16_t port, const uint8_t *msg,
+			   size_t len);
+
+/* The upstream side of @f is open (@err 0) or failed (@err an errno; @why a text for the log, or NULL). */
+void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err, const char *why);
 
 /* A connected flow ended (bytes filled in by the caller). */
 void cf_flow_end(struct cf_engine *e, struct cf_flow *f);

@@ -277,14 +277,14 @@ write:
 static void connect_failed(struct cf_engine *e, struct tcp_conn *c, int err)
 {
 	e->stats.tcp_failed++;
-	cf_flow_connect_result(e, &c->flow, err);
+	cf_flow_connect_result(e, &c->flow, err, NULL);
 	answer_failure(e, c, err);
 	conn_free(e, c, false);
 }
 
 static void connect_succeeded(struct cf_engine *e, struct tcp_conn *c)
 {
-	cf_flow_connect_result(e, &c->flow, 0);
+	cf_flow_connect_result(e, &c->flow, 0, NULL);
 	/* Nothing to hear from upstream until the relay starts; keep the socket quiet. */
 	cf_engine_rewatch(e, c->up_fd, 0, &c->w_up);
 	conn_set_state(c, TCP_INJECTED);

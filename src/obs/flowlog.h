@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The flow log (JSON Lines, schema_version 1) and the live summary.
+ *
+ * The engine calls one cf_obs_*() hook per event at the one place where it
+ * decides flows. Each hook builds the event as a jansson object, writes it
+ * to the flow log (when one is open) as one write() of one whole line, and
+ * feeds the same object to the aggregator behind --summary, so the summary
+ * counts exactly what the log holds. The schema is docs/flow-log-schema.md.
+ *
+ * Strings from the tree (names, process names, errors) may hold any byte:
+ * invalid UTF-8 becomes U+FFFD and the line is always valid JSON.
+ *
+ * A write error on the flow log (disk full, ...) is remembered: later events
+ * are still aggregated but no longer written, and cf_obs_flow_log_error()
+ * reports it (the summary mentions it too).
+ */
+#ifndef CF_OBS_FLOWLOG_H
+#define CF_OBS_FLOWLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config/addr.h"
+
+#define CF_FLOW_LOG_SCHEMA_VERSION 1
+
+/* Owns the optional flow-log file and the summary aggregator. */
+struct cf_obs;
+
+/* Per-process attribution when known (pid 0 / NULL strings when unknown: written as null). */
+struct cf_obs_proc {
+	int pid;
+	const char *comm;
+	const char *exe;
+};
+
+/*
+ * cf_obs_open() - Start observing. @flow_log_path may be NULL (no file; the
+ * aggregator still runs for --summary). The file is opened with
+ * O_CREAT|O_TRUNC|O_CLOEXEC, mode 0600 when created.
+ * Return: 0 with *@out set, or -errno.
+ */
+int cf_obs_open(const char *flow_log_path, struct cf_obs **out);
+
+/* cf_obs_close() - Close the flow log and free @o (NULL ok). */
+void cf_obs_close(struct cf_obs *o);
+
+/*
+ * cf_obs_dns_query() - A DNS query from the tree was received. @protocol is
+ * "udp" or "tcp"; @server may be NULL (unknown); @qname is normalised here
+ * (ASCII lower case, one trailing dot removed) and may be NULL; @qtype NULL
+ * is written as "unknown".
+ */
+void cf_obs_dns_query(struct cf_obs *o, uint64_t flow_id, const char *protocol,
+		      const struct cf_ip *server, uint16_t server_port, const char *qname,
+		      const char *qtype);
+
+/*
+ * cf_obs_dns_answer() - A DNS answer was sent back to the tree. @mode is
+ * "relayed" or "synthetic_empty"; @bytes is the size of the DNS message;
+ * @answer_ips are the A/AAAA addresses it carried (@n_ips may be 0).
+ */
+void cf_obs_dns_answer(struct cf_obs *o, uint64_t flow_id, const char *protocol,
+		       const struct cf_ip *server, uint16_t server_port, const char *qname,
+		       const char *qtype, const char *mode, size_t bytes,
+		       const struct cf_ip *answer_ips, size_t n_ips);
+
+/* cf_obs_connect_attempt() - The engine starts an upstream connection (@proc may be NULL). */
+void cf_obs_connect_attempt(struct cf_obs *o, uint64_t flow_id, const char *protocol,
+			    const struct cf_ip *ip, uint16_t port, bool via_proxy,
+			    const struct cf_obs_proc *proc);
+
+/* cf_obs_connect_result() - The upstream connection finished; @error NULL means success. */
+void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const char *protocol,
+			   const struct cf_ip *ip, uint16_t port, bool via_proxy, const char *error,
+			   const struct cf_obs_proc *proc);
+
+/*
+ * cf_obs_policy_violation() - Policy denied a flow (action "deny").
+ * @protocol: "tcp", "udp", "dns", "icmpv4" or "icmpv6" (for ICMP @port is
+ * ignored: "remote" is the bare address and "remote_port" null).
+ * NULL or "" @matched_cidr / @matched_domain are written as null.
+ */
+void cf_obs_policy_violation(struct cf_obs *o, uint64_t flow_id, const char *protocol,
+			     const struct cf_ip *ip, uint16_t port, const char *reason_code,
+			     const char *control, const char *matched_cidr,
+			     const char *matched_domain, const char *reason);
+
+/* cf_obs_flow_end() - A flow ended (for ICMP protocols @port is ignored, as above). */
+void cf_obs_flow_end(struct cf_obs *o, uint64_t flow_id, const char *protocol,
+		     const struct cf_ip *ip, uint16_t port, uint64_t bytes_sent,
+		     uint64_t bytes_received, uint64_t duration_ms);
+
+/* cf_obs_runtime_failure() - childflow itself failed in @phase (a stable @reason_code). */
+void cf_obs_runtime_failure(struct cf_obs *o, const char *phase, const char *reason_code,
+			    const char *detail);
+
+/* cf_obs_violations() - How many policy_violation events were recorded (for --fail-on-leak). */
+uint64_t cf_obs_violations(const struct cf_obs *o);
+
+/* cf_obs_flow_log_error() - The first flow-log write error (-errno), or 0. */
+int cf_obs_flow_log_error(const struct cf_obs *o);
+
+/* cf_obs_dropped_events() - Events lost because memory ran out while building them. */
+uint64_t cf_obs_dropped_events(const struct cf_obs *o);
+
+/* Facts about the run that the summary prints next to the aggregated events. */
+struct cf_run_info {
+	const char *backend;  /* "rootless-internal" | "rootful" */
+	char *const *command; /* NULL-terminated argv */
+	int exit_code;
+	const char *const *controls; /* NULL-terminated, e.g. "--dns 198.51.100.54"; NULL: none */
+	const char *const *captures; /* NULL-terminated paths written; NULL: none */
+	const char *flow_log;	     /* NULL: none */
+};
+
+/*
+ * cf_obs_print_summary() - Print the post-run summary to @out: text, or one
+ * line of JSON when @json (docs/summary-schema.md). @o may be NULL (no events),
+ * @run NULL (no run facts).
+ * Return: 0, -ENOMEM, or -EIO when writing @out failed.
+ */
+int cf_obs_print_summary(const struct cf_obs *o, const struct cf_run_info *run, bool json,
+			 FILE *out);
+
+#endif

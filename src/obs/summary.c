@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The post-run summary (--summary): facts of the run from the caller, and
+ * what the aggregator counted (docs/summary-schema.md). Text is for people;
+ * JSON is one line, so a script can take the last line of stderr even when
+ * the command wrote there too.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "obs/agg.h"
+#include "obs/flowlog.h"
+#include "obs/render.h"
+#include "obs/text.h"
+
+#define SUMMARY_SCHEMA_VERSION 1
+#define SUMMARY_TOP 5	    /* entries per ranked list in text */
+#define SUMMARY_SUB_TOP 3   /* names per target, targets per error in text */
+#define SUMMARY_JSON_TOP 20 /* entries per ranked list in JSON */
+
+/* --- text ----------------------------------------------------------------- */
+
+static bool shell_safe(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			    "_@%+=:,./-",
+			    *s))
+			return false;
+	return true;
+}
+
+/* Print @argv as a shell would need it typed (single quotes where needed), escaped. */
+static void print_command(FILE *f, char *const *argv)
+{
+	if (!argv || !argv[0]) {
+		fputs("none", f);
+		return;
+	}
+	for (size_t i = 0; argv[i]; i++) {
+		const char *s = argv[i];
+
+		if (i)
+			fputc(' ', f);
+		if (shell_safe(s)) {
+			fputs(s, f);
+			continue;
+		}
+		fputc('\'', f);
+		for (const char *q; (q = strchr(s, '\'')); s = q + 1) {
+			cf_fput_escaped(f, s, (size_t)(q - s), CF_ESCAPE_TEXT);
+			fputs("'\\''", f);
+		}
+		cf_fput_escaped(f, s, strlen(s), CF_ESCAPE_TEXT);
+		fputc('\'', f);
+	}
+}
+
+static void print_strv(FILE *f, const char *const *v, const char *sep)
+{
+	if (!v || !v[0]) {
+		fputs("none", f);
+		return;
+	}
+	for (size_t i = 0; v[i]; i++) {
+		if (i)
+			fputs(sep, f);
+		cf_fput_escaped(f, v[i], strlen(v[i]), CF_ESCAPE_TEXT);
+	}
+}
+
+static int print_violations_text(FILE *f, const struct cf_agg *a)
+{
+	const char *labels[] = {"by reason_code   ", "by control       ", "by matched_domain"};
+	const struct cf_tally *lists[] = {&a->v_reason, &a->v_control, &a->v_domain};
+
+	fprintf(f, "  policy violations  %" PRIu64 "\n", a->violations);
+	if (!a->violations)
+		return 0;
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		fprintf(f, "    %s  ", labels[i]);
+		if (cf_list_inline(f, lists[i], SUMMARY_TOP, CF_ESCAPE_TEXT) < 0)
+			return -ENOMEM;
+		fputc('\n', f);
+	}
+	return 0;
+}
+
+static int print_text(const struct cf_obs *o, const struct cf_agg *a, const struct cf_run_info *run,
+		      FILE *f)
+{
+	const struct cf_list_spec targets = {.limit = SUMMARY_TOP,
+					     .sub_name = "names",
+					     .sub_limit = SUMMARY_SUB_TOP,
+					     .names_of_target = true};
+	const struct cf_list_spec errors = {
+	    .limit = SUMMARY_TOP, .sub_name = "targets", .sub_limit = SUMMARY_SUB_TOP};
+	const struct cf_list_spec failures = {.limit = SUMMARY_TOP,
+					      .note_name = "phase",
+					      .sub_name = "details",
+					      .sub_limit = SUMMARY_SUB_TOP};
+	int err = cf_obs_flow_log_error(o);
+
+	fputs("childflow summary\n  backend            ", f);
+	print_strv(f, (const char *const[]){run->backend, NULL}, "");
+	fputs("\n  command            ", f);
+	print_command(f, run->command);
+	fprintf(f, "\n  exit code          %d\n  controls           ", run->exit_code);
+	print_strv(f, run->controls, ", ");
+	fputs("\n  captures           ", f);
+	print_strv(f, run->captures, ", ");
+	fputs("\n  flow log           ", f);
+	print_strv(f, (const char *const[]){run->flow_log, NULL}, "");
+	if (err)
+		fprintf(f, " (writing failed: %s; later events are missing from it)",
+			strerror(-err));
+	if (cf_obs_dropped_events(o))
+		fprintf(f, "\n  dropped events     %" PRIu64 " (out of memory)",
+			cf_obs_dropped_events(o));
+	fprintf(f, "\n  events             %" PRIu64 "  ", a->events);
+	if (cf_list_inline(f, &a->by_type, 0, CF_ESCAPE_TEXT) < 0)
+		return -ENOMEM;
+	fprintf(f,
+		"\n  connections        %" PRIu64 " attempts (%" PRIu64 " via proxy, %" PRIu64
+		" direct), %" PRIu64 " ok, %" PRIu64 " failed\n",
+		a->attempts, a->attempts_proxied, a->attempts_direct, a->results_ok,
+		a->results_error);
+	fputs("  top targets\n", f);
+	if (cf_list_text(f, a, &a->targets, &targets, "    ") < 0 ||
+	    print_violations_text(f, a) < 0)
+		return -ENOMEM;
+	fprintf(f, "  connect errors     %" PRIu64 "\n", a->results_error);
+	if (a->results_error && cf_list_text(f, a, &a->errors, &errors, "    ") < 0)
+		return -ENOMEM;
+	fprintf(f, "  runtime failures   %" PRIu64 "\n", a->failures);
+	if (a->failures && cf_list_text(f, a, &a->f_reason, &failures, "    ") < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* --- JSON ----------------------------------------------------------------- */
+
+static json_t *strv_json(const char *const *v)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && v && v[i]; i++) {
+		if (json_array_append_new(arr, cf_json_string_sane(v[i])) < 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *summary_json(const struct cf_obs *o, const struct cf_agg *a,
+			    const struct cf_run_info *run)
+{
+	json_t *j = json_object();
+	int err = cf_obs_flow_log_error(o);
+	int r = 0;
+
+	r |= cf_obj_set(j, "schema_version", json_integer(SUMMARY_SCHEMA_VERSION));
+	r |= cf_obj_set(j, "backend", cf_json_string_sane(run->backend));
+	r |= cf_obj_set(j, "command", strv_json((const char *const *)run->command));
+	r |= cf_obj_set(j, "exit_code", json_integer(run->exit_code));
+	r |= cf_obj_set(j, "controls", strv_json(run->controls));
+	r |= cf_obj_set(j, "captures", strv_json(run->captures));
+	r |= cf_obj_set(j, "flow_log", cf_json_string_sane(run->flow_log));
+	r |= cf_obj_set(j, "flow_log_error", err ? json_string(strerror(-err)) : json_null());
+	r |= cf_obj_set(j, "dropped_events", cf_json_u64(cf_obs_dropped_events(o)));
+	r |= cf_obj_set(j, "events", cf_json_events(a));
+	r |= cf_obj_set(j, "connections", cf_json_connections(a));
+	r |= cf_obj_set(j, "top_targets", cf_json_top_targets(a, SUMMARY_JSON_TOP));
+	r |= cf_obj_set(j, "violations", cf_json_violations(a, SUMMARY_JSON_TOP, false));
+	r |= cf_obj_set(j, "connect_errors", cf_json_connect_errors(a, SUMMARY_JSON_TOP));
+	r |= cf_obj_set(j, "runtime_failures", cf_json_runtime_failures(a, SUMMARY_JSON_TOP));
+	if (r) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+int cf_obs_print_summary(const struct cf_obs *o, const struct cf_run_info *run, bool json,
+			 FILE *out)
+{
+	static const struct cf_run_info no_run = {.exit_code = 0};
+	struct cf_agg *empty = NULL;
+	const struct cf_agg *a = cf_obs_agg(o);
+	int r;
+
+	if (!run)
+		run = &no_run;
+	if (!a) {
+		r = cf_agg_new(&empty);
+		if (r < 0)
+			return r;
+		a = empty;
+	}
+	if (json) {
+		json_t *j = summary_json(o, a, run);
+
+		r = -ENOMEM;
+		if (j) {
+			r = json_dumpf(j, out, JSON_COMPACT) < 0 ? -EIO : 0;
+			fputc('\n', out);
+			json_decref(j);
+		}
+	} else {
+		r = print_text(o, a, run, out);
+	}
+	cf_agg_free(empty);
+	if (r == 0 && (fflush(out) != 0 || ferror(out)))
+		r = -EIO;
+	return r;
+}
