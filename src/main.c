@@ -32,13 +32,11 @@ static bool has_capture_view(const struct cf_config *c)
 {
 	return c->capture && c->capture_point != CF_CAPTURE_CHILD;
 }
-static bool has_proxy(const struct cf_config *c) { return c->proxy.scheme != CF_PROXY_NONE; }
 static bool has_rootful(const struct cf_config *c) { return c->backend == CF_BACKEND_ROOTFUL; }
 static bool has_iface(const struct cf_config *c) { return c->iface != NULL; }
 
 static const struct unsupported not_yet[] = {
 	{ "--capture-point egress, wire-egress or both", has_capture_view },
-	{ "--proxy", has_proxy },
 	{ "--root (backend = \"rootful\")", has_rootful },
 	{ "--iface", has_iface },
 };

@@ -2,6 +2,7 @@
 #include "runner.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,30 @@ static int prepare_dns(const struct cf_config *cfg, const struct cf_plan *plan,
 		       : 0;
 }
 
+/* The proxy's own name is resolved here, on the host, never through the tree's DNS policy. */
+static int resolve_proxy(const struct cf_config *cfg, struct sockaddr_storage *ss,
+			 socklen_t *len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+	struct addrinfo *res = NULL;
+	char port[8];
+	int r;
+
+	if (cfg->proxy.scheme == CF_PROXY_NONE)
+		return 0;
+	snprintf(port, sizeof(port), "%u", cfg->proxy.port);
+	r = getaddrinfo(cfg->proxy.host, port, &hints, &res);
+	if (r != 0 || !res) {
+		log_error("--proxy: cannot resolve '%s': %s", cfg->proxy.host,
+			  r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
 static void block_signals(void)
 {
 	sigset_t mask;
@@ -215,7 +240,8 @@ static int final_code(const struct cf_config *cfg, const struct cf_engine_result
 }
 
 static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
-			 struct cf_pcapng *capture)
+			 struct cf_pcapng *capture, const struct sockaddr_storage *proxy,
+			 socklen_t proxy_len)
 {
 	struct cf_resolvconf host_dns;
 	struct cf_sandbox sb;
@@ -253,6 +279,7 @@ static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
 	}
 	struct cf_engine_opts eo = {
 		.cfg = cfg, .plan = &plan, .host_dns = &host_dns, .capture = capture, .obs = obs,
+		.proxy_addr = proxy_len ? proxy : NULL, .proxy_addr_len = proxy_len,
 	};
 	r = cf_engine_run(&eo, &sb, &res);
 	cf_sandbox_close(&sb);
@@ -268,6 +295,8 @@ int cf_run_rootless(const struct cf_config *cfg)
 {
 	struct cf_pcapng *capture = NULL;
 	struct cf_obs *obs = NULL;
+	struct sockaddr_storage proxy;
+	socklen_t proxy_len = 0;
 	char err[512];
 	int code, r;
 
@@ -285,13 +314,13 @@ int cf_run_rootless(const struct cf_config *cfg)
 		code = CF_EXIT_SETUP;
 		goto out;
 	}
-	if (open_capture(cfg, &capture) < 0) {
+	if (resolve_proxy(cfg, &proxy, &proxy_len) < 0 || open_capture(cfg, &capture) < 0) {
 		code = CF_EXIT_USAGE;
 		goto out;
 	}
 	raise_fd_limit();
 	block_signals();
-	code = run_sandboxed(cfg, obs, capture);
+	code = run_sandboxed(cfg, obs, capture, &proxy, proxy_len);
 out:
 	if (obs && cf_obs_flow_log_error(obs))
 		log_error("--flow-log: writing '%s' failed: %s; the log is incomplete",

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "config/config.h"
@@ -47,6 +48,7 @@ struct cf_dgram_table;
 struct cf_policy;
 struct cf_pcapng;
 struct cf_obs;
+struct cf_tls_ctx;
 
 /* Engine-wide counters, the seed of the summary. */
 struct cf_engine_stats {
@@ -72,6 +74,12 @@ struct cf_engine {
 	struct cf_dgram_table *dgram;
 	struct cf_policy *policy;
 	struct cf_obs *obs; /* flow log and summary aggregation, or NULL */
+
+	/* --proxy: where the engine connects instead of the destination (resolved on the host). */
+	struct sockaddr_storage proxy_addr;
+	socklen_t proxy_addr_len;
+	struct cf_tls_ctx *tls_ctx; /* https:// proxies */
+	bool proxy_warned;
 
 	struct cf_pcapng *capture; /* child view, or NULL */
 	int capture_fd, capture_iface, capture_err;

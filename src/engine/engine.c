@@ -34,6 +34,7 @@
 #include "engine/dnsfwd.h"
 #include "engine/tcp.h"
 #include "policy/policy.h"
+#include "proxy/tls.h"
 #include "sandbox/ctl.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -277,6 +278,10 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 
 	e->cfg = o->cfg;
 	e->obs = o->obs;
+	if (o->proxy_addr) {
+		e->proxy_addr = *o->proxy_addr;
+		e->proxy_addr_len = o->proxy_addr_len;
+	}
 	e->plan = *o->plan;
 	if (o->host_dns)
 		e->host_dns = *o->host_dns;
@@ -290,6 +295,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 	e->pidfd = take_fd_int(&sb->pidfd);
 	e->now_ms = monotonic_ms();
 	r = cf_policy_new(o->cfg, &e->policy);
+	if (r == 0 && o->cfg->proxy.scheme == CF_PROXY_HTTPS)
+		r = cf_tls_ctx_new(o->cfg->proxy_insecure, &e->tls_ctx);
 	if (r == 0)
 		r = open_loop_fds(e);
 	if (r == 0)
@@ -330,6 +337,7 @@ static void engine_fini(struct cf_engine *e)
 	if (e->policy)
 		res_denials(e);
 	cf_policy_free(e->policy);
+	cf_tls_ctx_free(e->tls_ctx);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

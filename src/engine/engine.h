@@ -6,6 +6,8 @@
 #ifndef CF_ENGINE_ENGINE_H
 #define CF_ENGINE_ENGINE_H
 
+#include <sys/socket.h>
+
 #include "config/config.h"
 #include "dns/resolvconf.h"
 #include "sandbox/launch.h"
@@ -17,6 +19,8 @@ struct cf_engine_opts {
 	const struct cf_resolvconf *host_dns; /* upstream resolvers unless cfg->dns_set */
 	struct cf_pcapng *capture;	      /* child-view writer (the engine closes it), or NULL */
 	struct cf_obs *obs;		      /* flow events go here (owned by the caller), or NULL */
+	const struct sockaddr_storage *proxy_addr; /* --proxy, resolved on the host, or NULL */
+	socklen_t proxy_addr_len;
 };
 
 /* How the command ended, as the engine learnt it from the sandbox's init. */

@@ -203,6 +203,8 @@ int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f)
 	f->start_ms = e->now_ms;
 	f->target = f->dst;
 	f->target_port = f->dport;
+	/* Through the proxy: every TCP flow but DNS, which the engine's own resolver answers. */
+	f->via_proxy = e->cfg->proxy.scheme != CF_PROXY_NONE && f->dport != 53;
 	if (f->dport == 53)
 		r = tcp_dns_target(e, f);
 	else if (cf_engine_is_gateway(e, &f->dst))

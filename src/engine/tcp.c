@@ -40,6 +40,10 @@
 #include "engine/dnsstream.h"
 #include "engine/flows.h"
 #include "engine/relay.h"
+#include "engine/tlsrelay.h"
+#include "engine/upstream.h"
+#include "proxy/tls.h"
+#include "util/cleanup.h"
 #include "util/log.h"
 
 #define TCP_BUCKETS 4096
@@ -51,12 +55,14 @@
 
 enum tcp_state {
 	TCP_CONNECTING,
+	TCP_PROXYING, /* connected to the proxy: TLS and/or CONNECT/SOCKS5 handshake */
 	TCP_INJECTED,
 	TCP_RELAY,
 	TCP_DEAD, /* closed; freed after the current epoll batch (its events may follow) */
 };
 
-static const char *const state_names[] = { "CONNECTING", "INJECTED", "RELAY", "DEAD" };
+static const char *const state_names[] = { "CONNECTING", "PROXYING", "INJECTED", "RELAY",
+					    "DEAD" };
 
 struct tcp_conn {
 	struct cf_watch w_up;	 /* upstream socket */
@@ -69,6 +75,9 @@ struct tcp_conn {
 	size_t syn_len;
 	struct cf_relay relay;
 	struct cf_dnsstream *dns; /* instead of the splice relay for DNS over TCP */
+	struct cf_upstream *up;	  /* proxy session while PROXYING */
+	struct cf_tlsrelay *tlsr; /* instead of the splice relay through an https:// proxy */
+	struct cf_tls *tls;	  /* the proxy's TLS session, between PROXYING and RELAY */
 	struct tcp_conn *hnext;		/* hash chain (pending only) */
 	struct tcp_conn *prev, *next;	/* pending list */
 };
@@ -184,6 +193,8 @@ static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 		cf_relay_fini(&c->relay);
 		cf_dnsstream_free(c->dns);
 		c->dns = NULL;
+		cf_tlsrelay_free(c->tlsr);
+		c->tlsr = NULL;
 		list_del(c);
 		e->tcp->n_relay--;
 	} else {
@@ -199,6 +210,10 @@ static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 			close(c->child_fd);
 	}
 	c->up_fd = c->child_fd = -1;
+	cf_upstream_free(c->up);
+	c->up = NULL;
+	cf_tls_free(c->tls);
+	c->tls = NULL;
 	free(c->syn);
 	c->syn = NULL;
 	conn_set_state(c, TCP_DEAD);
@@ -295,10 +310,16 @@ static void connect_succeeded(struct cf_engine *e, struct tcp_conn *c)
 static int open_upstream(struct cf_engine *e, struct tcp_conn *c)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = cf_ip_to_sockaddr(&c->flow.target, c->flow.target_port, &ss);
+	socklen_t sl;
 	int fd, one = 1;
 
-	fd = socket(c->flow.target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->flow.via_proxy) {
+		ss = e->proxy_addr;
+		sl = e->proxy_addr_len;
+	} else {
+		sl = cf_ip_to_sockaddr(&c->flow.target, c->flow.target_port, &ss);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -366,6 +387,41 @@ void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn)
 		connect_failed(e, c, -err);
 }
 
+/* The proxy itself cannot be reached: say so once; every connect fails fast meanwhile. */
+static void proxy_unreachable(struct cf_engine *e, int err)
+{
+	if (e->proxy_warned)
+		return;
+	e->proxy_warned = true;
+	log_error("cannot connect to the proxy %s:%u: %s (the tree's connections are refused)",
+		  e->cfg->proxy.host, e->cfg->proxy.port, strerror(err));
+}
+
+/* Drive the TLS/CONNECT/SOCKS5 handshake; inject the SYN when the tunnel is up. */
+static void proxy_step(struct cf_engine *e, struct tcp_conn *c)
+{
+	uint32_t events = 0;
+	const char *why;
+	int err;
+
+	switch (cf_upstream_progress(c->up, &events)) {
+	case CF_UPSTREAM_PENDING:
+		cf_engine_rewatch(e, c->up_fd, events, &c->w_up);
+		return;
+	case CF_UPSTREAM_FAILED:
+		err = cf_upstream_error(c->up, &why);
+		e->stats.tcp_failed++;
+		cf_flow_connect_result(e, &c->flow, err, why);
+		answer_failure(e, c, err);
+		conn_free(e, c, false);
+		return;
+	case CF_UPSTREAM_DONE:
+		c->tls = cf_upstream_take_tls(c->up);
+		connect_succeeded(e, c);
+		return;
+	}
+}
+
 static void upstream_ready(struct cf_engine *e, struct tcp_conn *c)
 {
 	int soerr = 0;
@@ -374,24 +430,65 @@ static void upstream_ready(struct cf_engine *e, struct tcp_conn *c)
 	if (getsockopt(c->up_fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 		soerr = errno;
 	if (soerr) {
+		if (c->flow.via_proxy) {
+			proxy_unreachable(e, soerr);
+			soerr = ECONNREFUSED;
+		}
 		connect_failed(e, c, soerr);
 		return;
 	}
-	connect_succeeded(e, c);
+	if (!c->flow.via_proxy) {
+		connect_succeeded(e, c);
+		return;
+	}
+	soerr = cf_upstream_new(e, &c->flow, c->up_fd, &c->up);
+	if (soerr < 0) {
+		connect_failed(e, c, ECONNREFUSED);
+		return;
+	}
+	conn_set_state(c, TCP_PROXYING);
+	proxy_step(e, c);
 }
 
 static void relay_run(struct cf_engine *e, struct tcp_conn *c)
 {
-	enum cf_relay_state s = c->dns ? cf_dnsstream_progress(e, c->dns, &c->flow, c->child_fd,
-							       c->up_fd)
-				       : cf_relay_progress(&c->relay);
+	enum cf_relay_state s;
+	uint64_t b[2];
+
+	if (c->dns)
+		s = cf_dnsstream_progress(e, c->dns, &c->flow, c->child_fd, c->up_fd);
+	else if (c->tlsr)
+		s = cf_tlsrelay_progress(c->tlsr);
+	else
+		s = cf_relay_progress(&c->relay);
 
 	if (s == CF_RELAY_ACTIVE)
 		return;
+	if (c->tlsr) {
+		cf_tlsrelay_bytes(c->tlsr, b);
+		c->relay.dir[0].bytes = b[0];
+		c->relay.dir[1].bytes = b[1];
+	}
 	c->flow.bytes_sent = c->relay.dir[0].bytes;
 	c->flow.bytes_received = c->relay.dir[1].bytes;
 	cf_flow_end(e, &c->flow);
 	conn_free(e, c, s == CF_RELAY_RESET);
+}
+
+/* Bytes the origin sent right after the proxy's reply go to the tree first. */
+static int deliver_leftover(struct tcp_conn *c, int child_fd)
+{
+	const uint8_t *data;
+	size_t n = c->up ? cf_upstream_leftover(c->up, &data) : 0;
+	ssize_t w;
+
+	if (n == 0)
+		return 0;
+	/* A fresh socket's send buffer holds far more than the 4 KiB this can be. */
+	w = send(child_fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	cf_upstream_free(c->up);
+	c->up = NULL;
+	return w == (ssize_t)n ? 0 : -EIO;
 }
 
 static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
@@ -407,7 +504,13 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 	setsockopt(child_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->relay.dir[0].pipe_r = c->relay.dir[0].pipe_w = -1;
 	c->relay.dir[1].pipe_r = c->relay.dir[1].pipe_w = -1;
-	err = c->flow.is_dns ? cf_dnsstream_new(&c->dns) : cf_relay_init(&c->relay, child_fd, c->up_fd);
+	err = deliver_leftover(c, child_fd);
+	if (err == 0 && c->flow.is_dns)
+		err = cf_dnsstream_new(&c->dns);
+	else if (err == 0 && c->tls)
+		err = cf_tlsrelay_new(child_fd, take_ptr(&c->tls), &c->tlsr);
+	else if (err == 0)
+		err = cf_relay_init(&c->relay, child_fd, c->up_fd);
 	if (err == 0)
 		err = cf_engine_rewatch(e, c->up_fd, ev, &c->w_up);
 	if (err == 0)
@@ -472,6 +575,8 @@ void cf_tcp_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 			return;
 		if (c->state == TCP_CONNECTING)
 			upstream_ready(e, c);
+		else if (c->state == TCP_PROXYING)
+			proxy_step(e, c);
 		else if (c->state == TCP_RELAY)
 			relay_run(e, c);
 		return;
@@ -490,7 +595,7 @@ void cf_tcp_on_tick(struct cf_engine *e)
 		next = c->next;
 		if (c->deadline_ms > e->now_ms)
 			continue;
-		if (c->state == TCP_CONNECTING)
+		if (c->state == TCP_CONNECTING || c->state == TCP_PROXYING)
 			connect_failed(e, c, ETIMEDOUT);
 		else
 			conn_free(e, c, true);

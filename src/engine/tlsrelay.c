@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+#include "engine/tlsrelay.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proxy/tls.h"
+
+#define BUF 16384
+
+struct dir {
+	uint8_t buf[BUF];
+	size_t off, len; /* pending bytes: buf[off .. off+len) */
+	uint64_t bytes;
+	bool eof, shut;
+};
+
+struct cf_tlsrelay {
+	int fd;
+	struct cf_tls *tls;
+	struct dir up;	 /* tree -> proxy */
+	struct dir down; /* proxy -> tree */
+	uint64_t moved;
+};
+
+int cf_tlsrelay_new(int child_fd, struct cf_tls *tls, struct cf_tlsrelay **out)
+{
+	struct cf_tlsrelay *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->fd = child_fd;
+	r->tls = tls;
+	*out = r;
+	return 0;
+}
+
+void cf_tlsrelay_free(struct cf_tlsrelay *r)
+{
+	if (!r)
+		return;
+	cf_tls_free(r->tls);
+	free(r);
+}
+
+/* Tree -> proxy. Return 0 or -errno. */
+static int step_up(struct cf_tlsrelay *r)
+{
+	struct dir *d = &r->up;
+	ssize_t n;
+
+	if (d->len == 0 && !d->eof) {
+		n = read(r->fd, d->buf, BUF);
+		if (n == 0)
+			d->eof = true;
+		else if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		else {
+			d->off = 0;
+			d->len = (size_t)n;
+			r->moved += (uint64_t)n;
+		}
+	}
+	if (d->len > 0) {
+		/* After -EAGAIN OpenSSL needs the same bytes again, which stay in buf. */
+		n = cf_tls_write(r->tls, d->buf + d->off, d->len);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		d->off += (size_t)n;
+		d->len -= (size_t)n;
+		d->bytes += (uint64_t)n;
+		r->moved += (uint64_t)n;
+	}
+	if (d->eof && d->len == 0 && !d->shut) {
+		int s = cf_tls_shutdown(r->tls);
+
+		if (s == -EAGAIN)
+			return 0;
+		d->shut = true;
+		r->moved++;
+	}
+	return 0;
+}
+
+/* Proxy -> tree. Return 0 or -errno. */
+static int step_down(struct cf_tlsrelay *r)
+{
+	struct dir *d = &r->down;
+	ssize_t n;
+
+	if (d->len == 0 && !d->eof) {
+		n = cf_tls_read(r->tls, d->buf, BUF);
+		if (n == 0)
+			d->eof = true;
+		else if (n == -EAGAIN)
+			;
+		else if (n < 0)
+			return (int)n;
+		else {
+			d->off = 0;
+			d->len = (size_t)n;
+			r->moved += (uint64_t)n;
+		}
+	}
+	if (d->len > 0) {
+		n = send(r->fd, d->buf + d->off, d->len, MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		d->off += (size_t)n;
+		d->len -= (size_t)n;
+		d->bytes += (uint64_t)n;
+		r->moved += (uint64_t)n;
+	}
+	if (d->eof && d->len == 0 && !d->shut) {
+		if (shutdown(r->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+			return -errno;
+		d->shut = true;
+		r->moved++;
+	}
+	return 0;
+}
+
+enum cf_relay_state cf_tlsrelay_progress(struct cf_tlsrelay *r)
+{
+	uint64_t before;
+
+	do {
+		before = r->moved;
+		if (step_up(r) < 0 || step_down(r) < 0)
+			return CF_RELAY_RESET;
+	} while (before != r->moved);
+	return r->up.shut && r->down.shut ? CF_RELAY_DONE : CF_RELAY_ACTIVE;
+}
+
+void cf_tlsrelay_bytes(const struct cf_tlsrelay *r, uint64_t bytes[2])
+{
+	bytes[0] = r->up.bytes;
+	bytes[1] = r->down.bytes;
+}
