@@ -352,10 +352,31 @@ static void deliver(struct cf_engine *e, struct dgram_flow *f, const uint8_t *bu
 	}
 }
 
+/*
+ * The tree's packet an ICMP error is about. For echo flows, probes differ
+ * only in sequence number and several are in flight at once (traceroute -I),
+ * so the quoted request is rebuilt from the bytes the error queue returns
+ * (our echo header and data) with the tree's own id; for UDP the flow's last
+ * packet is the one (each probe of a traceroute is its own flow).
+ */
+static int errored_packet(struct cf_engine *e, struct dgram_flow *f, const uint8_t *sent,
+			  size_t sent_len, uint8_t *buf, size_t cap, struct cf_pkt *orig)
+{
+	ssize_t n;
+
+	if (f->proto == IPPROTO_UDP || sent_len < 8)
+		return cf_pkt_parse(f->quote, f->quote_len, orig);
+	n = cf_pkt_build_icmp_echo(buf, cap, &f->flow.src, &f->flow.dst, false, f->flow.sport,
+				   (uint16_t)(sent[6] << 8 | sent[7]), sent + 8, sent_len - 8, 1);
+	(void)e;
+	return n < 0 ? (int)n : cf_pkt_parse(buf, (size_t)n, orig);
+}
+
 /* Turn one queued ICMP error into the packet the tree would have received. */
 static void deliver_error(struct cf_engine *e, struct dgram_flow *f,
-			  const struct sock_extended_err *ee)
+			  const struct sock_extended_err *ee, const uint8_t *sent, size_t sent_len)
 {
+	uint8_t quote[QUOTE_MAX];
 	const struct sockaddr *offender = SO_EE_OFFENDER(ee);
 	struct cf_ip from;
 	struct cf_pkt orig;
@@ -369,7 +390,7 @@ static void deliver_error(struct cf_engine *e, struct dgram_flow *f,
 	/* The host socket may be v6 for a v4 flow only in theory; keep the tree's family. */
 	if (from.family != f->flow.dst.family)
 		from = f->flow.dst;
-	if (cf_pkt_parse(f->quote, f->quote_len, &orig) < 0)
+	if (errored_packet(e, f, sent, sent_len, quote, sizeof(quote), &orig) < 0)
 		return;
 	n = cf_pkt_build_icmp_error(e->txbuf, sizeof(e->txbuf), &orig, &from, ee->ee_type,
 				    ee->ee_code, ee->ee_info);
@@ -384,20 +405,22 @@ static void drain_errors(struct cf_engine *e, struct dgram_flow *f)
 				    sizeof(struct sockaddr_in6))];
 		struct cmsghdr align;
 	} u;
-	uint8_t data[64];
+	uint8_t data[QUOTE_MAX];
 
 	for (int i = 0; i < 16; i++) {
 		struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 				      .msg_controllen = sizeof(u.buf) };
 		struct cmsghdr *c;
+		ssize_t n = recvmsg(f->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
 
-		if (recvmsg(f->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+		if (n < 0)
 			return;
 		for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 			if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
 			    (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR))
-				deliver_error(e, f, (const struct sock_extended_err *)CMSG_DATA(c));
+				deliver_error(e, f, (const struct sock_extended_err *)CMSG_DATA(c),
+					      data, (size_t)n);
 		}
 	}
 }
