@@ -212,6 +212,28 @@ static int resolve_proxy(const struct cf_config *cfg, struct sockaddr_storage *s
 	return 0;
 }
 
+/*
+ * With --proxy the engine forces every TCP connection through the proxy, so
+ * a program that also honoured a proxy variable would be proxied twice (or
+ * try a proxy only reachable from elsewhere). The tree gets no proxy
+ * variables; which were removed is said once in debug output.
+ */
+static void drop_proxy_env(const struct cf_config *cfg)
+{
+	static const char *const vars[] = { "http_proxy", "HTTP_PROXY", "https_proxy",
+					    "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+					    "ftp_proxy", "FTP_PROXY", "no_proxy", "NO_PROXY" };
+
+	if (cfg->proxy.scheme == CF_PROXY_NONE)
+		return;
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if (getenv(vars[i])) {
+			log_debug("--proxy: removing %s from the tree's environment", vars[i]);
+			unsetenv(vars[i]);
+		}
+	}
+}
+
 static void block_signals(void)
 {
 	sigset_t mask;
@@ -319,6 +341,7 @@ int cf_run_rootless(const struct cf_config *cfg)
 		goto out;
 	}
 	raise_fd_limit();
+	drop_proxy_env(cfg);
 	block_signals();
 	code = run_sandboxed(cfg, obs, capture, &proxy, proxy_len);
 out:
