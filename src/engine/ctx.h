@@ -49,6 +49,7 @@ struct cf_policy;
 struct cf_pcapng;
 struct cf_obs;
 struct cf_tls_ctx;
+struct cf_attrib;
 
 /* Engine-wide counters, the seed of the summary. */
 struct cf_engine_stats {
@@ -74,6 +75,7 @@ struct cf_engine {
 	struct cf_dgram_table *dgram;
 	struct cf_policy *policy;
 	struct cf_obs *obs; /* flow log and summary aggregation, or NULL */
+	struct cf_attrib *attrib; /* process attribution, with obs only */
 
 	/* --proxy: where the engine connects instead of the destination (resolved on the host). */
 	struct sockaddr_storage proxy_addr;

@@ -29,6 +29,7 @@
 
 #include "engine/ctx.h"
 #include "capture/pcapng.h"
+#include "engine/attrib.h"
 #include "engine/capture.h"
 #include "engine/dgram.h"
 #include "engine/dnsfwd.h"
@@ -307,6 +308,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 		r = cf_dgram_init(e);
 	if (r == 0)
 		r = watch_all(e);
+	if (r == 0 && o->obs)
+		r = cf_attrib_new(take_fd_int(&sb->diag_fd), sb->helper, &e->attrib);
 	if (r == 0 && o->capture) {
 		int fd = take_fd_int(&sb->capture_fd);
 
@@ -338,6 +341,7 @@ static void engine_fini(struct cf_engine *e)
 		res_denials(e);
 	cf_policy_free(e->policy);
 	cf_tls_ctx_free(e->tls_ctx);
+	cf_attrib_free(e->attrib);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

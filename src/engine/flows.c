@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dns/message.h"
+#include "engine/attrib.h"
 #include "engine/ctx.h"
 #include "obs/flowlog.h"
 #include "policy/policy.h"
@@ -162,8 +163,26 @@ void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp,
 	dns_answer(e, id, tcp, server, port, msg, len, false);
 }
 
+/* The process of the tree behind @f's socket, for the flow log (NULL when unknown). */
+static const struct cf_obs_proc *owner(struct cf_engine *e, const struct cf_flow *f,
+				       struct cf_attrib_proc *ap, struct cf_obs_proc *op)
+{
+	uint8_t proto = f->proto == CF_PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP;
+
+	if (!e->attrib || (f->proto != CF_PROTO_TCP && f->proto != CF_PROTO_UDP) ||
+	    cf_attrib_lookup(e->attrib, proto, &f->src, f->sport, &f->dst, f->dport, ap) < 0)
+		return NULL;
+	op->pid = ap->pid;
+	op->comm = ap->comm;
+	op->exe = ap->exe;
+	return op;
+}
+
 static void attempt(struct cf_engine *e, const struct cf_flow *f)
 {
+	struct cf_attrib_proc ap;
+	struct cf_obs_proc op;
+
 	if (cf_log_enabled(CF_LOG_DEBUG)) {
 		char a[CF_ADDRPORT_STRLEN], b[CF_ADDRPORT_STRLEN];
 
@@ -173,7 +192,7 @@ static void attempt(struct cf_engine *e, const struct cf_flow *f)
 	}
 	if (e->obs && !f->is_dns)
 		cf_obs_connect_attempt(e->obs, f->id, proto_name(f), &f->target, f->target_port,
-				       f->via_proxy, NULL);
+				       f->via_proxy, owner(e, f, &ap, &op));
 }
 
 /* TCP to port 53: to the chosen resolver when redirected, else to the server the tree named. */
@@ -236,13 +255,17 @@ int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t ipproto
 
 void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err, const char *why)
 {
+	struct cf_attrib_proc ap;
+	struct cf_obs_proc op;
+
 	f->connected = err == 0;
 	if (err)
 		log_debug("flow %llu: connect failed: %s", (unsigned long long)f->id,
 			  why ? why : strerror(err));
 	if (e->obs && !f->is_dns)
 		cf_obs_connect_result(e->obs, f->id, proto_name(f), &f->target, f->target_port,
-				      f->via_proxy, err ? (why ? why : strerror(err)) : NULL, NULL);
+				      f->via_proxy, err ? (why ? why : strerror(err)) : NULL,
+				      owner(e, f, &ap, &op));
 }
 
 void cf_flow_end(struct cf_engine *e, struct cf_flow *f)

@@ -6,6 +6,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_tun.h>
 #include <arpa/inet.h>
+#include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -187,7 +188,7 @@ static int setup_links(const struct cf_plan *plan, char *err, size_t errlen)
 int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 		       struct cf_child_net *out, char *err, size_t errlen)
 {
-	cleanup_fd int tun = -1, l4 = -1, l6 = -1, cap = -1;
+	cleanup_fd int tun = -1, l4 = -1, l6 = -1, cap = -1, diag = -1;
 	char ruleset[2048], nfterr[256] = "ruleset does not fit its buffer";
 	int r;
 
@@ -226,6 +227,15 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 			return cap;
 		}
 	}
+	/* For the flow log's process attribution: netlink sockets stay in the netns they were made in. */
+	diag = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (diag < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open a sock_diag socket in the sandbox: %s",
+			 strerror(-r));
+		return r;
+	}
+	out->diag = take_fd(&diag);
 	out->capture = take_fd(&cap);
 	out->tun_fd = take_fd(&tun);
 	out->listen4 = take_fd(&l4);

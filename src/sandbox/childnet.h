@@ -21,6 +21,7 @@ struct cf_child_net {
 	int listen4;
 	int listen6;
 	int capture; /* AF_PACKET socket seeing tun0 and lo, or -1 */
+	int diag;    /* NETLINK_SOCK_DIAG socket of the sandbox's network namespace */
 	uint16_t port4;
 	uint16_t port6;
 };

@@ -68,7 +68,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	struct cf_ctl_msg m;
 	char err[400];
 	size_t nfds;
-	int r, fds[4];
+	int r, fds[5];
 
 	sigset_t none;
 
@@ -93,8 +93,9 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	fds[0] = net.tun_fd;
 	fds[1] = net.listen4;
 	fds[2] = net.listen6;
-	fds[3] = net.capture;
-	nfds = net.capture >= 0 ? 4 : 3;
+	fds[3] = net.diag;
+	fds[4] = net.capture;
+	nfds = net.capture >= 0 ? 5 : 4;
 	if (cf_fdpass_send(ctlfd, &m, sizeof(m), fds, nfds) < 0)
 		_exit(1);
 	for (size_t i = 0; i < nfds; i++)
@@ -207,9 +208,9 @@ static int await_ready(struct cf_sandbox *sb, bool opts_capture, enum cf_sandbox
 		       char *err, size_t errlen)
 {
 	struct cf_ctl_msg m;
-	int fds[4];
+	int fds[5];
 	size_t nfds = 0;
-	int r = recv_ctl(sb->ctlfd, &m, fds, 4, &nfds);
+	int r = recv_ctl(sb->ctlfd, &m, fds, 5, &nfds);
 
 	*phase = CF_SANDBOX_BOOTSTRAP;
 	if (r < 0) {
@@ -220,7 +221,7 @@ static int await_ready(struct cf_sandbox *sb, bool opts_capture, enum cf_sandbox
 		snprintf(err, errlen, "%s", m.text);
 		return m.err ? -m.err : -EIO;
 	}
-	if (m.type != CF_CTL_READY || nfds != (opts_capture ? 4u : 3u)) {
+	if (m.type != CF_CTL_READY || nfds != (opts_capture ? 5u : 4u)) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		snprintf(err, errlen, "the sandbox helper sent an unexpected message");
@@ -229,7 +230,8 @@ static int await_ready(struct cf_sandbox *sb, bool opts_capture, enum cf_sandbox
 	sb->tun_fd = fds[0];
 	sb->listen4 = fds[1];
 	sb->listen6 = fds[2];
-	sb->capture_fd = opts_capture ? fds[3] : -1;
+	sb->diag_fd = fds[3];
+	sb->capture_fd = opts_capture ? fds[4] : -1;
 	sb->port4 = m.port4;
 	sb->port6 = m.port6;
 	return 0;
@@ -243,6 +245,7 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 	memset(sb, 0, sizeof(*sb));
 	sb->helper = -1;
 	sb->pidfd = sb->ctlfd = sb->tun_fd = sb->listen4 = sb->listen6 = sb->capture_fd = -1;
+	sb->diag_fd = -1;
 	*phase = CF_SANDBOX_PREFLIGHT;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		r = -errno;
@@ -275,7 +278,7 @@ int cf_sandbox_go(int ctlfd)
 void cf_sandbox_close(struct cf_sandbox *sb)
 {
 	int *fds[] = { &sb->pidfd, &sb->ctlfd,	 &sb->tun_fd,
-		       &sb->listen4, &sb->listen6, &sb->capture_fd };
+		       &sb->listen4, &sb->listen6, &sb->capture_fd, &sb->diag_fd };
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)

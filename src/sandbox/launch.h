@@ -26,7 +26,8 @@ struct cf_sandbox {
 	pid_t helper;
 	int pidfd; /* readable when the helper has exited */
 	int ctlfd;
-	int tun_fd, listen4, listen6, capture_fd; /* capture_fd: -1 without capture */
+	int tun_fd, listen4, listen6, diag_fd;
+	int capture_fd; /* -1 without capture */
 	uint16_t port4, port6;
 };
 

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Which process of the tree opened a flow's socket: the flow log's pid,
+ * comm and exe. The socket is found by its addresses with sock_diag inside
+ * the sandbox's network namespace (a NETLINK_SOCK_DIAG socket the helper
+ * opened there), then its owner among the processes of the sandbox's PID
+ * namespace by the socket inode in /proc/PID/fd.
+ */
+#ifndef CF_ENGINE_ATTRIB_H
+#define CF_ENGINE_ATTRIB_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config/addr.h"
+
+struct cf_attrib;
+
+struct cf_attrib_proc {
+	int pid;	/* in the host's PID namespace */
+	char comm[16];
+	char exe[256];
+};
+
+/* Take over the sock_diag socket @diag_fd; @helper is the sandbox's init. Return 0 or -errno. */
+int cf_attrib_new(int diag_fd, pid_t helper, struct cf_attrib **out);
+
+/* Free it (NULL is fine). */
+void cf_attrib_free(struct cf_attrib *a);
+
+/*
+ * Find the process owning the tree's socket @proto (IPPROTO_TCP/UDP) from
+ * @src:@sport to @dst:@dport. Return 0 with @out filled, or -ENOENT.
+ */
+int cf_attrib_lookup(struct cf_attrib *a, uint8_t proto, const struct cf_ip *src, uint16_t sport,
+		     const struct cf_ip *dst, uint16_t dport, struct cf_attrib_proc *out);
+
+#endif
