@@ -40,7 +40,8 @@ struct cf_watch {
 	uint8_t kind;
 };
 
-#define cf_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define cf_container_of(ptr, type, member)                                     \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 struct cf_tcp_table;
 struct cf_dnsfwd;

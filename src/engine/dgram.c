@@ -417,10 +417,19 @@ static void drain_errors(struct cf_engine *e, struct dgram_flow *f)
 		if (n < 0)
 			return;
 		for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
-			    (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR))
-				deliver_error(e, f, (const struct sock_extended_err *)CMSG_DATA(c),
-					      data, (size_t)n);
+			struct {
+				struct sock_extended_err ee;
+				struct sockaddr_in6 offender; /* SO_EE_OFFENDER() reads past ee */
+			} err;
+
+			if ((c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_RECVERR) &&
+			    (c->cmsg_level != IPPROTO_IPV6 || c->cmsg_type != IPV6_RECVERR))
+				continue;
+			memset(&err, 0, sizeof(err));
+			memcpy(&err, CMSG_DATA(c),
+			       c->cmsg_len - CMSG_LEN(0) < sizeof(err) ? c->cmsg_len - CMSG_LEN(0)
+								      : sizeof(err));
+			deliver_error(e, f, &err.ee, data, (size_t)n);
 		}
 	}
 }

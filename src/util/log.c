@@ -20,7 +20,8 @@ int cf_log_enabled(enum cf_log_level level)
 	return level <= max_level;
 }
 
-static void vlog(enum cf_log_level level, int err, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vlog(enum cf_log_level level, int err,
+							  const char *fmt, va_list ap)
 {
 	char buf[1024];
 	int n;
