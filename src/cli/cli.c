@@ -42,6 +42,7 @@ enum opt_id {
 	OPT_PROXY_USER,
 	OPT_PROXY_PASSWORD,
 	OPT_PROXY_INSECURE,
+	OPT_PROXY_SEND_IP,
 	OPT_OFFLINE,
 	OPT_BLOCK_PRIVATE,
 	OPT_BLOCK_METADATA,
@@ -104,6 +105,10 @@ static const struct cf_cli_option options[OPT__COUNT] = {
 			    "For https:// proxies: accept an untrusted certificate, but "
 			    "still check the host name.",
 			    CF_CLI_GROUP_PROXY},
+    [OPT_PROXY_SEND_IP] = {"proxy-send-ip", 0, NULL,
+			   "Ask the proxy for the destination's IP address, even when the "
+			   "tree resolved it from a name [default: the name].",
+			   CF_CLI_GROUP_PROXY},
     [OPT_OFFLINE] = {"offline", 0, NULL, "Block all outbound traffic, DNS forwarding included.",
 		     CF_CLI_GROUP_POLICY},
     [OPT_BLOCK_PRIVATE] = {"block-private", 0, NULL,
@@ -322,6 +327,7 @@ static const struct {
 	size_t offset;
 } flags[] = {
     {OPT_PROXY_INSECURE, CF_KEY_PROXY_INSECURE, offsetof(struct cf_config, proxy_insecure)},
+    {OPT_PROXY_SEND_IP, CF_KEY_PROXY_SEND_IP, offsetof(struct cf_config, proxy_send_ip)},
     {OPT_OFFLINE, CF_KEY_OFFLINE, offsetof(struct cf_config, offline)},
     {OPT_BLOCK_PRIVATE, CF_KEY_BLOCK_PRIVATE, offsetof(struct cf_config, block_private)},
     {OPT_BLOCK_METADATA, CF_KEY_BLOCK_METADATA, offsetof(struct cf_config, block_metadata)},

@@ -27,6 +27,7 @@ static const char *const key_names[CF_KEY__COUNT] = {
     [CF_KEY_PROXY_USER] = "proxy_user",
     [CF_KEY_PROXY_PASSWORD] = "proxy_password",
     [CF_KEY_PROXY_INSECURE] = "proxy_insecure",
+    [CF_KEY_PROXY_SEND_IP] = "proxy_send_ip",
     [CF_KEY_SUMMARY] = "summary",
     [CF_KEY_SUMMARY_FORMAT] = "summary_format",
     [CF_KEY_DOCTOR_FORMAT] = "doctor_format",
@@ -246,6 +247,9 @@ static int overlay_key(struct cf_config *base, const struct cf_config *over, enu
 		return copy_str(&base->proxy_password, over->proxy_password, true);
 	case CF_KEY_PROXY_INSECURE:
 		base->proxy_insecure = over->proxy_insecure;
+		break;
+	case CF_KEY_PROXY_SEND_IP:
+		base->proxy_send_ip = over->proxy_send_ip;
 		return 0;
 	case CF_KEY_SUMMARY:
 		base->summary = over->summary;

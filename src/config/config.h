@@ -78,6 +78,7 @@ enum cf_key {
 	CF_KEY_PROXY_USER,
 	CF_KEY_PROXY_PASSWORD,
 	CF_KEY_PROXY_INSECURE,
+	CF_KEY_PROXY_SEND_IP,
 	CF_KEY_SUMMARY,
 	CF_KEY_SUMMARY_FORMAT,
 	CF_KEY_DOCTOR_FORMAT,
@@ -116,6 +117,7 @@ struct cf_config {
 	char *proxy_user;
 	char *proxy_password;
 	bool proxy_insecure;
+	bool proxy_send_ip; /* ask the proxy for the IP even when the tree resolved a name */
 	bool summary;
 	enum cf_format summary_format;	/* text or json */
 	enum cf_format doctor_format;	/* text or json */

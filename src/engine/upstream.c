@@ -46,7 +46,9 @@ int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
 {
 	const struct cf_config *cfg = e->cfg;
 	struct cf_upstream *u = calloc(1, sizeof(*u));
-	struct cf_hs_target t = { .name = target_name(e, f), .ip = &f->dst, .port = f->dport };
+	struct cf_hs_target t = {
+		.name = cfg->proxy_send_ip ? NULL : target_name(e, f), .ip = &f->dst, .port = f->dport,
+	};
 	int r;
 
 	if (!u)

@@ -61,7 +61,7 @@ static void test_key_names_are_the_profile_keys(void **state)
 	    "capture_point",  "dns",
 	    "hosts_file",     "proxy",
 	    "proxy_user",     "proxy_password",
-	    "proxy_insecure", "summary",
+	    "proxy_insecure", "proxy_send_ip", "summary",
 	    "summary_format", "doctor_format",
 	    "report_format",  "flow_log",
 	    "offline",	      "block_private",
