@@ -34,6 +34,7 @@ enum cf_watch_kind {
 	CF_W_DNS_UPSTREAM,
 	CF_W_DGRAM,
 	CF_W_CAPTURE,
+	CF_W_WIRE,
 };
 
 struct cf_watch {
@@ -51,6 +52,8 @@ struct cf_pcapng;
 struct cf_obs;
 struct cf_tls_ctx;
 struct cf_attrib;
+struct cf_egress;
+struct cf_wire;
 
 /* Engine-wide counters, the seed of the summary. */
 struct cf_engine_stats {
@@ -84,6 +87,8 @@ struct cf_engine {
 	struct cf_tls_ctx *tls_ctx; /* https:// proxies */
 	bool proxy_warned;
 
+	struct cf_egress *egress; /* synthesized egress view (egress.c), or NULL */
+	struct cf_wire *wire;	  /* wire-egress view (wire.c), or NULL */
 	struct cf_pcapng *capture; /* child view, or NULL */
 	int capture_fd, capture_iface, capture_err;
 	struct cf_watch w_capture;

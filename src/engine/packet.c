@@ -455,6 +455,48 @@ ssize_t cf_pkt_build_tcp_rst(uint8_t *buf, size_t cap, const struct cf_pkt *syn)
 	return (ssize_t)(hlen + CF_PKT_TCP_HDR_LEN);
 }
 
+ssize_t cf_pkt_build_tcp(uint8_t *buf, size_t cap, const struct cf_pkt_tcp_seg *seg)
+{
+	struct ip_fields f = {
+	    .src = seg->src,
+	    .dst = seg->dst,
+	    .proto = IPPROTO_TCP,
+	    .ttl = seg->ttl,
+	    .ip4_id = seg->ip_id,
+	    .ip4_frag = IP4_DF,
+	};
+	size_t hlen = ip_hdr_len(seg->src->family);
+	size_t thlen = CF_PKT_TCP_HDR_LEN + seg->opts_len, l4_len;
+	uint8_t *th;
+
+	if (!hlen || seg->dst->family != seg->src->family || (seg->len && !seg->payload) ||
+	    seg->opts_len % 4 || seg->opts_len > CF_PKT_TCP_OPTS_MAX ||
+	    (seg->opts_len && !seg->opts))
+		return -EINVAL;
+	if (seg->len > l4_max(seg->src->family) - thlen)
+		return -EMSGSIZE;
+	l4_len = thlen + seg->len;
+	if (cap < hlen + l4_len)
+		return -ENOSPC;
+
+	th = buf + hlen;
+	if (seg->len && seg->payload != th + thlen)
+		memmove(th + thlen, seg->payload, seg->len);
+	if (seg->opts_len)
+		memmove(th + CF_PKT_TCP_HDR_LEN, seg->opts, seg->opts_len);
+	write_ip_hdr(buf, &f, l4_len);
+	put16(th, seg->sport);
+	put16(th + 2, seg->dport);
+	put32(th + 4, seg->seq);
+	put32(th + 8, seg->ack);
+	th[12] = (uint8_t)((thlen / 4) << 4);
+	th[13] = seg->flags;
+	put16(th + 14, seg->window);
+	put16(th + 18, 0); /* urgent pointer */
+	write_l4_csum(th, l4_len, 16, &f);
+	return (ssize_t)(hlen + l4_len);
+}
+
 static bool ip4_is_multicast_or_broadcast(const struct cf_ip *ip)
 {
 	return (ip->b[0] & 0xf0) == 0xe0 || get32(ip->b) == 0xffffffffu;

@@ -168,6 +168,46 @@ ssize_t cf_pkt_build_icmp_echo(uint8_t *buf, size_t cap, const struct cf_ip *src
 			       const struct cf_ip *dst, bool reply, uint16_t id, uint16_t seq,
 			       const uint8_t *data, size_t len, uint8_t ttl);
 
+/* Where the data starts in a built TCP segment without options: receive straight into buf + this. */
+#define CF_PKT_TCP4_PAYLOAD_OFF (CF_PKT_IP4_HDR_LEN + CF_PKT_TCP_HDR_LEN)
+#define CF_PKT_TCP6_PAYLOAD_OFF (CF_PKT_IP6_HDR_LEN + CF_PKT_TCP_HDR_LEN)
+/* Most TCP option bytes a segment carries (data offset 15). */
+#define CF_PKT_TCP_OPTS_MAX 40
+
+/* One TCP segment to build with cf_pkt_build_tcp(). */
+struct cf_pkt_tcp_seg {
+	const struct cf_ip *src, *dst; /* same family; it picks IPv4 or IPv6 */
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;	 /* TH_* */
+	uint16_t window; /* as sent (unscaled) */
+	const uint8_t *opts; /* TCP options, a multiple of 4 bytes, at most CF_PKT_TCP_OPTS_MAX */
+	size_t opts_len;
+	/* Data; may already be at buf + CF_PKT_TCP4/6_PAYLOAD_OFF (no options: no copy then)
+	 * or overlap the buffer otherwise (it is moved). */
+	const uint8_t *payload;
+	size_t len;
+	uint8_t ttl;	/* TTL / hop limit */
+	uint16_t ip_id; /* IPv4 identification (DF is set, as Linux TCP does); unused for v6 */
+};
+
+/**
+ * cf_pkt_build_tcp() - Build one TCP segment
+ * @buf:	output buffer
+ * @cap:	its size
+ * @seg:	what to build
+ *
+ * IPv4: DF set, TOS 0; IPv6: traffic class and flow label 0. The TCP
+ * checksum (with pseudo-header) and the IPv4 header checksum are computed;
+ * the urgent pointer is 0.
+ *
+ * Return: packet length; -EINVAL for bad or mismatched families, options not
+ * a multiple of 4 or over 40 bytes, or data without a pointer; -EMSGSIZE if
+ * the segment does not fit one packet (v4: total length 65535; v6: payload
+ * length 65535); -ENOSPC if @cap is too small.
+ */
+ssize_t cf_pkt_build_tcp(uint8_t *buf, size_t cap, const struct cf_pkt_tcp_seg *seg);
+
 /**
  * cf_csum_partial() - Add @data to a running Internet checksum sum
  * @data:	bytes, any alignment

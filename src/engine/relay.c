@@ -10,12 +10,28 @@
 /* Larger pipes mean fewer splice calls per MiB on the bulk path. */
 #define RELAY_PIPE_SIZE (1 << 18)
 
-static int dir_init(struct cf_relay_dir *d)
+void cf_pipe_pool_drain(struct cf_pipe_pool *pool)
+{
+	while (pool->n > 0) {
+		pool->n--;
+		close(pool->fd[pool->n][0]);
+		close(pool->fd[pool->n][1]);
+	}
+}
+
+static int dir_init(struct cf_relay_dir *d, struct cf_pipe_pool *pool)
 {
 	int p[2], sz;
 
 	memset(d, 0, sizeof(*d));
 	d->pipe_r = d->pipe_w = -1;
+	if (pool && pool->n > 0) {
+		pool->n--;
+		d->pipe_r = pool->fd[pool->n][0];
+		d->pipe_w = pool->fd[pool->n][1];
+		d->pipe_cap = pool->cap[pool->n];
+		return 0;
+	}
 	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -errno;
 	d->pipe_r = p[0];
@@ -28,7 +44,7 @@ static int dir_init(struct cf_relay_dir *d)
 	return 0;
 }
 
-int cf_relay_init(struct cf_relay *r, int a, int b)
+int cf_relay_init(struct cf_relay *r, int a, int b, struct cf_pipe_pool *pool)
 {
 	int err;
 
@@ -36,22 +52,32 @@ int cf_relay_init(struct cf_relay *r, int a, int b)
 	r->fd[0] = a;
 	r->fd[1] = b;
 	r->dir[1].pipe_r = r->dir[1].pipe_w = -1;
-	err = dir_init(&r->dir[0]);
+	err = dir_init(&r->dir[0], pool);
 	if (err == 0)
-		err = dir_init(&r->dir[1]);
+		err = dir_init(&r->dir[1], pool);
 	if (err < 0)
-		cf_relay_fini(r);
+		cf_relay_fini(r, NULL);
 	return err;
 }
 
-void cf_relay_fini(struct cf_relay *r)
+void cf_relay_fini(struct cf_relay *r, struct cf_pipe_pool *pool)
 {
 	for (int i = 0; i < 2; i++) {
-		if (r->dir[i].pipe_r >= 0)
-			close(r->dir[i].pipe_r);
-		if (r->dir[i].pipe_w >= 0)
-			close(r->dir[i].pipe_w);
-		r->dir[i].pipe_r = r->dir[i].pipe_w = -1;
+		struct cf_relay_dir *d = &r->dir[i];
+
+		if (d->pipe_r < 0)
+			continue;
+		/* Only a pipe known to be empty may carry another connection's bytes. */
+		if (pool && d->in_pipe == 0 && pool->n < CF_PIPE_POOL_MAX) {
+			pool->fd[pool->n][0] = d->pipe_r;
+			pool->fd[pool->n][1] = d->pipe_w;
+			pool->cap[pool->n] = d->pipe_cap;
+			pool->n++;
+		} else {
+			close(d->pipe_r);
+			close(d->pipe_w);
+		}
+		d->pipe_r = d->pipe_w = -1;
 	}
 }
 

@@ -87,6 +87,7 @@ struct cf_tcp_table {
 	struct tcp_conn pending; /* list heads */
 	struct tcp_conn relays;
 	struct tcp_conn *graveyard; /* DEAD connections, chained through hnext */
+	struct cf_pipe_pool pipes;
 	size_t n_pending, n_relay;
 };
 
@@ -190,7 +191,7 @@ static void abort_fd(int fd)
 static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 {
 	if (c->state == TCP_RELAY) {
-		cf_relay_fini(&c->relay);
+		cf_relay_fini(&c->relay, reset ? NULL : &e->tcp->pipes);
 		cf_dnsstream_free(c->dns);
 		c->dns = NULL;
 		cf_tlsrelay_free(c->tlsr);
@@ -248,6 +249,7 @@ void cf_tcp_fini(struct cf_engine *e)
 		conn_free(e, c, true);
 	}
 	cf_tcp_reap(e);
+	cf_pipe_pool_drain(&t->pipes);
 	free(t);
 	e->tcp = NULL;
 }
@@ -300,11 +302,18 @@ static void connect_failed(struct cf_engine *e, struct tcp_conn *c, int err)
 static void connect_succeeded(struct cf_engine *e, struct tcp_conn *c)
 {
 	cf_flow_connect_result(e, &c->flow, 0, NULL);
-	/* Nothing to hear from upstream until the relay starts; keep the socket quiet. */
-	cf_engine_rewatch(e, c->up_fd, 0, &c->w_up);
+	/* Nothing to hear from upstream until the relay starts: the one-shot watch is spent. */
+	if (c->flow.via_proxy)
+		cf_engine_rewatch(e, c->up_fd, 0, &c->w_up);
 	conn_set_state(c, TCP_INJECTED);
 	c->deadline_ms = e->now_ms + INJECTED_TIMEOUT_MS;
 	cf_engine_tun_write(e, c->syn, c->syn_len);
+	/*
+	 * The tree's kernel usually completes the handshake while the write()
+	 * above runs (tun delivery, SYN-ACK and ACK over lo in softirq): accept
+	 * now rather than after another trip through epoll.
+	 */
+	cf_tcp_on_listener(e, c->flow.src.family == AF_INET ? e->listen4 : e->listen6);
 }
 
 static int open_upstream(struct cf_engine *e, struct tcp_conn *c)
@@ -326,8 +335,12 @@ static int open_upstream(struct cf_engine *e, struct tcp_conn *c)
 	c->up_fd = fd;
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
 		return -errno;
-	/* Loopback connects may complete at once; the EPOLLOUT event reports both cases. */
-	return cf_engine_watch(e, fd, EPOLLOUT, &c->w_up);
+	/*
+	 * Loopback connects may complete at once; the EPOLLOUT event reports both
+	 * cases. One-shot: once connected the socket stays quiet until the relay
+	 * re-arms it, without another epoll_ctl.
+	 */
+	return cf_engine_watch(e, fd, EPOLLOUT | EPOLLONESHOT, &c->w_up);
 }
 
 static struct tcp_conn *conn_new(const struct cf_pkt *syn)
@@ -510,7 +523,7 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 	else if (err == 0 && c->tls)
 		err = cf_tlsrelay_new(child_fd, take_ptr(&c->tls), &c->tlsr);
 	else if (err == 0)
-		err = cf_relay_init(&c->relay, child_fd, c->up_fd);
+		err = cf_relay_init(&c->relay, child_fd, c->up_fd, &e->tcp->pipes);
 	if (err == 0)
 		err = cf_engine_rewatch(e, c->up_fd, ev, &c->w_up);
 	if (err == 0)
@@ -524,17 +537,16 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 	relay_run(e, c);
 }
 
-static void accept_one(struct cf_engine *e, int cfd)
+static void accept_one(struct cf_engine *e, int cfd, const struct sockaddr_storage *peer)
 {
-	struct sockaddr_storage peer, local;
-	socklen_t pl = sizeof(peer), ll = sizeof(local);
+	struct sockaddr_storage local;
+	socklen_t ll = sizeof(local);
 	struct cf_ip src, dst;
 	uint16_t sport, dport;
 	struct tcp_conn *c;
 
-	if (getpeername(cfd, (struct sockaddr *)&peer, &pl) < 0 ||
-	    getsockname(cfd, (struct sockaddr *)&local, &ll) < 0 ||
-	    cf_ip_from_sockaddr((struct sockaddr *)&peer, &src, &sport) < 0 ||
+	if (getsockname(cfd, (struct sockaddr *)&local, &ll) < 0 ||
+	    cf_ip_from_sockaddr((const struct sockaddr *)peer, &src, &sport) < 0 ||
 	    cf_ip_from_sockaddr((struct sockaddr *)&local, &dst, &dport) < 0) {
 		abort_fd(cfd);
 		return;
@@ -553,14 +565,17 @@ static void accept_one(struct cf_engine *e, int cfd)
 void cf_tcp_on_listener(struct cf_engine *e, int listen_fd)
 {
 	for (int i = 0; i < 256; i++) {
-		int cfd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		int cfd = accept4(listen_fd, (struct sockaddr *)&peer, &pl,
+				  SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (cfd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_debug("accept on the transparent listener: %s", strerror(errno));
 			return;
 		}
-		accept_one(e, cfd);
+		accept_one(e, cfd, &peer);
 	}
 }
 
