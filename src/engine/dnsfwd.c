@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "dns/message.h"
+#include "engine/egress.h"
 #include "engine/flows.h"
 #include "util/log.h"
 
@@ -42,6 +43,7 @@ struct dns_query {
 	uint8_t *msg;
 	size_t len;
 	bool dead; /* answered; freed after the current epoll batch */
+	struct cf_egress_sock egs; /* the host socket, for the egress capture views */
 	struct dns_query *prev, *next;
 };
 
@@ -68,6 +70,7 @@ static void query_free(struct cf_engine *e, struct dns_query *q)
 	q->prev->next = q->next;
 	q->next->prev = q->prev;
 	e->dns->n--;
+	cf_egress_sock_close(&q->egs, false);
 	if (q->fd >= 0)
 		close(q->fd);
 	q->fd = -1;
@@ -122,6 +125,7 @@ static int query_send(struct cf_engine *e, struct dns_query *q)
 	if (!server)
 		return -ENOENT;
 	if (q->fd >= 0) {
+		cf_egress_sock_close(&q->egs, false);
 		close(q->fd); /* epoll forgets a closed fd by itself */
 		q->fd = -1;
 	}
@@ -131,8 +135,12 @@ static int query_send(struct cf_engine *e, struct dns_query *q)
 	if (fd < 0)
 		return -errno;
 	q->fd = fd;
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 || send(fd, q->msg, q->len, 0) < 0)
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0)
 		return -errno;
+	cf_egress_sock_open(e, &q->egs, fd, IPPROTO_UDP);
+	if (send(fd, q->msg, q->len, 0) < 0)
+		return -errno;
+	cf_egress_dgram(&q->egs, CF_EGRESS_OUT, q->msg, q->len, 64);
 	q->deadline_ms = e->now_ms + QUERY_TIMEOUT_MS;
 	return cf_engine_watch(e, fd, EPOLLIN, &q->w);
 }
@@ -258,6 +266,7 @@ void cf_dnsfwd_on_event(struct cf_engine *e, struct cf_watch *w)
 			q->deadline_ms = e->now_ms;
 			return;
 		}
+		cf_egress_dgram(&q->egs, CF_EGRESS_IN, buf, (size_t)n, 64);
 		if (n >= 12 && buf[0] == (q->id >> 8) && buf[1] == (q->id & 0xff))
 			break;
 	}

@@ -31,6 +31,7 @@ struct cf_dnsstream {
 	struct dns_dir q; /* tree -> resolver */
 	struct dns_dir a; /* resolver -> tree */
 	uint64_t moved;	  /* bytes read or written so far: "did this pass make progress?" */
+	struct cf_egress_sock *eg; /* the upstream socket, for the egress capture */
 };
 
 int cf_dnsstream_new(struct cf_dnsstream **out)
@@ -92,10 +93,14 @@ static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct
 
 		if (n == 0) {
 			d->eof = true;
+			if (!queries)
+				cf_egress_tcp_fin(s->eg, CF_EGRESS_IN);
 			break;
 		}
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		if (!queries)
+			cf_egress_tcp_data(s->eg, CF_EGRESS_IN, d->in + d->in_len, (size_t)n);
 		d->in_len += (size_t)n;
 		s->moved += (uint64_t)n;
 		if (d->in_len < 2 || d->in_len < 2 + ((size_t)d->in[0] << 8 | d->in[1]))
@@ -119,6 +124,8 @@ static int flush(struct cf_dnsstream *s, struct dns_dir *d, bool src_eof, int fd
 
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		if (d == &s->q)
+			cf_egress_tcp_data(s->eg, CF_EGRESS_OUT, d->out, (size_t)n);
 		memmove(d->out, d->out + n, d->out_len - (size_t)n);
 		d->out_len -= (size_t)n;
 		s->moved += (uint64_t)n;
@@ -127,16 +134,20 @@ static int flush(struct cf_dnsstream *s, struct dns_dir *d, bool src_eof, int fd
 		if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
 			return -errno;
 		d->shut = true;
+		if (d == &s->q)
+			cf_egress_tcp_fin(s->eg, CF_EGRESS_OUT);
 	}
 	return 0;
 }
 
 enum cf_relay_state cf_dnsstream_progress(struct cf_engine *e, struct cf_dnsstream *s,
-					  const struct cf_flow *f, int child_fd, int up_fd)
+					  const struct cf_flow *f, int child_fd, int up_fd,
+					  struct cf_egress_sock *eg)
 {
 	uint64_t before;
 	int err;
 
+	s->eg = eg;
 	/* Edge-triggered: go round until a whole pass moves nothing. */
 	do {
 		before = s->moved;

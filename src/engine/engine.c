@@ -33,7 +33,9 @@
 #include "engine/capture.h"
 #include "engine/dgram.h"
 #include "engine/dnsfwd.h"
+#include "engine/egress.h"
 #include "engine/tcp.h"
+#include "engine/wire.h"
 #include "policy/policy.h"
 #include "proxy/tls.h"
 #include "sandbox/ctl.h"
@@ -178,6 +180,8 @@ static void on_timer(struct cf_engine *e)
 	cf_dnsfwd_on_tick(e);
 	cf_dgram_on_tick(e);
 	cf_capture_on_tick(e);
+	cf_egress_on_tick(e);
+	cf_wire_on_tick(e);
 }
 
 static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
@@ -214,6 +218,9 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		break;
 	case CF_W_CAPTURE:
 		cf_capture_on_readable(e);
+		break;
+	case CF_W_WIRE:
+		cf_wire_on_readable(e);
 		break;
 	default:
 		break;
@@ -310,12 +317,24 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 		r = watch_all(e);
 	if (r == 0 && o->obs)
 		r = cf_attrib_new(take_fd_int(&sb->diag_fd), sb->helper, &e->attrib);
+	else if (sb->diag_fd >= 0)
+		close(take_fd_int(&sb->diag_fd)); /* see engine_fini: no socket may outlive tun0's fd */
 	if (r == 0 && o->capture) {
 		int fd = take_fd_int(&sb->capture_fd);
 
 		r = cf_capture_start(e, fd, o->capture);
 	} else if (o->capture) {
 		cf_pcapng_close(o->capture);
+	}
+	if (r == 0 && o->egress)
+		r = cf_egress_start(e, o->egress);
+	else if (o->egress)
+		cf_pcapng_close(o->egress);
+	if (r == 0 && o->wire) {
+		r = cf_wire_start(e, o->wire, o->wire_fd);
+	} else if (o->wire) {
+		cf_pcapng_close(o->wire);
+		close(o->wire_fd);
 	}
 	return r;
 }
@@ -327,8 +346,14 @@ static void res_denials(struct cf_engine *e)
 
 static void engine_fini(struct cf_engine *e)
 {
-	int fds[] = { e->tun_fd, e->listen4, e->listen6, e->sigfd, e->ctlfd, e->pidfd,
-		      e->timerfd, e->epfd };
+	/*
+	 * tun0 last: closing it while the sandbox's network namespace is alive
+	 * unregisters the device synchronously (about 20 ms of RCU waits). Once
+	 * the listeners, the last sockets of that namespace, are closed, the
+	 * namespace is torn down by the kernel's own worker instead.
+	 */
+	int fds[] = { e->listen4, e->listen6, e->sigfd, e->ctlfd, e->pidfd,
+		      e->timerfd, e->epfd, e->tun_fd };
 
 	if (e->capture) {
 		e->res->capture_packets = cf_pcapng_packets(e->capture);
@@ -337,6 +362,12 @@ static void engine_fini(struct cf_engine *e)
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);
+	/* After the flows: closing their sockets still writes (FIN, RST) to these views. */
+	if (e->egress)
+		e->res->egress_err = cf_egress_finish(e, &e->res->egress_packets);
+	if (e->wire)
+		e->res->egress_err = cf_wire_finish(e, &e->res->egress_packets,
+						    &e->res->egress_dropped);
 	if (e->policy)
 		res_denials(e);
 	cf_policy_free(e->policy);

@@ -18,6 +18,9 @@ struct cf_engine_opts {
 	const struct cf_plan *plan;
 	const struct cf_resolvconf *host_dns; /* upstream resolvers unless cfg->dns_set */
 	struct cf_pcapng *capture;	      /* child-view writer (the engine closes it), or NULL */
+	struct cf_pcapng *egress;	      /* egress-view writer (the engine closes it), or NULL */
+	struct cf_pcapng *wire;		      /* wire-egress writer (the engine closes it), or NULL */
+	int wire_fd; /* with wire: its host packet socket (the engine closes it) */
 	struct cf_obs *obs;		      /* flow events go here (owned by the caller), or NULL */
 	const struct sockaddr_storage *proxy_addr; /* --proxy, resolved on the host, or NULL */
 	socklen_t proxy_addr_len;
@@ -32,6 +35,8 @@ struct cf_engine_result {
 	uint64_t denials;  /* flows and queries policy refused */
 	int capture_err;   /* the capture file could not be written (-errno) */
 	uint64_t capture_packets, capture_dropped;
+	int egress_err;	   /* the egress or wire-egress file could not be written (-errno) */
+	uint64_t egress_packets, egress_dropped; /* dropped: wire-egress packet socket */
 };
 
 /*

@@ -25,6 +25,7 @@ static int dir_init(struct cf_relay_dir *d, struct cf_pipe_pool *pool)
 
 	memset(d, 0, sizeof(*d));
 	d->pipe_r = d->pipe_w = -1;
+	d->tap_r = d->tap_w = -1;
 	if (pool && pool->n > 0) {
 		pool->n--;
 		d->pipe_r = pool->fd[pool->n][0];
@@ -60,11 +61,37 @@ int cf_relay_init(struct cf_relay *r, int a, int b, struct cf_pipe_pool *pool)
 	return err;
 }
 
+int cf_relay_set_tap(struct cf_relay *r, const struct cf_relay_tap *tap)
+{
+	for (int i = 0; i < 2; i++) {
+		struct cf_relay_dir *d = &r->dir[i];
+		int p[2], sz;
+
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+			return -errno;
+		/* tee() copies buffers, not bytes: as many slots as the relay pipe has. */
+		sz = fcntl(p[1], F_SETPIPE_SZ, (int)d->pipe_cap);
+		if (sz < 0)
+			sz = fcntl(p[1], F_GETPIPE_SZ);
+		d->tap_r = p[0];
+		d->tap_w = p[1];
+		d->tap_cap = sz > 0 ? (size_t)sz : 4096;
+		r->tapping = true; /* from the first pipe on: cf_relay_fini() closes them */
+	}
+	r->tap = *tap;
+	return 0;
+}
+
 void cf_relay_fini(struct cf_relay *r, struct cf_pipe_pool *pool)
 {
 	for (int i = 0; i < 2; i++) {
 		struct cf_relay_dir *d = &r->dir[i];
 
+		if (r->tapping && d->tap_r >= 0) {
+			close(d->tap_r);
+			close(d->tap_w);
+			d->tap_r = d->tap_w = -1;
+		}
 		if (d->pipe_r < 0)
 			continue;
 		/* Only a pipe known to be empty may carry another connection's bytes. */
@@ -81,59 +108,112 @@ void cf_relay_fini(struct cf_relay *r, struct cf_pipe_pool *pool)
 	}
 }
 
-/* Fill the pipe from @src. Return 1 if progress, 0 if blocked/EOF, -errno on error. */
-static int fill(struct cf_relay_dir *d, int src)
+/* Copy the @n bytes just put into an empty pipe of direction 1 to the tap. */
+static void tap_fill(struct cf_relay *r, struct cf_relay_dir *d, size_t n)
 {
+	ssize_t t = tee(d->pipe_r, d->tap_w, n, SPLICE_F_NONBLOCK);
+
+	if (t > 0)
+		r->tap.bytes(r->tap.arg, 1, d->tap_r, (size_t)t);
+	if ((size_t)(t > 0 ? t : 0) < n)
+		r->tap.gap(r->tap.arg, 1, n - (size_t)(t > 0 ? t : 0));
+}
+
+/* Fill direction @i's pipe from its source. Return 1 if progress, 0 if blocked/EOF, -errno. */
+static int fill(struct cf_relay *r, int i)
+{
+	struct cf_relay_dir *d = &r->dir[i];
+	bool tap = r->tapping && i == 1;
+	size_t room = d->pipe_cap - d->in_pipe;
 	ssize_t n;
 
 	if (d->src_eof || d->in_pipe >= d->pipe_cap)
 		return 0;
-	n = splice(src, NULL, d->pipe_w, NULL, d->pipe_cap - d->in_pipe,
-		   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (tap) {
+		/* tee() copies from the pipe's head: the new bytes must be all there is. */
+		if (d->in_pipe > 0)
+			return 0;
+		if (room > d->tap_cap)
+			room = d->tap_cap;
+	}
+	n = splice(r->fd[i], NULL, d->pipe_w, NULL, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
 		d->in_pipe += (size_t)n;
+		if (tap)
+			tap_fill(r, d, (size_t)n);
 		return 1;
 	}
 	if (n == 0) {
 		d->src_eof = true;
+		if (tap)
+			r->tap.eof(r->tap.arg, 1);
 		return 1;
 	}
 	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 }
 
-/* Drain the pipe into @dst. Return 1 if progress, 0 if blocked/empty, -errno on error. */
-static int drain(struct cf_relay_dir *d, int dst)
+/* Drain direction @i's pipe into its destination. Return 1 if progress, 0 if blocked/empty, -errno. */
+static int drain(struct cf_relay *r, int i)
 {
+	struct cf_relay_dir *d = &r->dir[i];
+	bool tap = r->tapping && i == 0;
+	size_t len = d->in_pipe;
 	ssize_t n;
 
 	if (d->in_pipe == 0)
 		return 0;
-	n = splice(d->pipe_r, NULL, dst, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (tap) {
+		/* Send only bytes already copied to the tap, so exactly those are recorded. */
+		if (d->tapped == 0) {
+			ssize_t t = tee(d->pipe_r, d->tap_w, d->in_pipe, SPLICE_F_NONBLOCK);
+
+			d->tapped = t > 0 ? (size_t)t : 0;
+		}
+		if (d->tapped > 0)
+			len = d->tapped;
+	}
+	n = splice(d->pipe_r, NULL, r->fd[1 - i], NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
 		d->in_pipe -= (size_t)n;
 		d->bytes += (uint64_t)n;
+		if (tap && d->tapped > 0) {
+			d->tapped -= (size_t)n;
+			r->tap.bytes(r->tap.arg, 0, d->tap_r, (size_t)n);
+		} else if (tap) {
+			r->tap.gap(r->tap.arg, 0, (size_t)n);
+		}
 		return 1;
 	}
 	return n < 0 && errno != EAGAIN && errno != EINTR ? -errno : 0;
 }
 
-static int dir_progress(struct cf_relay_dir *d, int src, int dst)
+/* Run direction @i until it would block. Return 0 or -errno (r->error_side set). */
+static int dir_progress(struct cf_relay *r, int i)
 {
+	struct cf_relay_dir *d = &r->dir[i];
 	int a, b;
 
 	do {
-		a = fill(d, src);
-		if (a < 0)
+		a = fill(r, i);
+		if (a < 0) {
+			r->error_side = i;
 			return a;
-		b = drain(d, dst);
-		if (b < 0)
+		}
+		b = drain(r, i);
+		if (b < 0) {
+			r->error_side = 1 - i;
 			return b;
+		}
 	} while (a > 0 || b > 0);
 	if (d->src_eof && d->in_pipe == 0 && !d->dst_shut) {
 		/* ENOTCONN: the peer is already gone; the other direction will tell. */
-		if (shutdown(dst, SHUT_WR) < 0 && errno != ENOTCONN)
+		if (shutdown(r->fd[1 - i], SHUT_WR) < 0 && errno != ENOTCONN) {
+			r->error_side = 1 - i;
 			return -errno;
+		}
 		d->dst_shut = true;
+		if (r->tapping && i == 0)
+			r->tap.eof(r->tap.arg, 0);
 	}
 	return 0;
 }
@@ -141,7 +221,7 @@ static int dir_progress(struct cf_relay_dir *d, int src, int dst)
 enum cf_relay_state cf_relay_progress(struct cf_relay *r)
 {
 	for (int i = 0; i < 2; i++) {
-		int err = dir_progress(&r->dir[i], r->fd[i], r->fd[1 - i]);
+		int err = dir_progress(r, i);
 
 		if (err < 0) {
 			r->error = -err;

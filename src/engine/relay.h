@@ -20,6 +20,26 @@ struct cf_relay_dir {
 	uint64_t bytes;	 /* bytes delivered to the destination */
 	bool src_eof;
 	bool dst_shut;
+	/* With a tap: a pipe holding a copy (tee) of the first @tapped bytes of the pipe. */
+	int tap_r, tap_w;
+	size_t tap_cap, tapped;
+};
+
+/*
+ * A tap on a relay's upstream side (the egress capture view): it learns every
+ * byte the upstream socket sends (direction 0) and receives (direction 1)
+ * while the relay stays on the splice path; the bytes are tee(2)d into a
+ * second pipe. Direction 1 is copied as it is read from upstream (the pipe
+ * is only refilled once empty), direction 0 as it is written to upstream.
+ */
+struct cf_relay_tap {
+	/* @n bytes of direction @dir wait in pipe @fd: read all of them. */
+	void (*bytes)(void *arg, int dir, int fd, size_t n);
+	/* @n bytes of direction @dir moved without a copy (tee failed). */
+	void (*gap)(void *arg, int dir, size_t n);
+	/* Direction @dir ended: EOF from upstream (1), or shutdown passed on to it (0). */
+	void (*eof)(void *arg, int dir);
+	void *arg;
 };
 
 enum cf_relay_state {
@@ -48,6 +68,9 @@ struct cf_relay {
 	int fd[2];		    /* fd[0] child side, fd[1] upstream side */
 	struct cf_relay_dir dir[2]; /* dir[0]: fd[0] -> fd[1]; dir[1]: fd[1] -> fd[0] */
 	int error;		    /* errno that caused CF_RELAY_RESET */
+	int error_side;		    /* index in fd[] of the socket that failed */
+	bool tapping;		    /* tap set: the dir[].tap_* pipes exist */
+	struct cf_relay_tap tap;
 };
 
 /*
@@ -55,6 +78,9 @@ struct cf_relay {
  * taking them from @pool when it has some. Return 0 or -errno.
  */
 int cf_relay_init(struct cf_relay *r, int a, int b, struct cf_pipe_pool *pool);
+
+/* Add @tap (after cf_relay_init(), before any progress). Return 0 or -errno. */
+int cf_relay_set_tap(struct cf_relay *r, const struct cf_relay_tap *tap);
 
 /* Move what can be moved now. */
 enum cf_relay_state cf_relay_progress(struct cf_relay *r);

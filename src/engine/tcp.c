@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "engine/dnsstream.h"
+#include "engine/egress.h"
 #include "engine/flows.h"
 #include "engine/relay.h"
 #include "engine/tlsrelay.h"
@@ -78,6 +79,7 @@ struct tcp_conn {
 	struct cf_upstream *up;	  /* proxy session while PROXYING */
 	struct cf_tlsrelay *tlsr; /* instead of the splice relay through an https:// proxy */
 	struct cf_tls *tls;	  /* the proxy's TLS session, between PROXYING and RELAY */
+	struct cf_egress_sock egs; /* the upstream socket, for the egress capture views */
 	struct tcp_conn *hnext;		/* hash chain (pending only) */
 	struct tcp_conn *prev, *next;	/* pending list */
 };
@@ -201,6 +203,7 @@ static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 	} else {
 		pending_unlink(e->tcp, c);
 	}
+	cf_egress_sock_close(&c->egs, reset);
 	if (reset) {
 		abort_fd(c->up_fd);
 		abort_fd(c->child_fd);
@@ -335,6 +338,7 @@ static int open_upstream(struct cf_engine *e, struct tcp_conn *c)
 	c->up_fd = fd;
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
 		return -errno;
+	cf_egress_sock_open(e, &c->egs, fd, IPPROTO_TCP); /* the SYN is on its way */
 	/*
 	 * Loopback connects may complete at once; the EPOLLOUT event reports both
 	 * cases. One-shot: once connected the socket stays quiet until the relay
@@ -442,6 +446,10 @@ static void upstream_ready(struct cf_engine *e, struct tcp_conn *c)
 
 	if (getsockopt(c->up_fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 		soerr = errno;
+	if (soerr == ECONNREFUSED)
+		cf_egress_tcp_refused(&c->egs);
+	else if (soerr == 0)
+		cf_egress_tcp_connected(&c->egs);
 	if (soerr) {
 		if (c->flow.via_proxy) {
 			proxy_unreachable(e, soerr);
@@ -454,7 +462,7 @@ static void upstream_ready(struct cf_engine *e, struct tcp_conn *c)
 		connect_succeeded(e, c);
 		return;
 	}
-	soerr = cf_upstream_new(e, &c->flow, c->up_fd, &c->up);
+	soerr = cf_upstream_new(e, &c->flow, c->up_fd, &c->egs, &c->up);
 	if (soerr < 0) {
 		connect_failed(e, c, ECONNREFUSED);
 		return;
@@ -469,7 +477,7 @@ static void relay_run(struct cf_engine *e, struct tcp_conn *c)
 	uint64_t b[2];
 
 	if (c->dns)
-		s = cf_dnsstream_progress(e, c->dns, &c->flow, c->child_fd, c->up_fd);
+		s = cf_dnsstream_progress(e, c->dns, &c->flow, c->child_fd, c->up_fd, &c->egs);
 	else if (c->tlsr)
 		s = cf_tlsrelay_progress(c->tlsr);
 	else
@@ -477,6 +485,9 @@ static void relay_run(struct cf_engine *e, struct tcp_conn *c)
 
 	if (s == CF_RELAY_ACTIVE)
 		return;
+	if (s == CF_RELAY_RESET && !c->dns && !c->tlsr && c->relay.error_side == 1 &&
+	    c->relay.error == ECONNRESET)
+		cf_egress_tcp_rst(&c->egs, CF_EGRESS_IN); /* the peer reset it */
 	if (c->tlsr) {
 		cf_tlsrelay_bytes(c->tlsr, b);
 		c->relay.dir[0].bytes = b[0];
@@ -504,6 +515,42 @@ static int deliver_leftover(struct tcp_conn *c, int child_fd)
 	return w == (ssize_t)n ? 0 : -EIO;
 }
 
+/* The egress view's tap on the splice relay: bytes, lost bytes and FINs of the upstream socket. */
+static void tap_bytes(void *arg, int dir, int fd, size_t n)
+{
+	struct tcp_conn *c = arg;
+
+	if (cf_egress_tcp_data_fd(&c->egs, (enum cf_egress_dir)dir, fd, n) < 0)
+		log_debug("tcp flow %llu: egress capture lost bytes", (unsigned long long)c->flow.id);
+}
+
+static void tap_gap(void *arg, int dir, size_t n)
+{
+	struct tcp_conn *c = arg;
+
+	log_debug("tcp flow %llu: egress capture lost %zu bytes", (unsigned long long)c->flow.id, n);
+	cf_egress_tcp_gap(&c->egs, (enum cf_egress_dir)dir, n);
+}
+
+static void tap_eof(void *arg, int dir)
+{
+	struct tcp_conn *c = arg;
+
+	cf_egress_tcp_fin(&c->egs, (enum cf_egress_dir)dir);
+}
+
+/* Splice relay; with the egress view on, tapped on the upstream side. */
+static int relay_init(struct cf_engine *e, struct tcp_conn *c, int child_fd)
+{
+	const struct cf_relay_tap tap = { .bytes = tap_bytes, .gap = tap_gap, .eof = tap_eof,
+					  .arg = c };
+	int err = cf_relay_init(&c->relay, child_fd, c->up_fd, &e->tcp->pipes);
+
+	if (err == 0 && c->egs.eg)
+		err = cf_relay_set_tap(&c->relay, &tap);
+	return err;
+}
+
 static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 {
 	const uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -521,9 +568,9 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 	if (err == 0 && c->flow.is_dns)
 		err = cf_dnsstream_new(&c->dns);
 	else if (err == 0 && c->tls)
-		err = cf_tlsrelay_new(child_fd, take_ptr(&c->tls), &c->tlsr);
+		err = cf_tlsrelay_new(child_fd, take_ptr(&c->tls), &c->egs, &c->tlsr);
 	else if (err == 0)
-		err = cf_relay_init(&c->relay, child_fd, c->up_fd, &e->tcp->pipes);
+		err = relay_init(e, c, child_fd);
 	if (err == 0)
 		err = cf_engine_rewatch(e, c->up_fd, ev, &c->w_up);
 	if (err == 0)

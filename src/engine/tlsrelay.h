@@ -11,13 +11,19 @@
 
 #include <stdint.h>
 
+#include "engine/egress.h"
 #include "engine/relay.h"
 
 struct cf_tls;
 struct cf_tlsrelay;
 
-/* Relay between @child_fd and @tls (ownership of @tls moves in). Return 0 or -ENOMEM. */
-int cf_tlsrelay_new(int child_fd, struct cf_tls *tls, struct cf_tlsrelay **out);
+/*
+ * Relay between @child_fd and @tls (ownership of @tls moves in); the
+ * plaintext written to and read from the proxy goes to the egress capture
+ * @eg. Return 0 or -ENOMEM.
+ */
+int cf_tlsrelay_new(int child_fd, struct cf_tls *tls, struct cf_egress_sock *eg,
+		    struct cf_tlsrelay **out);
 
 /* Free it and its TLS session (NULL is fine). */
 void cf_tlsrelay_free(struct cf_tlsrelay *r);

@@ -17,6 +17,7 @@
 
 struct cf_upstream {
 	int fd;
+	struct cf_egress_sock *eg;
 	struct cf_tls *tls; /* NULL for http:// and socks5:// */
 	bool tls_done;
 	struct cf_hs *hs;
@@ -42,7 +43,7 @@ static const char *target_name(struct cf_engine *e, const struct cf_flow *f)
 }
 
 int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
-		    struct cf_upstream **out)
+		    struct cf_egress_sock *eg, struct cf_upstream **out)
 {
 	const struct cf_config *cfg = e->cfg;
 	struct cf_upstream *u = calloc(1, sizeof(*u));
@@ -54,6 +55,7 @@ int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
 	if (!u)
 		return -ENOMEM;
 	u->fd = fd;
+	u->eg = eg;
 	r = cf_hs_new(&cfg->proxy, cfg->proxy_user, cfg->proxy_password, &t, &u->hs);
 	if (r == -EINVAL && t.name) {
 		/* A name unsafe to put in a request: ask for the address instead. */
@@ -83,14 +85,24 @@ static ssize_t io_write(struct cf_upstream *u, const uint8_t *p, size_t n)
 {
 	ssize_t w = u->tls ? cf_tls_write(u->tls, p, n) : send(u->fd, p, n, MSG_NOSIGNAL);
 
-	return w < 0 && !u->tls ? -errno : w;
+	if (w < 0 && !u->tls)
+		return -errno;
+	if (w > 0)
+		cf_egress_tcp_data(u->eg, CF_EGRESS_OUT, p, (size_t)w);
+	return w;
 }
 
 static ssize_t io_read(struct cf_upstream *u, uint8_t *p, size_t n)
 {
 	ssize_t r = u->tls ? cf_tls_read(u->tls, p, n) : recv(u->fd, p, n, 0);
 
-	return r < 0 && !u->tls ? -errno : r;
+	if (r < 0 && !u->tls)
+		return -errno;
+	if (r > 0)
+		cf_egress_tcp_data(u->eg, CF_EGRESS_IN, p, (size_t)r);
+	else if (r == 0)
+		cf_egress_tcp_fin(u->eg, CF_EGRESS_IN);
+	return r;
 }
 
 /* Events to wait for after -EAGAIN on @write (or a read). */

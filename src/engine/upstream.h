@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "engine/ctx.h"
+#include "engine/egress.h"
 #include "engine/flows.h"
 
 struct cf_upstream;
@@ -22,9 +23,13 @@ enum cf_upstream_status {
 	CF_UPSTREAM_FAILED,
 };
 
-/* Start the proxy session for @f over the connected socket @fd. Return 0 or -errno. */
+/*
+ * Start the proxy session for @f over the connected socket @fd, whose bytes
+ * (the handshake, and what follows it in the same reads) go to the egress
+ * capture @eg. Return 0 or -errno.
+ */
 int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
-		    struct cf_upstream **out);
+		    struct cf_egress_sock *eg, struct cf_upstream **out);
 
 /* Free it, and its TLS session unless taken (NULL is fine). */
 void cf_upstream_free(struct cf_upstream *u);

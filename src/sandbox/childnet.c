@@ -59,6 +59,18 @@ static int open_tun(char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create %s: %s", CF_PLAN_TUN_NAME, strerror(-r));
 		return r;
 	}
+	/*
+	 * Persistent, so closing the engine's fd at the end does not unregister
+	 * the device synchronously (tens of ms of RCU waits in childflow's own
+	 * exit): the kernel removes it with the private network namespace, in
+	 * its cleanup worker. Nothing can outlive that namespace.
+	 */
+	if (ioctl(fd, TUNSETPERSIST, 1) < 0) {
+		int r = -errno;
+
+		snprintf(err, errlen, "cannot configure %s: %s", CF_PLAN_TUN_NAME, strerror(-r));
+		return r;
+	}
 	return take_fd(&fd);
 }
 
