@@ -28,15 +28,10 @@ struct unsupported {
 	bool (*is_set)(const struct cf_config *c);
 };
 
-static bool has_capture_view(const struct cf_config *c)
-{
-	return c->capture && c->capture_point != CF_CAPTURE_CHILD;
-}
 static bool has_rootful(const struct cf_config *c) { return c->backend == CF_BACKEND_ROOTFUL; }
 static bool has_iface(const struct cf_config *c) { return c->iface != NULL; }
 
 static const struct unsupported not_yet[] = {
-	{ "--capture-point egress, wire-egress or both", has_capture_view },
 	{ "--root (backend = \"rootful\")", has_rootful },
 	{ "--iface", has_iface },
 };

@@ -16,6 +16,7 @@
 #include "dns/resolvconf.h"
 #include "doctor/doctor.h"
 #include "engine/engine.h"
+#include "engine/wire.h"
 #include "obs/flowlog.h"
 #include "sandbox/launch.h"
 #include "sandbox/plan.h"
@@ -53,39 +54,190 @@ static int exit_code_of(const struct cf_engine_result *res, const char *cmd)
 	return WEXITSTATUS(res->wait_status);
 }
 
-/* Create the capture file before anything runs, so a bad path fails early (never overwritten). */
-static int open_capture(const struct cf_config *cfg, struct cf_pcapng **out)
-{
-	const struct cf_pcapng_meta meta = {
-		.view = "child",
-		.backend = "rootless-internal",
-		.kind = "sandbox packet socket (tun0 + lo)",
-		.comment = "packets of the command tree only, as the tree saw them",
-	};
-	int r;
+/*
+ * The files of the capture views (docs/capture.md): "child" and "egress"
+ * (synthesized) or "wire-egress" write OUT itself; "both" writes
+ * NAME.child.pcapng and NAME.egress.pcapng, NAME being OUT without a
+ * trailing ".pcapng".
+ */
+struct capture_files {
+	char *child_path, *egress_path; /* NULL: that view is off */
+	struct cf_pcapng *child, *egress;
+	bool wire; /* egress_path is the wire-egress view */
+};
 
-	*out = NULL;
-	if (!cfg->capture)
+static const struct cf_pcapng_meta child_meta = {
+	.view = "child",
+	.backend = "rootless-internal",
+	.kind = "sandbox packet socket (tun0 + lo)",
+	.comment = "packets of the command tree only, as the tree saw them",
+};
+
+static const struct cf_pcapng_meta wire_meta = {
+	.view = "wire-egress",
+	.backend = "rootless-internal",
+	.kind = "host packet socket (AF_PACKET, every interface, filtered on childflow's socket "
+		"4-tuples)",
+	.comment = "a real capture on the host, limited to the command tree's flows (IP packets, "
+		   "link-layer headers not kept)",
+};
+
+#define EGRESS_COMMENT                                                                         \
+	"the command tree's flows as they leave the host: host addresses and ports of "         \
+	"childflow's sockets, the proxy as the peer when proxying; the bytes are exact, TCP "   \
+	"handshakes, sequence numbers and segment boundaries are synthesized"
+#define EGRESS_HTTPS_COMMENT                                                                   \
+	"; https:// proxy: the TLS layer to the proxy is not recorded, its connections carry "  \
+	"the plaintext tunnel (the CONNECT handshake, then the tree's bytes)"
+
+static struct cf_pcapng_meta egress_meta(const struct cf_config *cfg)
+{
+	return (struct cf_pcapng_meta){
+		.view = "egress",
+		.backend = "rootless-internal",
+		.kind = "engine-synthesized from childflow's host sockets",
+		.comment = cfg->proxy.scheme == CF_PROXY_HTTPS ? EGRESS_COMMENT EGRESS_HTTPS_COMMENT
+							       : EGRESS_COMMENT,
+	};
+}
+
+static void capture_files_free(struct capture_files *cf)
+{
+	free(cf->child_path);
+	free(cf->egress_path);
+	cf->child_path = cf->egress_path = NULL;
+}
+
+/* A run that never started: close the writers, remove their files, forget the paths. */
+static void capture_files_discard(struct capture_files *cf)
+{
+	if (cf->child) {
+		cf_pcapng_close(cf->child);
+		unlink(cf->child_path);
+	}
+	if (cf->egress) {
+		cf_pcapng_close(cf->egress);
+		unlink(cf->egress_path);
+	}
+	cf->child = cf->egress = NULL;
+	capture_files_free(cf);
+}
+
+static char *with_suffix(const char *out, const char *suffix)
+{
+	size_t n = strlen(out), ext = strlen(".pcapng");
+	char *p;
+
+	if (n > ext && strcmp(out + n - ext, ".pcapng") == 0)
+		n -= ext;
+	p = malloc(n + strlen(suffix) + 1);
+	if (p) {
+		memcpy(p, out, n);
+		memcpy(p + n, suffix, strlen(suffix) + 1);
+	}
+	return p;
+}
+
+static int capture_paths(const struct cf_config *cfg, struct capture_files *cf)
+{
+	switch (cfg->capture_point) {
+	case CF_CAPTURE_CHILD:
+		cf->child_path = strdup(cfg->capture);
+		return cf->child_path ? 0 : -ENOMEM;
+	case CF_CAPTURE_WIRE_EGRESS:
+	case CF_CAPTURE_EGRESS:
+		cf->wire = cfg->capture_point == CF_CAPTURE_WIRE_EGRESS;
+		cf->egress_path = strdup(cfg->capture);
+		return cf->egress_path ? 0 : -ENOMEM;
+	case CF_CAPTURE_BOTH:
+		cf->child_path = with_suffix(cfg->capture, ".child.pcapng");
+		cf->egress_path = with_suffix(cfg->capture, ".egress.pcapng");
+		return cf->child_path && cf->egress_path ? 0 : -ENOMEM;
+	}
+	return -EINVAL;
+}
+
+/* Whether the wire-egress view can open its packet socket here (root or CAP_NET_RAW). */
+static int check_wire_privilege(void)
+{
+	int fd = cf_wire_open_socket();
+
+	if (fd >= 0) {
+		close(fd);
 		return 0;
-	r = cf_pcapng_open(cfg->capture, false, &meta, out);
+	}
+	if (fd == -EPERM || fd == -EACCES)
+		log_error("--capture-point wire-egress needs capture privilege on the host (run as "
+			  "root or grant CAP_NET_RAW)");
+	else
+		log_error("--capture-point wire-egress: cannot open a packet socket on the "
+			  "host: %s", strerror(-fd));
+	return fd;
+}
+
+static int open_one(const char *path, const struct cf_pcapng_meta *meta, struct cf_pcapng **out)
+{
+	int r = cf_pcapng_open(path, false, meta, out);
+
 	if (r == -EEXIST)
 		log_error("--capture: '%s' already exists; childflow never overwrites a capture "
-			  "(remove it or choose another name)", cfg->capture);
+			  "(remove it or choose another name)", path);
 	else if (r < 0)
-		log_error("--capture: cannot create '%s': %s", cfg->capture, strerror(-r));
+		log_error("--capture: cannot create '%s': %s", path, strerror(-r));
 	return r;
 }
 
-static void report_capture(const struct cf_config *cfg, const struct cf_engine_result *res)
+/*
+ * Create the capture files before anything runs, so a bad path fails early
+ * (never overwritten). Return 0, CF_EXIT_USAGE or CF_EXIT_SETUP (no capture
+ * privilege for wire-egress), having printed why.
+ */
+static int open_capture(const struct cf_config *cfg, struct capture_files *cf)
 {
+	struct cf_pcapng_meta em = egress_meta(cfg);
+
 	if (!cfg->capture)
+		return 0;
+	if (capture_paths(cfg, cf) < 0) {
+		log_error("--capture: out of memory");
+		capture_files_free(cf);
+		return CF_EXIT_USAGE;
+	}
+	if (cf->wire && check_wire_privilege() < 0) {
+		capture_files_free(cf);
+		return CF_EXIT_SETUP;
+	}
+	if (cf->child_path && open_one(cf->child_path, &child_meta, &cf->child) < 0) {
+		capture_files_free(cf);
+		return CF_EXIT_USAGE;
+	}
+	if (cf->egress_path &&
+	    open_one(cf->egress_path, cf->wire ? &wire_meta : &em, &cf->egress) < 0) {
+		capture_files_discard(cf);
+		return CF_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void report_one(const char *path, int err, uint64_t dropped, bool host)
+{
+	if (!path)
 		return;
-	if (res->capture_err)
-		log_error("--capture: '%s' is incomplete: %s", cfg->capture,
-			  strerror(-res->capture_err));
-	if (res->capture_dropped)
+	if (err)
+		log_error("--capture: '%s' is incomplete: %s", path, strerror(-err));
+	if (dropped && host)
+		log_warn("--capture: the kernel dropped %llu packets on the host capture socket "
+			 "(buffer full); '%s' may miss some of them",
+			 (unsigned long long)dropped, path);
+	else if (dropped)
 		log_warn("--capture: the kernel dropped %llu packets (capture buffer full); '%s' "
-			 "misses them", (unsigned long long)res->capture_dropped, cfg->capture);
+			 "misses them", (unsigned long long)dropped, path);
+}
+
+static void report_capture(const struct capture_files *cf, const struct cf_engine_result *res)
+{
+	report_one(cf->child_path, res->capture_err, res->capture_dropped, false);
+	report_one(cf->egress_path, res->egress_err, res->egress_dropped, true);
 }
 
 static int push_fmt(struct cf_strv *sv, const char *flag, const char *value)
@@ -151,17 +303,21 @@ int cf_run_controls(const struct cf_config *c, struct cf_strv *out)
 	return r;
 }
 
-static void print_summary(const struct cf_config *cfg, const struct cf_obs *obs, int code)
+static void print_summary(const struct cf_config *cfg, const struct capture_files *cf,
+			  const struct cf_obs *obs, int code)
 {
 	struct cf_strv controls = { 0 };
-	const char *captures[2] = { cfg->capture, NULL };
+	const char *captures[3] = { NULL, NULL, NULL };
 	struct cf_run_info run = {
 		.backend = "rootless-internal",
 		.command = cfg->command.v,
 		.exit_code = code,
-		.captures = cfg->capture ? captures : NULL,
+		.captures = cf->child_path || cf->egress_path ? captures : NULL,
 		.flow_log = cfg->flow_log,
 	};
+
+	captures[0] = cf->child_path ? cf->child_path : cf->egress_path;
+	captures[1] = cf->child_path ? cf->egress_path : NULL;
 
 	if (cf_run_controls(cfg, &controls) == 0)
 		run.controls = (const char *const *)controls.v;
@@ -261,8 +417,30 @@ static int final_code(const struct cf_config *cfg, const struct cf_engine_result
 	return code;
 }
 
+/*
+ * The wire-egress packet socket is opened again only now: the sandbox's
+ * helper (the tree's init) inherits childflow's descriptors, and a host
+ * capture socket has no business in there.
+ */
+static int open_wire(struct cf_sandbox *sb, struct capture_files *cf, int *fd)
+{
+	*fd = -1;
+	if (!cf->wire)
+		return 0;
+	*fd = cf_wire_open_socket();
+	if (*fd >= 0)
+		return 0;
+	log_error("--capture-point wire-egress: cannot open a packet socket on the host: %s",
+		  strerror(-*fd));
+	kill(sb->helper, SIGKILL);
+	waitpid(sb->helper, NULL, 0);
+	cf_sandbox_close(sb);
+	capture_files_discard(cf);
+	return CF_EXIT_SETUP;
+}
+
 static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
-			 struct cf_pcapng *capture, const struct sockaddr_storage *proxy,
+			 struct capture_files *cf, const struct sockaddr_storage *proxy,
 			 socklen_t proxy_len)
 {
 	struct cf_resolvconf host_dns;
@@ -271,11 +449,11 @@ static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
 	enum cf_sandbox_phase phase;
 	struct cf_plan plan;
 	char resolv[512], err[512];
-	int r;
+	int r, wire_fd;
 
 	cf_plan_default(&plan);
 	if (prepare_dns(cfg, &plan, &host_dns, resolv, sizeof(resolv)) < 0) {
-		cf_pcapng_close(capture);
+		capture_files_discard(cf);
 		return CF_EXIT_RUNTIME;
 	}
 	struct cf_sandbox_opts so = {
@@ -283,7 +461,7 @@ static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
 		.resolv_text = resolv,
 		.hosts_path = cfg->hosts_file,
 		.plan = &plan,
-		.capture = capture != NULL,
+		.capture = cf->child != NULL,
 	};
 	r = cf_sandbox_start(&so, &sb, &phase, err, sizeof(err));
 	if (r < 0) {
@@ -293,19 +471,23 @@ static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
 				       phase == CF_SANDBOX_PREFLIGHT ? "namespace_create_failed"
 								     : "sandbox_setup_failed",
 				       err);
-		if (capture) {
-			cf_pcapng_close(capture);
-			unlink(cfg->capture);
-		}
+		capture_files_discard(cf);
 		return CF_EXIT_SETUP;
 	}
+	r = open_wire(&sb, cf, &wire_fd);
+	if (r)
+		return r;
 	struct cf_engine_opts eo = {
-		.cfg = cfg, .plan = &plan, .host_dns = &host_dns, .capture = capture, .obs = obs,
-		.proxy_addr = proxy_len ? proxy : NULL, .proxy_addr_len = proxy_len,
+		.cfg = cfg, .plan = &plan, .host_dns = &host_dns, .capture = cf->child, .obs = obs,
+		.egress = cf->wire ? NULL : cf->egress, .wire = cf->wire ? cf->egress : NULL,
+		.wire_fd = wire_fd, .proxy_addr = proxy_len ? proxy : NULL,
+		.proxy_addr_len = proxy_len,
 	};
+	/* The engine owns the writers from now on. */
+	cf->child = cf->egress = NULL;
 	r = cf_engine_run(&eo, &sb, &res);
 	cf_sandbox_close(&sb);
-	report_capture(cfg, &res);
+	report_capture(cf, &res);
 	if (r < 0 || res.fatal_err)
 		cf_obs_runtime_failure(obs, "run", "engine_failure", strerror(-(r < 0 ? r : res.fatal_err)));
 	if (r < 0)
@@ -315,7 +497,7 @@ static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
 
 int cf_run_rootless(const struct cf_config *cfg)
 {
-	struct cf_pcapng *capture = NULL;
+	struct capture_files capture = { 0 };
 	struct cf_obs *obs = NULL;
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len = 0;
@@ -336,20 +518,24 @@ int cf_run_rootless(const struct cf_config *cfg)
 		code = CF_EXIT_SETUP;
 		goto out;
 	}
-	if (resolve_proxy(cfg, &proxy, &proxy_len) < 0 || open_capture(cfg, &capture) < 0) {
+	if (resolve_proxy(cfg, &proxy, &proxy_len) < 0) {
 		code = CF_EXIT_USAGE;
 		goto out;
 	}
+	code = open_capture(cfg, &capture);
+	if (code)
+		goto out;
 	raise_fd_limit();
 	drop_proxy_env(cfg);
 	block_signals();
-	code = run_sandboxed(cfg, obs, capture, &proxy, proxy_len);
+	code = run_sandboxed(cfg, obs, &capture, &proxy, proxy_len);
 out:
 	if (obs && cf_obs_flow_log_error(obs))
 		log_error("--flow-log: writing '%s' failed: %s; the log is incomplete",
 			  cfg->flow_log, strerror(-cf_obs_flow_log_error(obs)));
 	if (cfg->summary)
-		print_summary(cfg, obs, code);
+		print_summary(cfg, &capture, obs, code);
 	cf_obs_close(obs);
+	capture_files_free(&capture);
 	return code;
 }

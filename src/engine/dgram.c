@@ -192,7 +192,7 @@ static int open_socket(struct cf_engine *e, struct dgram_flow *f)
 			       &ss);
 	if (connect(f->fd, (struct sockaddr *)&ss, sl) < 0)
 		return -errno;
-	cf_egress_sock_open(e, &f->egs, f->fd, (uint8_t)type_proto);
+	cf_egress_sock_open(e, &f->egs, f->fd, (uint8_t)type_proto, (struct sockaddr *)&ss);
 	return cf_engine_watch(e, f->fd, EPOLLIN, &f->w);
 }
 

@@ -137,7 +137,7 @@ static int query_send(struct cf_engine *e, struct dns_query *q)
 	q->fd = fd;
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0)
 		return -errno;
-	cf_egress_sock_open(e, &q->egs, fd, IPPROTO_UDP);
+	cf_egress_sock_open(e, &q->egs, fd, IPPROTO_UDP, (struct sockaddr *)&ss);
 	if (send(fd, q->msg, q->len, 0) < 0)
 		return -errno;
 	cf_egress_dgram(&q->egs, CF_EGRESS_OUT, q->msg, q->len, 64);

@@ -11,10 +11,11 @@
  *         from the peer when refused); data segments as the relay moves the
  *         bytes, sequence numbers counted per direction, each segment
  *         acknowledging everything recorded the other way, at most one IP
- *         packet (65,495 / 65,515 bytes) each; FIN (with the other side's
- *         ACK) for each direction's end; RST when the engine aborts the
- *         socket or the peer resets it. Initial sequence numbers are made up;
- *         options only on the SYNs (window scale 7); no pure ACKs for data.
+ *         packet (65,495 / 65,515 bytes) each, then the receiver's ACK once
+ *         per batch the engine moved; FIN (with the other side's ACK) for
+ *         each direction's end; RST when the engine aborts the socket or the
+ *         peer resets it. Initial sequence numbers are made up; options only
+ *         on the SYNs (window scale 7).
  *   UDP   one datagram per send() / recv(), unfragmented.
  *   ICMP  echo requests and replies with the socket's echo id; errors the
  *         socket received, quoting the datagram as the host sent it.
@@ -72,8 +73,9 @@ int cf_egress_start(struct cf_engine *e, struct cf_pcapng *w)
 	eg->w = w;
 	eg->rng = (uint32_t)now_ns() | 1u;
 	r = cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "egress",
-				    "childflow egress view: the tree's flows on childflow's host "
-				    "sockets (host addresses and ports), synthesized by the engine");
+				    "childflow egress view: the tree's flows on childflow's "
+				    "host sockets (host addresses and ports), synthesized by "
+				    "the engine");
 	if (r < 0) {
 		cf_pcapng_close(w);
 		free(eg);
@@ -141,14 +143,12 @@ static void ends(const struct cf_egress_sock *s, enum cf_egress_dir dir, const s
 
 /* ---- sockets ---- */
 
-static int addr_of(int fd, bool peer, struct cf_ip *ip, uint16_t *port)
+static int local_addr(int fd, struct cf_ip *ip, uint16_t *port)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &sl)
-		     : getsockname(fd, (struct sockaddr *)&ss, &sl);
 
-	if (r < 0)
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return -errno;
 	return cf_ip_from_sockaddr((struct sockaddr *)&ss, ip, port);
 }
@@ -175,7 +175,7 @@ static void tcp_emit(struct cf_egress_sock *s, enum cf_egress_dir dir, uint8_t f
 	    .seq = seq,
 	    .ack = (flags & TH_ACK) ? s->next[1 - dir] : 0,
 	    .flags = flags,
-	    .window = (flags & TH_SYN) ? SYN_WINDOW : DATA_WINDOW,
+	    .window = (flags & TH_RST) ? 0 : (flags & TH_SYN) ? SYN_WINDOW : DATA_WINDOW,
 	    .opts = (flags & TH_SYN) ? syn_opts : NULL,
 	    .opts_len = (flags & TH_SYN) ? sizeof(syn_opts) : 0,
 	    .payload = data,
@@ -188,16 +188,21 @@ static void tcp_emit(struct cf_egress_sock *s, enum cf_egress_dir dir, uint8_t f
 	emit(eg, dir, cf_pkt_build_tcp(eg->pkt, sizeof(eg->pkt), &seg));
 }
 
-void cf_egress_sock_open(struct cf_engine *e, struct cf_egress_sock *s, int fd, uint8_t proto)
+void cf_egress_sock_open(struct cf_engine *e, struct cf_egress_sock *s, int fd, uint8_t proto,
+			 const struct sockaddr *peer)
 {
 	memset(s, 0, sizeof(*s));
 	if (!e->egress && !e->wire)
 		return;
-	if (addr_of(fd, false, &s->local, &s->lport) < 0 ||
-	    addr_of(fd, true, &s->remote, &s->rport) < 0) {
+	/* Not getpeername(): a ping socket has no peer port and reports ENOTCONN. */
+	if (local_addr(fd, &s->local, &s->lport) < 0 ||
+	    cf_ip_from_sockaddr(peer, &s->remote, &s->rport) < 0 ||
+	    s->remote.family != s->local.family) {
 		log_debug("capture: cannot learn a host socket's addresses; not recorded");
 		return;
 	}
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		s->rport = 0;
 	s->proto = proto;
 	s->open = true;
 	s->wire = e->wire;
@@ -274,12 +279,20 @@ static void tcp_segment(struct cf_egress_sock *s, enum cf_egress_dir dir, const 
 	tcp_emit(s, dir, (uint8_t)(TH_ACK | (last ? TH_PUSH : 0)), seq, data, len);
 }
 
+/* The receiver's ACK of everything so far (bytes in flight stay within the window). */
+static void tcp_ack_from_other(struct cf_egress_sock *s, enum cf_egress_dir dir)
+{
+	enum cf_egress_dir other = dir == CF_EGRESS_OUT ? CF_EGRESS_IN : CF_EGRESS_OUT;
+
+	tcp_emit(s, other, TH_ACK, s->next[other], NULL, 0);
+}
+
 void cf_egress_tcp_data(struct cf_egress_sock *s, enum cf_egress_dir dir, const void *data,
 			size_t len)
 {
 	const uint8_t *p = data;
 
-	if (!tcp_live(s))
+	if (!tcp_live(s) || len == 0)
 		return;
 	while (len > 0) {
 		size_t n = len < seg_max(s) ? len : seg_max(s);
@@ -288,23 +301,23 @@ void cf_egress_tcp_data(struct cf_egress_sock *s, enum cf_egress_dir dir, const 
 		p += n;
 		len -= n;
 	}
+	tcp_ack_from_other(s, dir);
 }
 
 int cf_egress_tcp_data_fd(struct cf_egress_sock *s, enum cf_egress_dir dir, int fd, size_t len)
 {
 	struct cf_egress *eg = s->eg;
 	bool live = tcp_live(s);
-	uint8_t discard[4096];
+	size_t off = s->local.family == AF_INET ? CF_PKT_TCP4_PAYLOAD_OFF : CF_PKT_TCP6_PAYLOAD_OFF;
 
+	if (!eg)
+		return -EINVAL; /* only a recorded socket has a tap */
 	while (len > 0) {
-		size_t off = s->local.family == AF_INET ? CF_PKT_TCP4_PAYLOAD_OFF
-							: CF_PKT_TCP6_PAYLOAD_OFF;
 		size_t want = len < seg_max(s) ? len : seg_max(s);
-		uint8_t *buf = live ? eg->pkt + off : discard;
+		uint8_t *buf = eg->pkt + off; /* read in place: the segment is built around it */
 		ssize_t n;
 
-		if (!live && want > sizeof(discard))
-			want = sizeof(discard);
+		/* Read even when not recorded any more (write error, closed): empty the tap. */
 		n = read(fd, buf, want);
 		if (n <= 0) {
 			cf_egress_tcp_gap(s, dir, len);
@@ -314,6 +327,8 @@ int cf_egress_tcp_data_fd(struct cf_egress_sock *s, enum cf_egress_dir dir, int 
 		if (live)
 			tcp_segment(s, dir, buf, (size_t)n, len == 0);
 	}
+	if (live && tcp_live(s))
+		tcp_ack_from_other(s, dir);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "config/addr.h"
 #include "engine/ctx.h"
@@ -57,10 +58,11 @@ int cf_egress_finish(struct cf_engine *e, uint64_t *packets);
 
 /*
  * The engine's socket @fd for the tree (@proto as in struct cf_egress_sock)
- * is connected, or its connect() is in progress: learn its addresses, add it
- * to the wire set, and for TCP write the SYN.
+ * is connected to @peer, or its connect() is in progress: learn its local
+ * address, add it to the wire set, and for TCP write the SYN.
  */
-void cf_egress_sock_open(struct cf_engine *e, struct cf_egress_sock *s, int fd, uint8_t proto);
+void cf_egress_sock_open(struct cf_engine *e, struct cf_egress_sock *s, int fd, uint8_t proto,
+			 const struct sockaddr *peer);
 
 /*
  * The socket is being closed (@reset: with SO_LINGER 0). TCP: an established

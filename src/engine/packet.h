@@ -168,7 +168,7 @@ ssize_t cf_pkt_build_icmp_echo(uint8_t *buf, size_t cap, const struct cf_ip *src
 			       const struct cf_ip *dst, bool reply, uint16_t id, uint16_t seq,
 			       const uint8_t *data, size_t len, uint8_t ttl);
 
-/* Where the data starts in a built TCP segment without options: receive straight into buf + this. */
+/* Where the data starts in a built TCP segment without options: read straight into buf + this. */
 #define CF_PKT_TCP4_PAYLOAD_OFF (CF_PKT_IP4_HDR_LEN + CF_PKT_TCP_HDR_LEN)
 #define CF_PKT_TCP6_PAYLOAD_OFF (CF_PKT_IP6_HDR_LEN + CF_PKT_TCP_HDR_LEN)
 /* Most TCP option bytes a segment carries (data offset 15). */

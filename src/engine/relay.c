@@ -61,14 +61,32 @@ int cf_relay_init(struct cf_relay *r, int a, int b, struct cf_pipe_pool *pool)
 	return err;
 }
 
+static void tap_close(struct cf_relay *r)
+{
+	for (int i = 0; i < 2; i++) {
+		struct cf_relay_dir *d = &r->dir[i];
+
+		if (d->tap_r >= 0) {
+			close(d->tap_r);
+			close(d->tap_w);
+		}
+		d->tap_r = d->tap_w = -1;
+	}
+	r->tapping = false;
+}
+
 int cf_relay_set_tap(struct cf_relay *r, const struct cf_relay_tap *tap)
 {
 	for (int i = 0; i < 2; i++) {
 		struct cf_relay_dir *d = &r->dir[i];
 		int p[2], sz;
 
-		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
-			return -errno;
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
+			int err = -errno;
+
+			tap_close(r);
+			return err;
+		}
 		/* tee() copies buffers, not bytes: as many slots as the relay pipe has. */
 		sz = fcntl(p[1], F_SETPIPE_SZ, (int)d->pipe_cap);
 		if (sz < 0)
@@ -84,14 +102,11 @@ int cf_relay_set_tap(struct cf_relay *r, const struct cf_relay_tap *tap)
 
 void cf_relay_fini(struct cf_relay *r, struct cf_pipe_pool *pool)
 {
+	if (r->tapping)
+		tap_close(r);
 	for (int i = 0; i < 2; i++) {
 		struct cf_relay_dir *d = &r->dir[i];
 
-		if (r->tapping && d->tap_r >= 0) {
-			close(d->tap_r);
-			close(d->tap_w);
-			d->tap_r = d->tap_w = -1;
-		}
 		if (d->pipe_r < 0)
 			continue;
 		/* Only a pipe known to be empty may carry another connection's bytes. */
@@ -152,7 +167,7 @@ static int fill(struct cf_relay *r, int i)
 	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 }
 
-/* Drain direction @i's pipe into its destination. Return 1 if progress, 0 if blocked/empty, -errno. */
+/* Drain direction @i's pipe into its destination. Return 1: progress, 0: blocked/empty, -errno. */
 static int drain(struct cf_relay *r, int i)
 {
 	struct cf_relay_dir *d = &r->dir[i];

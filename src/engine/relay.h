@@ -79,7 +79,7 @@ struct cf_relay {
  */
 int cf_relay_init(struct cf_relay *r, int a, int b, struct cf_pipe_pool *pool);
 
-/* Add @tap (after cf_relay_init(), before any progress). Return 0 or -errno. */
+/* Add @tap (after cf_relay_init(), before any progress). Return 0, or -errno and no tap. */
 int cf_relay_set_tap(struct cf_relay *r, const struct cf_relay_tap *tap);
 
 /* Move what can be moved now. */

@@ -338,7 +338,7 @@ static int open_upstream(struct cf_engine *e, struct tcp_conn *c)
 	c->up_fd = fd;
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
 		return -errno;
-	cf_egress_sock_open(e, &c->egs, fd, IPPROTO_TCP); /* the SYN is on its way */
+	cf_egress_sock_open(e, &c->egs, fd, IPPROTO_TCP, (struct sockaddr *)&ss); /* SYN sent */
 	/*
 	 * Loopback connects may complete at once; the EPOLLOUT event reports both
 	 * cases. One-shot: once connected the socket stays quiet until the relay
@@ -521,14 +521,16 @@ static void tap_bytes(void *arg, int dir, int fd, size_t n)
 	struct tcp_conn *c = arg;
 
 	if (cf_egress_tcp_data_fd(&c->egs, (enum cf_egress_dir)dir, fd, n) < 0)
-		log_debug("tcp flow %llu: egress capture lost bytes", (unsigned long long)c->flow.id);
+		log_debug("tcp flow %llu: egress capture lost bytes",
+			  (unsigned long long)c->flow.id);
 }
 
 static void tap_gap(void *arg, int dir, size_t n)
 {
 	struct tcp_conn *c = arg;
 
-	log_debug("tcp flow %llu: egress capture lost %zu bytes", (unsigned long long)c->flow.id, n);
+	log_debug("tcp flow %llu: egress capture lost %zu bytes",
+		  (unsigned long long)c->flow.id, n);
 	cf_egress_tcp_gap(&c->egs, (enum cf_egress_dir)dir, n);
 }
 
@@ -544,10 +546,15 @@ static int relay_init(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 {
 	const struct cf_relay_tap tap = { .bytes = tap_bytes, .gap = tap_gap, .eof = tap_eof,
 					  .arg = c };
-	int err = cf_relay_init(&c->relay, child_fd, c->up_fd, &e->tcp->pipes);
+	int err = cf_relay_init(&c->relay, child_fd, c->up_fd, &e->tcp->pipes), t;
 
-	if (err == 0 && c->egs.eg)
-		err = cf_relay_set_tap(&c->relay, &tap);
+	/* A capture problem must not cost the tree its connection: relay untapped. */
+	if (err == 0 && c->egs.eg) {
+		t = cf_relay_set_tap(&c->relay, &tap);
+		if (t < 0)
+			log_warn("capture: cannot copy tcp flow %llu's bytes (%s); the egress view "
+				 "misses them", (unsigned long long)c->flow.id, strerror(-t));
+	}
 	return err;
 }
 

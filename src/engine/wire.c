@@ -493,8 +493,9 @@ void cf_wire_on_readable(struct cf_engine *e)
 		return;
 	if (e->wire->err) {
 		/* Keep the queue from filling up: read and drop. */
-		while (recv(e->wire->fd, e->wire->buf, 1, MSG_DONTWAIT | MSG_TRUNC) >= 0)
-			;
+		for (int i = 0; i < BATCH; i++)
+			if (recv(e->wire->fd, e->wire->buf, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
+				break;
 		return;
 	}
 	read_batch(e->wire, BATCH);

@@ -19,7 +19,7 @@
  */
 int cf_wire_open_socket(void);
 
-/* Start reading packet socket @fd into @w (both owned by the engine from now on). Return 0 or -errno. */
+/* Start reading packet socket @fd into @w (both owned by the engine now). Return 0 or -errno. */
 int cf_wire_start(struct cf_engine *e, struct cf_pcapng *w, int fd);
 
 /* Add @s's 4-tuple to the set of the tree's flows. */

@@ -15,6 +15,16 @@ session, ``cft-demo`` for tools/demo) and builds, as root:
 * peers in the world: nginx (origin + origin-b), two dnsmasq instances (A and
   B), a TCP echo/discard server (peers.py), an nft table that silently drops
   the "blackhole" addresses; port 81 on the origin is closed (RST).
+* a chain of two routers behind the host, so traceroute has real hops:
+  ``<prefix>-r1`` sits on the host–world link through a macvlan of the
+  world's eth0 (the world itself neither routes nor forwards), links to
+  ``<prefix>-r2``, which links to ``<prefix>-far``; far holds the targets
+  198.51.100.250 and 2001:db8:6::1 with a UDP echo server (port 9999, bound to
+  each target address) and nothing on UDP port 9998.  The host routes only
+  198.51.100.240/28 and 2001:db8:4::/64, 2001:db8:5::/64, 2001:db8:6::/64 to
+  r1; r1 and r2 forward between these links only, so every packet still
+  stays inside the run's namespaces.  ICMP error rate limits are off in r1,
+  r2 and far (consecutive traceroutes would lose hops otherwise).
 * an unprivileged user ``cftu-<id>`` with its own /etc/subuid and /etc/subgid
   range, home in the run directory.
 * the run directory ``/tmp/<prefix>/`` (configs, logs, served files, the
@@ -32,7 +42,7 @@ Those mounts disappear with the last process of the command, even on SIGKILL.
 Teardown (``down``) kills the daemons it recorded (pid + start time, so a
 recycled pid is never hit), every process owned by the run's user or its
 subordinate ids, every process still inside the run's namespaces, deletes the
-namespaces, the user, its subuid/subgid lines, the run directory, and
+namespaces (host, world, r1, r2, far), the user, its subuid/subgid lines, the run directory, and
 /run/netns if the run created it and it is empty.  ``sweep`` does the same for
 runs whose owner process is gone (aborted runs); ``sweep --all`` for every run.
 
@@ -76,6 +86,30 @@ DNS_B_V4 = "198.51.100.54"
 DNS_B_V6 = "2001:db8:2::54"
 BLACKHOLE_V4 = "198.51.100.99"
 BLACKHOLE_V6 = "2001:db8:2::99"
+
+# The router chain behind the host (traceroute's hops): host -> r1 -> r2 -> far.
+# r1's upstream side is on the host-world subnet; the rest are small links of
+# their own.  Each *_V4/_V6 pair names one interface's addresses.
+R1_UP_V4 = "203.0.113.3"           # r1 eth0 (macvlan on the host-world link)
+R1_UP_V6 = "2001:db8:1::3"
+R1_DOWN_V4 = "198.51.100.241"      # r1 eth1, link r1-r2 198.51.100.240/30
+R1_DOWN_V6 = "2001:db8:4::1"       #          link r1-r2 2001:db8:4::/64
+R2_UP_V4 = "198.51.100.242"        # r2 eth0
+R2_UP_V6 = "2001:db8:4::2"
+R2_DOWN_V4 = "198.51.100.245"      # r2 eth1, link r2-far 198.51.100.244/30
+R2_DOWN_V6 = "2001:db8:5::1"       #          link r2-far 2001:db8:5::/64
+FAR_LINK_V4 = "198.51.100.246"     # far eth0
+FAR_LINK_V6 = "2001:db8:5::2"
+FAR_V4 = "198.51.100.250"          # far lo: the targets (UDP echo, ping, traceroute)
+FAR_V6 = "2001:db8:6::1"
+CHAIN_ROUTES_V4 = ("198.51.100.240/28",)
+CHAIN_ROUTES_V6 = ("2001:db8:4::/64", "2001:db8:5::/64", "2001:db8:6::/64")
+# What a traceroute from the host namespace to FAR_V4 / FAR_V6 shows, in order:
+# each router answers from the address of the interface facing the host.
+TRACE_HOPS_V4 = (R1_UP_V4, R2_UP_V4, FAR_V4)
+TRACE_HOPS_V6 = (R1_UP_V6, R2_UP_V6, FAR_V6)
+UDP_ECHO_PORT = 9999
+UDP_CLOSED_PORT = 9998
 
 HTTP_PORT = 80
 CLOSED_PORT = 81
@@ -125,6 +159,45 @@ symlink-etc)
 	;;
 esac
 exec setpriv --reuid="$user" --regid="$user" --init-groups --reset-env -- "$@"
+"""
+
+
+# UDP echo server for the far namespace: one socket per target address (a
+# wildcard-bound socket would answer from whatever address routing picks), so
+# every reply comes from the address the client sent to.  Arguments: LOG PORT
+# ADDR...  Each datagram appends "udp <peer-ip> <peer-port> <bytes>" to LOG.
+UDP_ECHO_SERVER = r"""
+import selectors, signal, socket, sys
+log = open(sys.argv[1], "a", buffering=1)
+port = int(sys.argv[2])
+sel = selectors.DefaultSelector()
+for addr in sys.argv[3:]:
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind((addr, port))
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        while True:
+            try:
+                data, peer = key.fileobj.recvfrom(65535)
+            except BlockingIOError:
+                break
+            key.fileobj.sendto(data, peer)
+            log.write(f"udp {peer[0]} {peer[1]} {len(data)}\n")
+"""
+
+# One UDP echo round trip, for the readiness probe: ADDR PORT.
+UDP_ECHO_PROBE = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.send(b"cft-probe")
+sys.exit(0 if s.recv(100) == b"cft-probe" else 1)
 """
 
 
@@ -397,6 +470,13 @@ class Topology:
         self.run_dir = os.path.join(RUN_ROOT, prefix)
         self.host_ns = f"{prefix}-host"
         self.world_ns = f"{prefix}-world"
+        self.r1_ns = f"{prefix}-r1"
+        self.r2_ns = f"{prefix}-r2"
+        self.far_ns = f"{prefix}-far"
+        # every namespace of the run, in creation order
+        self.namespaces = (self.host_ns, self.world_ns, self.r1_ns, self.r2_ns, self.far_ns)
+        # the hops a traceroute from the host namespace to the far target sees
+        self.trace_hops = {"ipv4": TRACE_HOPS_V4, "ipv6": TRACE_HOPS_V6}
         self.user = USER_PREFIX + self.suffix
         self.owner_pid = owner_pid if owner_pid is not None else os.getpid()
         self.big_size = big_size
@@ -409,6 +489,7 @@ class Topology:
             "dns-a": os.path.join(self.run_dir, "logs", "dnsmasq-a.log"),
             "dns-b": os.path.join(self.run_dir, "logs", "dnsmasq-b.log"),
             "echo": os.path.join(self.run_dir, "logs", "echo.log"),
+            "udp-echo": os.path.join(self.run_dir, "logs", "udp-echo.log"),
         }
 
     # -- state file ---------------------------------------------------------
@@ -514,7 +595,7 @@ class Topology:
         with global_lock():
             if "run_netns_preexisting" not in self.state:
                 self.state["run_netns_preexisting"] = os.path.isdir("/run/netns")
-            for ns in (h, w):
+            for ns in self.namespaces:
                 sh(["ip", "netns", "add", ns])
                 self.state["netns"].append(ns)
                 self.state.setdefault("netns_inodes", {})[ns] = _netns_inode(ns)
@@ -553,6 +634,53 @@ class Topology:
             "\t}\n"
             "}\n")
         sh(["ip", "netns", "exec", w, "nft", "-f", "-"], input=nft)
+        self._make_router_chain()
+
+    def _make_router_chain(self):
+        """host -> r1 -> r2 -> far (see the module docstring).  r1's upstream
+        interface is a macvlan of the world's eth0 created directly in r1, so
+        the world's links, routes and sysctls stay exactly as above."""
+        h, w, r1, r2, far = self.namespaces
+        sh(["ip", "-n", w, "link", "add", "eth0", "link", "eth0", "netns", r1,
+            "type", "macvlan", "mode", "bridge"])
+        sh(["ip", "link", "add", "eth1", "netns", r1, "type", "veth",
+            "peer", "name", "eth0", "netns", r2])
+        sh(["ip", "link", "add", "eth1", "netns", r2, "type", "veth",
+            "peer", "name", "eth0", "netns", far])
+        links = {r1: ("eth0", "eth1"), r2: ("eth0", "eth1"), far: ("eth0",)}
+        for ns, devs in links.items():
+            forward = "0" if ns == far else "1"
+            for k, v in (("net.ipv4.ip_forward", forward),
+                         ("net.ipv6.conf.all.forwarding", forward),
+                         ("net.ipv4.icmp_ratelimit", "0"),
+                         ("net.ipv6.icmp.ratelimit", "0"),
+                         *((f"net.ipv6.conf.{d}.{k2}", "0") for d in devs
+                           for k2 in ("accept_dad", "router_solicitations"))):
+                sh(["ip", "netns", "exec", ns, "sysctl", "-qw", f"{k}={v}"])
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        for ns, dev, v4, v4len, v6 in (
+                (r1, "eth0", R1_UP_V4, 24, R1_UP_V6), (r1, "eth1", R1_DOWN_V4, 30, R1_DOWN_V6),
+                (r2, "eth0", R2_UP_V4, 30, R2_UP_V6), (r2, "eth1", R2_DOWN_V4, 30, R2_DOWN_V6),
+                (far, "eth0", FAR_LINK_V4, 30, FAR_LINK_V6)):
+            sh(["ip", "-n", ns, "addr", "add", f"{v4}/{v4len}", "dev", dev])
+            sh(["ip", "-n", ns, "addr", "add", f"{v6}/64", "dev", dev, "nodad"])
+            sh(["ip", "-n", ns, "link", "set", dev, "up"])
+        sh(["ip", "-n", far, "addr", "add", f"{FAR_V4}/32", "dev", "lo"])
+        sh(["ip", "-n", far, "addr", "add", f"{FAR_V6}/128", "dev", "lo", "nodad"])
+        # Routes: specific prefixes only, both ways; no default route anywhere
+        # in the chain, so nothing can be routed beyond it.
+        for dst in CHAIN_ROUTES_V4:
+            sh(["ip", "-n", h, "route", "add", dst, "via", R1_UP_V4])
+        for dst in CHAIN_ROUTES_V6:
+            sh(["ip", "-n", h, "-6", "route", "add", dst, "via", R1_UP_V6])
+        for ns, dst, via in (
+                (r1, "198.51.100.244/30", R2_UP_V4), (r1, f"{FAR_V4}/32", R2_UP_V4),
+                (r1, "2001:db8:5::/64", R2_UP_V6), (r1, "2001:db8:6::/64", R2_UP_V6),
+                (r2, f"{FAR_V4}/32", FAR_LINK_V4), (r2, "2001:db8:6::/64", FAR_LINK_V6),
+                (r2, "203.0.113.0/24", R1_DOWN_V4), (r2, "2001:db8:1::/64", R1_DOWN_V6),
+                (far, "198.51.100.240/30", R2_DOWN_V4), (far, "203.0.113.0/24", R2_DOWN_V4),
+                (far, "2001:db8:4::/64", R2_DOWN_V6), (far, "2001:db8:1::/64", R2_DOWN_V6)):
+            sh(["ip", "-n", ns, "route", "add", dst, "via", via])
 
     def _make_files(self):
         r = self.run_dir
@@ -624,8 +752,11 @@ http {{
         _write(os.path.join(r, "nginx", "nginx.conf"), nginx_conf)
 
     def _spawn_world(self, name, argv):
+        return self._spawn_in(self.world_ns, name, argv)
+
+    def _spawn_in(self, ns, name, argv):
         out = open(os.path.join(self.run_dir, "logs", f"{name}.out"), "ab")
-        p = subprocess.Popen(["ip", "netns", "exec", self.world_ns, *argv],
+        p = subprocess.Popen(["ip", "netns", "exec", ns, *argv],
                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                              start_new_session=True, close_fds=True)
         out.close()
@@ -655,6 +786,9 @@ http {{
             [f"{ORIGIN_NAME},{ORIGIN_B_V4},{ORIGIN_B_V6}"]))
         self._spawn_world("echo", [PYTHON, "-u", os.path.join(HERE, "peers.py"),
                                    "--log", self.logs["echo"], ORIGIN_V4, ORIGIN_V6])
+        self._spawn_in(self.far_ns, "udp-echo", [
+            PYTHON, "-u", "-c", UDP_ECHO_SERVER, self.logs["udp-echo"], str(UDP_ECHO_PORT),
+            FAR_V4, FAR_V6])
 
     def _probe(self):
         """One readiness round from the host namespace; returns what failed."""
@@ -668,10 +802,12 @@ http {{
         for a in (ORIGIN_V4, ORIGIN_V6):
             for port in (ECHO_PORT, DISCARD_PORT):
                 checks[f"tcp {a} {port}"] = ["nc", "-z", "-w", "2", a, str(port)]
+        for a in (FAR_V4, FAR_V6):
+            checks[f"udp echo {a}"] = [PYTHON, "-c", UDP_ECHO_PROBE, a, str(UDP_ECHO_PORT)]
         failed = []
         for what, argv in checks.items():
             res = sh(["ip", "netns", "exec", self.host_ns, *argv], check=False)
-            if res.rc != 0 or (argv[0] != "nc" and not res.out.strip()):
+            if res.rc != 0 or (argv[0] not in ("nc", PYTHON) and not res.out.strip()):
                 failed.append(what)
         return failed
 
@@ -746,7 +882,7 @@ http {{
 
     def _remove_namespaces(self):
         with global_lock():
-            for ns in (self.host_ns, self.world_ns):
+            for ns in self.namespaces:
                 if ns in _netns_list():
                     sh(["ip", "netns", "del", ns])
             # /run/netns is a mount point that `ip netns add` creates; undo it
@@ -846,6 +982,12 @@ http {{
     def run_world(self, argv, timeout=60, check=False):
         """Run argv as root in the world namespace."""
         return sh(["ip", "netns", "exec", self.world_ns, *argv], check=check, timeout=timeout)
+
+    def run_in(self, ns, argv, timeout=60, check=False):
+        """Run argv as root in one of the run's namespaces (self.r1_ns, ...)."""
+        if ns not in self.namespaces:
+            raise ValueError(f"{ns!r} is not a namespace of {self.prefix}")
+        return sh(["ip", "netns", "exec", ns, *argv], check=check, timeout=timeout)
 
     def user_processes(self):
         """Live pids owned by the run's user (or its subordinate ids)."""
@@ -977,7 +1119,7 @@ def sweep(everything=False):
         if PREFIX_RE.match(d) and os.path.isdir(os.path.join(RUN_ROOT, d)):
             prefixes.add(d)
     for ns in _netns_list():
-        m = re.match(r"^(cft-[a-z0-9]{1,10})-(host|world)$", ns)
+        m = re.match(r"^(cft-[a-z0-9]{1,10})-(host|world|r1|r2|far)$", ns)
         if m:
             prefixes.add(m.group(1))
     with contextlib.suppress(FileNotFoundError):
@@ -1003,7 +1145,7 @@ def sweep(everything=False):
                 t.state["uid"] = pw.pw_uid
             except KeyError:
                 pass
-            t.state["netns_inodes"] = {ns: _netns_inode(ns) for ns in (t.host_ns, t.world_ns)
+            t.state["netns_inodes"] = {ns: _netns_inode(ns) for ns in t.namespaces
                                        if _netns_inode(ns)}
             t.state["run_netns_preexisting"] = True
         report.append((prefix, t.down()))
@@ -1040,7 +1182,7 @@ def main(argv=None):
                      big_size=a.big_size)
         t.up()
         print(f"{a.prefix}: up (run dir {t.run_dir}, user {t.user}, "
-              f"namespaces {t.host_ns} {t.world_ns})")
+              f"namespaces {' '.join(t.namespaces)})")
         return 0
     if a.cmd == "down":
         t = Topology(a.prefix)

@@ -1868,6 +1868,260 @@ static void built_packets_parse_back_to_what_was_asked(void **state)
 	assert_int_equal(p.payload_len, 1);
 }
 
+/* ---- cf_pkt_build_tcp ---- */
+
+static struct cf_pkt_tcp_seg tcp_seg(const struct cf_ip *src, const struct cf_ip *dst)
+{
+	return (struct cf_pkt_tcp_seg){
+	    .src = src, .dst = dst, .sport = 1000, .dport = 2000, .seq = 1, .ack = 2,
+	    .flags = TH_ACK, .window = 65535, .ttl = 64,
+	};
+}
+
+/* The kernel's SYNs carry MSS, SACK-permitted, timestamps and window scale: the same bytes. */
+static void build_tcp_matches_kernel_syns_with_options(void **state)
+{
+	struct cf_ip a4 = ip("10.0.0.1"), b4 = ip("10.0.0.2");
+	struct cf_ip a6 = ip("fd00::1"), b6 = ip("fd00::2");
+	struct cf_pkt_tcp_seg s = tcp_seg(&a4, &b4);
+	uint8_t buf[128];
+
+	(void)state;
+	s.sport = 0xb560;
+	s.dport = 80;
+	s.seq = 0x762da54b;
+	s.ack = 0;
+	s.flags = TH_SYN;
+	s.window = 0xfbe0;
+	s.opts = ref_tcp4_syn + 40;
+	s.opts_len = 20;
+	s.ip_id = 0x74ba;
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), sizeof(ref_tcp4_syn));
+	assert_memory_equal(buf, ref_tcp4_syn, sizeof(ref_tcp4_syn));
+
+	s = tcp_seg(&a6, &b6);
+	s.sport = 0xdbdc;
+	s.dport = 80;
+	s.seq = 0x35e2be0a;
+	s.ack = 0;
+	s.flags = TH_SYN;
+	s.window = 0xfc94;
+	s.opts = ref_tcp6_syn + 60;
+	s.opts_len = 20;
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), sizeof(ref_tcp6_syn));
+	assert_memory_equal(buf, ref_tcp6_syn, sizeof(ref_tcp6_syn));
+}
+
+/* The kernel's RST|ACK (id 0, DF, window 0) and a SYN with 20 bytes whose checksum Python made. */
+static void build_tcp_matches_kernel_rst_and_segment_with_data(void **state)
+{
+	struct cf_ip a4 = ip("10.0.0.1"), b4 = ip("10.0.0.2");
+	struct cf_ip a6 = ip("fd00::1"), b6 = ip("fd00::2");
+	struct cf_pkt_tcp_seg s = tcp_seg(&a4, &b4);
+	uint8_t buf[128];
+
+	(void)state;
+	s.sport = 81;
+	s.dport = 0x80e8;
+	s.seq = 0;
+	s.ack = 0x11223345;
+	s.flags = TH_RST | TH_ACK;
+	s.window = 0;
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), sizeof(ref_rst4_syn_kernel));
+	assert_memory_equal(buf, ref_rst4_syn_kernel, sizeof(ref_rst4_syn_kernel));
+
+	s.src = &a6;
+	s.dst = &b6;
+	s.dport = 0x80eb;
+	s.ack = 0x55667789;
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), sizeof(ref_rst6_syn_kernel));
+	assert_memory_equal(buf, ref_rst6_syn_kernel, sizeof(ref_rst6_syn_kernel));
+
+	s = tcp_seg(&b4, &a4);
+	s.sport = 0x80e9;
+	s.dport = 0x51;
+	s.seq = 0xfffffff0;
+	s.ack = 0;
+	s.flags = TH_SYN;
+	s.window = 0xfaf0;
+	s.ip_id = 0x1234;
+	s.payload = (const uint8_t *)"0123456789abcdefghij";
+	s.len = 20;
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), sizeof(ref_rst4_syn_data_in));
+	assert_memory_equal(buf, ref_rst4_syn_data_in, sizeof(ref_rst4_syn_data_in));
+}
+
+static void build_tcp_parses_back_with_valid_checksums(void **state)
+{
+	static const uint8_t opts[4] = { 1, 3, 3, 7 }; /* NOP, window scale 7 */
+	struct cf_ip a = ip("2001:db8::1"), b = ip("2001:db8::2");
+	struct cf_ip a4 = ip("192.0.2.1"), b4 = ip("198.51.100.2");
+	struct cf_pkt_tcp_seg s = tcp_seg(&a, &b);
+	uint8_t data[1001], buf[1200];
+	struct cf_pkt p;
+	ssize_t n;
+
+	(void)state;
+	fill(data, NULL, 0, sizeof(data), 7);
+	s.seq = 0xfffffffe;
+	s.ack = 0x12345678;
+	s.flags = TH_ACK | TH_PUSH;
+	s.payload = data;
+	s.len = sizeof(data); /* odd: the checksum pads the last byte */
+	s.opts = opts;
+	s.opts_len = sizeof(opts);
+	n = cf_pkt_build_tcp(buf, sizeof(buf), &s);
+	assert_int_equal(n, 40 + 24 + 1001);
+	assert_true(ref_checksums_ok(buf, (size_t)n));
+	p = parse_ok(buf, (size_t)n);
+	assert_ip(&p.src, "2001:db8::1");
+	assert_ip(&p.dst, "2001:db8::2");
+	assert_int_equal(p.proto, IPPROTO_TCP);
+	assert_int_equal(p.sport, 1000);
+	assert_int_equal(p.dport, 2000);
+	assert_int_equal(p.tcp_seq, 0xfffffffe);
+	assert_int_equal(p.tcp_ack, 0x12345678);
+	assert_int_equal(p.tcp_flags, TH_ACK | TH_PUSH);
+	assert_int_equal(p.payload_len, sizeof(data));
+	assert_memory_equal(p.payload, data, sizeof(data));
+	assert_memory_equal(buf + 60, opts, sizeof(opts));
+	assert_int_equal(be16(buf + 60 - 6), 65535); /* window */
+
+	s = tcp_seg(&a4, &b4);
+	s.flags = TH_FIN | TH_ACK;
+	s.ttl = 3;
+	s.ip_id = 0xbeef;
+	n = cf_pkt_build_tcp(buf, sizeof(buf), &s);
+	assert_int_equal(n, 40);
+	assert_true(ref_checksums_ok(buf, (size_t)n));
+	assert_int_equal(be16(buf + 4), 0xbeef);
+	assert_int_equal(be16(buf + 6), 0x4000); /* DF */
+	assert_int_equal(buf[8], 3);
+	p = parse_ok(buf, (size_t)n);
+	assert_int_equal(p.tcp_flags, TH_FIN | TH_ACK);
+	assert_int_equal(p.payload_len, 0);
+}
+
+static void build_tcp_uses_payload_already_in_place_or_overlapping(void **state)
+{
+	struct cf_ip a = ip("10.0.0.1"), b = ip("10.0.0.2");
+	struct cf_ip a6 = ip("fd00::1"), b6 = ip("fd00::2");
+	struct cf_pkt_tcp_seg s = tcp_seg(&a, &b);
+	uint8_t want[128], buf[128];
+	ssize_t n;
+
+	(void)state;
+	s.payload = (const uint8_t *)"in place, no copy";
+	s.len = 17;
+	n = cf_pkt_build_tcp(want, sizeof(want), &s);
+	assert_int_equal(n, 57);
+	memcpy(buf + CF_PKT_TCP4_PAYLOAD_OFF, "in place, no copy", 17);
+	s.payload = buf + CF_PKT_TCP4_PAYLOAD_OFF;
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), n);
+	assert_memory_equal(buf, want, (size_t)n);
+	/* overlapping the header area: moved first */
+	memcpy(buf + 3, "in place, no copy", 17);
+	s.payload = buf + 3;
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), n);
+	assert_memory_equal(buf, want, (size_t)n);
+
+	s.src = &a6;
+	s.dst = &b6;
+	s.payload = (const uint8_t *)"v6 data";
+	s.len = 7;
+	n = cf_pkt_build_tcp(want, sizeof(want), &s);
+	assert_int_equal(n, 67);
+	memcpy(buf + CF_PKT_TCP6_PAYLOAD_OFF, "v6 data", 7);
+	s.payload = buf + CF_PKT_TCP6_PAYLOAD_OFF;
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), n);
+	assert_memory_equal(buf, want, (size_t)n);
+}
+
+static void build_tcp_limits_data_to_one_packet(void **state)
+{
+	static const uint8_t opts[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+	struct cf_ip a = ip("10.0.0.1"), b = ip("10.0.0.2");
+	struct cf_ip a6 = ip("fd00::1"), b6 = ip("fd00::2");
+	struct cf_pkt_tcp_seg s = tcp_seg(&a, &b);
+	uint8_t *buf = malloc(70000), *data = calloc(1, 70000);
+
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(data);
+	s.payload = data;
+	s.len = 65495; /* 65535 - 20 - 20 */
+	assert_int_equal(cf_pkt_build_tcp(buf, 70000, &s), 65535);
+	assert_true(ref_checksums_ok(buf, 65535));
+	s.len = 65496;
+	assert_int_equal(cf_pkt_build_tcp(buf, 70000, &s), -EMSGSIZE);
+	s.len = 65487;
+	s.opts = opts;
+	s.opts_len = sizeof(opts);
+	assert_int_equal(cf_pkt_build_tcp(buf, 70000, &s), 65535);
+	s.len = 65488;
+	assert_int_equal(cf_pkt_build_tcp(buf, 70000, &s), -EMSGSIZE);
+
+	s = tcp_seg(&a6, &b6);
+	s.payload = data;
+	s.len = 65515; /* payload length 65535 - 20 */
+	assert_int_equal(cf_pkt_build_tcp(buf, 70000, &s), 40 + 65535);
+	assert_true(ref_checksums_ok(buf, 40 + 65535));
+	s.len = 65516;
+	assert_int_equal(cf_pkt_build_tcp(buf, 70000, &s), -EMSGSIZE);
+	free(buf);
+	free(data);
+}
+
+static void build_tcp_rejects_bad_families_options_and_missing_data(void **state)
+{
+	static const uint8_t opts[44] = { 0 };
+	struct cf_ip a = ip("10.0.0.1"), b6 = ip("fd00::2"), none = { 0 };
+	struct cf_pkt_tcp_seg s = tcp_seg(&a, &b6);
+	uint8_t buf[128];
+
+	(void)state;
+	memset(buf, SENTINEL, sizeof(buf));
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), -EINVAL);
+	s.src = &none;
+	s.dst = &none;
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), -EINVAL);
+	s = tcp_seg(&a, &a);
+	s.len = 1; /* no data pointer */
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), -EINVAL);
+	s.len = 0;
+	s.opts = opts;
+	s.opts_len = 3; /* not a multiple of 4 */
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), -EINVAL);
+	s.opts_len = 44; /* over 40 */
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), -EINVAL);
+	s.opts = NULL;
+	s.opts_len = 4;
+	assert_int_equal(cf_pkt_build_tcp(buf, sizeof(buf), &s), -EINVAL);
+	assert_true(all_bytes_are(buf, sizeof(buf), SENTINEL));
+}
+
+static void build_tcp_needs_room_for_the_whole_packet(void **state)
+{
+	struct cf_ip a = ip("10.0.0.1"), b = ip("10.0.0.2");
+	struct cf_ip a6 = ip("fd00::1"), b6 = ip("fd00::2");
+	struct cf_pkt_tcp_seg s = tcp_seg(&a, &b);
+	uint8_t buf[128];
+
+	(void)state;
+	s.payload = (const uint8_t *)"abc";
+	s.len = 3;
+	memset(buf, SENTINEL, sizeof(buf));
+	assert_int_equal(cf_pkt_build_tcp(buf, 42, &s), -ENOSPC);
+	assert_true(all_bytes_are(buf, sizeof(buf), SENTINEL));
+	assert_int_equal(cf_pkt_build_tcp(buf, 43, &s), 43);
+	s.src = &a6;
+	s.dst = &b6;
+	memset(buf, SENTINEL, sizeof(buf));
+	assert_int_equal(cf_pkt_build_tcp(buf, 62, &s), -ENOSPC);
+	assert_true(all_bytes_are(buf, sizeof(buf), SENTINEL));
+	assert_int_equal(cf_pkt_build_tcp(buf, 63, &s), 63);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1946,6 +2200,13 @@ int main(void)
 	    cmocka_unit_test(build_udp_needs_room_for_the_whole_packet),
 	    cmocka_unit_test(build_icmp_echo_limits_errors_and_in_place_data),
 	    cmocka_unit_test(built_packets_parse_back_to_what_was_asked),
+	    cmocka_unit_test(build_tcp_matches_kernel_syns_with_options),
+	    cmocka_unit_test(build_tcp_matches_kernel_rst_and_segment_with_data),
+	    cmocka_unit_test(build_tcp_parses_back_with_valid_checksums),
+	    cmocka_unit_test(build_tcp_uses_payload_already_in_place_or_overlapping),
+	    cmocka_unit_test(build_tcp_limits_data_to_one_packet),
+	    cmocka_unit_test(build_tcp_rejects_bad_families_options_and_missing_data),
+	    cmocka_unit_test(build_tcp_needs_room_for_the_whole_packet),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
