@@ -85,8 +85,23 @@ static ssize_t read_one(struct cf_engine *e, uint64_t *ts, enum cf_pcapng_dir *d
 		return -errno;
 	*ts = ts_of(&msg);
 	*dir = sll.sll_pkttype == PACKET_OUTGOING ? CF_PCAPNG_DIR_OUT : CF_PCAPNG_DIR_IN;
-	if (sll.sll_ifindex == 1) /* lo: keep the copy going out */
-		return sll.sll_pkttype == PACKET_OUTGOING ? n : 0;
+	if (sll.sll_ifindex == 1) {
+		/*
+		 * lo: keep one copy, the one going out; which way it goes for the
+		 * tree follows from its destination (one of the tree's own addresses
+		 * means it comes towards the tree).
+		 */
+		struct cf_pkt pkt;
+
+		if (sll.sll_pkttype != PACKET_OUTGOING)
+			return 0;
+		if (cf_pkt_parse(e->rxbuf, (size_t)n, &pkt) == 0)
+			*dir = cf_ip_equal(&pkt.dst, &e->plan.child4) ||
+				       cf_ip_equal(&pkt.dst, &e->plan.child6)
+				       ? CF_PCAPNG_DIR_IN
+				       : CF_PCAPNG_DIR_OUT;
+		return n;
+	}
 	/* tun0: "outgoing" is what the tree sent, the rest is what the engine wrote back. */
 	if (sll.sll_pkttype != PACKET_OUTGOING && is_reinjected_syn(e, e->rxbuf, (size_t)n))
 		return 0;

@@ -34,6 +34,17 @@ static void fail(struct cf_upstream *u, int err, const char *text)
 }
 
 /* The name the tree resolved for the destination, if policy's memory has one and it is safe. */
+/*
+ * Address rules (CIDRs, private and metadata blocks) judge the address the
+ * tree resolved; a proxy asked for the name would resolve it again, possibly
+ * to an address those rules deny. With any of them active the proxy is
+ * asked for the address. (Domain rules judge the name, which stays the same.)
+ */
+static bool address_rules(const struct cf_config *c)
+{
+	return c->allow_cidrs.n || c->deny_cidrs.n || c->block_private || c->block_metadata;
+}
+
 static const char *target_name(struct cf_engine *e, const struct cf_flow *f)
 {
 	const char *names[4];
@@ -48,7 +59,9 @@ int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
 	const struct cf_config *cfg = e->cfg;
 	struct cf_upstream *u = calloc(1, sizeof(*u));
 	struct cf_hs_target t = {
-		.name = cfg->proxy_send_ip ? NULL : target_name(e, f), .ip = &f->dst, .port = f->dport,
+		.name = cfg->proxy_send_ip || address_rules(cfg) ? NULL : target_name(e, f),
+		.ip = &f->dst,
+		.port = f->dport,
 	};
 	int r;
 

@@ -148,12 +148,6 @@ def test_no_host_namespace_packet_is_in_the_capture(cap):
     assert F.tshark_fields(cap.out, ["frame.number"], 'http.request.uri contains "host="') == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "childflow bug: src/engine/capture.c read_one() keeps only the PACKET_OUTGOING copy of "
-    "each lo packet and sets the direction from sll_pkttype, so every TCP segment after the "
-    "SYN, including those from the peer (SYN-ACK, the HTTP response), is written with "
-    "epb_flags 2 'outbound: sent by the tree'; docs/capture.md says 1 'inbound: towards "
-    "the tree' for those (or no flag when unknown)"))
 def test_direction_flags_agree_with_the_addresses(cap):
     for num, direction, s4, d4, s6, d6 in cap.rows:
         if not direction:

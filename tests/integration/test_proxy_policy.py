@@ -6,7 +6,7 @@ itself; the address it then connects to can differ from the one the tree's
 connect() was judged on.  Two tests show what follows: with --dns the
 proxy's answer wins over the forced resolver's (documented: "the proxy
 resolves it itself"; --proxy-send-ip keeps the tree's answer), and a CIDR
-the policy denies is reached through the proxy (xfail: a bug)."""
+the policy denies is never reached through the proxy (the proxy is then asked for the address)."""
 
 import pytest
 
@@ -82,14 +82,6 @@ def test_with_forced_dns_the_proxy_resolves_the_name_unless_send_ip(
     assert_tunnelled(proxy_world, tinyproxy, marks, target)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "policy judges the address the tree resolved, but the proxy is asked for the NAME and "
-    "resolves it again itself, so it may connect to an address --deny-cidr denies: with "
-    "--deny-cidr 2001:db8:2::10/128, `curl -4 http://origin.test/` (allowed: 198.51.100.10) "
-    "becomes CONNECT origin.test:80 and tinyproxy connects to 2001:db8:2::10; the same with "
-    "microsocks and --deny-cidr 198.51.100.10/32, `curl -6`. A resolver that answers the "
-    "proxy differently (DNS rebinding) turns this into a bypass of --block-private and "
-    "--block-metadata. Sending the address whenever address rules exist would close it"))
 @pytest.mark.parametrize("kind, denied, family", [
     ("http", T.ORIGIN_V6, "-4"),
     ("socks5", T.ORIGIN_V4, "-6"),
