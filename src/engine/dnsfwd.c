@@ -163,8 +163,10 @@ static void fail_query(struct cf_engine *e, struct dns_query *q)
 	ssize_t n = cf_dns_build_empty_answer(q->msg, q->len, CF_DNS_RCODE_SERVFAIL, buf, sizeof(buf));
 
 	e->stats.dns_failures++;
-	if (n > 0)
+	if (n > 0) {
+		cf_flow_dns_failed(e, q->flow_id, &q->server, q->server_port, buf, (size_t)n);
 		reply(e, q, buf, (size_t)n);
+	}
 	query_free(e, q);
 }
 

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dns/message.h"
@@ -154,6 +155,20 @@ void cf_flow_dns_relayed(struct cf_engine *e, uint64_t id, bool tcp, const struc
 			 uint16_t port, const uint8_t *msg, size_t len)
 {
 	dns_answer(e, id, tcp, server, port, msg, len, true);
+}
+
+void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *server,
+			uint16_t port, const uint8_t *msg, size_t len)
+{
+	struct cf_dns_query q;
+	char detail[320];
+
+	dns_answer(e, id, false, server, port, msg, len, false);
+	if (!e->obs)
+		return;
+	snprintf(detail, sizeof(detail), "no resolver answered the query for %s; the tree got SERVFAIL",
+		 cf_dns_parse_query(msg, len, &q) == 0 && q.has_question ? q.qname : "(no name)");
+	cf_obs_runtime_failure(e->obs, "run", "dns_upstream_timeout", detail);
 }
 
 void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp,

@@ -55,6 +55,10 @@ bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *serve
 uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uint8_t *msg,
 			   size_t len, const struct cf_ip *server, uint16_t port, int *verdict);
 
+/* No resolver answered: the engine answers SERVFAIL (@msg) and says so in the flow log. */
+void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *server,
+			uint16_t port, const uint8_t *msg, size_t len);
+
 /* A resolver's answer is going back to the tree: learn its names for policy, log it. */
 void cf_flow_dns_relayed(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
 			 uint16_t port, const uint8_t *msg, size_t len);

@@ -620,12 +620,6 @@ def test_report_of_an_empty_log_is_a_report_of_nothing(childflow, userdir):
 # --- a query no resolver answers ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "childflow bug: when every upstream resolver times out, src/engine/dnsfwd.c "
-    "fail_query() sends the tree a SERVFAIL but writes no flow-log event: the dns_query "
-    "has no dns_answer ('an answer went back to the tree') and no runtime_failure "
-    "(docs/flow-log-schema.md's example is reason_code dns_upstream_timeout), so the log "
-    "and the summary/report do not show the failure at all"))
 def test_query_no_resolver_answers_is_accounted_for_in_the_log(childflow, userdir):
     # --dns at the blackholed address: the forwarder's query is dropped in
     # the world, so after its timeout childflow answers SERVFAIL itself.
