@@ -8,9 +8,7 @@
  * random IPv6 and v4-mapped), DNS decisions and learning, and prints
  * decisions per second. Deterministic: a fixed xorshift seed.
  *
- * Build by hand (from the source root):
- *   cc -std=c17 -O2 -D_GNU_SOURCE -Isrc bench/policy_bench.c src/policy/policy.c \
- *      src/policy/namecache.c src/config/addr.c src/config/config.c -o policy_bench
+ * Built by Meson as build/policy_bench (meson setup build && ninja -C build).
  */
 #include <stdio.h>
 #include <stdlib.h>
