@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -91,6 +92,8 @@ struct cf_tcp_table {
 	struct tcp_conn *graveyard; /* DEAD connections, chained through hnext */
 	struct cf_pipe_pool pipes;
 	size_t n_pending, n_relay;
+	size_t max_conns; /* what the file-descriptor limit allows */
+	bool warned_full, warned_relay;
 };
 
 static void list_add(struct tcp_conn *head, struct tcp_conn *c)
@@ -167,6 +170,23 @@ static void pending_unlink(struct cf_tcp_table *t, struct tcp_conn *c)
 	t->n_pending--;
 }
 
+/*
+ * A relayed connection holds six descriptors (two sockets, two pipes); keep
+ * a reserve for everything else. Past this, new connections are refused at
+ * once rather than failing half-way.
+ */
+#define FDS_PER_CONN 6
+#define FD_RESERVE 256
+
+static size_t conn_budget(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 1u << 20;
+	return rl.rlim_cur > FD_RESERVE ? (size_t)(rl.rlim_cur - FD_RESERVE) / FDS_PER_CONN : 0;
+}
+
 int cf_tcp_init(struct cf_engine *e)
 {
 	struct cf_tcp_table *t = calloc(1, sizeof(*t));
@@ -175,6 +195,7 @@ int cf_tcp_init(struct cf_engine *e)
 		return -ENOMEM;
 	t->pending.next = t->pending.prev = &t->pending;
 	t->relays.next = t->relays.prev = &t->relays;
+	t->max_conns = conn_budget();
 	e->tcp = t;
 	return 0;
 }
@@ -382,6 +403,20 @@ void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn)
 			cf_engine_tun_write(e, c->syn, c->syn_len);
 		return;
 	}
+	if (t->n_pending + t->n_relay >= t->max_conns) {
+		struct cf_pkt copy = *syn;
+		ssize_t n = cf_pkt_build_tcp_rst(e->txbuf, sizeof(e->txbuf), &copy);
+
+		if (!t->warned_full) {
+			log_warn("%zu concurrent TCP connections: the file-descriptor limit "
+				 "(ulimit -n) allows no more; refusing new ones (raise the limit)",
+				 t->n_pending + t->n_relay);
+			t->warned_full = true;
+		}
+		if (n > 0)
+			cf_engine_tun_write(e, e->txbuf, (size_t)n);
+		return;
+	}
 	c = conn_new(syn);
 	if (!c) {
 		e->stats.packets_dropped++;
@@ -583,7 +618,10 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 	if (err == 0)
 		err = cf_engine_watch(e, child_fd, ev, &c->w_child);
 	if (err < 0) {
-		log_warn("cannot relay a connection: %s", strerror(-err));
+		if (!e->tcp->warned_relay) {
+			log_warn("cannot relay a connection: %s (reported once)", strerror(-err));
+			e->tcp->warned_relay = true;
+		}
 		/* Keep conn_free's bookkeeping right: the relay pipes may be half made. */
 		conn_free(e, c, true);
 		return;
