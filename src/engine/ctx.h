@@ -41,6 +41,8 @@ struct cf_watch {
 	uint8_t kind;
 };
 
+#define CF_ASKED_SLOTS 1024
+
 #define cf_container_of(ptr, type, member)                                     \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
@@ -80,6 +82,16 @@ struct cf_engine {
 	struct cf_policy *policy;
 	struct cf_obs *obs; /* flow log and summary aggregation, or NULL */
 	struct cf_attrib *attrib; /* process attribution, with obs only */
+
+	/*
+	 * The name the tree last asked for, per address an answer gave it: what
+	 * a proxy is asked for (the query name is also the right one behind a
+	 * CNAME chain). Fixed size; a collision just forgets the older entry.
+	 */
+	struct cf_asked_name {
+		struct cf_ip ip;
+		char name[256];
+	} *asked; /* CF_ASKED_SLOTS entries, with --proxy only */
 
 	/* --proxy: where the engine connects instead of the destination (resolved on the host). */
 	struct sockaddr_storage proxy_addr;

@@ -303,6 +303,11 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 	e->pidfd = take_fd_int(&sb->pidfd);
 	e->now_ms = monotonic_ms();
 	r = cf_policy_new(o->cfg, &e->policy);
+	if (r == 0 && o->cfg->proxy.scheme != CF_PROXY_NONE) {
+		e->asked = calloc(CF_ASKED_SLOTS, sizeof(*e->asked));
+		if (!e->asked)
+			r = -ENOMEM;
+	}
 	if (r == 0 && o->cfg->proxy.scheme == CF_PROXY_HTTPS)
 		r = cf_tls_ctx_new(o->cfg->proxy_insecure, &e->tls_ctx);
 	if (r == 0)
@@ -371,6 +376,7 @@ static void engine_fini(struct cf_engine *e)
 	if (e->policy)
 		res_denials(e);
 	cf_policy_free(e->policy);
+	free(e->asked);
 	cf_tls_ctx_free(e->tls_ctx);
 	cf_attrib_free(e->attrib);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)

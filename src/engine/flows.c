@@ -118,6 +118,39 @@ uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uin
 	return id;
 }
 
+static size_t asked_slot(const struct cf_ip *ip)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < 16; i++)
+		h = (h ^ ip->b[i]) * 16777619u;
+	return h % CF_ASKED_SLOTS;
+}
+
+/* Remember that the tree's query in @msg (an answer) gave it @ip. */
+static void remember_asked(struct cf_engine *e, const uint8_t *msg, size_t len,
+			   const struct cf_ip *ip)
+{
+	struct cf_asked_name *slot;
+	struct cf_dns_query q;
+
+	if (!e->asked || cf_dns_parse_query(msg, len, &q) < 0 || !q.has_question || !q.qname[0])
+		return;
+	slot = &e->asked[asked_slot(ip)];
+	slot->ip = *ip;
+	snprintf(slot->name, sizeof(slot->name), "%s", q.qname);
+}
+
+const char *cf_flow_asked_name(const struct cf_engine *e, const struct cf_ip *ip)
+{
+	const struct cf_asked_name *slot;
+
+	if (!e->asked)
+		return NULL;
+	slot = &e->asked[asked_slot(ip)];
+	return cf_ip_equal(&slot->ip, ip) && slot->name[0] ? slot->name : NULL;
+}
+
 /* Log one answer with its addresses; learn names -> addresses when it was relayed. */
 static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
 		       uint16_t port, const uint8_t *msg, size_t len, bool relayed)
@@ -136,6 +169,8 @@ static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct 
 			cf_policy_learn_cname(e->policy, r->name, r->target, r->ttl, e->now_ms);
 		else if (relayed)
 			cf_policy_learn_address(e->policy, r->name, &r->ip, r->ttl, e->now_ms);
+		if (relayed && !r->is_cname)
+			remember_asked(e, msg, len, &r->ip);
 		if (!r->is_cname && n < MAX_ANSWER_IPS)
 			ips[n++] = r->ip;
 	}

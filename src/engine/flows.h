@@ -55,6 +55,9 @@ bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *serve
 uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uint8_t *msg,
 			   size_t len, const struct cf_ip *server, uint16_t port, int *verdict);
 
+/* The name the tree last asked for that resolved to @ip, or NULL (for proxies). */
+const char *cf_flow_asked_name(const struct cf_engine *e, const struct cf_ip *ip);
+
 /* No resolver answered: the engine answers SERVFAIL (@msg) and says so in the flow log. */
 void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *server,
 			uint16_t port, const uint8_t *msg, size_t len);

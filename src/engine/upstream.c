@@ -45,11 +45,19 @@ static bool address_rules(const struct cf_config *c)
 	return c->allow_cidrs.n || c->deny_cidrs.n || c->block_private || c->block_metadata;
 }
 
+/*
+ * The name the tree asked for when it got this address (its last query),
+ * provided policy's name memory still holds the binding (TTL not expired).
+ */
 static const char *target_name(struct cf_engine *e, const struct cf_flow *f)
 {
-	const char *names[4];
-	size_t n = cf_policy_names_for(e->policy, &f->dst, e->now_ms, names, 4);
+	const char *asked = cf_flow_asked_name(e, &f->dst);
+	const char *names[16];
+	size_t n = cf_policy_names_for(e->policy, &f->dst, e->now_ms, names, 16);
 
+	for (size_t i = 0; asked && i < n; i++)
+		if (strcmp(names[i], asked) == 0)
+			return asked;
 	return n > 0 ? names[n - 1] : NULL;
 }
 

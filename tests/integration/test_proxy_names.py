@@ -60,14 +60,6 @@ def test_name_from_hosts_file_is_sent_to_the_proxy_as_the_address(
                                                      marks[proxy.backend or proxy.name])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "when two names resolve to the same address, the engine asks the proxy for the name "
-    "resolved LONGEST ago, not the one the tree just resolved for this connection: "
-    "upstream.c target_name() takes names[n - 1] of cf_policy_names_for(), whose walk "
-    "lists owner names newest binding first (namecache.h), so the last entry is the oldest "
-    "owner (meant for the outermost CNAME alias); here 2001:db8:2::10 is both origin.test's "
-    "and v6only.test's AAAA, and `curl -6 http://v6only.test/` after `curl -6 "
-    "http://origin.test/` is sent as CONNECT origin.test:80"))
 def test_proxy_is_asked_for_the_name_just_resolved_when_two_names_share_an_address(
         proxy_world, tinyproxy, childflow):
     marks = proxy_world.marks()
