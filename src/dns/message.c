@@ -46,14 +46,48 @@ static int status_to_errno(ldns_status s)
 	return s == LDNS_STATUS_MEM_ERR ? -ENOMEM : -EINVAL;
 }
 
+/*
+ * ldns_wire2pkt() (ldns 1.8.3) keeps only the last TSIG record of the
+ * additional section and leaks the others. A message carries at most one
+ * (RFC 8945, 5.1), so refuse more before ldns sees them, walking the records
+ * with ldns's own parser. Return 0, -EINVAL (several TSIGs) or -ENOMEM.
+ */
+static int check_single_tsig(const uint8_t *msg, size_t len)
+{
+	const unsigned count[] = { LDNS_QDCOUNT(msg), LDNS_ANCOUNT(msg), LDNS_NSCOUNT(msg),
+				   LDNS_ARCOUNT(msg) };
+	unsigned tsig = 0;
+	size_t pos = CF_DNS_HEADER_LEN;
+
+	if (count[LDNS_SECTION_ADDITIONAL] < 2)
+		return 0;
+	for (int sec = LDNS_SECTION_QUESTION; sec <= LDNS_SECTION_ADDITIONAL; sec++) {
+		for (unsigned i = 0; i < count[sec]; i++) {
+			ldns_rr *rr = NULL;
+			ldns_status s = ldns_wire2rr(&rr, msg, len, &pos, (ldns_pkt_section)sec);
+
+			if (s != LDNS_STATUS_OK) /* ldns_wire2pkt() reports it the same way */
+				return s == LDNS_STATUS_MEM_ERR ? -ENOMEM : 0;
+			if (sec == LDNS_SECTION_ADDITIONAL && ldns_rr_get_type(rr) == LDNS_RR_TYPE_TSIG)
+				tsig++;
+			ldns_rr_free(rr);
+		}
+	}
+	return tsig > 1 ? -EINVAL : 0;
+}
+
 /* Run ldns over @msg; on success *pkt is owned by the caller. */
 static int wire_to_pkt(const uint8_t *msg, size_t len, ldns_pkt **pkt)
 {
 	ldns_status s;
+	int r;
 
 	*pkt = NULL;
 	if (!msg || len < CF_DNS_HEADER_LEN)
 		return -EINVAL;
+	r = check_single_tsig(msg, len);
+	if (r < 0)
+		return r;
 	s = ldns_wire2pkt(pkt, msg, len);
 	if (s != LDNS_STATUS_OK) {
 		*pkt = NULL;

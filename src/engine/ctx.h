@@ -109,6 +109,7 @@ struct cf_engine {
 	uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop turn */
 	unsigned signals_forwarded;
 	bool command_done;
+	bool flush_abort; /* a signal after the tree exited: stop flushing its connections */
 	struct cf_engine_result *res;
 
 	uint8_t rxbuf[65536];

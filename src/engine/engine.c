@@ -44,6 +44,8 @@
 
 #define TICK_MS 250
 #define TUN_BATCH 64
+/* After the tree exited: give up on a destination that accepted nothing for this long. */
+#define FLUSH_IDLE_MS 1000
 
 static uint64_t monotonic_ms(void)
 {
@@ -137,8 +139,12 @@ static void on_signal(struct cf_engine *e)
 	while (read(e->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		int sig = (int)si.ssi_signo;
 
-		if (sig == SIGINT && si.ssi_code == SI_KERNEL)
+		if (sig == SIGINT && si.ssi_code == SI_KERNEL && !e->command_done)
 			continue; /* the terminal sent it to the tree as well */
+		if (e->command_done) {
+			e->flush_abort = true; /* the user does not want to wait for the flush */
+			continue;
+		}
 		if (++e->signals_forwarded >= 3) {
 			log_warn("third signal: killing the sandbox");
 			kill(e->helper, SIGKILL);
@@ -384,6 +390,51 @@ static void engine_fini(struct cf_engine *e)
 			close(fds[i]);
 }
 
+/*
+ * The tree exited, but the kernel may still hold bytes it wrote, and its
+ * FIN, in sockets the engine has not read yet. Keep relaying until every
+ * connection delivered the tree's end, as long as the destinations accept
+ * data, so that nothing the tree sent is lost and no destination sees a
+ * reset for a connection the tree closed cleanly.
+ */
+static int engine_flush(struct cf_engine *e)
+{
+	struct epoll_event ev[64];
+	uint64_t last = monotonic_ms();
+	size_t left;
+
+	/* Both stay readable once the tree is gone. */
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->ctlfd, NULL);
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->pidfd, NULL);
+	while ((left = cf_tcp_unflushed(e)) > 0) {
+		int n;
+
+		if (e->flush_abort || monotonic_ms() - last >= FLUSH_IDLE_MS) {
+			log_warn("%zu connection(s) still had data of the command for their "
+				 "destination; resetting them", left);
+			return 0;
+		}
+		n = epoll_wait(e->epfd, ev, 64, FLUSH_IDLE_MS / 4);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		e->now_ms = monotonic_ms();
+		for (int i = 0; i < n; i++) {
+			struct cf_watch *w = ev[i].data.ptr;
+
+			if (w->kind == CF_W_TCP_RELAY)
+				last = e->now_ms;
+			dispatch(e, w, ev[i].events);
+		}
+		cf_tcp_reap(e);
+		cf_dnsfwd_reap(e);
+		cf_dgram_reap(e);
+	}
+	return 0;
+}
+
 static int engine_loop(struct cf_engine *e)
 {
 	struct epoll_event ev[64];
@@ -403,7 +454,7 @@ static int engine_loop(struct cf_engine *e)
 		cf_dnsfwd_reap(e);
 		cf_dgram_reap(e);
 	}
-	return 0;
+	return engine_flush(e);
 }
 
 int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,

@@ -247,3 +247,8 @@ enum cf_relay_state cf_relay_progress(struct cf_relay *r)
 		return CF_RELAY_DONE;
 	return CF_RELAY_ACTIVE;
 }
+
+bool cf_relay_sent_eof(const struct cf_relay *r)
+{
+	return r->dir[0].dst_shut;
+}

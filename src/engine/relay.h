@@ -88,4 +88,7 @@ enum cf_relay_state cf_relay_progress(struct cf_relay *r);
 /* Give the pipes back to @pool when empty (else close them); the sockets stay open. */
 void cf_relay_fini(struct cf_relay *r, struct cf_pipe_pool *pool);
 
+/* True once the tree's end (FIN) was passed on to the destination. */
+bool cf_relay_sent_eof(const struct cf_relay *r);
+
 #endif

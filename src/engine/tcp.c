@@ -256,6 +256,29 @@ void cf_tcp_reap(struct cf_engine *e)
 	}
 }
 
+/* The tree's side has nothing more for the destination (DNS streams end at the engine). */
+static bool conn_flushed(const struct tcp_conn *c)
+{
+	if (c->dns)
+		return true;
+	if (c->tlsr)
+		return cf_tlsrelay_sent_eof(c->tlsr);
+	return cf_relay_sent_eof(&c->relay);
+}
+
+size_t cf_tcp_unflushed(const struct cf_engine *e)
+{
+	const struct cf_tcp_table *t = e->tcp;
+	size_t n = 0;
+
+	if (!t)
+		return 0;
+	for (const struct tcp_conn *c = t->relays.next; c != &t->relays; c = c->next)
+		if (!conn_flushed(c))
+			n++;
+	return n;
+}
+
 void cf_tcp_fini(struct cf_engine *e)
 {
 	struct cf_tcp_table *t = e->tcp;
@@ -266,11 +289,15 @@ void cf_tcp_fini(struct cf_engine *e)
 		conn_free(e, t->pending.next, true);
 	while (t->relays.next != &t->relays) {
 		struct tcp_conn *c = t->relays.next;
+		uint64_t b[2] = { c->relay.dir[0].bytes, c->relay.dir[1].bytes };
 
-		c->flow.bytes_sent = c->relay.dir[0].bytes;
-		c->flow.bytes_received = c->relay.dir[1].bytes;
+		if (c->tlsr)
+			cf_tlsrelay_bytes(c->tlsr, b);
+		c->flow.bytes_sent = b[0];
+		c->flow.bytes_received = b[1];
 		cf_flow_end(e, &c->flow);
-		conn_free(e, c, true);
+		/* The tree is gone: a destination that sent its end too sees a clean close. */
+		conn_free(e, c, !conn_flushed(c));
 	}
 	cf_tcp_reap(e);
 	cf_pipe_pool_drain(&t->pipes);

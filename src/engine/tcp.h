@@ -8,7 +8,14 @@
 /* Create the connection table. Return 0 or -ENOMEM. */
 int cf_tcp_init(struct cf_engine *e);
 
-/* Close every connection and free the table. */
+/*
+ * Number of relayed connections whose tree-to-destination direction has not
+ * delivered its end yet: after the tree exited, the engine keeps running
+ * until this is 0 so data the tree wrote before exiting is not lost.
+ */
+size_t cf_tcp_unflushed(const struct cf_engine *e);
+
+/* Close every connection (gracefully where the tree's end was delivered) and free the table. */
 void cf_tcp_fini(struct cf_engine *e);
 
 /* A TCP SYN (without ACK) the tree sent, read from tun0. */

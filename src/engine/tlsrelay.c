@@ -149,3 +149,8 @@ void cf_tlsrelay_bytes(const struct cf_tlsrelay *r, uint64_t bytes[2])
 	bytes[0] = r->up.bytes;
 	bytes[1] = r->down.bytes;
 }
+
+bool cf_tlsrelay_sent_eof(const struct cf_tlsrelay *r)
+{
+	return r->up.shut;
+}

@@ -34,4 +34,7 @@ enum cf_relay_state cf_tlsrelay_progress(struct cf_tlsrelay *r);
 /* Bytes delivered so far: [0] tree -> upstream, [1] upstream -> tree. */
 void cf_tlsrelay_bytes(const struct cf_tlsrelay *r, uint64_t bytes[2]);
 
+/* True once the tree's end was passed on to the proxy (TLS close_notify). */
+bool cf_tlsrelay_sent_eof(const struct cf_tlsrelay *r);
+
 #endif

@@ -8,6 +8,7 @@ echo: sends back everything it reads; when the client half-closes (EOF) it
 half-closes too, after the last byte, then closes.  discard: reads until EOF,
 then closes.  Each finished connection appends one line to the log:
     <service> <peer-ip> <bytes-received>
+with " reset" appended when the connection ended in a reset instead of EOF.
 """
 
 import argparse
@@ -23,13 +24,13 @@ class Peers:
     def __init__(self, log_path):
         self.log = open(log_path, "a", buffering=1)
 
-    def record(self, service, writer, nbytes):
+    def record(self, service, writer, nbytes, reset=False):
         peer = writer.get_extra_info("peername")
         ip = peer[0] if peer else "?"
-        self.log.write(f"{service} {ip} {nbytes}\n")
+        self.log.write(f"{service} {ip} {nbytes}{' reset' if reset else ''}\n")
 
     async def echo(self, reader, writer):
-        n = 0
+        n, reset = 0, False
         try:
             while True:
                 data = await reader.read(65536)
@@ -42,13 +43,13 @@ class Peers:
                 writer.write_eof()
             await writer.drain()
         except (ConnectionError, OSError):
-            pass
+            reset = True
         finally:
-            self.record("echo", writer, n)
+            self.record("echo", writer, n, reset)
             writer.close()
 
     async def discard(self, reader, writer):
-        n = 0
+        n, reset = 0, False
         try:
             while True:
                 data = await reader.read(65536)
@@ -56,9 +57,9 @@ class Peers:
                     break
                 n += len(data)
         except (ConnectionError, OSError):
-            pass
+            reset = True
         finally:
-            self.record("discard", writer, n)
+            self.record("discard", writer, n, reset)
             writer.close()
 
 

@@ -56,6 +56,31 @@ def test_half_close_to_discard_delivers_every_byte_and_eof(topo, childflow, user
     assert line == f"discard {peer} {len(ECHO_PAYLOAD)}", line
 
 
+# Writes everything into the socket and exits at once: most of it is still in
+# the kernel's buffers when the tree is gone.
+WRITE_AND_EXIT = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(b"x" * int(sys.argv[3]))
+s.close()
+"""
+EXIT_UPLOAD = 16 << 20
+
+
+@pytest.mark.parametrize("addr, peer", [(T.ORIGIN_V4, T.HOST_V4), (T.ORIGIN_V6, T.HOST_V6)],
+                         ids=["ipv4", "ipv6"])
+def test_data_written_just_before_the_tree_exits_arrives_with_a_clean_close(
+        topo, childflow, addr, peer):
+    mark = topo.log_mark("echo")
+    res = childflow.run("--", "python3", "-c", WRITE_AND_EXIT, addr, str(T.DISCARD_PORT),
+                        str(EXIT_UPLOAD))
+    assert res.rc == 0, str(res)
+    assert "resetting" not in res.err, res.err
+    # every byte, then EOF (a reset would be logged with " reset")
+    line = topo.wait_log("echo", mark, rf"^discard {peer} ")
+    assert line == f"discard {peer} {EXIT_UPLOAD}", line
+
+
 PARALLEL_CLIENT = r"""
 import asyncio, sys
 host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -577,11 +577,31 @@ static void test_parse_query_on_response_sets_is_response(void **state)
 	assert_string_equal(q.qname, "www.example.com");
 }
 
+/* "example.org." AAAA, then TSIG records (root owner, class ANY, no rdata) in the additional section. */
+#define TSIG_RR 0x00, 0x00, 0xfa, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
+#define Q_WITH_TSIGS(n)                                                                            \
+	0xbe, 0xef, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, (n), 0x07, 0x65, 0x78,   \
+	    0x61, 0x6d, 0x70, 0x6c, 0x65, 0x03, 0x6f, 0x72, 0x67, 0x00, 0x00, 0x1c, 0x00, 0x01
+static const uint8_t q_one_tsig[] = { Q_WITH_TSIGS(1), TSIG_RR };
+/* ldns_wire2pkt() would leak all but the last: see check_single_tsig(). */
+static const uint8_t q_three_tsigs[] = { Q_WITH_TSIGS(3), TSIG_RR, TSIG_RR, TSIG_RR };
+
+static void test_parse_query_accepts_one_tsig_record(void **state)
+{
+	struct cf_dns_query q;
+
+	(void)state;
+	assert_int_equal(cf_dns_parse_query(q_one_tsig, sizeof(q_one_tsig), &q), 0);
+	assert_true(q.has_question);
+	assert_string_equal(q.qname, "example.org");
+}
+
 static const struct {
 	const char *what;
 	const uint8_t *msg;
 	size_t len;
 } malformed_queries[] = {
+    {"three TSIG records (at most one is allowed)", q_three_tsigs, sizeof(q_three_tsigs)},
     {"NULL, 0 bytes", NULL, 0},
     {"0 bytes", q_aaaa, 0},
     {"truncated header (5 bytes)", q_aaaa, 5},
@@ -1164,6 +1184,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_query_escapes_dots_and_backslashes_inside_labels),
 	    cmocka_unit_test(test_parse_query_name_too_long_in_presentation_has_no_question),
 	    cmocka_unit_test(test_parse_query_on_response_sets_is_response),
+	    cmocka_unit_test(test_parse_query_accepts_one_tsig_record),
 	    cmocka_unit_test(test_parse_query_rejects_malformed_messages),
 	    cmocka_unit_test(test_parse_query_enomem_is_reported_without_leaks),
 	    cmocka_unit_test(test_type_name_uses_ldns_mnemonics_else_unknown),
