@@ -66,13 +66,17 @@ static int check_single_tsig(const uint8_t *msg, size_t len)
 			ldns_rr *rr = NULL;
 			ldns_status s = ldns_wire2rr(&rr, msg, len, &pos, (ldns_pkt_section)sec);
 
-			if (s != LDNS_STATUS_OK) /* ldns_wire2pkt() reports it the same way */
-				return s == LDNS_STATUS_MEM_ERR ? -ENOMEM : 0;
+			/* ldns_wire2pkt() reports a bad record too, after the TSIGs before it. */
+			if (s == LDNS_STATUS_MEM_ERR)
+				return -ENOMEM;
+			if (s != LDNS_STATUS_OK)
+				goto out;
 			if (sec == LDNS_SECTION_ADDITIONAL && ldns_rr_get_type(rr) == LDNS_RR_TYPE_TSIG)
 				tsig++;
 			ldns_rr_free(rr);
 		}
 	}
+out:
 	return tsig > 1 ? -EINVAL : 0;
 }
 

@@ -585,6 +585,8 @@ static void test_parse_query_on_response_sets_is_response(void **state)
 static const uint8_t q_one_tsig[] = { Q_WITH_TSIGS(1), TSIG_RR };
 /* ldns_wire2pkt() would leak all but the last: see check_single_tsig(). */
 static const uint8_t q_three_tsigs[] = { Q_WITH_TSIGS(3), TSIG_RR, TSIG_RR, TSIG_RR };
+/* Two TSIGs, then a record cut short: ldns leaks the first TSIG before it fails. */
+static const uint8_t q_two_tsigs_then_garbage[] = { Q_WITH_TSIGS(3), TSIG_RR, TSIG_RR, 0x00, 0x00 };
 
 static void test_parse_query_accepts_one_tsig_record(void **state)
 {
@@ -602,6 +604,8 @@ static const struct {
 	size_t len;
 } malformed_queries[] = {
     {"three TSIG records (at most one is allowed)", q_three_tsigs, sizeof(q_three_tsigs)},
+    {"two TSIG records, then a cut record", q_two_tsigs_then_garbage,
+     sizeof(q_two_tsigs_then_garbage)},
     {"NULL, 0 bytes", NULL, 0},
     {"0 bytes", q_aaaa, 0},
     {"truncated header (5 bytes)", q_aaaa, 5},
