@@ -44,9 +44,10 @@ static int check_supported(const struct cf_config *c)
 			return -ENOTSUP;
 		}
 	}
-	if ((c->proxy_user || c->proxy_password || c->proxy_insecure) &&
-	    c->proxy.scheme == CF_PROXY_NONE) {
-		log_error("--proxy-user, --proxy-password and --proxy-insecure need --proxy");
+	char err[256];
+
+	if (cf_config_check(c, err, sizeof(err)) < 0) {
+		log_error("%s", err);
 		return -EINVAL;
 	}
 	return 0;

@@ -43,6 +43,7 @@ enum opt_id {
 	OPT_PROXY_PASSWORD,
 	OPT_PROXY_INSECURE,
 	OPT_PROXY_SEND_IP,
+	OPT_PROXY_REMOTE_DNS,
 	OPT_OFFLINE,
 	OPT_BLOCK_PRIVATE,
 	OPT_BLOCK_METADATA,
@@ -109,6 +110,11 @@ static const struct cf_cli_option options[OPT__COUNT] = {
 			   "Ask the proxy for the destination's IP address, even when the "
 			   "tree resolved it from a name [default: the name].",
 			   CF_CLI_GROUP_PROXY},
+    [OPT_PROXY_REMOTE_DNS] = {"proxy-remote-dns", 0, NULL,
+			      "Let the proxy resolve names: the tree's DNS queries are answered "
+			      "with stand-in addresses (198.19.0.0/16, fd63:6866:6c77:53::/96) and "
+			      "nothing is resolved on this host.",
+			      CF_CLI_GROUP_PROXY},
     [OPT_OFFLINE] = {"offline", 0, NULL, "Block all outbound traffic, DNS forwarding included.",
 		     CF_CLI_GROUP_POLICY},
     [OPT_BLOCK_PRIVATE] = {"block-private", 0, NULL,
@@ -328,6 +334,8 @@ static const struct {
 } flags[] = {
     {OPT_PROXY_INSECURE, CF_KEY_PROXY_INSECURE, offsetof(struct cf_config, proxy_insecure)},
     {OPT_PROXY_SEND_IP, CF_KEY_PROXY_SEND_IP, offsetof(struct cf_config, proxy_send_ip)},
+    {OPT_PROXY_REMOTE_DNS, CF_KEY_PROXY_REMOTE_DNS,
+     offsetof(struct cf_config, proxy_remote_dns)},
     {OPT_OFFLINE, CF_KEY_OFFLINE, offsetof(struct cf_config, offline)},
     {OPT_BLOCK_PRIVATE, CF_KEY_BLOCK_PRIVATE, offsetof(struct cf_config, block_private)},
     {OPT_BLOCK_METADATA, CF_KEY_BLOCK_METADATA, offsetof(struct cf_config, block_metadata)},

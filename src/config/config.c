@@ -12,6 +12,8 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,7 @@ static const char *const key_names[CF_KEY__COUNT] = {
     [CF_KEY_PROXY_PASSWORD] = "proxy_password",
     [CF_KEY_PROXY_INSECURE] = "proxy_insecure",
     [CF_KEY_PROXY_SEND_IP] = "proxy_send_ip",
+    [CF_KEY_PROXY_REMOTE_DNS] = "proxy_remote_dns",
     [CF_KEY_SUMMARY] = "summary",
     [CF_KEY_SUMMARY_FORMAT] = "summary_format",
     [CF_KEY_DOCTOR_FORMAT] = "doctor_format",
@@ -251,6 +254,9 @@ static int overlay_key(struct cf_config *base, const struct cf_config *over, enu
 	case CF_KEY_PROXY_SEND_IP:
 		base->proxy_send_ip = over->proxy_send_ip;
 		return 0;
+	case CF_KEY_PROXY_REMOTE_DNS:
+		base->proxy_remote_dns = over->proxy_remote_dns;
+		return 0;
 	case CF_KEY_SUMMARY:
 		base->summary = over->summary;
 		return 0;
@@ -380,4 +386,58 @@ int cf_domain_normalise(char *name)
 	for (size_t i = 0; i < len; i++)
 		name[i] = ascii_lower(name[i]);
 	return 0;
+}
+
+/*
+ * --proxy-remote-dns: the proxy resolves the tree's names, so this host
+ * never learns the addresses that address rules would judge, and settings
+ * that need a resolver or an address cannot hold.
+ */
+static int check_remote_dns(const struct cf_config *c, char *err, size_t errlen)
+{
+	static const struct {
+		const char *option;
+		size_t off;
+	} conflicts[] = {
+	    {"--proxy-send-ip", offsetof(struct cf_config, proxy_send_ip)},
+	    {"--dns", offsetof(struct cf_config, dns_set)},
+	    {"--offline", offsetof(struct cf_config, offline)},
+	    {"--block-private", offsetof(struct cf_config, block_private)},
+	    {"--block-metadata", offsetof(struct cf_config, block_metadata)},
+	};
+
+	if (!c->proxy_remote_dns)
+		return 0;
+	if (c->proxy.scheme == CF_PROXY_NONE) {
+		snprintf(err, errlen, "--proxy-remote-dns needs --proxy");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(conflicts) / sizeof(conflicts[0]); i++) {
+		if (*(const bool *)((const char *)c + conflicts[i].off)) {
+			snprintf(err, errlen,
+				 "--proxy-remote-dns cannot be combined with %s: the proxy "
+				 "resolves the names, so this host never sees their addresses",
+				 conflicts[i].option);
+			return -EINVAL;
+		}
+	}
+	if (c->allow_cidrs.n || c->deny_cidrs.n) {
+		snprintf(err, errlen,
+			 "--proxy-remote-dns cannot be combined with --%s-cidr: the proxy "
+			 "resolves the names, so this host never sees their addresses "
+			 "(use --allow-domain/--deny-domain)",
+			 c->allow_cidrs.n ? "allow" : "deny");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cf_config_check(const struct cf_config *c, char *err, size_t errlen)
+{
+	if ((c->proxy_user || c->proxy_password || c->proxy_insecure) &&
+	    c->proxy.scheme == CF_PROXY_NONE) {
+		snprintf(err, errlen, "--proxy-user, --proxy-password and --proxy-insecure need --proxy");
+		return -EINVAL;
+	}
+	return check_remote_dns(c, err, errlen);
 }

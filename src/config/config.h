@@ -79,6 +79,7 @@ enum cf_key {
 	CF_KEY_PROXY_PASSWORD,
 	CF_KEY_PROXY_INSECURE,
 	CF_KEY_PROXY_SEND_IP,
+	CF_KEY_PROXY_REMOTE_DNS,
 	CF_KEY_SUMMARY,
 	CF_KEY_SUMMARY_FORMAT,
 	CF_KEY_DOCTOR_FORMAT,
@@ -118,6 +119,7 @@ struct cf_config {
 	char *proxy_password;
 	bool proxy_insecure;
 	bool proxy_send_ip; /* ask the proxy for the IP even when the tree resolved a name */
+	bool proxy_remote_dns; /* answer DNS with synthetic addresses; the proxy resolves */
 	bool summary;
 	enum cf_format summary_format;	/* text or json */
 	enum cf_format doctor_format;	/* text or json */
@@ -149,6 +151,13 @@ void cf_config_free(struct cf_config *c);
  * (lists are replaced, not appended) and mark it set. Return 0 or -ENOMEM.
  */
 int cf_config_overlay(struct cf_config *base, const struct cf_config *over);
+
+/*
+ * Settings that contradict each other once merged (profile and command
+ * line): write a message naming the options into @err and return -EINVAL;
+ * 0 when @c is consistent.
+ */
+int cf_config_check(const struct cf_config *c, char *err, size_t errlen);
 
 /* Append a copy of @s to @sv. Return 0 or -ENOMEM. */
 int cf_strv_push(struct cf_strv *sv, const char *s);

@@ -76,6 +76,7 @@ static const struct key_type_desc key_types[CF_KEY__COUNT] = {
     [CF_KEY_PROXY_PASSWORD] = {T_PASSWORD, OFF(proxy_password)},
     [CF_KEY_PROXY_INSECURE] = {T_BOOL, OFF(proxy_insecure)},
     [CF_KEY_PROXY_SEND_IP] = {T_BOOL, OFF(proxy_send_ip)},
+    [CF_KEY_PROXY_REMOTE_DNS] = {T_BOOL, OFF(proxy_remote_dns)},
     [CF_KEY_SUMMARY] = {T_BOOL, OFF(summary)},
     [CF_KEY_SUMMARY_FORMAT] = {T_CHOICE, 0},
     [CF_KEY_DOCTOR_FORMAT] = {T_CHOICE, 0},

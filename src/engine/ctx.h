@@ -56,6 +56,7 @@ struct cf_tls_ctx;
 struct cf_attrib;
 struct cf_egress;
 struct cf_wire;
+struct cf_synth;
 
 /* Engine-wide counters, the seed of the summary. */
 struct cf_engine_stats {
@@ -92,6 +93,8 @@ struct cf_engine {
 		struct cf_ip ip;
 		char name[256];
 	} *asked; /* CF_ASKED_SLOTS entries, with --proxy only */
+	struct cf_synth *synth; /* --proxy-remote-dns: stand-in addresses for names, or NULL */
+	bool synth_full_warned;
 
 	/* --proxy: where the engine connects instead of the destination (resolved on the host). */
 	struct sockaddr_storage proxy_addr;

@@ -198,15 +198,28 @@ static struct dns_query *query_new(struct cf_engine *e, const struct cf_pkt *pkt
 	return q;
 }
 
-/* Answer a refused query at once: NOERROR, no records ("synthetic_empty"); FORMERR without a question. */
-static void answer_empty(struct cf_engine *e, const struct cf_pkt *pkt, uint64_t flow_id)
+/*
+ * Answer a query at once from the engine: a refused one with NOERROR and no
+ * records ("synthetic_empty"; FORMERR without a question), an allowed one
+ * under remote DNS with its stand-in addresses.
+ */
+static void answer_local(struct cf_engine *e, const struct cf_pkt *pkt, uint64_t flow_id,
+			 bool allowed)
 {
 	uint8_t buf[512];
-	ssize_t n = cf_dns_build_empty_answer(pkt->payload, pkt->payload_len, 0, buf, sizeof(buf));
+	ssize_t n;
 
+	if (allowed) {
+		n = cf_flow_dns_remote_answer(e, flow_id, false, &pkt->dst, pkt->dport,
+					      pkt->payload, pkt->payload_len, buf, sizeof(buf));
+	} else {
+		n = cf_dns_build_empty_answer(pkt->payload, pkt->payload_len, 0, buf, sizeof(buf));
+		if (n > 0)
+			cf_flow_dns_synthetic(e, flow_id, false, &pkt->dst, pkt->dport, buf,
+					      (size_t)n);
+	}
 	if (n <= 0)
 		return;
-	cf_flow_dns_synthetic(e, flow_id, false, &pkt->dst, pkt->dport, buf, (size_t)n);
 	n = cf_pkt_build_udp(e->txbuf, sizeof(e->txbuf), &pkt->dst, pkt->dport, &pkt->src,
 			     pkt->sport, buf, (size_t)n, 64, 0);
 	if (n > 0)
@@ -229,7 +242,11 @@ void cf_dnsfwd_on_query(struct cf_engine *e, const struct cf_pkt *pkt)
 				    pkt->dport, &verdict);
 	if (verdict < 0) {
 		/* Denied, or no single nameable question (then the builder answers FORMERR). */
-		answer_empty(e, pkt, flow_id);
+		answer_local(e, pkt, flow_id, false);
+		return;
+	}
+	if (e->synth) {
+		answer_local(e, pkt, flow_id, true);
 		return;
 	}
 	if (e->dns->n >= MAX_IN_FLIGHT) {

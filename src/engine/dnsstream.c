@@ -51,7 +51,10 @@ static void queue(struct dns_dir *d, const uint8_t *frame, size_t len)
 	d->out_len += len;
 }
 
-/* A query the tree sent: forward it, or answer it empty when policy says no. */
+/*
+ * A query the tree sent: forward it, answer it empty when policy says no,
+ * or answer it with stand-in addresses under remote DNS.
+ */
 static void on_query(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
 		     const uint8_t *frame, size_t len)
 {
@@ -60,14 +63,20 @@ static void on_query(struct cf_engine *e, struct cf_dnsstream *s, const struct c
 	ssize_t n;
 
 	cf_flow_dns_query(e, f->id, true, frame + 2, len - 2, &f->dst, f->dport, &verdict);
-	if (verdict == 0) {
+	if (verdict == 0 && e->synth) {
+		n = cf_flow_dns_remote_answer(e, f->id, true, &f->dst, f->dport, frame + 2,
+					      len - 2, ans + 2, sizeof(ans) - 2);
+	} else if (verdict == 0) {
 		queue(&s->q, frame, len);
 		return;
+	} else {
+		n = cf_dns_build_empty_answer(frame + 2, len - 2, 0, ans + 2, sizeof(ans) - 2);
+		if (n > 0)
+			cf_flow_dns_synthetic(e, f->id, true, &f->dst, f->dport, ans + 2,
+					      (size_t)n);
 	}
-	n = cf_dns_build_empty_answer(frame + 2, len - 2, 0, ans + 2, sizeof(ans) - 2);
 	if (n <= 0)
 		return;
-	cf_flow_dns_synthetic(e, f->id, true, &f->dst, f->dport, ans + 2, (size_t)n);
 	ans[0] = (uint8_t)(n >> 8);
 	ans[1] = (uint8_t)n;
 	queue(&s->a, ans, (size_t)n + 2);
@@ -86,7 +95,9 @@ static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct
 {
 	struct dns_dir *target = queries ? &s->q : &s->a;
 
-	while (!d->eof && target->out_len + FRAME_MAX <= sizeof(target->out)) {
+	/* A query may be answered by the engine, into the answer direction: room for both. */
+	while (!d->eof && target->out_len + FRAME_MAX <= sizeof(target->out) &&
+	       (!queries || s->a.out_len + FRAME_MAX <= sizeof(s->a.out))) {
 		size_t want = d->in_len < 2 ? 2 - d->in_len
 					    : 2 + ((size_t)d->in[0] << 8 | d->in[1]) - d->in_len;
 		ssize_t n = read(fd, d->in + d->in_len, want);
@@ -152,14 +163,17 @@ enum cf_relay_state cf_dnsstream_progress(struct cf_engine *e, struct cf_dnsstre
 	do {
 		before = s->moved;
 		err = read_frames(e, s, f, child_fd, &s->q, true);
-		if (err == 0)
+		if (err == 0 && up_fd >= 0)
 			err = read_frames(e, s, f, up_fd, &s->a, false);
-		if (err == 0)
+		if (err == 0 && up_fd >= 0)
 			err = flush(s, &s->q, s->q.eof, up_fd);
+		/* Without a resolver (up_fd -1) the answers end when the queries do. */
 		if (err == 0)
-			err = flush(s, &s->a, s->a.eof, child_fd);
+			err = flush(s, &s->a, up_fd >= 0 ? s->a.eof : s->q.eof, child_fd);
 		if (err < 0)
 			return CF_RELAY_RESET;
 	} while (before != s->moved);
+	if (up_fd < 0)
+		s->q.shut = s->q.eof;
 	return s->q.shut && s->a.shut ? CF_RELAY_DONE : CF_RELAY_ACTIVE;
 }

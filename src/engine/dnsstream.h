@@ -25,8 +25,9 @@ void cf_dnsstream_free(struct cf_dnsstream *s);
 /*
  * Move whole messages between @child_fd and @up_fd (non-blocking, edge
  * triggered: call on any event of either); what @up_fd sends and receives
- * goes to the egress capture @eg. Return CF_RELAY_ACTIVE, CF_RELAY_DONE when
- * both sides finished, or CF_RELAY_RESET.
+ * goes to the egress capture @eg. @up_fd -1: no resolver, the engine answers
+ * every query itself (cf_flow_dns_local()). Return CF_RELAY_ACTIVE,
+ * CF_RELAY_DONE when both sides finished, or CF_RELAY_RESET.
  */
 enum cf_relay_state cf_dnsstream_progress(struct cf_engine *e, struct cf_dnsstream *s,
 					  const struct cf_flow *f, int child_fd, int up_fd,

@@ -29,6 +29,7 @@
 
 #include "engine/ctx.h"
 #include "capture/pcapng.h"
+#include "dns/synth.h"
 #include "engine/attrib.h"
 #include "engine/capture.h"
 #include "engine/dgram.h"
@@ -314,6 +315,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 		if (!e->asked)
 			r = -ENOMEM;
 	}
+	if (r == 0 && o->cfg->proxy_remote_dns)
+		r = cf_synth_new(CF_SYNTH_DEFAULT_SLOTS, CF_SYNTH_MIN_IDLE_MS, &e->synth);
 	if (r == 0 && o->cfg->proxy.scheme == CF_PROXY_HTTPS)
 		r = cf_tls_ctx_new(o->cfg->proxy_insecure, &e->tls_ctx);
 	if (r == 0)
@@ -383,6 +386,7 @@ static void engine_fini(struct cf_engine *e)
 		res_denials(e);
 	cf_policy_free(e->policy);
 	free(e->asked);
+	cf_synth_free(e->synth);
 	cf_tls_ctx_free(e->tls_ctx);
 	cf_attrib_free(e->attrib);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dns/message.h"
+#include "dns/synth.h"
 #include "engine/attrib.h"
 #include "engine/ctx.h"
 #include "obs/flowlog.h"
@@ -72,7 +73,13 @@ static int police(struct cf_engine *e, enum cf_flow_proto proto, const struct cf
 
 bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *server)
 {
-	return e->cfg->dns_set || cf_engine_is_gateway(e, server);
+	/* With remote DNS no server is asked at all: every query is the engine's. */
+	return e->cfg->dns_set || e->synth || cf_engine_is_gateway(e, server);
+}
+
+bool cf_flow_dns_local(const struct cf_engine *e)
+{
+	return e->synth || e->cfg->offline;
 }
 
 uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uint8_t *msg,
@@ -151,10 +158,23 @@ const char *cf_flow_asked_name(const struct cf_engine *e, const struct cf_ip *ip
 	return cf_ip_equal(&slot->ip, ip) && slot->name[0] ? slot->name : NULL;
 }
 
-/* Log one answer with its addresses; learn names -> addresses when it was relayed. */
+enum answer_mode {
+	ANSWER_RELAYED,		  /* a resolver's */
+	ANSWER_SYNTHETIC_EMPTY,	  /* the engine's, no records */
+	ANSWER_SYNTHETIC_ADDRESS, /* the engine's, stand-in addresses (remote DNS) */
+};
+
+static const char *const answer_mode_name[] = {
+    [ANSWER_RELAYED] = "relayed",
+    [ANSWER_SYNTHETIC_EMPTY] = "synthetic_empty",
+    [ANSWER_SYNTHETIC_ADDRESS] = "synthetic_address",
+};
+
+/* Log one answer with its addresses; learn names -> addresses unless it is empty by design. */
 static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
-		       uint16_t port, const uint8_t *msg, size_t len, bool relayed)
+		       uint16_t port, const uint8_t *msg, size_t len, enum answer_mode mode)
 {
+	bool relayed = mode != ANSWER_SYNTHETIC_EMPTY;
 	struct cf_ip ips[MAX_ANSWER_IPS];
 	struct cf_dns_answer a = { 0 };
 	struct cf_dns_query q;
@@ -180,7 +200,7 @@ static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct 
 		cf_obs_dns_answer(e->obs, id, tcp ? "tcp" : "udp", server, port,
 				  hasq ? q.qname : NULL,
 				  cf_dns_type_name(hasq ? q.qtype : 0, tb, sizeof(tb)),
-				  relayed ? "relayed" : "synthetic_empty", len, ips, n);
+				  answer_mode_name[mode], len, ips, n);
 	}
 	if (parsed)
 		cf_dns_answer_free(&a);
@@ -189,7 +209,7 @@ static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct 
 void cf_flow_dns_relayed(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
 			 uint16_t port, const uint8_t *msg, size_t len)
 {
-	dns_answer(e, id, tcp, server, port, msg, len, true);
+	dns_answer(e, id, tcp, server, port, msg, len, ANSWER_RELAYED);
 }
 
 void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *server,
@@ -198,7 +218,7 @@ void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *se
 	struct cf_dns_query q;
 	char detail[320];
 
-	dns_answer(e, id, false, server, port, msg, len, false);
+	dns_answer(e, id, false, server, port, msg, len, ANSWER_SYNTHETIC_EMPTY);
 	if (!e->obs)
 		return;
 	snprintf(detail, sizeof(detail), "no resolver answered the query for %s; the tree got SERVFAIL",
@@ -210,7 +230,46 @@ void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp,
 			   const struct cf_ip *server, uint16_t port, const uint8_t *msg,
 			   size_t len)
 {
-	dns_answer(e, id, tcp, server, port, msg, len, false);
+	dns_answer(e, id, tcp, server, port, msg, len, ANSWER_SYNTHETIC_EMPTY);
+}
+
+static bool asks_for_addresses(const struct cf_dns_query *q)
+{
+	return q->qclass == 1 /* IN */ && (q->qtype == 1 /* A */ || q->qtype == 28 /* AAAA */ ||
+					   q->qtype == 255 /* ANY */);
+}
+
+ssize_t cf_flow_dns_remote_answer(struct cf_engine *e, uint64_t id, bool tcp,
+				  const struct cf_ip *server, uint16_t port, const uint8_t *msg,
+				  size_t len, uint8_t *out, size_t cap)
+{
+	struct cf_dns_query q;
+	struct cf_ip ips[2];
+	uint8_t rcode = CF_DNS_RCODE_NOERROR;
+	ssize_t n = -ENOENT;
+	int r = -ENOENT;
+
+	if (cf_dns_parse_query(msg, len, &q) == 0 && q.has_question && asks_for_addresses(&q))
+		r = cf_synth_addrs(e->synth, q.qname, e->now_ms, &ips[0], &ips[1]);
+	if (r == 0)
+		n = cf_dns_build_address_answer(msg, len, ips, 2, CF_SYNTH_TTL_S, out, cap);
+	/* Never NODATA for a name that has addresses: say the failure. */
+	if (r != -ENOENT && n < 0)
+		rcode = CF_DNS_RCODE_SERVFAIL;
+	if (r == -ENOSPC && !e->synth_full_warned) {
+		log_warn("remote DNS: all %u stand-in addresses were used in the last %u minutes; "
+			 "new names get SERVFAIL until one is idle that long",
+			 CF_SYNTH_DEFAULT_SLOTS, CF_SYNTH_MIN_IDLE_MS / 60000u);
+		e->synth_full_warned = true;
+	}
+	if (n >= 0) {
+		dns_answer(e, id, tcp, server, port, out, (size_t)n, ANSWER_SYNTHETIC_ADDRESS);
+		return n;
+	}
+	n = cf_dns_build_empty_answer(msg, len, rcode, out, cap);
+	if (n > 0)
+		dns_answer(e, id, tcp, server, port, out, (size_t)n, ANSWER_SYNTHETIC_EMPTY);
+	return n;
 }
 
 /* The process of the tree behind @f's socket, for the flow log (NULL when unknown). */
@@ -245,12 +304,17 @@ static void attempt(struct cf_engine *e, const struct cf_flow *f)
 				       f->via_proxy, owner(e, f, &ap, &op));
 }
 
-/* TCP to port 53: to the chosen resolver when redirected, else to the server the tree named. */
+/*
+ * TCP to port 53: answered by the engine itself (cf_flow_dns_local()), else
+ * to the chosen resolver when redirected, else to the server the tree named.
+ */
 static int tcp_dns_target(struct cf_engine *e, struct cf_flow *f)
 {
 	const struct cf_ip *resolver;
 
 	f->is_dns = true;
+	if (cf_flow_dns_local(e))
+		return 0; /* each query is decided and answered by dnsstream.c */
 	if (cf_flow_dns_redirected(e, &f->dst)) {
 		resolver = cf_engine_resolver(e, 0);
 		if (!resolver)
@@ -259,8 +323,27 @@ static int tcp_dns_target(struct cf_engine *e, struct cf_flow *f)
 	} else if (police(e, CF_PROTO_DNS, f) < 0) {
 		return -EACCES;
 	}
-	/* Queries are policed one by one (dnsstream.c); offline refuses the connection. */
-	return e->cfg->offline ? police(e, CF_PROTO_DNS, f) : 0;
+	return 0; /* queries are policed one by one (dnsstream.c) */
+}
+
+/*
+ * TCP to a remote-DNS stand-in address: decided by the name it stands for,
+ * whose binding is refreshed for policy's name memory (it outlives the
+ * answer's TTL as long as the tree uses it).
+ */
+static int tcp_synthetic_target(struct cf_engine *e, struct cf_flow *f)
+{
+	const char *name = cf_synth_name(e->synth, &f->dst, e->now_ms);
+	char a[CF_IP_STRLEN];
+
+	if (!name) {
+		log_warn("the tree connected to %s, a remote-DNS stand-in address that stands for "
+			 "no name (an answer from an earlier run?); refused",
+			 cf_ip_format(&f->dst, a, sizeof(a)));
+		return -ECONNREFUSED;
+	}
+	cf_policy_learn_address(e->policy, name, &f->dst, CF_SYNTH_TTL_S, e->now_ms);
+	return police(e, CF_PROTO_TCP, f);
 }
 
 int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f)
@@ -278,6 +361,8 @@ int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f)
 		r = tcp_dns_target(e, f);
 	else if (cf_engine_is_gateway(e, &f->dst))
 		r = -ECONNREFUSED; /* the virtual gateway offers nothing but DNS */
+	else if (e->synth && cf_synth_contains(&f->dst))
+		r = tcp_synthetic_target(e, f);
 	else
 		r = police(e, CF_PROTO_TCP, f);
 	if (r == 0)

@@ -46,6 +46,23 @@ int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto);
 bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *server);
 
 /*
+ * Whether the engine answers every DNS query itself, never forwarding one
+ * (--offline: empty answers; --proxy-remote-dns: stand-in addresses), so
+ * DNS over TCP needs no upstream connection either.
+ */
+bool cf_flow_dns_local(const struct cf_engine *e);
+
+/*
+ * --proxy-remote-dns: the engine's answer to a query cf_flow_dns_query()
+ * allowed, written to @out (@cap bytes): A, AAAA and ANY questions of class
+ * IN get the name's stand-in addresses, other questions NODATA, a full
+ * table SERVFAIL. Logged like any answer. Return its length or -errno.
+ */
+ssize_t cf_flow_dns_remote_answer(struct cf_engine *e, uint64_t id, bool tcp,
+				  const struct cf_ip *server, uint16_t port, const uint8_t *msg,
+				  size_t len, uint8_t *out, size_t cap);
+
+/*
  * A DNS message the tree sent to @server:@port (over TCP when @tcp): log the
  * query and decide it. *verdict: 0 forward it, -EACCES answer it empty
  * (synthetic_empty), -EINVAL answer FORMERR or drop (not a query with one

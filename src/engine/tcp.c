@@ -461,6 +461,10 @@ void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn)
 		conn_free(e, c, false);
 		return;
 	}
+	if (c->flow.is_dns && cf_flow_dns_local(e)) {
+		connect_succeeded(e, c); /* the engine is the resolver: nothing to connect */
+		return;
+	}
 	err = open_upstream(e, c);
 	if (err < 0)
 		connect_failed(e, c, -err);
@@ -640,7 +644,7 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 		err = cf_tlsrelay_new(child_fd, take_ptr(&c->tls), &c->egs, &c->tlsr);
 	else if (err == 0)
 		err = relay_init(e, c, child_fd);
-	if (err == 0)
+	if (err == 0 && c->up_fd >= 0)
 		err = cf_engine_rewatch(e, c->up_fd, ev, &c->w_up);
 	if (err == 0)
 		err = cf_engine_watch(e, child_fd, ev, &c->w_child);

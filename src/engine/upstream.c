@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "dns/synth.h"
 #include "policy/policy.h"
 #include "proxy/handshake.h"
 #include "proxy/tls.h"
@@ -51,6 +52,9 @@ static bool address_rules(const struct cf_config *c)
  */
 static const char *target_name(struct cf_engine *e, const struct cf_flow *f)
 {
+	if (e->synth && cf_synth_contains(&f->dst))
+		return cf_synth_name(e->synth, &f->dst, e->now_ms);
+
 	const char *asked = cf_flow_asked_name(e, &f->dst);
 	const char *names[16];
 	size_t n = cf_policy_names_for(e->policy, &f->dst, e->now_ms, names, 16);
@@ -71,14 +75,18 @@ int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
 		.ip = &f->dst,
 		.port = f->dport,
 	};
+	/* A stand-in address means nothing to the proxy: only its name can be sent. */
+	bool name_only = e->synth && cf_synth_contains(&f->dst);
 	int r;
 
 	if (!u)
 		return -ENOMEM;
 	u->fd = fd;
 	u->eg = eg;
-	r = cf_hs_new(&cfg->proxy, cfg->proxy_user, cfg->proxy_password, &t, &u->hs);
-	if (r == -EINVAL && t.name) {
+	r = name_only && !t.name ? -EINVAL
+				 : cf_hs_new(&cfg->proxy, cfg->proxy_user, cfg->proxy_password, &t,
+					     &u->hs);
+	if (r == -EINVAL && t.name && !name_only) {
 		/* A name unsafe to put in a request: ask for the address instead. */
 		t.name = NULL;
 		r = cf_hs_new(&cfg->proxy, cfg->proxy_user, cfg->proxy_password, &t, &u->hs);

@@ -31,13 +31,13 @@
  * A walk marks visited names with a generation stamp, which makes CNAME
  * loops harmless and deduplicates names reached twice.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "policy/namecache.h"
+#include "util/siphash.h"
 
 #define NC_NIL UINT32_MAX
 #define NC_MAX_CAPACITY (UINT32_C(1) << 24)
@@ -80,69 +80,6 @@ struct cf_namecache {
 	uint8_t depth[CF_NC_WALK_MAX];
 };
 
-static inline uint64_t rotl64(uint64_t x, unsigned int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-static inline uint64_t load_le64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-#define SIPROUND(v0, v1, v2, v3)                                                                   \
-	do {                                                                                       \
-		v0 += v1;                                                                          \
-		v1 = rotl64(v1, 13);                                                               \
-		v1 ^= v0;                                                                          \
-		v0 = rotl64(v0, 32);                                                               \
-		v2 += v3;                                                                          \
-		v3 = rotl64(v3, 16);                                                               \
-		v3 ^= v2;                                                                          \
-		v0 += v3;                                                                          \
-		v3 = rotl64(v3, 21);                                                               \
-		v3 ^= v0;                                                                          \
-		v2 += v1;                                                                          \
-		v1 = rotl64(v1, 17);                                                               \
-		v1 ^= v2;                                                                          \
-		v2 = rotl64(v2, 32);                                                               \
-	} while (0)
-
-/* SipHash-2-4 (Aumasson, Bernstein): keyed, so bucket collisions cannot be aimed. */
-static uint64_t siphash24(const uint8_t key[16], const void *src, size_t len)
-{
-	const uint8_t *in = src;
-	uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
-	uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ k0;
-	uint64_t v1 = UINT64_C(0x646f72616e646f6d) ^ k1;
-	uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ k0;
-	uint64_t v3 = UINT64_C(0x7465646279746573) ^ k1;
-	uint64_t b = (uint64_t)len << 56;
-	size_t end = len - len % 8;
-
-	for (size_t i = 0; i < end; i += 8) {
-		uint64_t m = load_le64(in + i);
-
-		v3 ^= m;
-		SIPROUND(v0, v1, v2, v3);
-		SIPROUND(v0, v1, v2, v3);
-		v0 ^= m;
-	}
-	for (size_t j = 0; j < len % 8; j++)
-		b |= (uint64_t)in[end + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
-	v0 ^= b;
-	v2 ^= 0xff;
-	for (int r = 0; r < 4; r++)
-		SIPROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
 int cf_name_normalise(const char *in, char out[static CF_NC_NAME_MAX + 1])
 {
 	size_t len;
@@ -179,7 +116,7 @@ static size_t ip_bucket(const struct cf_namecache *nc, const struct cf_ip *ip)
 
 	buf[0] = ip->family;
 	memcpy(buf + 1, ip->b, ip_len(ip->family));
-	return (size_t)siphash24(nc->key, buf, 1 + ip_len(ip->family)) & nc->mask;
+	return (size_t)cf_siphash24(nc->key, buf, 1 + ip_len(ip->family)) & nc->mask;
 }
 
 static size_t next_pow2(size_t n)
@@ -249,7 +186,7 @@ void cf_namecache_free(struct cf_namecache *nc)
 /* Find or create the interned @s and take a reference. NULL on -ENOMEM. */
 static struct nc_name *name_ref(struct cf_namecache *nc, const char *s, size_t len)
 {
-	uint64_t h = siphash24(nc->key, s, len);
+	uint64_t h = cf_siphash24(nc->key, s, len);
 	struct nc_name **head = &nc->name_buckets[h & nc->mask];
 	struct nc_name *n;
 
@@ -277,7 +214,7 @@ static struct nc_name *name_ref(struct cf_namecache *nc, const char *s, size_t l
 /* Look up the interned @s without taking a reference. */
 static struct nc_name *name_find(const struct cf_namecache *nc, const char *s, size_t len)
 {
-	uint64_t h = siphash24(nc->key, s, len);
+	uint64_t h = cf_siphash24(nc->key, s, len);
 	struct nc_name *n;
 
 	for (n = nc->name_buckets[h & nc->mask]; n; n = n->next)

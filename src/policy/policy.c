@@ -32,11 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "dns/synth.h"
 #include "policy/namecache.h"
 #include "policy/policy.h"
 #include "util/cleanup.h"
+#include "util/siphash.h"
 
 enum {
 	RULE_ALLOW = 1 << 0,
@@ -87,6 +88,7 @@ struct cf_policy {
 	bool block_private;
 	bool block_metadata;
 	bool proxy_only;
+	bool remote_dns;
 	bool default_deny;
 	bool has_allow_domains;
 	bool has_deny_domains;
@@ -166,6 +168,7 @@ static const struct {
     [CF_REASON_DENY_DOMAIN_EXACT] = {"deny_domain_exact", "--deny-domain-exact"},
     [CF_REASON_DEFAULT_DENY] = {"default_deny", "--default-policy"},
     [CF_REASON_PROXY_ONLY] = {"proxy_only", "--proxy-only"},
+    [CF_REASON_REMOTE_DNS] = {"remote_dns", "--proxy-remote-dns"},
 };
 
 const char *cf_reason_code(enum cf_reason r)
@@ -829,6 +832,13 @@ void cf_policy_check_flow(struct cf_policy *p, enum cf_flow_proto proto, const s
 			 cf_flow_proto_name(proto), cf_addrport_format(dst, port, ap, sizeof(ap)));
 		return;
 	}
+	if (p->remote_dns && proto != CF_PROTO_TCP && cf_synth_contains(dst)) {
+		verdict_deny(p, out, CF_REASON_REMOTE_DNS);
+		set_text(out, "%s to %s: the address stands for a name only the proxy resolves, "
+			 "and the proxy carries TCP only (--proxy-remote-dns)",
+			 cf_flow_proto_name(proto), dst_str(&f));
+		return;
+	}
 	if (p->block_metadata &&
 	    check_builtin(p, &f, metadata_ranges, CF_ARRAY_SIZE(metadata_ranges),
 			  CF_REASON_METADATA, out))
@@ -916,31 +926,6 @@ uint64_t cf_policy_denials_by_reason(const struct cf_policy *p, enum cf_reason r
 	return (unsigned int)r < CF_REASON__COUNT ? p->denials[r] : 0;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= UINT64_C(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64_C(0x94d049bb133111eb);
-	return x ^ (x >> 31);
-}
-
-/* ---- lifetime ----------------------------------------------------------- */
-
-/* The name memory's hash key: random, so a resolver cannot aim bucket collisions. */
-static void hash_key(uint8_t key[16], const void *salt)
-{
-	uint64_t a, b;
-
-	if (getrandom(key, 16, GRND_NONBLOCK) == 16)
-		return;
-	/* No entropy yet (early boot): fall back to address-space layout. */
-	a = mix64((uint64_t)(uintptr_t)salt);
-	b = mix64(a ^ (uint64_t)(uintptr_t)&a);
-	memcpy(key, &a, 8);
-	memcpy(key + 8, &b, 8);
-}
-
 int cf_policy_new(const struct cf_config *cfg, struct cf_policy **out)
 {
 	struct cf_policy *p;
@@ -955,6 +940,7 @@ int cf_policy_new(const struct cf_config *cfg, struct cf_policy **out)
 	p->block_private = cfg->block_private;
 	p->block_metadata = cfg->block_metadata;
 	p->proxy_only = cfg->proxy_only;
+	p->remote_dns = cfg->proxy_remote_dns;
 	p->default_deny = cfg->default_policy == CF_POLICY_DENY;
 	p->has_allow_domains = cfg->allow_domains.n + cfg->allow_domains_exact.n > 0;
 	p->has_deny_domains = cfg->deny_domains.n + cfg->deny_domains_exact.n > 0;
@@ -964,7 +950,7 @@ int cf_policy_new(const struct cf_config *cfg, struct cf_policy **out)
 	if (r == 0) {
 		uint8_t key[16];
 
-		hash_key(key, p);
+		cf_hash_key(key, p);
 		r = cf_namecache_new(CF_NC_DEFAULT_CAPACITY, key, &p->names);
 	}
 	if (r < 0) {

@@ -10,7 +10,10 @@
  * Order of evaluation (the first that denies decides; docs/policy.md has the
  * table and examples):
  *   offline > metadata > private > deny rules > allow rules > default
- * then --proxy-only for a flow the rules let through. CIDR rules: longest
+ * then --proxy-only for a flow the rules let through. With
+ * --proxy-remote-dns, UDP and ICMP to a stand-in address (dns/synth.h) are
+ * denied right after offline: the name behind it exists only at the proxy,
+ * which carries TCP alone. CIDR rules: longest
  * prefix wins, deny on a tie. Domain rules: the most specific rule wins
  * (exact, then longer suffix), deny on a tie. A deny from either the CIDR or
  * the domain side denies. v4-mapped (::ffff:a.b.c.d) and NAT64
@@ -51,6 +54,7 @@ enum cf_reason {
 	CF_REASON_DENY_DOMAIN_EXACT,
 	CF_REASON_DEFAULT_DENY,
 	CF_REASON_PROXY_ONLY,
+	CF_REASON_REMOTE_DNS, /* UDP/ICMP to a remote-DNS stand-in address: only the proxy can reach it */
 	CF_REASON__COUNT,
 };
 

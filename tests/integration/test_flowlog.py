@@ -53,7 +53,7 @@ FIELDS = {
     "runtime_failure": ["phase", "reason_code", "detail"],
 }
 REASON_CODES = {"offline", "metadata", "private", "deny_cidr", "deny_domain",
-                "deny_domain_exact", "default_deny", "proxy_only"}
+                "deny_domain_exact", "default_deny", "proxy_only", "remote_dns"}
 
 STR, INT, BOOL, LIST = "str", "int", "bool", "list"
 
@@ -110,7 +110,7 @@ def check_event(ev, t0, t1):
             assert ev["qname"] == ev["qname"].lower() and not ev["qname"].endswith(".") \
                 or ev["qname"] == ".", ev
     if name == "dns_answer":
-        assert ev["mode"] in ("relayed", "synthetic_empty"), ev
+        assert ev["mode"] in ("relayed", "synthetic_empty", "synthetic_address"), ev
         check_type(ev, "bytes", INT)
         check_type(ev, "answer_ips", LIST)
         assert all(isinstance(ip, str) for ip in ev["answer_ips"]), ev

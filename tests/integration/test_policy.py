@@ -216,12 +216,6 @@ def test_offline_lets_nothing_leave_and_answers_dns_empty(topo, childflow, userd
     assert f"cft={token}" not in topo.log_since("nginx", mark_nginx)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "contract mismatch: docs/policy.md says that under --offline 'DNS queries get a synthetic "
-    "empty answer', but a DNS query over TCP to the virtual resolver is refused at connect "
-    "(dig: 'host unreachable' / 'permission denied'): src/engine/flows.c tcp_dns_target() "
-    "deliberately polices the connection under --offline instead of letting dnsstream.c "
-    "answer each query empty as it does for --deny-domain; fix the code or the docs"))
 @pytest.mark.parametrize("resolver", [F.RESOLVER_V4, F.RESOLVER_V6], ids=["ipv4", "ipv6"])
 def test_offline_answers_dns_over_tcp_at_the_virtual_resolver_empty_too(childflow, resolver):
     parts, res = F.steps(childflow, ["--offline"], [digq(resolver, ORIGIN, "A", "+tcp")])

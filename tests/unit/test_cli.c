@@ -708,6 +708,8 @@ static const struct {
     {"version", 'V', false},
     /* beyond the reference: the proxy issue asks for a way to always send IPs */
     {"proxy-send-ip", 0, false},
+    /* and for remote DNS through the proxy */
+    {"proxy-remote-dns", 0, false},
 };
 
 static void test_option_table_is_exactly_the_reference_list(void **state)

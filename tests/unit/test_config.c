@@ -61,7 +61,7 @@ static void test_key_names_are_the_profile_keys(void **state)
 	    "capture_point",  "dns",
 	    "hosts_file",     "proxy",
 	    "proxy_user",     "proxy_password",
-	    "proxy_insecure", "proxy_send_ip", "summary",
+	    "proxy_insecure", "proxy_send_ip", "proxy_remote_dns", "summary",
 	    "summary_format", "doctor_format",
 	    "report_format",  "flow_log",
 	    "offline",	      "block_private",
@@ -452,6 +452,73 @@ static void test_domain_normalise_rejects_bad_names(void **state)
 	assert_domain_rejected(name254);
 }
 
+/* ---- cf_config_check ---------------------------------------------------- */
+
+static void test_check_accepts_defaults_and_remote_dns_with_a_proxy(void **state)
+{
+	struct cf_config c;
+	char err[256] = "";
+
+	(void)state;
+	cf_config_init(&c);
+	assert_int_equal(cf_config_check(&c, err, sizeof(err)), 0);
+	c.proxy.scheme = CF_PROXY_SOCKS5;
+	c.proxy_remote_dns = true;
+	c.default_policy = CF_POLICY_DENY;
+	c.proxy_only = true;
+	assert_int_equal(cf_config_check(&c, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+}
+
+static void test_check_refuses_proxy_settings_without_a_proxy(void **state)
+{
+	struct cf_config c;
+	char err[256];
+
+	(void)state;
+	cf_config_init(&c);
+	c.proxy_insecure = true;
+	assert_int_equal(cf_config_check(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "need --proxy"));
+	cf_config_init(&c);
+	c.proxy_remote_dns = true;
+	assert_int_equal(cf_config_check(&c, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "--proxy-remote-dns needs --proxy");
+}
+
+static void test_check_refuses_remote_dns_with_address_settings(void **state)
+{
+	static const char *const options[] = {
+	    "--proxy-send-ip", "--dns", "--offline", "--block-private", "--block-metadata",
+	    "--allow-cidr", "--deny-cidr",
+	};
+	struct cf_cidr net = cidr_of("203.0.113.0/24");
+	char err[256], want[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+		struct cf_config c;
+
+		cf_config_init(&c);
+		c.proxy.scheme = CF_PROXY_HTTP;
+		c.proxy_remote_dns = true;
+		c.proxy_send_ip = i == 0;
+		c.dns_set = i == 1;
+		c.offline = i == 2;
+		c.block_private = i == 3;
+		c.block_metadata = i == 4;
+		if (i == 5)
+			assert_int_equal(cf_cidrv_push(&c.allow_cidrs, &net), 0);
+		if (i == 6)
+			assert_int_equal(cf_cidrv_push(&c.deny_cidrs, &net), 0);
+		print_message("case %s\n", options[i]);
+		assert_int_equal(cf_config_check(&c, err, sizeof(err)), -EINVAL);
+		snprintf(want, sizeof(want), "combined with %s:", options[i]);
+		assert_non_null(strstr(err, want));
+		cf_config_free(&c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -469,6 +536,9 @@ int main(void)
 	    cmocka_unit_test(test_proxy_free_resets_to_none),
 	    cmocka_unit_test(test_domain_normalise_lowercases_and_drops_one_trailing_dot),
 	    cmocka_unit_test(test_domain_normalise_rejects_bad_names),
+	    cmocka_unit_test(test_check_accepts_defaults_and_remote_dns_with_a_proxy),
+	    cmocka_unit_test(test_check_refuses_proxy_settings_without_a_proxy),
+	    cmocka_unit_test(test_check_refuses_remote_dns_with_address_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -148,6 +148,7 @@ static const char every_key[] = "# every key, none at its default\n"
 				"proxy_password = \"s3cr\\u00e9t\"\n"
 				"proxy_insecure = true\n"
 				"proxy_send_ip = true\n"
+				"proxy_remote_dns = true\n"
 				"summary = true\n"
 				"summary_format = \"json\"\n"
 				"doctor_format = \"json\"\n"
@@ -212,6 +213,7 @@ static void every_key_is_loaded_with_its_type_and_marked_set(void **state)
 	assert_string_equal(c->proxy_password, "s3cr\xc3\xa9t");
 	assert_true(c->proxy_insecure);
 	assert_true(c->proxy_send_ip);
+	assert_true(c->proxy_remote_dns);
 	assert_true(c->summary);
 	assert_int_equal(c->summary_format, CF_FORMAT_JSON);
 	assert_int_equal(c->doctor_format, CF_FORMAT_JSON);
@@ -789,6 +791,7 @@ static void config_equal(const struct cf_config *a, const struct cf_config *b)
 	opt_str_equal(a->proxy_password, b->proxy_password);
 	assert_int_equal(a->proxy_insecure, b->proxy_insecure);
 	assert_int_equal(a->proxy_send_ip, b->proxy_send_ip);
+	assert_int_equal(a->proxy_remote_dns, b->proxy_remote_dns);
 	assert_int_equal(a->summary, b->summary);
 	assert_int_equal(a->summary_format, b->summary_format);
 	assert_int_equal(a->doctor_format, b->doctor_format);
