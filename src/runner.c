@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "engine/wire.h"
 #include "obs/flowlog.h"
+#include "proxy/uri.h"
 #include "sandbox/launch.h"
 #include "sandbox/plan.h"
 #include "util/log.h"
@@ -240,12 +241,17 @@ static void report_capture(const struct capture_files *cf, const struct cf_engin
 	report_one(cf->egress_path, res->egress_err, res->egress_dropped, true);
 }
 
+/* Push "FLAG VALUE" (or just FLAG), whole however long VALUE is (a path, a URI). */
 static int push_fmt(struct cf_strv *sv, const char *flag, const char *value)
 {
-	char buf[600];
+	char *s = NULL;
+	int r;
 
-	snprintf(buf, sizeof(buf), "%s%s%s", flag, value ? " " : "", value ? value : "");
-	return cf_strv_push(sv, buf);
+	if (asprintf(&s, "%s%s%s", flag, value ? " " : "", value ? value : "") < 0)
+		return -ENOMEM;
+	r = cf_strv_push(sv, s);
+	free(s);
+	return r;
 }
 
 static int push_cidrs(struct cf_strv *sv, const char *flag, const struct cf_cidrv *cv)
@@ -267,15 +273,37 @@ static int push_names(struct cf_strv *sv, const char *flag, const struct cf_strv
 	return r;
 }
 
+/* "--proxy scheme://host:port": without user and password, which a summary must not show. */
+static int push_proxy(struct cf_strv *out, const struct cf_proxy *proxy)
+{
+	struct cf_proxy bare = *proxy;
+	size_t len = strlen(proxy->host) + 32; /* scheme, "://", brackets, ":65535" */
+	char *uri = malloc(len);
+	int r;
+
+	if (!uri)
+		return -ENOMEM;
+	bare.user = bare.password = NULL;
+	r = cf_proxy_format(&bare, true, uri, len);
+	if (r >= 0)
+		r = push_fmt(out, "--proxy", uri);
+	free(uri);
+	return r < 0 ? r : 0;
+}
+
 int cf_run_controls(const struct cf_config *c, struct cf_strv *out)
 {
 	char ip[CF_IP_STRLEN];
 	int r = 0;
 
-	if (c->dns_set)
+	if (c->proxy.scheme != CF_PROXY_NONE)
+		r = push_proxy(out, &c->proxy);
+	if (r == 0 && c->dns_set)
 		r = push_fmt(out, "--dns", cf_ip_format(&c->dns, ip, sizeof(ip)));
 	if (r == 0 && c->hosts_file)
 		r = push_fmt(out, "--hosts-file", c->hosts_file);
+	if (r == 0 && c->proxy_remote_dns)
+		r = push_fmt(out, "--proxy-remote-dns", NULL);
 	if (r == 0 && c->offline)
 		r = push_fmt(out, "--offline", NULL);
 	if (r == 0 && c->block_private)

@@ -4,6 +4,7 @@ the name, and the host resolves nothing (dnsmasq A's log shows queries from
 the proxies only, never from the host's addresses)."""
 
 import ipaddress
+import json
 import re
 
 import pytest
@@ -12,7 +13,7 @@ import featurelib as F
 import support
 import topology as T
 from proxies import (  # noqa: F401  (fixtures are used by name)
-    PROXY_KINDS, assert_tunnelled, flow_events, microsocks, nginx_request_rx, proxy_args,
+    PROXY_KINDS, SOCKS_PASSWORD, SOCKS_USER, assert_tunnelled, flow_events, microsocks, nginx_request_rx, proxy_args,
     proxy_world, run_with_flow_log, tinyproxy)
 
 SYNTH4 = ipaddress.ip_network("198.19.0.0/16")
@@ -154,3 +155,15 @@ def test_contradicting_settings_are_refused_before_anything_runs(childflow, extr
     assert res.rc == 125, str(res)
     assert res.out == "", str(res)
     assert option in res.err, res.err
+
+
+def test_summary_names_the_proxy_without_credentials_and_remote_dns(
+        proxy_world, microsocks, childflow):
+    args, proxy = proxy_args(proxy_world, "socks5")
+    res = childflow.run(*args, "--proxy-remote-dns", "--summary", "--summary-format", "json",
+                        "--", "curl", "-sS", "-o", "/dev/null", f"http://{T.ORIGIN_NAME}/")
+    assert res.rc == 0, str(res)
+    summary = json.loads(res.err.strip().splitlines()[-1])
+    assert summary["controls"] == [f"--proxy socks5://{proxy.host}:{proxy.port}",
+                                   "--proxy-remote-dns"], summary
+    assert SOCKS_USER not in res.err and SOCKS_PASSWORD not in res.err, res.err
