@@ -22,23 +22,9 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/fileio.h"
 
 extern char **environ;
-
-static int write_proc(pid_t pid, const char *file, const char *text)
-{
-	char path[64];
-	cleanup_fd int fd = -1;
-	size_t len = strlen(text);
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, len) != (ssize_t)len)
-		return -errno;
-	return 0;
-}
 
 int cf_doctor_which(const char *name, char *buf, size_t len)
 {
@@ -155,14 +141,14 @@ static int map_one(pid_t pid, bool is_uid, unsigned id, unsigned how, struct cf_
 	snprintf(map, sizeof(map), "%u %u 1\n", id, id);
 	if (how & CF_IDMAP_DIRECT) {
 		if (is_uid) {
-			r = write_proc(pid, "uid_map", map);
+			r = cf_write_proc(pid, "uid_map", map);
 			if (r < 0)
 				note_direct(res, r, "uid_map");
 		} else {
-			r = write_proc(pid, "setgroups", "deny");
+			r = cf_write_proc(pid, "setgroups", "deny");
 			if (r < 0)
 				note_direct(res, r, "setgroups");
-			else if ((r = write_proc(pid, "gid_map", map)) < 0)
+			else if ((r = cf_write_proc(pid, "gid_map", map)) < 0)
 				note_direct(res, r, "gid_map");
 		}
 	}

@@ -14,33 +14,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sandbox/childnet.h"
 #include "sandbox/nftrules.h"
 #include "util/cleanup.h"
 
-/* A listener like sandbox/childnet.c's open_listener(): bound to port 0 of every address. */
+/* The sandbox's own TPROXY listener, opened and closed again. */
 static int open_transparent(int family)
 {
-	cleanup_fd int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int one = 1;
+	uint16_t port;
+	int fd = cf_tproxy_listener(family, 16, &port);
 
 	if (fd < 0)
-		return -errno;
-	memset(&ss, 0, sizeof(ss));
-	ss.ss_family = (sa_family_t)family;
-	if (family == AF_INET) {
-		if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0)
-			return -errno;
-		sl = sizeof(struct sockaddr_in);
-	} else {
-		if (setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0 ||
-		    setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) < 0)
-			return -errno;
-		sl = sizeof(struct sockaddr_in6);
-	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 16) < 0)
-		return -errno;
+		return fd;
+	close(fd);
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 
 #include "sandbox/netlink.h"
 #include "util/cleanup.h"
+#include "util/fileio.h"
 
 #define FWD4 "/proc/sys/net/ipv4/ip_forward"
 #define FWD6 "/proc/sys/net/ipv6/conf/all/forwarding"
@@ -115,18 +116,6 @@ static void check_netns(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 
 /* forwarding ------------------------------------------------------------------------------ */
 
-static int write_file(const char *path, const char *value)
-{
-	cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
-	size_t len = strlen(value);
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, value, len) != (ssize_t)len)
-		return -errno;
-	return 0;
-}
-
 /* In a throwaway namespace: the writes the backend makes on the host. */
 static void forwarding_write(struct cf_check *c, void *arg)
 {
@@ -134,7 +123,7 @@ static void forwarding_write(struct cf_check *c, void *arg)
 
 	(void)arg;
 	for (size_t i = 0; i < CF_ARRAY_SIZE(files); i++) {
-		int r = write_file(files[i], "1");
+		int r = cf_write_file(files[i], "1");
 
 		if (r < 0) {
 			cf_check_set_err(c, CF_CHECK_FAIL, r,

@@ -19,18 +19,7 @@
 #include "sandbox/netlink.h"
 #include "sandbox/nftrules.h"
 #include "util/cleanup.h"
-
-static int write_sysctl(const char *path, const char *value)
-{
-	cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
-	size_t len = strlen(value);
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, value, len) != (ssize_t)len)
-		return -errno;
-	return 0;
-}
+#include "util/fileio.h"
 
 static int open_tun(char *err, size_t errlen)
 {
@@ -74,8 +63,7 @@ static int open_tun(char *err, size_t errlen)
 	return take_fd(&fd);
 }
 
-/* A listening socket that accepts connections for any address (TPROXY target). */
-static int open_listener(int family, uint16_t *port)
+int cf_tproxy_listener(int family, int backlog, uint16_t *port)
 {
 	cleanup_fd int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	struct sockaddr_storage ss;
@@ -96,7 +84,7 @@ static int open_listener(int family, uint16_t *port)
 			return -errno;
 		sl = sizeof(struct sockaddr_in6);
 	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0)
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, backlog) < 0)
 		return -errno;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return -errno;
@@ -133,17 +121,17 @@ static int set_sysctls(gid_t gid)
 	int r;
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(zero); i++) {
-		r = write_sysctl(zero[i], "0");
+		r = cf_write_file(zero[i], "0");
 		if (r < 0)
 			return r;
 	}
 	/* The vetted SYN comes back with the tree's own address as source. */
-	r = write_sysctl("/proc/sys/net/ipv4/conf/" CF_PLAN_TUN_NAME "/accept_local", "1");
+	r = cf_write_file("/proc/sys/net/ipv4/conf/" CF_PLAN_TUN_NAME "/accept_local", "1");
 	if (r < 0)
 		return r;
 	/* Unprivileged ping inside the tree, for its own group. */
 	snprintf(range, sizeof(range), "%u %u", (unsigned)gid, (unsigned)gid);
-	return write_sysctl("/proc/sys/net/ipv4/ping_group_range", range);
+	return cf_write_file("/proc/sys/net/ipv4/ping_group_range", range);
 }
 
 static int set_routes(struct mnl_socket *nl, const struct cf_plan *plan, unsigned lo,
@@ -215,8 +203,8 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 		snprintf(err, errlen, "cannot set the sandbox's sysctls: %s", strerror(-r));
 		return r;
 	}
-	l4 = open_listener(AF_INET, &out->port4);
-	l6 = l4 < 0 ? -1 : open_listener(AF_INET6, &out->port6);
+	l4 = cf_tproxy_listener(AF_INET, 4096, &out->port4);
+	l6 = l4 < 0 ? -1 : cf_tproxy_listener(AF_INET6, 4096, &out->port6);
 	if (l4 < 0 || l6 < 0) {
 		r = l4 < 0 ? l4 : l6;
 		snprintf(err, errlen, "cannot open the transparent listeners: %s "

@@ -27,6 +27,14 @@ struct cf_child_net {
 };
 
 /*
+ * A listening socket (non-blocking) that accepts connections for any
+ * address, the TPROXY target, bound to an ephemeral port of every address
+ * of @family (IPv6 only for AF_INET6). Return the fd (port in *@port) or
+ * -errno (-ENOPROTOOPT: no transparent proxy support in the kernel).
+ */
+int cf_tproxy_listener(int family, int backlog, uint16_t *port);
+
+/*
  * Set up the child's network. On failure return -errno, close whatever was
  * opened and describe the failing step in @err (one line, with a remedy
  * where there is one).

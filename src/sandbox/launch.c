@@ -33,6 +33,7 @@
 #include "sandbox/init.h"
 #include "sandbox/mounts.h"
 #include "util/cleanup.h"
+#include "util/fileio.h"
 
 extern char **environ;
 
@@ -105,21 +106,6 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	cf_init_run(opts->argv, ctlfd);
 }
 
-static int write_proc(pid_t pid, const char *file, const char *text)
-{
-	char path[64];
-	cleanup_fd int fd = -1;
-	size_t len = strlen(text);
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, len) != (ssize_t)len)
-		return -errno;
-	return 0;
-}
-
 /* newuidmap/newgidmap PID ID ID 1, for kernels that refuse a direct write. */
 static int run_idmap_tool(const char *tool, pid_t pid, unsigned id)
 {
@@ -144,7 +130,7 @@ static int write_id_maps(pid_t pid, char *err, size_t errlen)
 	int r;
 
 	snprintf(map, sizeof(map), "%u %u 1\n", uid, uid);
-	r = write_proc(pid, "uid_map", map);
+	r = cf_write_proc(pid, "uid_map", map);
 	if (r < 0)
 		r = run_idmap_tool("newuidmap", pid, uid);
 	if (r < 0) {
@@ -153,9 +139,9 @@ static int write_id_maps(pid_t pid, char *err, size_t errlen)
 		return r;
 	}
 	snprintf(map, sizeof(map), "%u %u 1\n", gid, gid);
-	r = write_proc(pid, "setgroups", "deny");
+	r = cf_write_proc(pid, "setgroups", "deny");
 	if (r == 0)
-		r = write_proc(pid, "gid_map", map);
+		r = cf_write_proc(pid, "gid_map", map);
 	if (r < 0)
 		r = run_idmap_tool("newgidmap", pid, gid);
 	if (r < 0)
