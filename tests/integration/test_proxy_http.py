@@ -4,7 +4,9 @@ not.  Each test checks tinyproxy's own log (the tunnel request, by name when
 the tree resolved one, by address for a literal) and the origin's access log
 (the connection came from the proxy, never from the host namespace)."""
 
+import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -79,8 +81,8 @@ def _client_argv(client, url):
         # busybox's own wget (static): it never reads proxy variables here
         return ["busybox", "wget", "-q", "-O", "-", url]
     if client == "node-fetch":
-        if not shutil.which("node"):
-            pytest.skip("node is not installed")
+        # tools/bootstrap installs nodejs: a missing node is a broken setup, not a skip
+        assert shutil.which("node"), "node is not installed (tools/bootstrap installs nodejs)"
         return ["node", "-e", NODE_FETCH, url]
     return ["/usr/bin/python3", "-c", PY_URLLIB, url]
 
@@ -170,3 +172,40 @@ def test_port_the_proxy_refuses_is_connection_refused_in_the_child(
                                 tinyproxy_connect_rx(f"{BANNER_V4}:{BANNER_REFUSED_PORT}")), \
         proxy_world.since("tinyproxy", marks["tinyproxy"])
     assert proxy_world.since("banner", marks["banner"]) == ""
+
+
+def _bare_repo_served_by_origin(topo, token):
+    """A one-commit repository under the origin's web root, ready for git's
+    "dumb" HTTP protocol (plain files after update-server-info)."""
+    work = os.path.join(topo.run_dir, f"git-src-{token}")
+    bare = os.path.join(topo.run_dir, "www", "origin", f"repo-{token}.git")
+    git = ["git", "-c", "user.name=cft", "-c", "user.email=cft@origin.test",
+           "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q", work], check=True)
+    with open(os.path.join(work, "README"), "w") as f:
+        f.write(f"repository {token}\n")
+    subprocess.run([*git, "-C", work, "add", "README"], check=True)
+    subprocess.run([*git, "-C", work, "commit", "-q", "-m", "one"], check=True)
+    subprocess.run([*git, "clone", "-q", "--bare", work, bare], check=True)
+    subprocess.run(["git", "-C", bare, "update-server-info"], check=True)
+    shutil.rmtree(work)
+    return bare
+
+
+def test_git_clone_over_http_is_forced_through_the_proxy(
+        topo, proxy_world, tinyproxy, childflow, userdir):
+    token = support.new_token()
+    bare = _bare_repo_served_by_origin(topo, token)
+    marks = proxy_world.marks()
+    try:
+        res, log = run_with_flow_log(
+            childflow, userdir, ["-p", tinyproxy.url], "sh", "-c",
+            f"git clone -q http://{T.ORIGIN_NAME}/repo-{token}.git {userdir}/clone && "
+            f"cat {userdir}/clone/README")
+    finally:
+        shutil.rmtree(bare)
+    assert res.rc == 0, str(res)
+    assert res.out == f"repository {token}\n", str(res)
+    _assert_through(proxy_world, tinyproxy, marks, f"{T.ORIGIN_NAME}:80",
+                    f"/repo-{token}.git/info/refs?service=git-upload-pack")
+    assert_all_tcp_via_proxy(log)
