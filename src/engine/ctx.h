@@ -49,6 +49,7 @@ struct cf_watch {
 struct cf_tcp_table;
 struct cf_dnsfwd;
 struct cf_dgram_table;
+struct cf_reasm;
 struct cf_policy;
 struct cf_pcapng;
 struct cf_obs;
@@ -80,6 +81,13 @@ struct cf_engine {
 	struct cf_tcp_table *tcp;
 	struct cf_dnsfwd *dns;
 	struct cf_dgram_table *dgram;
+	struct cf_reasm *reasm; /* fragments the tree wrote into tun0, until whole */
+	/*
+	 * Identification of the next IPv6 datagram the engine fragments into
+	 * tun0. A counter is enough: these are the only fragments the tree's
+	 * kernel receives, and no one off the path can inject any.
+	 */
+	uint32_t frag6_id;
 	struct cf_policy *policy;
 	struct cf_obs *obs; /* flow log and summary aggregation, or NULL */
 	struct cf_attrib *attrib; /* process attribution, with obs only */
@@ -116,7 +124,8 @@ struct cf_engine {
 	struct cf_engine_result *res;
 
 	uint8_t rxbuf[65536];
-	uint8_t txbuf[65536];
+	/* Room for the largest IPv6 packet; cf_engine_tun_write() fragments what tun0 cannot take. */
+	uint8_t txbuf[CF_PKT_IP6_MAX_LEN];
 };
 
 /* Add @fd to the loop with @events, reporting to @w. Return 0 or -errno. */
@@ -125,7 +134,10 @@ int cf_engine_watch(struct cf_engine *e, int fd, uint32_t events, struct cf_watc
 /* Change the events of a watched @fd. Return 0 or -errno. */
 int cf_engine_rewatch(struct cf_engine *e, int fd, uint32_t events, struct cf_watch *w);
 
-/* Write one packet into the child's tun0. Return 0 or -errno (dropped, counted). */
+/*
+ * Write one packet into the child's tun0; an IPv6 packet larger than tun0's
+ * MTU goes as fragments. Return 0 or -errno (dropped, counted).
+ */
 int cf_engine_tun_write(struct cf_engine *e, const void *pkt, size_t len);
 
 /* The resolver DNS goes to: --dns, else the host's first. NULL if there is none. */

@@ -373,7 +373,7 @@ static int errored_packet(struct cf_engine *e, struct dgram_flow *f, const uint8
 	ssize_t n;
 
 	if (f->proto == IPPROTO_UDP || sent_len < 8)
-		return cf_pkt_parse(f->quote, f->quote_len, orig);
+		return cf_pkt_parse_quote(f->quote, f->quote_len, orig);
 	n = cf_pkt_build_icmp_echo(buf, cap, &f->flow.src, &f->flow.dst, false, f->flow.sport,
 				   (uint16_t)(sent[6] << 8 | sent[7]), sent + 8, sent_len - 8, 1);
 	(void)e;

@@ -9,6 +9,10 @@
  * helper's pidfd. The loop ends when init reports the command's wait status
  * (or the sandbox vanishes); then every flow is closed and recorded.
  *
+ * Fragments the tree writes into tun0 are reassembled (reasm.c) before
+ * anything looks at them; an IPv6 packet the engine writes that is larger
+ * than tun0's MTU goes out as fragments, which the tree's kernel reassembles.
+ *
  * Signals: SIGTERM, SIGHUP and SIGQUIT sent to childflow are passed on to
  * the tree through init. SIGINT from the terminal already reached the tree
  * (same process group) and is not sent twice; a SIGINT sent with kill() is
@@ -23,6 +27,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +40,7 @@
 #include "engine/dgram.h"
 #include "engine/dnsfwd.h"
 #include "engine/egress.h"
+#include "engine/reasm.h"
 #include "engine/tcp.h"
 #include "engine/wire.h"
 #include "policy/policy.h"
@@ -70,8 +76,37 @@ int cf_engine_rewatch(struct cf_engine *e, int fd, uint32_t events, struct cf_wa
 	return epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
 }
 
+/*
+ * Only IPv6 gets here (an IPv4 packet ends at 65,535 bytes, tun0's MTU): a
+ * UDP datagram above 65,487 bytes or an echo reply above 65,487 bytes of data.
+ * With that MTU two fragments always do.
+ */
+static int tun_write_fragments(struct cf_engine *e, const uint8_t *pkt, size_t len)
+{
+	struct cf_pkt_frag6 frags[2];
+	ssize_t n =
+	    cf_pkt_frag6(pkt, len, e->frag6_id++, CF_PLAN_TUN_MTU, frags, CF_ARRAY_SIZE(frags));
+
+	for (ssize_t i = 0; i < n; i++) {
+		struct iovec iov[2] = {
+		    {.iov_base = frags[i].head, .iov_len = sizeof(frags[i].head)},
+		    {.iov_base = (void *)frags[i].data, .iov_len = frags[i].data_len},
+		};
+
+		if (writev(e->tun_fd, iov, 2) != (ssize_t)(iov[0].iov_len + iov[1].iov_len)) {
+			n = -errno;
+			break;
+		}
+	}
+	if (n < 0)
+		e->stats.packets_dropped++;
+	return n < 0 ? (int)n : 0;
+}
+
 int cf_engine_tun_write(struct cf_engine *e, const void *pkt, size_t len)
 {
+	if (len > CF_PLAN_TUN_MTU)
+		return tun_write_fragments(e, pkt, len);
 	if (write(e->tun_fd, pkt, len) != (ssize_t)len) {
 		e->stats.packets_dropped++;
 		return -errno;
@@ -91,35 +126,60 @@ bool cf_engine_is_gateway(const struct cf_engine *e, const struct cf_ip *ip)
 	return cf_ip_equal(ip, &e->plan.gateway4) || cf_ip_equal(ip, &e->plan.gateway6);
 }
 
-static void on_tun_packet(struct cf_engine *e, const uint8_t *buf, size_t len)
+/* A whole packet of the tree's (never a fragment). */
+static void on_tree_packet(struct cf_engine *e, const struct cf_pkt *pkt)
 {
-	struct cf_pkt pkt;
-
-	if (cf_pkt_parse(buf, len, &pkt) < 0 || pkt.fragment) {
-		e->stats.packets_dropped++;
-		return;
-	}
-	switch (pkt.proto) {
+	switch (pkt->proto) {
 	case IPPROTO_TCP:
-		if ((pkt.tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN)
-			cf_tcp_on_syn(e, &pkt);
+		if ((pkt->tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN)
+			cf_tcp_on_syn(e, pkt);
 		else
 			e->stats.packets_dropped++;
 		break;
 	case IPPROTO_UDP:
-		if (cf_dnsfwd_wants(e, &pkt))
-			cf_dnsfwd_on_query(e, &pkt);
+		if (cf_dnsfwd_wants(e, pkt))
+			cf_dnsfwd_on_query(e, pkt);
 		else
-			cf_dgram_on_packet(e, &pkt);
+			cf_dgram_on_packet(e, pkt);
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		cf_dgram_on_packet(e, &pkt);
+		cf_dgram_on_packet(e, pkt);
 		break;
 	default:
 		e->stats.packets_dropped++;
 		break;
 	}
+}
+
+/* Hold a fragment until its packet is whole, then handle that packet. */
+static void on_tun_fragment(struct cf_engine *e, const struct cf_pkt *frag)
+{
+	cleanup_free uint8_t *whole = NULL;
+	struct cf_pkt pkt;
+	size_t len;
+	int r = cf_reasm_add(e->reasm, frag, e->now_ms, &whole, &len);
+
+	if (r == 0)
+		return;
+	/* A Fragment header inside the reassembled payload is not reassembled again. */
+	if (r < 0 || cf_pkt_parse(whole, len, &pkt) < 0 || pkt.fragment) {
+		e->stats.packets_dropped++;
+		return;
+	}
+	on_tree_packet(e, &pkt);
+}
+
+static void on_tun_packet(struct cf_engine *e, const uint8_t *buf, size_t len)
+{
+	struct cf_pkt pkt;
+
+	if (cf_pkt_parse(buf, len, &pkt) < 0)
+		e->stats.packets_dropped++;
+	else if (pkt.fragment)
+		on_tun_fragment(e, &pkt);
+	else
+		on_tree_packet(e, &pkt);
 }
 
 static void on_tun(struct cf_engine *e)
@@ -186,6 +246,7 @@ static void on_timer(struct cf_engine *e)
 	cf_tcp_on_tick(e);
 	cf_dnsfwd_on_tick(e);
 	cf_dgram_on_tick(e);
+	cf_reasm_expire(e->reasm, e->now_ms);
 	cf_capture_on_tick(e);
 	cf_egress_on_tick(e);
 	cf_wire_on_tick(e);
@@ -328,6 +389,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 	if (r == 0)
 		r = cf_dgram_init(e);
 	if (r == 0)
+		r = cf_reasm_new(NULL, &e->reasm);
+	if (r == 0)
 		r = watch_all(e);
 	if (r == 0 && o->obs)
 		r = cf_attrib_new(take_fd_int(&sb->diag_fd), sb->helper, &e->attrib);
@@ -376,6 +439,7 @@ static void engine_fini(struct cf_engine *e)
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);
+	cf_reasm_free(e->reasm);
 	/* After the flows: closing their sockets still writes (FIN, RST) to these views. */
 	if (e->egress)
 		e->res->egress_err = cf_egress_finish(e, &e->res->egress_packets);

@@ -29,6 +29,7 @@
 #define IP4_DF 0x4000
 #define IP4_OFFSET_MASK 0x1fff
 #define IP6_FRAG_OFFSET_MASK 0xfff8
+#define IP6_FRAG_MORE 0x0001
 #define ECN_MASK 0x03
 #define IPTOS_PREC_INTERNETCONTROL 0xc0
 #define IPTOS_TOS_MASK 0x1e
@@ -183,8 +184,8 @@ static int parse_udp(struct cf_pkt *p)
 	ulen = get16(uh + 4);
 	if (ulen < CF_PKT_UDP_HDR_LEN)
 		return -EINVAL;
-	if (p->fragment) {
-		/* First fragment: the datagram goes on in the next ones. */
+	if (p->fragment || p->truncated) {
+		/* First fragment, or a kept start: the datagram goes on beyond these bytes. */
 		if (ulen > p->l4_len)
 			ulen = p->l4_len;
 	} else if (ulen > p->l4_len) {
@@ -258,6 +259,10 @@ static int parse_ip4(const uint8_t *buf, size_t len, struct cf_pkt *p)
 		return -EINVAL;
 	ihl = (size_t)(buf[0] & 0x0f) * 4;
 	total = get16(buf + 2);
+	if (p->truncated && total > len && len >= ihl)
+		total = len;
+	else
+		p->truncated = false;
 	if (ihl < CF_PKT_IP4_HDR_LEN || total < ihl || total > len)
 		return -EINVAL;
 
@@ -271,6 +276,14 @@ static int parse_ip4(const uint8_t *buf, size_t len, struct cf_pkt *p)
 	memcpy(p->src.b, buf + 12, 4);
 	memcpy(p->dst.b, buf + 16, 4);
 	p->fragment = (frag & (IP4_MF | IP4_OFFSET_MASK)) != 0;
+	if (p->fragment) {
+		p->frag.head_len = ihl;
+		p->frag.data_off = ihl;
+		p->frag.next = p->proto;
+		p->frag.id = get16(buf + 4);
+		p->frag.offset = (uint32_t)(frag & IP4_OFFSET_MASK) * 8;
+		p->frag.more = (frag & IP4_MF) != 0;
+	}
 	p->l3 = buf;
 	p->l3_len = total;
 	p->l4 = buf + ihl;
@@ -278,15 +291,36 @@ static int parse_ip4(const uint8_t *buf, size_t len, struct cf_pkt *p)
 	return parse_l4(p, (frag & IP4_OFFSET_MASK) == 0);
 }
 
+/* Record the first Fragment header, at @off, named by the Next Header byte at @nh_off. */
+static void note_frag6(const uint8_t *buf, size_t off, size_t nh_off, struct cf_pkt *p)
+{
+	uint16_t offset_flags = get16(buf + off + 2);
+
+	if (p->fragment)
+		return;
+	p->fragment = true;
+	p->frag.head_len = off;
+	p->frag.data_off = off + 8;
+	p->frag.nh_off = nh_off;
+	p->frag.next = buf[off];
+	p->frag.id = get32(buf + off + 4);
+	p->frag.offset = offset_flags & IP6_FRAG_OFFSET_MASK;
+	p->frag.more = (offset_flags & IP6_FRAG_MORE) != 0;
+}
+
 static int parse_ip6(const uint8_t *buf, size_t len, struct cf_pkt *p)
 {
 	bool first_header = true, first_fragment = true;
-	size_t total, off = CF_PKT_IP6_HDR_LEN, hlen;
+	size_t total, off = CF_PKT_IP6_HDR_LEN, hlen, nh_off = 6;
 	uint8_t next;
 
 	if (len < CF_PKT_IP6_HDR_LEN)
 		return -EINVAL;
 	total = CF_PKT_IP6_HDR_LEN + (size_t)get16(buf + 4);
+	if (p->truncated && total > len)
+		total = len;
+	else
+		p->truncated = false;
 	if (total > len)
 		return -EINVAL;
 
@@ -311,7 +345,7 @@ static int parse_ip6(const uint8_t *buf, size_t len, struct cf_pkt *p)
 			return -EINVAL;
 		if (next == IPPROTO_FRAGMENT) {
 			hlen = 8;
-			p->fragment = true;
+			note_frag6(buf, off, nh_off, p);
 			first_fragment = (get16(buf + off + 2) & IP6_FRAG_OFFSET_MASK) == 0;
 		} else {
 			hlen = ((size_t)buf[off + 1] + 1) * 8;
@@ -319,6 +353,7 @@ static int parse_ip6(const uint8_t *buf, size_t len, struct cf_pkt *p)
 				return -EINVAL;
 		}
 		next = buf[off];
+		nh_off = off;
 		off += hlen;
 	}
 	p->proto = next;
@@ -327,9 +362,10 @@ static int parse_ip6(const uint8_t *buf, size_t len, struct cf_pkt *p)
 	return parse_l4(p, first_fragment);
 }
 
-int cf_pkt_parse(const uint8_t *buf, size_t len, struct cf_pkt *out)
+/* @may_be_cut: the packet may go on beyond @len bytes (then out->truncated is set). */
+static int parse(const uint8_t *buf, size_t len, struct cf_pkt *out, bool may_be_cut)
 {
-	*out = (struct cf_pkt){0};
+	*out = (struct cf_pkt){.truncated = may_be_cut};
 	if (len < 1)
 		return -EINVAL;
 	switch (buf[0] >> 4) {
@@ -340,6 +376,16 @@ int cf_pkt_parse(const uint8_t *buf, size_t len, struct cf_pkt *out)
 	default:
 		return -EINVAL;
 	}
+}
+
+int cf_pkt_parse(const uint8_t *buf, size_t len, struct cf_pkt *out)
+{
+	return parse(buf, len, out, false);
+}
+
+int cf_pkt_parse_quote(const uint8_t *buf, size_t len, struct cf_pkt *out)
+{
+	return parse(buf, len, out, true);
 }
 
 /* ---- building ---- */
@@ -684,4 +730,46 @@ ssize_t cf_pkt_build_icmp_echo(uint8_t *buf, size_t cap, const struct cf_ip *src
 	put16(ih + 6, seq);
 	write_l4_csum(ih, l4_len, 2, &f);
 	return hlen + (ssize_t)l4_len;
+}
+
+/* ---- IPv6 fragmentation ---- */
+
+/* Headers that must precede a Fragment header, or say the packet is fragmented already. */
+static bool is_unfragmentable_ext(uint8_t next)
+{
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_FRAGMENT ||
+	       next == IPPROTO_DSTOPTS;
+}
+
+ssize_t cf_pkt_frag6(const uint8_t *pkt, size_t len, uint32_t id, size_t mtu,
+		     struct cf_pkt_frag6 *frags, size_t max)
+{
+	size_t per, payload, n;
+
+	if (len < CF_PKT_IP6_HDR_LEN || pkt[0] >> 4 != 6 ||
+	    CF_PKT_IP6_HDR_LEN + (size_t)get16(pkt + 4) != len || is_unfragmentable_ext(pkt[6]) ||
+	    mtu < CF_PKT_IP6_MIN_MTU || len <= mtu)
+		return -EINVAL;
+	/* Data per fragment: a multiple of 8 (offsets count 8-byte units). */
+	per = (mtu - CF_PKT_IP6_HDR_LEN - CF_PKT_FRAG6_HDR_LEN) & ~(size_t)7;
+	payload = len - CF_PKT_IP6_HDR_LEN;
+	n = (payload + per - 1) / per;
+	if (n > max)
+		return -ENOSPC;
+	for (size_t i = 0; i < n; i++) {
+		struct cf_pkt_frag6 *f = &frags[i];
+		size_t off = i * per;
+		uint8_t *fh = f->head + CF_PKT_IP6_HDR_LEN;
+
+		f->data = pkt + CF_PKT_IP6_HDR_LEN + off;
+		f->data_len = payload - off < per ? payload - off : per;
+		memcpy(f->head, pkt, CF_PKT_IP6_HDR_LEN);
+		put16(f->head + 4, (uint16_t)(CF_PKT_FRAG6_HDR_LEN + f->data_len));
+		f->head[6] = IPPROTO_FRAGMENT;
+		fh[0] = pkt[6];
+		fh[1] = 0; /* reserved */
+		put16(fh + 2, (uint16_t)(off | (i + 1 < n ? IP6_FRAG_MORE : 0)));
+		put32(fh + 4, id);
+	}
+	return (ssize_t)n;
 }

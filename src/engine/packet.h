@@ -50,6 +50,25 @@ struct cf_pkt {
 	/* v4 MF or offset != 0, or a v6 fragment header. L4 fields are parsed for a
 	 * first fragment only (and then describe the part in this fragment). */
 	bool fragment;
+	/* cf_pkt_parse_quote() only: the packet goes on beyond the bytes given
+	 * (l3_len and l4_len end there; a UDP payload is cut as for a fragment). */
+	bool truncated;
+	/*
+	 * Fragments only (fragment true), what reassembly needs: head_len, the
+	 * headers the reassembled packet starts with (v4: the IP header with its
+	 * options; v6: every header before the first Fragment header); data_off,
+	 * where this fragment's piece of the payload starts in l3; nh_off (v6),
+	 * the Next Header byte that names the Fragment header; next, the protocol
+	 * of the payload (v4: the protocol field; v6: the Fragment header's Next
+	 * Header); id, the identification (v4: 16 bits); offset, where the piece
+	 * goes in the payload, in bytes; more, the M / MF flag.
+	 */
+	struct {
+		size_t head_len, data_off, nh_off;
+		uint32_t id, offset;
+		uint8_t next;
+		bool more;
+	} frag;
 	const uint8_t *l3; /* the whole packet, trimmed to the IP total length */
 	size_t l3_len;
 	const uint8_t *l4; /* L4 header + payload (of this fragment) */
@@ -81,6 +100,21 @@ struct cf_pkt {
  * -EINVAL for a malformed or truncated packet (then @out is unspecified).
  */
 int cf_pkt_parse(const uint8_t *buf, size_t len, struct cf_pkt *out);
+
+/**
+ * cf_pkt_parse_quote() - Parse a packet of which only the first bytes were kept
+ * @buf:	its first bytes, length fields as they were
+ * @len:	bytes in @buf
+ * @out:	as for cf_pkt_parse(); when the packet's length fields say more
+ *		than @len, @out->truncated is set and l3_len / l4_len end at @len
+ *
+ * For the ICMP errors about a packet of the tree's that the engine kept only
+ * the start of: cf_pkt_build_icmp_error() quotes at most 548 (v4) / 1232 (v6)
+ * bytes, so the start is all it needs.
+ *
+ * Return: as cf_pkt_parse().
+ */
+int cf_pkt_parse_quote(const uint8_t *buf, size_t len, struct cf_pkt *out);
 
 /**
  * cf_pkt_build_tcp_rst() - Build the reset the destination's kernel would send for @syn
@@ -167,6 +201,42 @@ ssize_t cf_pkt_build_udp(uint8_t *buf, size_t cap, const struct cf_ip *src, uint
 ssize_t cf_pkt_build_icmp_echo(uint8_t *buf, size_t cap, const struct cf_ip *src,
 			       const struct cf_ip *dst, bool reply, uint16_t id, uint16_t seq,
 			       const uint8_t *data, size_t len, uint8_t ttl);
+
+/* Largest IPv6 packet (no jumbograms): the header and a payload of 65,535 bytes. */
+#define CF_PKT_IP6_MAX_LEN (CF_PKT_IP6_HDR_LEN + 65535)
+/* The smallest MTU an IPv6 link may have (RFC 8200 5). */
+#define CF_PKT_IP6_MIN_MTU 1280
+#define CF_PKT_FRAG6_HDR_LEN 8
+
+/* One fragment made by cf_pkt_frag6(): @head, then @data_len bytes at @data. */
+struct cf_pkt_frag6 {
+	uint8_t head[CF_PKT_IP6_HDR_LEN + CF_PKT_FRAG6_HDR_LEN]; /* IPv6 + Fragment header */
+	const uint8_t *data; /* points into the packet that was split */
+	size_t data_len;
+};
+
+/**
+ * cf_pkt_frag6() - Split an IPv6 packet into fragments (RFC 8200 4.5)
+ * @pkt:	a whole IPv6 packet with no extension header (as the builders here
+ *		make them: the payload is an upper-layer header and its data)
+ * @len:	its length: 40 + its payload length
+ * @id:	Fragment Identification for every fragment
+ * @mtu:	largest fragment, IPv6 and Fragment headers included (>= 1280)
+ * @frags:	filled with the fragments, in offset order; their data point into @pkt
+ * @max:	room in @frags
+ *
+ * Every fragment carries @pkt's IPv6 header (traffic class, flow label, hop
+ * limit, addresses) with Next Header 44 and its own payload length, then a
+ * Fragment header naming @pkt's Next Header; all but the last carry a
+ * multiple of 8 bytes, as many as fit in @mtu, with M set. Checksums are
+ * @pkt's: the receiver checks them on the reassembled packet.
+ *
+ * Return: the number of fragments; -EINVAL if @pkt is not such a packet of
+ * @len bytes, already fits in @mtu (RFC 8021: no atomic fragments) or @mtu is
+ * below 1280; -ENOSPC if more than @max fragments are needed.
+ */
+ssize_t cf_pkt_frag6(const uint8_t *pkt, size_t len, uint32_t id, size_t mtu,
+		     struct cf_pkt_frag6 *frags, size_t max);
 
 /* Where the data starts in a built TCP segment without options: read straight into buf + this. */
 #define CF_PKT_TCP4_PAYLOAD_OFF (CF_PKT_IP4_HDR_LEN + CF_PKT_TCP_HDR_LEN)

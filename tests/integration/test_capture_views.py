@@ -9,7 +9,9 @@ host, so it needs capture privilege (the test user gets a clear error before
 anything runs; root gets a capture holding the tree's flows and none of the
 host's own traffic to the same servers).  both: NAME.child.pcapng and
 NAME.egress.pcapng.  Every file names its view, backend, kind and interface;
-existing files are never overwritten; SIGTERM leaves a complete file."""
+existing files are never overwritten; SIGTERM leaves a complete file.  The
+child view of IPv6 datagrams too big for tun0 holds their fragments, which
+tshark reassembles without complaint."""
 
 import os
 import signal
@@ -176,6 +178,48 @@ def test_egress_datagrams_are_the_host_sockets(both):
 @pytest.mark.core
 def test_egress_file_reads_without_warnings_and_correct_checksums(both):
     assert_reads_cleanly(both.egress)
+
+
+# --- fragments on tun0 ----------------------------------------------------------------------
+
+# One UDP round trip of SIZE random bytes to ADDR PORT; prints "echoed SIZE".
+UDP_ROUND_TRIP = r"""
+import os, socket, sys
+addr, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(20)
+s.connect((addr, port))
+data = os.urandom(size)
+s.send(data)
+got = s.recv(65536)
+print(f"echoed {len(got)}" if got == data else f"different reply of {len(got)} bytes")
+"""
+
+
+def test_child_view_of_ipv6_datagrams_fragmented_on_tun0_reads_cleanly(childflow, userdir):
+    """A 65,507-byte UDP datagram each way does not fit tun0's MTU as one IPv6
+    packet: the tree's kernel fragments the request, the engine the reply.
+    The child view holds the two fragments of each, and tshark puts each pair
+    back together into the whole datagram, checksums checked, without a
+    warning."""
+    out = os.path.join(userdir, "fragments.pcapng")
+    res = childflow.run("-c", out, "--", T.PYTHON, "-c", UDP_ROUND_TRIP, T.FAR_V6,
+                        str(T.UDP_ECHO_PORT), "65507")
+    assert res.rc == 0 and res.out.strip() == "echoed 65507", str(res)
+    frags = [(src, offset, {"True": "1", "False": "0"}.get(more, more), plen)
+             for src, offset, more, plen in F.tshark_fields(
+                 out, ["ipv6.src", "ipv6.fraghdr.offset", "ipv6.fraghdr.more", "ipv6.plen"],
+                 "ipv6.fraghdr")]
+    # 65,515 bytes of UDP: 65,480 (the most that fits, a multiple of 8) + 35;
+    # the offset in 8-byte units
+    assert sorted(frags) == sorted([
+        (F.TREE_V6, "0", "1", "65488"), (F.TREE_V6, "8185", "0", "43"),
+        (T.FAR_V6, "0", "1", "65488"), (T.FAR_V6, "8185", "0", "43")]), frags
+    whole = F.tshark_fields(out, ["ipv6.src", "udp.length", "ipv6.fragment.count"],
+                            "udp.length == 65515")
+    assert sorted(map(tuple, whole)) == sorted([(F.TREE_V6, "65515", "2"),
+                                                (T.FAR_V6, "65515", "2")]), whole
+    assert_reads_cleanly(out)
 
 
 # --- with a proxy --------------------------------------------------------------------------

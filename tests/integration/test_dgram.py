@@ -1,14 +1,18 @@
 """UDP and ICMP through the sandbox, rootless, IPv4 and IPv6: traceroute sees
 every real router of the topology's chain (host -> r1 -> r2 -> far) with UDP
 and ICMP probes, ping works, DNS to a resolver the tree names itself works,
-big datagrams arrive whole, a closed UDP port is refused, many concurrent
-flows lose nothing, and a host without unprivileged ICMP sockets gives one
-clear hint instead of a hanging ping."""
+big datagrams arrive whole (also when they cross tun0 as fragments, either
+way, and when a router on the real path makes the tree fragment smaller
+ones), a closed UDP port is refused, many concurrent flows lose nothing, and
+a host without unprivileged ICMP sockets gives one clear hint instead of a
+hanging ping."""
 
+import os
 import re
 
 import pytest
 
+import featurelib as F
 import support
 import topology as T
 
@@ -87,6 +91,28 @@ for start in range(0, count, batch):
                 wrong += 1
     lost += len(pending)
 print(f"sockets {len(socks)} ports {len(ports)} lost {lost} wrong {wrong}")
+"""
+
+# Like UDP_ROUND_TRIP, but up to 5 attempts of 3 s each: the first datagram
+# may be lost to a path MTU the tree does not know yet.  Prints "echoed SIZE"
+# when a reply is byte for byte what that attempt sent.
+UDP_ROUND_TRIP_RETRY = r"""
+import os, socket, sys
+addr, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((addr, port))
+for attempt in range(5):
+    data = os.urandom(size)
+    try:
+        s.send(data)
+        got = s.recv(65536)
+    except OSError:  # a timeout, or EMSGSIZE from "packet too big"
+        continue
+    print(f"echoed {len(got)}" if got == data else f"different reply of {len(got)} bytes")
+    break
+else:
+    print("timeout")
 """
 
 PING_HINT = "net.ipv4.ping_group_range"
@@ -255,11 +281,6 @@ def test_udp_65507_byte_datagram_round_trips_whole_ipv4(topo, childflow):
     _round_trip(topo, childflow, "ipv4", 65507)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "childflow bug: tun0 has MTU 65535, so the tree's kernel fragments an IPv6 "
-    "UDP datagram above 65,487 bytes (40 + 8 + 65,487 = 65,535) and the engine "
-    "drops every fragment (engine.c on_tun_packet: pkt.fragment); the README "
-    "promises UDP v4/v6 datagrams up to 65,507 bytes"))
 def test_udp_65507_byte_datagram_round_trips_whole_ipv6(topo, childflow):
     _round_trip(topo, childflow, "ipv6", 65507)
 
@@ -267,6 +288,88 @@ def test_udp_65507_byte_datagram_round_trips_whole_ipv6(topo, childflow):
 def test_udp_65487_byte_datagram_round_trips_whole_ipv6(topo, childflow):
     # the largest IPv6 datagram that fits tun0's MTU unfragmented
     _round_trip(topo, childflow, "ipv6", 65487)
+
+
+def test_udp_65488_byte_datagram_round_trips_whole_ipv6(topo, childflow):
+    # the smallest that does not: 65,480 bytes of UDP in the first fragment each
+    # way, 16 in the second
+    _round_trip(topo, childflow, "ipv6", 65488)
+
+
+def test_udp_65527_byte_datagram_the_ipv6_maximum_round_trips_whole(topo, childflow):
+    # UDP length 65,535: the most an IPv6 payload carries (no jumbograms);
+    # the packet is 65,575 bytes, fragmented on tun0 both ways
+    _round_trip(topo, childflow, "ipv6", 65527)
+
+
+@FAMILIES
+def test_ping_with_65500_bytes_of_data_gets_every_reply(childflow, family):
+    # v6: 40 + 8 + 65,500 bytes do not fit tun0's MTU, so the request reaches
+    # the engine in fragments and the reply goes back to the tree in fragments
+    res = childflow.run("--", "ping", FAMILY_FLAG[family], "-n", "-c", "2", "-i", "0.2",
+                        "-s", "65500", "-W", "10", TARGET[family])
+    assert res.rc == 0, str(res)
+    assert re.search(r"\b2 packets transmitted, 2 received, 0% packet loss", res.out), str(res)
+    assert len(re.findall(rf"^65508 bytes from {re.escape(TARGET[family])}: icmp_seq=",
+                          res.out, re.M)) == 2, str(res)
+
+
+# --- a smaller MTU on the real path -------------------------------------------------------
+
+SMALL_MTU = 1400
+# Fits the host's 1500-byte links in one packet, but not r2's link to far at
+# SMALL_MTU: so r2 answers "fragmentation needed" (the host sends it with DF)
+# / "packet too big", the engine passes that on to the tree, and the tree's
+# kernel from then on fragments such datagrams on tun0.
+PMTU_DATAGRAM = 1450
+TREE_FRAGMENTS = {
+    "ipv4": f"ip.src == {F.TREE_V4} && ip.flags.mf == 1",
+    "ipv6": f"ipv6.src == {F.TREE_V6} && ipv6.fraghdr.more == 1",
+}
+TREE_DATAGRAMS = {
+    "ipv4": f"ip.src == {F.TREE_V4} && udp.length == {PMTU_DATAGRAM + 8}",
+    "ipv6": f"ipv6.src == {F.TREE_V6} && udp.length == {PMTU_DATAGRAM + 8}",
+}
+
+
+def _flush_host_path_mtus(topo):
+    for family in ("-4", "-6"):
+        topo.run_host_root(["ip", family, "route", "flush", "cache"], check=True)
+
+
+@pytest.fixture
+def far_link_small_mtu(topo):
+    """r2's link to far at SMALL_MTU for one test; the host forgets the path
+    MTUs it learnt, before and after."""
+    links = [(topo.r2_ns, "eth1"), (topo.far_ns, "eth0")]
+    old = {}
+    for ns, dev in links:
+        out = topo.run_in(ns, ["cat", f"/sys/class/net/{dev}/mtu"], check=True).out
+        old[(ns, dev)] = out.strip()
+    _flush_host_path_mtus(topo)
+    try:
+        for ns, dev in links:
+            topo.run_in(ns, ["ip", "link", "set", dev, "mtu", str(SMALL_MTU)], check=True)
+        yield
+    finally:
+        for (ns, dev), mtu in old.items():
+            topo.run_in(ns, ["ip", "link", "set", dev, "mtu", mtu], check=True)
+        _flush_host_path_mtus(topo)
+
+
+@FAMILIES
+def test_after_a_router_reports_a_smaller_mtu_the_trees_fragments_are_relayed_whole(
+        topo, childflow, userdir, far_link_small_mtu, family):
+    cap = os.path.join(userdir, "pmtu.pcapng")
+    res = childflow.run("-c", cap, "--", T.PYTHON, "-c", UDP_ROUND_TRIP_RETRY,
+                        TARGET[family], str(T.UDP_ECHO_PORT), str(PMTU_DATAGRAM), timeout=120)
+    assert res.rc == 0, str(res)
+    assert res.out.strip() == f"echoed {PMTU_DATAGRAM}", str(res)
+    # the tree's kernel did fragment on tun0 (so the echo went through reassembly),
+    # and tshark puts those fragments together into the tree's datagram
+    assert F.tshark_fields(cap, ["frame.number"], TREE_FRAGMENTS[family]), \
+        F.tshark(cap)
+    assert F.tshark_fields(cap, ["frame.number"], TREE_DATAGRAMS[family]), F.tshark(cap)
 
 
 # --- errors --------------------------------------------------------------------------------

@@ -649,6 +649,13 @@ static void parse_ipv4_first_fragment_reads_udp_header(void **state)
 	assert_int_equal(p.dport, 53);
 	assert_ptr_equal(p.payload, b + 28);
 	assert_int_equal(p.payload_len, 1248); /* the part in this fragment */
+	/* what reassembly needs: the whole IPv4 header, id 0x442f, offset 0, MF */
+	assert_int_equal(p.frag.head_len, 20);
+	assert_int_equal(p.frag.data_off, 20);
+	assert_int_equal(p.frag.next, IPPROTO_UDP);
+	assert_int_equal(p.frag.id, 0x442f);
+	assert_int_equal(p.frag.offset, 0);
+	assert_true(p.frag.more);
 }
 
 static void parse_ipv4_later_fragment_leaves_l4_fields_zero(void **state)
@@ -667,6 +674,12 @@ static void parse_ipv4_later_fragment_leaves_l4_fields_zero(void **state)
 	assert_int_equal(p.payload_len, 0);
 	assert_int_equal(p.sport, 0);
 	assert_int_equal(p.dport, 0);
+	/* fragment offset 0x9d = 157 units of 8 bytes: 1256, right after the first */
+	assert_int_equal(p.frag.head_len, 20);
+	assert_int_equal(p.frag.data_off, 20);
+	assert_int_equal(p.frag.id, 0x442f);
+	assert_int_equal(p.frag.offset, 1256);
+	assert_false(p.frag.more);
 }
 
 static void parse_ipv6_walks_hop_by_hop_and_first_fragment_header(void **state)
@@ -685,6 +698,14 @@ static void parse_ipv6_walks_hop_by_hop_and_first_fragment_header(void **state)
 	assert_int_equal(p.dport, 53);
 	assert_ptr_equal(p.payload, b + 64);
 	assert_int_equal(p.payload_len, 1216);
+	/* the reassembled packet keeps IPv6 + hop-by-hop, whose Next Header (byte 40) named 44 */
+	assert_int_equal(p.frag.head_len, 48);
+	assert_int_equal(p.frag.data_off, 56);
+	assert_int_equal(p.frag.nh_off, 40);
+	assert_int_equal(p.frag.next, IPPROTO_UDP);
+	assert_int_equal(p.frag.id, 0xaf49dccc);
+	assert_int_equal(p.frag.offset, 0);
+	assert_true(p.frag.more);
 }
 
 static void parse_ipv6_later_fragment_leaves_l4_fields_zero(void **state)
@@ -701,6 +722,278 @@ static void parse_ipv6_later_fragment_leaves_l4_fields_zero(void **state)
 	assert_int_equal(p.l4_len, 184);
 	assert_null(p.payload);
 	assert_int_equal(p.sport, 0);
+	assert_int_equal(p.frag.head_len, 48);
+	assert_int_equal(p.frag.data_off, 56);
+	assert_int_equal(p.frag.nh_off, 40);
+	assert_int_equal(p.frag.id, 0xaf49dccc);
+	assert_int_equal(p.frag.offset, 1224); /* 0x04c8 & 0xfff8 */
+	assert_false(p.frag.more);
+}
+
+static void parse_ipv6_records_only_the_first_of_two_fragment_headers(void **state)
+{
+	uint8_t b[1280 + 8];
+	struct cf_pkt p;
+
+	(void)state;
+	/* the kernel's first fragment with a second Fragment header (offset 8, M) behind the first */
+	fill(b, ref_udp6_hbh_frag1_head, 56, sizeof(b), 0);
+	b[5] = 0xe0; /* payload length 0x04e0: 8 more */
+	b[48] = IPPROTO_FRAGMENT;
+	memcpy(b + 56, (const uint8_t[]){IPPROTO_UDP, 0, 0x00, 0x09, 1, 2, 3, 4}, 8);
+	memcpy(b + 64, ref_udp6_hbh_frag1_head + 56, 8);
+	p = PARSE_OK(b);
+	assert_true(p.fragment);
+	assert_int_equal(p.frag.head_len, 48);
+	assert_int_equal(p.frag.next, IPPROTO_FRAGMENT);
+	assert_int_equal(p.frag.id, 0xaf49dccc);
+	assert_null(p.payload); /* the second header says: not the first fragment */
+}
+
+static void parse_leaves_fragment_fields_zero_for_whole_packets(void **state)
+{
+	struct cf_pkt p = PARSE_OK(ref_udp6);
+
+	(void)state;
+	assert_false(p.fragment);
+	assert_int_equal(p.frag.head_len, 0);
+	assert_int_equal(p.frag.data_off, 0);
+	assert_int_equal(p.frag.id, 0);
+	p = PARSE_OK(ref_udp4);
+	assert_false(p.fragment);
+	assert_int_equal(p.frag.head_len, 0);
+	assert_int_equal(p.frag.id, 0);
+	assert_false(p.truncated);
+}
+
+/* ---- parsing the kept start of a packet ---- */
+
+static void parse_quote_reads_the_start_of_a_big_udp_datagram(void **state)
+{
+	uint8_t b[1280];
+	struct cf_pkt p;
+
+	(void)state;
+	/* the first 1280 bytes of a 1428-byte IPv4 datagram: the kernel's first fragment
+	 * with MF and offset cleared, total length 1428 */
+	fill(b, ref_udp4_frag1_head, sizeof(ref_udp4_frag1_head), sizeof(b), 0);
+	ref_patch_ip4(b, 0x442f, 0);
+	b[2] = 0x05;
+	b[3] = 0x94;
+	assert_int_equal(cf_pkt_parse(b, sizeof(b), &p), -EINVAL);
+	assert_int_equal(cf_pkt_parse_quote(b, sizeof(b), &p), 0);
+	assert_true(p.truncated);
+	assert_false(p.fragment);
+	assert_ptr_equal(p.l3, b);
+	assert_int_equal(p.l3_len, 1280);
+	assert_int_equal(p.l4_len, 1260);
+	assert_int_equal(p.sport, 40000);
+	assert_int_equal(p.dport, 53);
+	assert_int_equal(p.payload_len, 1252);
+	assert_ip(&p.dst, "10.0.0.2");
+
+	/* IPv6: 1280 bytes of a 1456-byte datagram (the hop-by-hop fragment's headers, unfragmented) */
+	fill(b, ref_udp6_hbh_frag1_head, 48, sizeof(b), 0);
+	b[4] = 0x05;
+	b[5] = 0x88; /* payload length: hop-by-hop 8 + UDP 1408 */
+	b[40] = IPPROTO_UDP;
+	memcpy(b + 48, ref_udp6_hbh_frag1_head + 56, 8);
+	assert_int_equal(cf_pkt_parse(b, sizeof(b), &p), -EINVAL);
+	assert_int_equal(cf_pkt_parse_quote(b, sizeof(b), &p), 0);
+	assert_true(p.truncated);
+	assert_int_equal(p.proto, IPPROTO_UDP);
+	assert_int_equal(p.l3_len, 1280);
+	assert_int_equal(p.sport, 40001);
+	assert_int_equal(p.payload_len, 1280 - 56);
+}
+
+static void parse_quote_of_a_whole_packet_is_parse(void **state)
+{
+	struct cf_pkt a, b;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(kernel_packets) / sizeof(kernel_packets[0]); i++) {
+		assert_int_equal(cf_pkt_parse(kernel_packets[i].p, kernel_packets[i].len, &a), 0);
+		assert_int_equal(
+		    cf_pkt_parse_quote(kernel_packets[i].p, kernel_packets[i].len, &b), 0);
+		assert_false(b.truncated);
+		assert_memory_equal(&a, &b, sizeof(a));
+	}
+}
+
+static void parse_quote_still_needs_the_ip_and_l4_headers(void **state)
+{
+	struct cf_pkt p;
+
+	(void)state;
+	assert_int_equal(cf_pkt_parse_quote(ref_udp4, 19, &p), -EINVAL);
+	assert_int_equal(cf_pkt_parse_quote(ref_udp4, 27, &p), -EINVAL); /* UDP header cut */
+	assert_int_equal(cf_pkt_parse_quote(ref_udp6, 39, &p), -EINVAL);
+	assert_int_equal(cf_pkt_parse_quote(ref_tcp6_syn, 59, &p), -EINVAL); /* TCP header cut */
+	assert_int_equal(cf_pkt_parse_quote(ref_udp4, 28, &p), 0);
+	assert_true(p.truncated);
+	assert_int_equal(p.payload_len, 0);
+}
+
+static void build_icmp_error_from_a_kept_start_quotes_the_original_bytes(void **state)
+{
+	uint8_t whole[1456], kept[1280], from_whole[1280], from_kept[1280];
+	struct cf_pkt a, b;
+	struct cf_ip router = ip("fd00::fe");
+
+	(void)state;
+	/* the 1456-byte datagram of the test above, whole and its first 1280 bytes */
+	fill(whole, ref_udp6_hbh_frag1_head, 48, sizeof(whole), 0);
+	whole[4] = 0x05;
+	whole[5] = 0x88;
+	whole[40] = IPPROTO_UDP;
+	memcpy(whole + 48, ref_udp6_hbh_frag1_head + 56, 8);
+	fill(whole + 56, NULL, 0, sizeof(whole) - 56, 0);
+	memcpy(kept, whole, sizeof(kept));
+	assert_int_equal(cf_pkt_parse(whole, sizeof(whole), &a), 0);
+	assert_int_equal(cf_pkt_parse_quote(kept, sizeof(kept), &b), 0);
+	/* packet too big, MTU 1400: 48 bytes of headers + 1232 quoted, the same either way */
+	assert_int_equal(cf_pkt_build_icmp_error(from_whole, sizeof(from_whole), &a, &router, 2, 0,
+						 1400),
+			 1280);
+	assert_int_equal(
+	    cf_pkt_build_icmp_error(from_kept, sizeof(from_kept), &b, &router, 2, 0, 1400), 1280);
+	assert_memory_equal(from_whole, from_kept, 1280);
+	assert_memory_equal(from_kept + 48, whole, 1232);
+}
+
+/* ---- IPv6 fragmentation ---- */
+
+/* A UDP datagram of @len bytes (i * 7 & 0xff) fd00::1:40001 -> fd00::2:53, built by cf_pkt_build_udp(). */
+static size_t udp6_packet(uint8_t *buf, size_t cap, size_t len)
+{
+	struct cf_ip src = ip("fd00::1"), dst = ip("fd00::2");
+	uint8_t *data = buf + CF_PKT_UDP6_PAYLOAD_OFF;
+	ssize_t n;
+
+	for (size_t i = 0; i < len; i++)
+		data[i] = (uint8_t)(i * 7);
+	n = cf_pkt_build_udp(buf, cap, &src, 40001, &dst, 53, data, len, 64, 0);
+	assert_true(n > 0);
+	buf[1] |= 0x0a; /* a flow label, which every fragment must carry too */
+	buf[3] = 0x5c;
+	return (size_t)n;
+}
+
+static void assert_fragment(const struct cf_pkt_frag6 *f, const uint8_t *pkt, size_t off,
+			    size_t len, bool more, uint32_t id)
+{
+	const uint8_t *fh = f->head + 40;
+
+	assert_memory_equal(f->head, pkt, 4); /* version, traffic class, flow label */
+	assert_int_equal(be16(f->head + 4), 8 + len);
+	assert_int_equal(f->head[6], IPPROTO_FRAGMENT);
+	assert_memory_equal(f->head + 7, pkt + 7, 33); /* hop limit, addresses */
+	assert_int_equal(fh[0], pkt[6]);
+	assert_int_equal(fh[1], 0);
+	assert_int_equal(be16(fh + 2), off | more);
+	assert_int_equal(be32(fh + 4), id);
+	assert_ptr_equal(f->data, pkt + 40 + off);
+	assert_int_equal(f->data_len, len);
+}
+
+static void frag6_splits_the_largest_udp_datagram_as_the_kernel_does_for_mtu_65535(void **state)
+{
+	uint8_t *pkt = malloc(CF_PKT_IP6_MAX_LEN);
+	struct cf_pkt_frag6 f[3];
+	size_t len;
+
+	(void)state;
+	assert_non_null(pkt);
+	/* 65,507 bytes of data: 65,515 of UDP; 65,480 fit (65,535 - 48, rounded down to 8) */
+	len = udp6_packet(pkt, CF_PKT_IP6_MAX_LEN, 65507);
+	assert_int_equal(len, 65555);
+	assert_int_equal(cf_pkt_frag6(pkt, len, 0x01020304, 65535, f, 3), 2);
+	assert_fragment(&f[0], pkt, 0, 65480, true, 0x01020304);
+	assert_fragment(&f[1], pkt, 65480, 35, false, 0x01020304);
+	/* the largest IPv6 packet */
+	len = udp6_packet(pkt, CF_PKT_IP6_MAX_LEN, 65527);
+	assert_int_equal(len, CF_PKT_IP6_MAX_LEN);
+	assert_int_equal(cf_pkt_frag6(pkt, len, 7, 65535, f, 3), 2);
+	assert_fragment(&f[0], pkt, 0, 65480, true, 7);
+	assert_fragment(&f[1], pkt, 65480, 55, false, 7);
+	free(pkt);
+}
+
+static void frag6_uses_multiples_of_8_that_fit_the_mtu(void **state)
+{
+	uint8_t pkt[48 + 3000];
+	struct cf_pkt_frag6 f[4];
+	size_t len = udp6_packet(pkt, sizeof(pkt), 3000);
+
+	(void)state;
+	/* 1280: 1232 per fragment, as the kernel's (RFC 8200 minimum MTU) */
+	assert_int_equal(cf_pkt_frag6(pkt, len, 9, 1280, f, 4), 3);
+	assert_fragment(&f[0], pkt, 0, 1232, true, 9);
+	assert_fragment(&f[1], pkt, 1232, 1232, true, 9);
+	assert_fragment(&f[2], pkt, 2464, 544, false, 9);
+	/* 1287 leaves 1239 bytes: 1232 again */
+	assert_int_equal(cf_pkt_frag6(pkt, len, 9, 1287, f, 4), 3);
+	assert_int_equal(f[0].data_len, 1232);
+	/* 1288: 1240 */
+	assert_int_equal(cf_pkt_frag6(pkt, len, 9, 1288, f, 4), 3);
+	assert_fragment(&f[0], pkt, 0, 1240, true, 9);
+	assert_fragment(&f[2], pkt, 2480, 528, false, 9);
+	/* one byte over the MTU: what fits, rounded down to 8, then the rest */
+	assert_int_equal(cf_pkt_frag6(pkt, len, 9, len - 1, f, 4), 2);
+	assert_fragment(&f[0], pkt, 0, (len - 1 - 48) & ~(size_t)7, true, 9);
+	assert_int_equal(f[0].data_len + f[1].data_len, len - 40);
+}
+
+static void frag6_refuses_what_it_cannot_split(void **state)
+{
+	uint8_t pkt[48 + 3000], bad[sizeof(pkt)];
+	struct cf_pkt_frag6 f[4];
+	size_t len = udp6_packet(pkt, sizeof(pkt), 3000);
+	static const uint8_t ext[] = {IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_FRAGMENT,
+				      IPPROTO_DSTOPTS};
+
+	(void)state;
+	assert_int_equal(cf_pkt_frag6(pkt, 39, 1, 1280, f, 4), -EINVAL);
+	assert_int_equal(cf_pkt_frag6(pkt, len - 1, 1, 1280, f, 4), -EINVAL); /* length fields */
+	assert_int_equal(cf_pkt_frag6(pkt, len, 1, 1279, f, 4), -EINVAL);     /* below 1280 */
+	assert_int_equal(cf_pkt_frag6(pkt, len, 1, len, f, 4), -EINVAL);      /* fits already */
+	assert_int_equal(cf_pkt_frag6(pkt, len, 1, 1280, f, 2), -ENOSPC);
+	for (size_t i = 0; i < sizeof(ext); i++) {
+		memcpy(bad, pkt, len);
+		bad[6] = ext[i];
+		assert_int_equal(cf_pkt_frag6(bad, len, 1, 1280, f, 4), -EINVAL);
+	}
+	memcpy(bad, pkt, len);
+	bad[0] = 0x45;
+	assert_int_equal(cf_pkt_frag6(bad, len, 1, 1280, f, 4), -EINVAL);
+}
+
+static void frag6_fragments_parse_as_the_kernels_do(void **state)
+{
+	uint8_t pkt[48 + 3000], buf[1280];
+	struct cf_pkt_frag6 f[3];
+	struct cf_pkt p;
+	size_t len = udp6_packet(pkt, sizeof(pkt), 3000);
+
+	(void)state;
+	assert_int_equal(cf_pkt_frag6(pkt, len, 0xdeadbeef, 1280, f, 3), 3);
+	for (size_t i = 0; i < 3; i++) {
+		memcpy(buf, f[i].head, 48);
+		memcpy(buf + 48, f[i].data, f[i].data_len);
+		assert_int_equal(cf_pkt_parse(buf, 48 + f[i].data_len, &p), 0);
+		assert_true(p.fragment);
+		assert_int_equal(p.proto, IPPROTO_UDP);
+		assert_int_equal(p.frag.id, 0xdeadbeef);
+		assert_int_equal(p.frag.offset, i * 1232);
+		assert_int_equal(p.frag.more, i < 2);
+		assert_int_equal(p.frag.head_len, 40);
+		assert_int_equal(p.frag.nh_off, 6);
+		if (i == 0) {
+			assert_int_equal(p.sport, 40001);
+			assert_int_equal(p.dport, 53);
+		}
+	}
 }
 
 /* Hand-written: IPv6, destination options (PadN), routing (16 bytes), UDP 1234 -> 5678 "abcd". */
@@ -2141,6 +2434,16 @@ int main(void)
 	    cmocka_unit_test(parse_reads_kernel_icmp6_echo_request_and_reply),
 	    cmocka_unit_test(parse_icmp_error_points_payload_at_quote_without_echo_fields),
 	    cmocka_unit_test(parse_ipv4_first_fragment_reads_udp_header),
+	    cmocka_unit_test(parse_ipv6_records_only_the_first_of_two_fragment_headers),
+	    cmocka_unit_test(parse_leaves_fragment_fields_zero_for_whole_packets),
+	    cmocka_unit_test(parse_quote_reads_the_start_of_a_big_udp_datagram),
+	    cmocka_unit_test(parse_quote_of_a_whole_packet_is_parse),
+	    cmocka_unit_test(parse_quote_still_needs_the_ip_and_l4_headers),
+	    cmocka_unit_test(build_icmp_error_from_a_kept_start_quotes_the_original_bytes),
+	    cmocka_unit_test(frag6_splits_the_largest_udp_datagram_as_the_kernel_does_for_mtu_65535),
+	    cmocka_unit_test(frag6_uses_multiples_of_8_that_fit_the_mtu),
+	    cmocka_unit_test(frag6_refuses_what_it_cannot_split),
+	    cmocka_unit_test(frag6_fragments_parse_as_the_kernels_do),
 	    cmocka_unit_test(parse_ipv4_later_fragment_leaves_l4_fields_zero),
 	    cmocka_unit_test(parse_ipv6_walks_hop_by_hop_and_first_fragment_header),
 	    cmocka_unit_test(parse_ipv6_later_fragment_leaves_l4_fields_zero),
