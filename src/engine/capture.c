@@ -10,6 +10,7 @@
 #include "engine/capture.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -21,9 +22,10 @@
 #include <unistd.h>
 
 #include "capture/pcapng.h"
+#include "engine/pktring.h"
 #include "util/log.h"
 
-#define BATCH 256
+#define BATCH 256 /* packets read one by one per readiness event, without a ring */
 
 int cf_capture_start(struct cf_engine *e, int fd, struct cf_pcapng *w)
 {
@@ -38,6 +40,10 @@ int cf_capture_start(struct cf_engine *e, int fd, struct cf_pcapng *w)
 	if (r < 0)
 		return r;
 	e->capture_iface = r;
+	r = cf_pktring_open(&e->capture_ring, fd, CF_PKTRING_BLOCK_SIZE, CF_PKTRING_BLOCKS);
+	if (r < 0)
+		log_warn("capture: no packet ring (%s): packets are read one at a time, and more "
+			 "are dropped under load (the run reports how many)", strerror(-r));
 	return cf_engine_watch(e, fd, EPOLLIN, &e->w_capture);
 }
 
@@ -67,8 +73,53 @@ static uint64_t ts_of(struct msghdr *msg)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Read one packet; return its length, 0 when it is not kept, -EAGAIN when none is left. */
-static ssize_t read_one(struct cf_engine *e, uint64_t *ts, enum cf_pcapng_dir *dir)
+/*
+ * Whether the packet seen on @ifindex (@pkttype) is one to keep, and which
+ * way it went for the tree (*@dir).
+ */
+static bool keep(const struct cf_engine *e, const uint8_t *buf, size_t len, int ifindex,
+		 uint8_t pkttype, enum cf_pcapng_dir *dir)
+{
+	struct cf_pkt pkt;
+
+	*dir = pkttype == PACKET_OUTGOING ? CF_PCAPNG_DIR_OUT : CF_PCAPNG_DIR_IN;
+	if (ifindex == 1) {
+		/*
+		 * lo: keep one copy, the one going out (the socket's filter drops
+		 * the other already); which way it goes for the tree follows from
+		 * its destination (one of the tree's own addresses means it comes
+		 * towards the tree).
+		 */
+		if (pkttype != PACKET_OUTGOING)
+			return false;
+		if (cf_pkt_parse(buf, len, &pkt) == 0)
+			*dir = cf_ip_equal(&pkt.dst, &e->plan.child4) ||
+				       cf_ip_equal(&pkt.dst, &e->plan.child6)
+				       ? CF_PCAPNG_DIR_IN
+				       : CF_PCAPNG_DIR_OUT;
+		return true;
+	}
+	/* tun0: "outgoing" is what the tree sent, the rest is what the engine wrote back. */
+	return pkttype == PACKET_OUTGOING || !is_reinjected_syn(e, buf, len);
+}
+
+static void write_packet(struct cf_engine *e, uint64_t ts, const uint8_t *buf, size_t len,
+			 enum cf_pcapng_dir dir)
+{
+	int r;
+
+	if (e->capture_err)
+		return;
+	r = cf_pcapng_write_packet(e->capture, e->capture_iface, ts, buf, len, dir);
+	if (r < 0) {
+		e->capture_err = r;
+		log_error("capture: cannot write the pcapng file: %s (capture stopped)",
+			  strerror(-r));
+	}
+}
+
+/* Without a ring: read one packet; return 1 when one was handled, -EAGAIN when none is left. */
+static int read_one(struct cf_engine *e)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(struct timespec))];
@@ -80,60 +131,45 @@ static ssize_t read_one(struct cf_engine *e, uint64_t *ts, enum cf_pcapng_dir *d
 			      .msg_iovlen = 1, .msg_control = u.buf,
 			      .msg_controllen = sizeof(u.buf) };
 	ssize_t n = recvmsg(e->capture_fd, &msg, MSG_DONTWAIT);
+	enum cf_pcapng_dir dir;
 
 	if (n < 0)
 		return -errno;
-	*ts = ts_of(&msg);
-	*dir = sll.sll_pkttype == PACKET_OUTGOING ? CF_PCAPNG_DIR_OUT : CF_PCAPNG_DIR_IN;
-	if (sll.sll_ifindex == 1) {
-		/*
-		 * lo: keep one copy, the one going out; which way it goes for the
-		 * tree follows from its destination (one of the tree's own addresses
-		 * means it comes towards the tree).
-		 */
-		struct cf_pkt pkt;
-
-		if (sll.sll_pkttype != PACKET_OUTGOING)
-			return 0;
-		if (cf_pkt_parse(e->rxbuf, (size_t)n, &pkt) == 0)
-			*dir = cf_ip_equal(&pkt.dst, &e->plan.child4) ||
-				       cf_ip_equal(&pkt.dst, &e->plan.child6)
-				       ? CF_PCAPNG_DIR_IN
-				       : CF_PCAPNG_DIR_OUT;
-		return n;
-	}
-	/* tun0: "outgoing" is what the tree sent, the rest is what the engine wrote back. */
-	if (sll.sll_pkttype != PACKET_OUTGOING && is_reinjected_syn(e, e->rxbuf, (size_t)n))
-		return 0;
-	return n;
+	if (keep(e, e->rxbuf, (size_t)n, sll.sll_ifindex, sll.sll_pkttype, &dir))
+		write_packet(e, ts_of(&msg), e->rxbuf, (size_t)n, dir);
+	return 1;
 }
 
-static void read_batch(struct cf_engine *e, int max)
+static void on_ring_packet(void *arg, const struct cf_pktring_pkt *pkt)
 {
-	for (int i = 0; i < max; i++) {
-		enum cf_pcapng_dir dir = CF_PCAPNG_DIR_UNKNOWN;
-		uint64_t ts = 0;
-		ssize_t n = read_one(e, &ts, &dir);
-		int r;
+	struct cf_engine *e = arg;
+	enum cf_pcapng_dir dir;
 
-		if (n < 0)
-			return;
-		if (n == 0)
-			continue;
-		r = cf_pcapng_write_packet(e->capture, e->capture_iface, ts, e->rxbuf, (size_t)n,
-					   dir);
-		if (r < 0 && !e->capture_err) {
-			e->capture_err = r;
-			log_error("capture: cannot write the pcapng file: %s (capture stopped)",
-				  strerror(-r));
-		}
+	if (keep(e, pkt->data, pkt->len, pkt->ifindex, pkt->pkttype, &dir))
+		write_packet(e, pkt->ts_ns, pkt->data, pkt->len, dir);
+}
+
+static void read_batch(struct cf_engine *e, size_t max)
+{
+	if (e->capture_ring.map) {
+		cf_pktring_read(&e->capture_ring, max, on_ring_packet, e);
+		return;
 	}
+	for (size_t i = 0; i < BATCH && !e->capture_err; i++)
+		if (read_one(e) < 0)
+			return;
 }
 
 void cf_capture_on_readable(struct cf_engine *e)
 {
 	if (!e->capture_err)
-		read_batch(e, BATCH);
+		read_batch(e, e->capture_ring.map ? SIZE_MAX : 1);
+}
+
+void cf_capture_poll(struct cf_engine *e)
+{
+	if (e->capture_ring.map && !e->capture_err)
+		read_batch(e, SIZE_MAX);
 }
 
 void cf_capture_on_tick(struct cf_engine *e)
@@ -151,10 +187,15 @@ int cf_capture_finish(struct cf_engine *e, uint64_t *dropped)
 	*dropped = 0;
 	if (!e->capture)
 		return 0;
-	if (!e->capture_err)
-		read_batch(e, 1 << 20);
+	cf_pktring_settle(&e->capture_ring);
+	if (e->capture_ring.map)
+		read_batch(e, SIZE_MAX);
+	else
+		while (!e->capture_err && read_one(e) > 0)
+			;
 	if (getsockopt(e->capture_fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0)
 		*dropped = st.tp_drops;
+	cf_pktring_close(&e->capture_ring);
 	close(e->capture_fd);
 	e->capture_fd = -1;
 	r = cf_pcapng_close(e->capture);

@@ -15,6 +15,14 @@ int cf_capture_start(struct cf_engine *e, int fd, struct cf_pcapng *w);
 /* The capture socket is readable. */
 void cf_capture_on_readable(struct cf_engine *e);
 
+/*
+ * Read what the packet ring holds (cheap when it holds nothing). The engine
+ * calls this before every event it handles, so that however fast relays
+ * produce traffic, the capture falls behind by at most one event's worth
+ * and the ring does not overflow.
+ */
+void cf_capture_poll(struct cf_engine *e);
+
 /* Periodic flush, so an interrupted run leaves a valid file. */
 void cf_capture_on_tick(struct cf_engine *e);
 

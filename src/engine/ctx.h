@@ -20,6 +20,7 @@
 #include "dns/resolvconf.h"
 #include "engine/engine.h"
 #include "engine/packet.h"
+#include "engine/pktring.h"
 #include "sandbox/plan.h"
 
 enum cf_watch_kind {
@@ -114,6 +115,7 @@ struct cf_engine {
 	struct cf_wire *wire;	  /* wire-egress view (wire.c), or NULL */
 	struct cf_pcapng *capture; /* child view, or NULL */
 	int capture_fd, capture_iface, capture_err;
+	struct cf_pktring capture_ring; /* on capture_fd; map NULL when not set up */
 	struct cf_watch w_capture;
 	struct cf_engine_stats stats;
 

@@ -254,6 +254,8 @@ static void on_timer(struct cf_engine *e)
 
 static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 {
+	if (e->capture)
+		cf_capture_poll(e);
 	switch (w->kind) {
 	case CF_W_TUN:
 		on_tun(e);
@@ -465,9 +467,38 @@ static void engine_fini(struct cf_engine *e)
  * data, so that nothing the tree sent is lost and no destination sees a
  * reset for a connection the tree closed cleanly.
  */
-static int engine_flush(struct cf_engine *e)
+/*
+ * One turn of the loop: wait up to @timeout_ms (not at all while relays wait
+ * for another turn), handle what is ready, then those relays. *@relayed is
+ * set when a relay moved or may have moved data. Return 0 or -errno.
+ */
+static int engine_turn(struct cf_engine *e, int timeout_ms, bool *relayed)
 {
 	struct epoll_event ev[64];
+	bool ready = cf_tcp_has_ready(e);
+	int n = epoll_wait(e->epfd, ev, 64, ready ? 0 : timeout_ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	e->now_ms = monotonic_ms();
+	for (int i = 0; i < n; i++) {
+		struct cf_watch *w = ev[i].data.ptr;
+
+		*relayed |= w->kind == CF_W_TCP_RELAY;
+		dispatch(e, w, ev[i].events);
+	}
+	if (ready) {
+		cf_tcp_run_ready(e);
+		*relayed = true;
+	}
+	cf_tcp_reap(e);
+	cf_dnsfwd_reap(e);
+	cf_dgram_reap(e);
+	return 0;
+}
+
+static int engine_flush(struct cf_engine *e)
+{
 	uint64_t last = monotonic_ms();
 	size_t left;
 
@@ -475,52 +506,31 @@ static int engine_flush(struct cf_engine *e)
 	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->ctlfd, NULL);
 	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->pidfd, NULL);
 	while ((left = cf_tcp_unflushed(e)) > 0) {
-		int n;
+		bool relayed = false;
+		int r;
 
 		if (e->flush_abort || monotonic_ms() - last >= FLUSH_IDLE_MS) {
 			log_warn("%zu connection(s) still had data of the command for their "
 				 "destination; resetting them", left);
 			return 0;
 		}
-		n = epoll_wait(e->epfd, ev, 64, FLUSH_IDLE_MS / 4);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		e->now_ms = monotonic_ms();
-		for (int i = 0; i < n; i++) {
-			struct cf_watch *w = ev[i].data.ptr;
-
-			if (w->kind == CF_W_TCP_RELAY)
-				last = e->now_ms;
-			dispatch(e, w, ev[i].events);
-		}
-		cf_tcp_reap(e);
-		cf_dnsfwd_reap(e);
-		cf_dgram_reap(e);
+		r = engine_turn(e, FLUSH_IDLE_MS / 4, &relayed);
+		if (r < 0)
+			return r;
+		if (relayed)
+			last = e->now_ms;
 	}
 	return 0;
 }
 
 static int engine_loop(struct cf_engine *e)
 {
-	struct epoll_event ev[64];
-
 	while (!e->command_done) {
-		int n = epoll_wait(e->epfd, ev, 64, -1);
+		bool relayed = false;
+		int r = engine_turn(e, -1, &relayed);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		e->now_ms = monotonic_ms();
-		for (int i = 0; i < n; i++)
-			dispatch(e, ev[i].data.ptr, ev[i].events);
-		cf_tcp_reap(e);
-		cf_dnsfwd_reap(e);
-		cf_dgram_reap(e);
+		if (r < 0)
+			return r;
 	}
 	return engine_flush(e);
 }

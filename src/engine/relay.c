@@ -202,13 +202,20 @@ static int drain(struct cf_relay *r, int i)
 	return n < 0 && errno != EAGAIN && errno != EINTR ? -errno : 0;
 }
 
-/* Run direction @i until it would block. Return 0 or -errno (r->error_side set). */
-static int dir_progress(struct cf_relay *r, int i)
+/*
+ * Run direction @i until it would block or its turn is used up (*@more set).
+ * Return 0 or -errno (r->error_side set).
+ */
+static int dir_progress(struct cf_relay *r, int i, bool *more)
 {
 	struct cf_relay_dir *d = &r->dir[i];
-	int a, b;
+	int a, b, rounds = 0;
 
 	do {
+		if (++rounds > CF_RELAY_TURN_ROUNDS) {
+			*more = true;
+			return 0;
+		}
 		a = fill(r, i);
 		if (a < 0) {
 			r->error_side = i;
@@ -235,14 +242,18 @@ static int dir_progress(struct cf_relay *r, int i)
 
 enum cf_relay_state cf_relay_progress(struct cf_relay *r)
 {
+	bool more = false;
+
 	for (int i = 0; i < 2; i++) {
-		int err = dir_progress(r, i);
+		int err = dir_progress(r, i, &more);
 
 		if (err < 0) {
 			r->error = -err;
 			return CF_RELAY_RESET;
 		}
 	}
+	if (more)
+		return CF_RELAY_MORE;
 	if (r->dir[0].dst_shut && r->dir[1].dst_shut)
 		return CF_RELAY_DONE;
 	return CF_RELAY_ACTIVE;

@@ -46,7 +46,15 @@ enum cf_relay_state {
 	CF_RELAY_ACTIVE,
 	CF_RELAY_DONE,	/* both directions reached EOF and were passed on */
 	CF_RELAY_RESET, /* one side failed: close both, with RST */
+	CF_RELAY_MORE,	/* turn used up with data still moving: call again soon, no event will */
 };
+
+/*
+ * Pipe loads one direction moves per cf_relay_progress() call: a bulk
+ * transfer that never runs dry would otherwise keep the engine in one
+ * relay, starving other connections and the capture.
+ */
+#define CF_RELAY_TURN_ROUNDS 16
 
 /*
  * Empty pipes kept for the next connection: creating and sizing two pipes

@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "engine/capture.h"
 #include "engine/dnsstream.h"
 #include "engine/egress.h"
 #include "engine/flows.h"
@@ -83,12 +84,15 @@ struct tcp_conn {
 	struct cf_egress_sock egs; /* the upstream socket, for the egress capture views */
 	struct tcp_conn *hnext;		/* hash chain (pending only) */
 	struct tcp_conn *prev, *next;	/* pending list */
+	struct tcp_conn *rprev, *rnext; /* ready list: relays whose turn ran out (RELAY only) */
+	bool ready;
 };
 
 struct cf_tcp_table {
 	struct tcp_conn *bucket[TCP_BUCKETS];
 	struct tcp_conn pending; /* list heads */
 	struct tcp_conn relays;
+	struct tcp_conn ready; /* head of the ready list */
 	struct tcp_conn *graveyard; /* DEAD connections, chained through hnext */
 	struct cf_pipe_pool pipes;
 	size_t n_pending, n_relay;
@@ -195,6 +199,7 @@ int cf_tcp_init(struct cf_engine *e)
 		return -ENOMEM;
 	t->pending.next = t->pending.prev = &t->pending;
 	t->relays.next = t->relays.prev = &t->relays;
+	t->ready.rnext = t->ready.rprev = &t->ready;
 	t->max_conns = conn_budget();
 	e->tcp = t;
 	return 0;
@@ -211,8 +216,29 @@ static void abort_fd(int fd)
 	close(fd);
 }
 
+static void ready_add(struct cf_tcp_table *t, struct tcp_conn *c)
+{
+	if (c->ready)
+		return;
+	c->rnext = &t->ready;
+	c->rprev = t->ready.rprev;
+	t->ready.rprev->rnext = c;
+	t->ready.rprev = c;
+	c->ready = true;
+}
+
+static void ready_del(struct tcp_conn *c)
+{
+	if (!c->ready)
+		return;
+	c->rprev->rnext = c->rnext;
+	c->rnext->rprev = c->rprev;
+	c->ready = false;
+}
+
 static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 {
+	ready_del(c);
 	if (c->state == TCP_RELAY) {
 		cf_relay_fini(&c->relay, reset ? NULL : &e->tcp->pipes);
 		cf_dnsstream_free(c->dns);
@@ -549,7 +575,9 @@ static void relay_run(struct cf_engine *e, struct tcp_conn *c)
 	else
 		s = cf_relay_progress(&c->relay);
 
-	if (s == CF_RELAY_ACTIVE)
+	if (s == CF_RELAY_MORE)
+		ready_add(e->tcp, c); /* no event may come for what is already queued */
+	if (s == CF_RELAY_ACTIVE || s == CF_RELAY_MORE)
 		return;
 	if (s == CF_RELAY_RESET && !c->dns && !c->tlsr && c->relay.error_side == 1 &&
 	    c->relay.error == ECONNRESET)
@@ -737,5 +765,28 @@ void cf_tcp_on_tick(struct cf_engine *e)
 			connect_failed(e, c, ETIMEDOUT);
 		else
 			conn_free(e, c, true);
+	}
+}
+
+bool cf_tcp_has_ready(const struct cf_engine *e)
+{
+	return e->tcp && e->tcp->ready.rnext != &e->tcp->ready;
+}
+
+void cf_tcp_run_ready(struct cf_engine *e)
+{
+	struct cf_tcp_table *t = e->tcp;
+	size_t n = 0;
+
+	for (struct tcp_conn *c = t->ready.rnext; c != &t->ready; c = c->rnext)
+		n++;
+	/* One more turn each for those queued now; who uses it up again goes to the back. */
+	while (n-- > 0 && t->ready.rnext != &t->ready) {
+		struct tcp_conn *c = t->ready.rnext;
+
+		ready_del(c);
+		if (e->capture)
+			cf_capture_poll(e);
+		relay_run(e, c);
 	}
 }

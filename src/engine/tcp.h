@@ -30,6 +30,12 @@ void cf_tcp_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events);
 /* Free connections closed during the last epoll batch. */
 void cf_tcp_reap(struct cf_engine *e);
 
+/* Whether relays are waiting for another turn (cf_tcp_run_ready()): the loop must not block. */
+bool cf_tcp_has_ready(const struct cf_engine *e);
+
+/* Give every relay whose turn ran out one more turn. */
+void cf_tcp_run_ready(struct cf_engine *e);
+
 /* Expire pending connections whose deadline passed. */
 void cf_tcp_on_tick(struct cf_engine *e);
 

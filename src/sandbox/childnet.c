@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <arpa/inet.h>
 #include <linux/netlink.h>
@@ -93,17 +95,41 @@ int cf_tproxy_listener(int family, int backlog, uint16_t *port)
 	return take_fd(&fd);
 }
 
+/*
+ * A packet socket sees each packet on lo twice, going out and coming in;
+ * the capture keeps only the outgoing copy (engine/capture.c). Dropping the
+ * other in the kernel halves the work there, and the receive queue (capped
+ * by net.core.rmem_max) holds twice as many packets the capture wants.
+ */
+static int drop_lo_incoming(int fd)
+{
+	static struct sock_filter code[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_IFINDEX),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1 /* lo */, 0, 2),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+	    BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { .len = CF_ARRAY_SIZE(code), .filter = code };
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
+}
+
 /* A packet socket for every interface of the sandbox, with kernel timestamps. */
 static int open_capture(void)
 {
 	cleanup_fd int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 				   htons(ETH_P_ALL));
-	int one = 1, size = 8 << 20;
+	int one = 1, size = 8 << 20, r;
 
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0)
 		return -errno;
+	r = drop_lo_incoming(fd);
+	if (r < 0)
+		return r;
 	/* Capped by net.core.rmem_max; drops are counted and reported, never silent. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	return take_fd(&fd);
