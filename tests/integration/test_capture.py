@@ -7,6 +7,7 @@ file or a symlink is never written through, and the other capture points are
 never silently replaced by the child view."""
 
 import os
+import re
 import stat
 import subprocess
 import threading
@@ -289,3 +290,24 @@ def test_capture_of_a_quiet_tree_is_a_valid_empty_capture(childflow, userdir):
     assert res.rc == 0, str(res)
     info = F.capinfos(out)
     assert "Number of packets:   0" in info, info
+
+
+def test_capture_of_a_400mib_download_misses_no_packet(topo, childflow, userdir):
+    """The ring and the relays' turns keep up with bulk traffic
+    (docs/capture.md): the kernel drops nothing, so every byte is there."""
+    out = os.path.join(userdir, "big.pcapng")
+    url = f"http://{T.ORIGIN_NAME}/big"
+    res = childflow.run("-c", out, "--", "sh", "-c",
+                        f"curl -sS --max-time 120 -o /dev/null -o /dev/null -o /dev/null "
+                        f"-o /dev/null {url} {url} {url} {url}",
+                        timeout=180)
+    assert res.rc == 0, str(res)
+    assert "dropped" not in res.err, res.err
+    # payload of the origin's segments towards the tree, summed by tshark
+    p = subprocess.run(["tshark", "-n", "-r", out, "-q", "-z",
+                        "io,stat,0,SUM(tcp.len)tcp.len && tcp.srcport == 80"],
+                       capture_output=True, text=True, timeout=300)
+    os.unlink(out)
+    assert p.returncode == 0, p.stderr
+    sums = [int(x) for x in re.findall(r"<>\s*[\d.]+\s*\|\s*(\d+)\s*\|", p.stdout)]
+    assert sums and sums[-1] >= 4 * T.BIG_SIZE, p.stdout
