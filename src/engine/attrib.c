@@ -35,6 +35,7 @@ struct cache_entry {
 struct cf_attrib {
 	int diag_fd;
 	ino_t pidns; /* inode of the sandbox's PID namespace */
+	int last_pid; /* the process the previous lookup found */
 	struct cache_entry cache[CACHE_SIZE];
 };
 
@@ -221,11 +222,18 @@ int cf_attrib_lookup(struct cf_attrib *a, uint8_t proto, const struct cf_ip *src
 				 : diag_inode(a, proto, src, sport, dst, dport, &inode) < 0)
 		return -ENOENT;
 	c = &a->cache[inode % CACHE_SIZE];
-	if (c->inode != inode) {
+	/*
+	 * New sockets come in runs from one process (a client opening
+	 * connection after connection): look at its descriptors before walking
+	 * every process on the host (a stat each, to find the sandbox's).
+	 */
+	if (c->inode != inode && a->last_pid > 0 && in_sandbox(a, a->last_pid))
+		scan_fds(a, a->last_pid);
+	if (c->inode != inode)
 		scan_tree(a);
-		if (c->inode != inode)
-			return -ENOENT;
-	}
+	if (c->inode != inode)
+		return -ENOENT;
+	a->last_pid = c->pid;
 	fill_proc(c->pid, out);
 	return 0;
 }

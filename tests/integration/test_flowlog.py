@@ -637,3 +637,16 @@ def test_query_no_resolver_answers_is_accounted_for_in_the_log(childflow, userdi
     failures = [f for f in F.of_type(ev, "runtime_failure")
                 if f["reason_code"] == "dns_upstream_timeout"]
     assert answered or failures, ev
+
+
+def test_each_connection_is_attributed_to_the_program_that_opened_it(childflow, userdir):
+    """Two connections from curl, then one from python3: the lookup that
+    starts with the previous connection's process must not stick to it."""
+    # two hosts, so curl opens two connections
+    parts, res, events = F.steps_logged(childflow, userdir, [], [
+        f"curl -sS -o /dev/null http://{T.ORIGIN_V4}/ -o /dev/null http://[{T.ORIGIN_V6}]/",
+        F.probe_cmd("tcp", T.ORIGIN_V4, 80),
+    ])
+    got = [(a["comm"], a["exe"]) for a in F.of_type(events, "connect_attempt")]
+    assert [c for c, _ in got] == ["curl", "curl", "python3"], got
+    assert got[0][1].endswith("/curl") and "python3" in got[2][1], got
