@@ -179,8 +179,8 @@ static void test_short_options_take_attached_or_separate_values(void **state)
 	char buf[CF_IP_STRLEN];
 
 	(void)state;
-	PARSE_OK(&cli, "-d1.1.1.1", "-i", "eth0", "-Cboth", "--", "true");
-	assert_string_equal(cf_ip_format(&cli.cfg.dns, buf, sizeof(buf)), "1.1.1.1");
+	PARSE_OK(&cli, "-d198.51.100.53", "-i", "eth0", "-Cboth", "--", "true");
+	assert_string_equal(cf_ip_format(&cli.cfg.dns, buf, sizeof(buf)), "198.51.100.53");
 	assert_string_equal(cli.cfg.iface, "eth0");
 	assert_int_equal(cli.cfg.capture_point, CF_CAPTURE_BOTH);
 	cf_cli_free(&cli);
@@ -392,7 +392,7 @@ static void test_dns_accepts_v4_and_v6_and_last_wins(void **state)
 	EXPECT_ERROR("--dns: invalid IP address '1.2.3'", NULL, "--dns", "1.2.3");
 	EXPECT_ERROR("--dns: invalid IP address '[::1]'", NULL, "-d", "[::1]");
 	EXPECT_ERROR("--dns: invalid IP address 'dns.google'", NULL, "-d", "dns.google");
-	EXPECT_ERROR("--dns: invalid IP address '1.1.1.1:53'", NULL, "-d", "1.1.1.1:53");
+	EXPECT_ERROR("--dns: invalid IP address '198.51.100.53:53'", NULL, "-d", "198.51.100.53:53");
 }
 
 static void test_cidr_lists_append_in_order(void **state)
@@ -650,7 +650,7 @@ static void test_parse_is_reentrant_after_errors_and_early_returns(void **state)
 			 -EINVAL);
 	cf_cli_free(&cli);
 	for (int i = 0; i < 3; i++) {
-		PARSE_OK(&cli, "--offline", "-d", "1.1.1.1", "true");
+		PARSE_OK(&cli, "--offline", "-d", "198.51.100.53", "true");
 		assert_true(cli.cfg.offline);
 		assert_int_equal(cli.cfg.command.n, 1);
 		assert_string_equal(cli.cfg.command.v[0], "true");

@@ -1195,7 +1195,7 @@ static void test_block_private_covers_every_listed_range(void **state)
 	};
 	static const char *const allowed[] = {
 	    "11.0.0.1",	   "172.15.255.255", "172.32.0.0", "192.169.0.1", "100.63.255.255",
-	    "100.128.0.0", "128.0.0.1",	     "1.1.1.1",	   "::2",	  "fe00::1",
+	    "100.128.0.0", "128.0.0.1",	     "203.0.113.1",    "::2",	  "fe00::1",
 	    "fb00::1",	   "2001:db8::1",    "ff02::1",
 	};
 	struct cf_config c;

@@ -449,7 +449,7 @@ static void invalid_values_are_errors_naming_the_key_and_value(void **state)
 	    {"summary = true\nsummary = false\n", "2:1: duplicate key 'summary'"},
 	    {"summary = yes\n", "1:11: invalid value (expected a string, integer, true, "
 				"false or array)"},
-	    {"dns = \"1.1.1.1\" x\n", "1:17: expected the end of the line after a value"},
+	    {"dns = \"198.51.100.53\" x\n", "1:23: expected the end of the line after a value"},
 	};
 	struct fixture *f = *state;
 

@@ -37,98 +37,7 @@
 
 /* ---- failing allocator ---------------------------------------------------------------------- */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ALLOC_INJECT 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-#define ALLOC_INJECT 0
-#endif
-#endif
-#ifndef ALLOC_INJECT
-#define ALLOC_INJECT 1
-#endif
-
-static long alloc_fail_at = -1; /* index of the allocation to fail, -1 for none */
-static long alloc_seen;		/* allocations since arming */
-static long alloc_live;		/* blocks currently allocated through us */
-static bool alloc_reached;	/* the armed index was reached (and failed) */
-
-static void alloc_arm(long fail_at)
-{
-	alloc_fail_at = fail_at;
-	alloc_seen = 0;
-	alloc_reached = false;
-}
-
-static void alloc_disarm(void)
-{
-	alloc_fail_at = -1;
-}
-
-#if ALLOC_INJECT
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t size);
-void __libc_free(void *p);
-
-static bool alloc_should_fail(void)
-{
-	if (alloc_fail_at < 0 || alloc_seen++ != alloc_fail_at)
-		return false;
-	alloc_reached = true;
-	errno = ENOMEM;
-	return true;
-}
-
-void *malloc(size_t size)
-{
-	void *p = alloc_should_fail() ? NULL : __libc_malloc(size);
-
-	alloc_live += p != NULL;
-	return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-	void *p = alloc_should_fail() ? NULL : __libc_calloc(n, size);
-
-	alloc_live += p != NULL;
-	return p;
-}
-
-void *realloc(void *old, size_t size)
-{
-	void *p;
-
-	if (alloc_should_fail())
-		return NULL;
-	p = __libc_realloc(old, size);
-	if (!old && p)
-		alloc_live++;
-	return p;
-}
-
-void free(void *p)
-{
-	alloc_live -= p != NULL;
-	__libc_free(p);
-}
-#endif
-
-/* Skip the calling test unless failures can really be injected (not under ASan or valgrind). */
-static void require_alloc_injection(void)
-{
-	void *(*volatile do_malloc)(size_t) = malloc;
-	void *p;
-
-	alloc_arm(0);
-	p = do_malloc(16);
-	alloc_disarm();
-	if (p) {
-		free(p);
-		skip();
-	}
-}
+#include "alloc_count.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -1064,7 +973,7 @@ static void reasm_new_fails_cleanly_without_memory(void **state)
 			enomem++;
 		}
 		assert_int_equal(alloc_live, live);
-		if (!alloc_reached)
+		if (!alloc_fired)
 			break;
 	}
 	assert_int_equal(enomem, 2);
@@ -1123,7 +1032,7 @@ static void reasm_fails_cleanly_without_memory_at_every_allocation(void **state)
 		failures += three_pieces_and_an_atomic(whole, len, &whole_ok) > 0;
 		alloc_disarm();
 		assert_int_equal(alloc_live, live);
-		if (!alloc_reached)
+		if (!alloc_fired)
 			break;
 		assert_true(at < 1000);
 	}

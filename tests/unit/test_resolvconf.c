@@ -348,110 +348,16 @@ static void test_read_reports_open_and_read_errors(void **state)
 	assert_int_equal(cf_resolvconf_read(t->path, NULL), -EINVAL);
 }
 
-/*
- * Without ASan, the binary replaces the allocator with a counting one that
- * can fail the Nth allocation; under ASan or valgrind (which own malloc) the
- * allocation-failure test is skipped.
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define ALLOC_INJECT 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-#define ALLOC_INJECT 0
-#endif
-#endif
-#ifndef ALLOC_INJECT
-#define ALLOC_INJECT 1
-#endif
-
-static long alloc_fail_at = -1; /* index of the allocation to fail, -1 for none */
-static long alloc_seen;
-static long alloc_live;
-static bool alloc_fired;
-
-/* Fail the allocation numbered @fail_at (0 = the next one). */
-static void alloc_arm(long fail_at)
-{
-	alloc_fail_at = fail_at;
-	alloc_seen = 0;
-	alloc_fired = false;
-}
-
-/* Stop failing; alloc_fired still tells whether the armed failure happened. */
-static void alloc_disarm(void)
-{
-	alloc_fail_at = -1;
-}
-
-#if ALLOC_INJECT
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t size);
-void __libc_free(void *p);
-
-static bool alloc_should_fail(void)
-{
-	if (alloc_fail_at < 0 || alloc_seen++ != alloc_fail_at)
-		return false;
-	alloc_fired = true;
-	errno = ENOMEM;
-	return true;
-}
-
-void *malloc(size_t size)
-{
-	void *p = alloc_should_fail() ? NULL : __libc_malloc(size);
-
-	alloc_live += p != NULL;
-	return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-	void *p = alloc_should_fail() ? NULL : __libc_calloc(n, size);
-
-	alloc_live += p != NULL;
-	return p;
-}
-
-void *realloc(void *old, size_t size)
-{
-	void *p;
-
-	if (alloc_should_fail())
-		return NULL;
-	p = __libc_realloc(old, size);
-	if (!old && p)
-		alloc_live++;
-	else if (old && !p && size == 0)
-		alloc_live--;
-	return p;
-}
-
-void free(void *p)
-{
-	alloc_live -= p != NULL;
-	__libc_free(p);
-}
-#endif
+#include "alloc_count.h"
 
 static void test_read_reports_enomem_for_every_failed_allocation(void **state)
 {
-	/* Through a volatile pointer, so the compiler cannot fold malloc()+free() away. */
-	void *(*volatile do_malloc)(size_t) = malloc;
 	struct tmp *t = *state;
 	char text[20000];
 	struct cf_resolvconf rc;
 	long at;
-	void *p;
 
-	alloc_arm(0);
-	p = do_malloc(16);
-	alloc_disarm();
-	if (p) {
-		free(p);
-		skip(); /* the allocator is not ours (ASan, valgrind) */
-	}
+	require_alloc_injection(); /* not under ASan or valgrind, which own the allocator */
 	/* Long enough for the read buffer to grow three times (4 KiB doubling). */
 	memset(text, '#', sizeof(text));
 	memcpy(text + sizeof(text) - 22, "\nnameserver 192.0.2.1\n", 22);
