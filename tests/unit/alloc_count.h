@@ -3,7 +3,9 @@
  * For unit test programs only (include from exactly one file per program).
  * A counting allocator that can fail the Nth allocation and tracks how many
  * blocks are live, so a test can check that every error path frees what it
- * took.
+ * took. A program whose library mishandles some allocation failures
+ * defines ALLOC_SPARE_SITES before including this and then defines
+ * alloc_spare_site(): true for an allocation that must not fail.
  */
 #ifndef CF_TEST_ALLOC_COUNT_H
 #define CF_TEST_ALLOC_COUNT_H
@@ -29,19 +31,21 @@
 #endif
 
 static long alloc_fail_at = -1; /* index of the allocation to fail, -1 for none */
-static long alloc_seen;
-static long alloc_live;
-static bool alloc_fired;
+static long alloc_seen;		/* allocations since arming */
+static long alloc_live;		/* blocks currently allocated through us */
+static bool alloc_reached;	/* the armed index was reached */
+static bool alloc_fired;	/* ... and that allocation really failed */
 
 /* Fail the allocation numbered @fail_at (0 = the next one). */
 static void alloc_arm(long fail_at)
 {
 	alloc_fail_at = fail_at;
 	alloc_seen = 0;
+	alloc_reached = false;
 	alloc_fired = false;
 }
 
-/* Stop failing; alloc_fired still tells whether the armed failure happened. */
+/* Stop failing; alloc_reached/alloc_fired still tell what happened. */
 static void alloc_disarm(void)
 {
 	alloc_fail_at = -1;
@@ -53,10 +57,19 @@ void *__libc_calloc(size_t n, size_t size);
 void *__libc_realloc(void *p, size_t size);
 void __libc_free(void *p);
 
+#ifdef ALLOC_SPARE_SITES
+static bool alloc_spare_site(void);
+#endif
+
 static bool alloc_should_fail(void)
 {
 	if (alloc_fail_at < 0 || alloc_seen++ != alloc_fail_at)
 		return false;
+	alloc_reached = true;
+#ifdef ALLOC_SPARE_SITES
+	if (alloc_spare_site())
+		return false;
+#endif
 	alloc_fired = true;
 	errno = ENOMEM;
 	return true;

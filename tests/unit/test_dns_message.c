@@ -27,46 +27,12 @@
 
 /* ---- failing allocator --------------------------------------------------------------------- */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ALLOC_INJECT 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-#define ALLOC_INJECT 0
-#endif
-#endif
-#ifndef ALLOC_INJECT
-#define ALLOC_INJECT 1
-#endif
-
-static long alloc_fail_at = -1; /* index of the allocation to fail, -1 for none */
-static long alloc_seen;		/* allocations since arming */
-static long alloc_live;		/* blocks currently allocated through us */
-static bool alloc_reached;	/* the armed index was reached */
-static bool alloc_fired;	/* ... and that allocation really failed */
-
-/* Fail the allocation numbered @fail_at (0 = the next one), or none if -1. */
-static void alloc_arm(long fail_at)
-{
-	alloc_fail_at = fail_at;
-	alloc_seen = 0;
-	alloc_reached = false;
-	alloc_fired = false;
-}
-
-/* Stop failing; alloc_reached/alloc_fired still tell what happened. */
-static void alloc_disarm(void)
-{
-	alloc_fail_at = -1;
-}
+#define ALLOC_SPARE_SITES
+#include "alloc_count.h"
 
 #if ALLOC_INJECT
 #include <dlfcn.h>
 #include <execinfo.h>
-
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t size);
-void __libc_free(void *p);
 
 /*
  * Allocation sites inside ldns 1.8.3 whose failure ldns itself mishandles:
@@ -94,7 +60,7 @@ static bool frame_is(void *addr, const char *name)
 	       (dladdr(addr, &di) && di.dli_sname && strcmp(di.dli_sname, name) == 0);
 }
 
-static bool alloc_site_is_ldns_unsafe(void)
+static bool alloc_spare_site(void)
 {
 	void *bt[8];
 	int n = backtrace(bt, 8);
@@ -106,54 +72,6 @@ static bool alloc_site_is_ldns_unsafe(void)
 			    frame_is(bt[i + 1], ldns_unsafe_sites[j].caller))
 				return true;
 	return false;
-}
-
-static bool alloc_should_fail(void)
-{
-	if (alloc_fail_at < 0 || alloc_seen++ != alloc_fail_at)
-		return false;
-	alloc_reached = true;
-	if (alloc_site_is_ldns_unsafe())
-		return false;
-	alloc_fired = true;
-	errno = ENOMEM;
-	return true;
-}
-
-void *malloc(size_t size)
-{
-	void *p = alloc_should_fail() ? NULL : __libc_malloc(size);
-
-	alloc_live += p != NULL;
-	return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-	void *p = alloc_should_fail() ? NULL : __libc_calloc(n, size);
-
-	alloc_live += p != NULL;
-	return p;
-}
-
-void *realloc(void *old, size_t size)
-{
-	void *p;
-
-	if (alloc_should_fail())
-		return NULL;
-	p = __libc_realloc(old, size);
-	if (!old && p)
-		alloc_live++;
-	else if (old && !p && size == 0)
-		alloc_live--;
-	return p;
-}
-
-void free(void *p)
-{
-	alloc_live -= p != NULL;
-	__libc_free(p);
 }
 
 /* backtrace() allocates on its first call (it loads libgcc_s): do that outside any test. */
@@ -168,22 +86,6 @@ static void alloc_prime(void)
 {
 }
 #endif
-
-/* Skip the calling test unless failures can really be injected (not under ASan or valgrind). */
-static void require_alloc_injection(void)
-{
-	/* Through a volatile pointer, so the compiler cannot fold malloc()+free() away. */
-	void *(*volatile do_malloc)(size_t) = malloc;
-	void *p;
-
-	alloc_arm(0);
-	p = do_malloc(16);
-	alloc_disarm();
-	if (p) {
-		free(p);
-		skip();
-	}
-}
 
 /*
  * Run @call with the 0th, 1st, 2nd, ... allocation failing until no
