@@ -180,6 +180,15 @@ static int open_one(const char *path, const struct cf_pcapng_meta *meta, struct 
 {
 	int r = cf_pcapng_open(path, false, meta, out);
 
+	/* The engine thread relays; a thread of the writer's own does the write()s. */
+	if (r == 0) {
+		r = cf_pcapng_background(*out);
+		if (r < 0) {
+			cf_pcapng_close(*out);
+			*out = NULL;
+			unlink(path);
+		}
+	}
 	if (r == -EEXIST)
 		log_error("--capture: '%s' already exists; childflow never overwrites a capture "
 			  "(remove it or choose another name)", path);

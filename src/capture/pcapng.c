@@ -36,6 +36,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "util/bgwrite.h"
 #include "util/cleanup.h"
 
 #ifndef CF_VERSION
@@ -73,7 +74,11 @@ struct cf_pcapng {
 	int n_interfaces;
 	uint64_t packets;
 	size_t used; /* bytes of whole blocks waiting in buf */
-	uint8_t buf[CF_PCAPNG_BUFFER_SIZE];
+	size_t cap;  /* size of buf */
+	uint8_t *buf; /* own, or the background writer's current buffer */
+	struct cf_bgwrite *bg;
+	off_t bg_base; /* with bg: good_end when it started, plus bytes written past it */
+	uint8_t own[CF_PCAPNG_BUFFER_SIZE];
 };
 
 /* One block being assembled: pieces to be written in order. */
@@ -221,22 +226,33 @@ static int write_iov_all(int fd, struct iovec *iov, size_t n_iov)
 /* Remember the first error and cut a partly written block off a regular file. */
 static int record_error(struct cf_pcapng *w, int err)
 {
+	uint64_t written = 0;
+
 	if (w->error == 0)
 		w->error = err;
+	if (w->bg) {
+		/* Only the buffers written whole count: each ends at a block boundary. */
+		(void)cf_bgwrite_sync(w->bg, &written);
+		if (w->good_end >= 0)
+			w->good_end = w->bg_base + (off_t)written;
+	}
 	if (w->good_end >= 0 && ftruncate(w->fd, w->good_end) < 0)
 		w->good_end = -1; /* best effort: the error itself is what is reported */
 	return w->error;
 }
 
-/* Write whole blocks (@len bytes in @iov) to the file. */
+/* Write whole blocks (@len bytes in @iov) to the file, after what the thread still has. */
 static int output(struct cf_pcapng *w, struct iovec *iov, size_t n_iov, size_t len)
 {
-	int r = write_iov_all(w->fd, iov, n_iov);
+	int r = w->bg ? cf_bgwrite_sync(w->bg, NULL) : 0;
 
+	if (r == 0)
+		r = write_iov_all(w->fd, iov, n_iov);
 	if (r < 0)
 		return record_error(w, r);
 	if (w->good_end >= 0)
 		w->good_end += (off_t)len;
+	w->bg_base += (off_t)len;
 	return 0;
 }
 
@@ -250,6 +266,12 @@ static int flush_buffer(struct cf_pcapng *w)
 		return w->error;
 	if (w->used == 0)
 		return 0;
+	if (w->bg) {
+		r = cf_bgwrite_submit(w->bg, w->used);
+		w->buf = cf_bgwrite_buffer(w->bg);
+		w->used = 0;
+		return r < 0 ? record_error(w, r) : 0;
+	}
 	r = output(w, &iov, 1, w->used);
 	w->used = 0;
 	return r;
@@ -267,13 +289,13 @@ static int emit(struct cf_pcapng *w, struct block *b)
 {
 	if (w->error)
 		return w->error;
-	if (b->len > sizeof(w->buf) - w->used) {
+	if (b->len > w->cap - w->used) {
 		int r = flush_buffer(w);
 
 		if (r < 0)
 			return r;
 	}
-	if (b->len > sizeof(w->buf))
+	if (b->len > w->cap)
 		return output(w, b->iov, b->n_iov, b->len);
 	for (size_t i = 0; i < b->n_iov; i++) {
 		memcpy(w->buf + w->used, b->iov[i].iov_base, b->iov[i].iov_len);
@@ -376,6 +398,8 @@ int cf_pcapng_open_fd(int fd, const struct cf_pcapng_meta *meta, struct cf_pcapn
 	if (!w)
 		return -ENOMEM;
 	w->fd = take_fd(&owned_fd);
+	w->buf = w->own;
+	w->cap = sizeof(w->own);
 	w->good_end = start_offset(w->fd);
 	r = write_section_header(w, meta);
 	if (r < 0) {
@@ -488,10 +512,36 @@ int cf_pcapng_close(struct cf_pcapng *w)
 	if (!w)
 		return 0;
 	r = flush_buffer(w);
+	if (w->bg && r == 0) {
+		r = cf_bgwrite_sync(w->bg, NULL);
+		if (r < 0)
+			r = record_error(w, r);
+	}
+	cf_bgwrite_free(w->bg, NULL);
 	if (close(w->fd) < 0 && r == 0)
 		r = -errno;
 	free(w);
 	return r;
+}
+
+int cf_pcapng_background(struct cf_pcapng *w)
+{
+	int r;
+
+	if (!w)
+		return -EINVAL;
+	if (w->bg)
+		return 0;
+	r = flush_buffer(w);
+	if (r < 0)
+		return r;
+	r = cf_bgwrite_new(w->fd, CF_PCAPNG_BG_BUFFER_SIZE, CF_PCAPNG_BG_BUFFERS, &w->bg);
+	if (r < 0)
+		return r;
+	w->bg_base = w->good_end;
+	w->buf = cf_bgwrite_buffer(w->bg);
+	w->cap = cf_bgwrite_size(w->bg);
+	return 0;
 }
 
 uint64_t cf_pcapng_packets(const struct cf_pcapng *w)

@@ -28,6 +28,10 @@
 /* Size of the write buffer (the bound on the writer's memory). */
 #define CF_PCAPNG_BUFFER_SIZE (256u * 1024u)
 
+/* Buffers of the background writer (cf_pcapng_background()): their count and size. */
+#define CF_PCAPNG_BG_BUFFERS 4u
+#define CF_PCAPNG_BG_BUFFER_SIZE (1024u * 1024u)
+
 struct cf_pcapng;
 
 /*
@@ -94,6 +98,16 @@ int cf_pcapng_flush(struct cf_pcapng *w);
  * Return: 0 or the first error seen over the writer's life.
  */
 int cf_pcapng_close(struct cf_pcapng *w);
+
+/*
+ * cf_pcapng_background() - From now on write from a thread of the writer's
+ * own (util/bgwrite.h), so the caller never waits in write() unless all
+ * CF_PCAPNG_BG_BUFFERS are full. The bytes are the same; a write error then
+ * surfaces at a later call, at the latest at cf_pcapng_close(), and the file
+ * is cut back to the end of the last buffer written whole (a block
+ * boundary). Return 0 or -errno (the sticky error, -ENOMEM).
+ */
+int cf_pcapng_background(struct cf_pcapng *w);
 
 /* cf_pcapng_packets() - Number of packets accepted by cf_pcapng_write_packet(). */
 uint64_t cf_pcapng_packets(const struct cf_pcapng *w);

@@ -1018,6 +1018,114 @@ static void test_write_error_leaves_file_cut_at_a_block_boundary(void **state)
 	free(out);
 }
 
+/* --- background writer ---------------------------------------------------- */
+
+/* Packets of many sizes, up to past the snaplen, with flushes between some. */
+static void write_mixed(struct cf_pcapng *w, const uint8_t *data)
+{
+	static const size_t sizes[] = {1, 40, 1500, 65536, 200000, CF_PCAPNG_SNAPLEN + 7, 3};
+
+	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "tun0", "d"), 0);
+	for (int round = 0; round < 12; round++) {
+		for (size_t i = 0; i < N_ELEMENTS(sizes); i++)
+			assert_int_equal(cf_pcapng_write_packet(w, 0, TS_NS + i, data, sizes[i],
+								i % 2 ? CF_PCAPNG_DIR_IN
+								      : CF_PCAPNG_DIR_OUT),
+					 0);
+		if (round % 5 == 4)
+			assert_int_equal(cf_pcapng_flush(w), 0);
+	}
+}
+
+static void test_background_writes_the_same_bytes(void **state)
+{
+	struct fixture *f = *state;
+	const size_t dlen = CF_PCAPNG_SNAPLEN + 7;
+	uint8_t *data = malloc(dlen), *a, *b;
+	char path_b[160];
+	struct cf_pcapng *w;
+	size_t la, lb;
+
+	assert_non_null(data);
+	fill_pattern(data, dlen);
+	w = open_ok(f->path, &child_meta);
+	write_mixed(w, data);
+	assert_int_equal(cf_pcapng_close(w), 0);
+
+	snprintf(path_b, sizeof(path_b), "%s/bg.pcapng", f->dir);
+	w = open_ok(path_b, &child_meta);
+	assert_int_equal(cf_pcapng_background(w), 0);
+	assert_int_equal(cf_pcapng_background(w), 0); /* once is enough, twice is harmless */
+	write_mixed(w, data);
+	assert_int_equal(cf_pcapng_packets(w), 12 * 7);
+	assert_int_equal(cf_pcapng_close(w), 0);
+
+	a = read_all(f->path, &la);
+	b = read_all(path_b, &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	assert_int_equal(count_whole_blocks(b, lb), 2 + 12 * 7);
+	free(a);
+	free(b);
+	free(data);
+	unlink(path_b);
+}
+
+static void test_background_write_error_surfaces_and_cuts_at_a_block_boundary(void **state)
+{
+	struct fixture *f = *state;
+	const rlim_t limit = 3 * CF_PCAPNG_BG_BUFFER_SIZE + 5000;
+	struct rlimit old, lim;
+	uint8_t data[50000];
+	struct cf_pcapng *w;
+	int i, r = 0, blocks;
+	size_t len;
+	uint8_t *got;
+
+	fill_pattern(data, sizeof(data));
+	w = open_ok(f->path, &child_meta);
+	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "tun0", NULL), 0);
+	assert_int_equal(cf_pcapng_background(w), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = (struct rlimit){.rlim_cur = limit, .rlim_max = old.rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	/* 200 packets of 50 kB: 10 MB against a 3 MiB limit */
+	for (i = 0; i < 200 && r == 0; i++)
+		r = cf_pcapng_write_packet(w, 0, (uint64_t)i, data, sizeof(data), CF_PCAPNG_DIR_IN);
+	/* later, from the thread: at a later call, at the latest when closing */
+	if (r == 0)
+		r = cf_pcapng_close(w);
+	else
+		assert_int_equal(cf_pcapng_close(w), -EFBIG);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(r, -EFBIG);
+
+	got = read_all(f->path, &len);
+	assert_true(len <= limit);
+	assert_true(len + CF_PCAPNG_BG_BUFFER_SIZE >= limit); /* cut to the last whole buffer */
+	blocks = count_whole_blocks(got, len);
+	assert_true(blocks > 2);
+	free(got);
+}
+
+static void test_background_closed_pipe_gives_epipe_by_close(void **state)
+{
+	const uint8_t data[8] = {0x45};
+	struct cf_pcapng *w = NULL;
+	uint8_t shb[4096];
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(cf_pcapng_open_fd(p[1], &child_meta, &w), 0);
+	assert_true(read(p[0], shb, sizeof(shb)) > 0);
+	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "tun0", NULL), 0);
+	assert_int_equal(cf_pcapng_background(w), 0);
+	close(p[0]);
+	assert_int_equal(cf_pcapng_write_packet(w, 0, 1, data, 8, CF_PCAPNG_DIR_OUT), 0);
+	assert_int_equal(cf_pcapng_close(w), -EPIPE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1057,6 +1165,11 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_capinfos_shows_section_comments_and_interface,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_background_writes_the_same_bytes, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_background_write_error_surfaces_and_cuts_at_a_block_boundary, setup, teardown),
+	    cmocka_unit_test(test_background_closed_pipe_gives_epipe_by_close),
 	    cmocka_unit_test_setup_teardown(test_write_error_leaves_file_cut_at_a_block_boundary,
 					    setup, teardown),
 	};
