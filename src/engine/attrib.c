@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #define CACHE_SIZE 4096
+#define RECALL_SIZE 8 /* processes remembered for cf_attrib_recall() */
 
 struct cache_entry {
 	unsigned long inode;
@@ -37,6 +38,8 @@ struct cf_attrib {
 	ino_t pidns; /* inode of the sandbox's PID namespace */
 	int last_pid; /* the process the previous lookup found */
 	struct cache_entry cache[CACHE_SIZE];
+	struct cf_attrib_proc recall[RECALL_SIZE]; /* the latest lookups' results */
+	unsigned recall_next;
 };
 
 int cf_attrib_new(int diag_fd, pid_t helper, struct cf_attrib **out)
@@ -235,5 +238,22 @@ int cf_attrib_lookup(struct cf_attrib *a, uint8_t proto, const struct cf_ip *src
 		return -ENOENT;
 	a->last_pid = c->pid;
 	fill_proc(c->pid, out);
+	a->recall[a->recall_next] = *out;
+	a->recall_next = (a->recall_next + 1) % RECALL_SIZE;
 	return 0;
+}
+
+int cf_attrib_recall(const struct cf_attrib *a, int pid, struct cf_attrib_proc *out)
+{
+	/* Newest first: a pid reused since holds the later process. */
+	for (unsigned i = 1; i <= RECALL_SIZE; i++) {
+		const struct cf_attrib_proc *p = &a->recall[(a->recall_next + RECALL_SIZE - i) %
+							    RECALL_SIZE];
+
+		if (p->pid > 0 && p->pid == pid) {
+			*out = *p;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }

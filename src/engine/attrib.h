@@ -35,4 +35,11 @@ void cf_attrib_free(struct cf_attrib *a);
 int cf_attrib_lookup(struct cf_attrib *a, uint8_t proto, const struct cf_ip *src, uint16_t sport,
 		     const struct cf_ip *dst, uint16_t dport, struct cf_attrib_proc *out);
 
+/*
+ * The process a lookup found for @pid not long ago, without a system call:
+ * a flow's later events name the process its first event named. Return 0
+ * with @out filled, or -ENOENT when it has been forgotten (a small cache).
+ */
+int cf_attrib_recall(const struct cf_attrib *a, int pid, struct cf_attrib_proc *out);
+
 #endif

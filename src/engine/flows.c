@@ -272,22 +272,30 @@ ssize_t cf_flow_dns_remote_answer(struct cf_engine *e, uint64_t id, bool tcp,
 	return n;
 }
 
-/* The process of the tree behind @f's socket, for the flow log (NULL when unknown). */
-static const struct cf_obs_proc *owner(struct cf_engine *e, const struct cf_flow *f,
+/*
+ * The process of the tree behind @f's socket, for the flow log (NULL when
+ * unknown): looked up for the flow's first event, recalled for the next.
+ */
+static const struct cf_obs_proc *owner(struct cf_engine *e, struct cf_flow *f,
 				       struct cf_attrib_proc *ap, struct cf_obs_proc *op)
 {
 	uint8_t proto = f->proto == CF_PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP;
 
-	if (!e->attrib || (f->proto != CF_PROTO_TCP && f->proto != CF_PROTO_UDP) ||
-	    cf_attrib_lookup(e->attrib, proto, &f->src, f->sport, &f->dst, f->dport, ap) < 0)
+	if (!e->attrib || (f->proto != CF_PROTO_TCP && f->proto != CF_PROTO_UDP))
 		return NULL;
+	if (f->owner_pid <= 0 || cf_attrib_recall(e->attrib, f->owner_pid, ap) < 0) {
+		if (cf_attrib_lookup(e->attrib, proto, &f->src, f->sport, &f->dst, f->dport,
+				     ap) < 0)
+			return NULL;
+		f->owner_pid = ap->pid;
+	}
 	op->pid = ap->pid;
 	op->comm = ap->comm;
 	op->exe = ap->exe;
 	return op;
 }
 
-static void attempt(struct cf_engine *e, const struct cf_flow *f)
+static void attempt(struct cf_engine *e, struct cf_flow *f)
 {
 	struct cf_attrib_proc ap;
 	struct cf_obs_proc op;

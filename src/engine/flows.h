@@ -24,6 +24,7 @@ struct cf_flow {
 	bool via_proxy;
 	bool is_dns;	    /* DNS over TCP redirected to the resolver */
 	bool connected;
+	int owner_pid;	    /* the process the first event named (0: none yet) */
 	uint64_t start_ms;
 	uint64_t bytes_sent, bytes_received;
 };
