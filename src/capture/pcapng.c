@@ -78,6 +78,8 @@ struct cf_pcapng {
 	uint8_t *buf; /* own, or the background writer's current buffer */
 	struct cf_bgwrite *bg;
 	off_t bg_base; /* with bg: good_end when it started, plus bytes written past it */
+	size_t room;   /* bytes of packet room handed out by cf_pcapng_packet_room() */
+	bool room_open; /* ... and not committed yet */
 	uint8_t own[CF_PCAPNG_BUFFER_SIZE];
 };
 
@@ -501,6 +503,78 @@ int cf_pcapng_write_packet(struct cf_pcapng *w, int iface, uint64_t ts_ns, const
 	r = emit(w, &b);
 	if (r < 0)
 		return r;
+	w->packets++;
+	return 0;
+}
+
+/* Bytes of an EPB around @caplen bytes of packet: header, data, padding, flags, trailer. */
+static size_t epb_size(size_t caplen, enum cf_pcapng_dir dir)
+{
+	size_t n = 28 + ((caplen + 3) & ~(size_t)3) + 4;
+
+	return dir == CF_PCAPNG_DIR_IN || dir == CF_PCAPNG_DIR_OUT ? n + 12 : n;
+}
+
+uint8_t *cf_pcapng_packet_room(struct cf_pcapng *w, size_t cap)
+{
+	size_t need = epb_size(cap, CF_PCAPNG_DIR_OUT);
+
+	if (!w || w->error || cap > CF_PCAPNG_SNAPLEN || need > w->cap)
+		return NULL;
+	if (need > w->cap - w->used && flush_buffer(w) < 0)
+		return NULL;
+	w->room = cap;
+	w->room_open = true;
+	return w->buf + w->used + 28;
+}
+
+static uint8_t *put_u16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+	return p + 2;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+	return p + 4;
+}
+
+int cf_pcapng_packet_commit(struct cf_pcapng *w, int iface, uint64_t ts_ns, size_t len,
+			    enum cf_pcapng_dir dir)
+{
+	size_t total = epb_size(len, dir), pad = ((len + 3) & ~(size_t)3) - len;
+	uint8_t *p;
+	bool open;
+
+	if (!w)
+		return -EINVAL;
+	open = w->room_open;
+	w->room_open = false;
+	if (!open || iface < 0 || iface >= w->n_interfaces || len > w->room)
+		return -EINVAL;
+	if (w->error)
+		return w->error;
+	/* The same fields, in the same order, as block_start()..block_finish() write. */
+	p = w->buf + w->used;
+	p = put_u32(p, BT_EPB);
+	p = put_u32(p, (uint32_t)total);
+	p = put_u32(p, (uint32_t)iface);
+	p = put_u32(p, (uint32_t)(ts_ns >> 32));
+	p = put_u32(p, (uint32_t)ts_ns);
+	p = put_u32(p, (uint32_t)len);
+	p = put_u32(p, (uint32_t)len);
+	p += len;
+	memset(p, 0, pad);
+	p += pad;
+	if (dir == CF_PCAPNG_DIR_IN || dir == CF_PCAPNG_DIR_OUT) {
+		p = put_u16(p, OPT_EPB_FLAGS);
+		p = put_u16(p, 4);
+		p = put_u32(p, dir == CF_PCAPNG_DIR_IN ? EPB_FLAG_INBOUND : EPB_FLAG_OUTBOUND);
+		p = put_u32(p, OPT_ENDOFOPT);
+	}
+	put_u32(p, (uint32_t)total);
+	w->used += total;
 	w->packets++;
 	return 0;
 }

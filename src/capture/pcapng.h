@@ -88,6 +88,24 @@ int cf_pcapng_write_packet(struct cf_pcapng *w, int iface, uint64_t ts_ns, const
 			   size_t len, enum cf_pcapng_dir dir);
 
 /*
+ * cf_pcapng_packet_room() - For a caller that builds a packet in place, to
+ * spare the copy cf_pcapng_write_packet() makes: room for up to @cap bytes
+ * of packet in the write buffer. Put the packet there, then call
+ * cf_pcapng_packet_commit(); until then the room is not part of the file,
+ * and no other call may come in between. NULL when @cap exceeds the
+ * snaplen or a buffer, or after a write error.
+ */
+uint8_t *cf_pcapng_packet_room(struct cf_pcapng *w, size_t cap);
+
+/*
+ * cf_pcapng_packet_commit() - Add the @len bytes (at most the @cap asked
+ * for) put into the room as a packet block; the same block
+ * cf_pcapng_write_packet() would write. Return 0 or -errno.
+ */
+int cf_pcapng_packet_commit(struct cf_pcapng *w, int iface, uint64_t ts_ns, size_t len,
+			    enum cf_pcapng_dir dir);
+
+/*
  * cf_pcapng_flush() - Hand every buffered (complete) block to the kernel.
  * Return: 0 or the first write error seen.
  */

@@ -109,14 +109,22 @@ int cf_egress_finish(struct cf_engine *e, uint64_t *packets)
 	return r;
 }
 
-static void emit(struct cf_egress *eg, enum cf_egress_dir dir, ssize_t len)
+/*
+ * Write the @len bytes of packet built at @pkt: eg->pkt, or room in the
+ * writer's buffer (cf_pcapng_packet_room()), which spares a copy of bulk data.
+ */
+static void emit_at(struct cf_egress *eg, enum cf_egress_dir dir, const uint8_t *pkt,
+		    ssize_t len)
 {
+	enum cf_pcapng_dir d = dir == CF_EGRESS_OUT ? CF_PCAPNG_DIR_OUT : CF_PCAPNG_DIR_IN;
 	int r;
 
 	if (len <= 0 || eg->err)
 		return;
-	r = cf_pcapng_write_packet(eg->w, eg->iface, now_ns(), eg->pkt, (size_t)len,
-				   dir == CF_EGRESS_OUT ? CF_PCAPNG_DIR_OUT : CF_PCAPNG_DIR_IN);
+	if (pkt == eg->pkt)
+		r = cf_pcapng_write_packet(eg->w, eg->iface, now_ns(), pkt, (size_t)len, d);
+	else
+		r = cf_pcapng_packet_commit(eg->w, eg->iface, now_ns(), (size_t)len, d);
 	if (r < 0) {
 		eg->err = r;
 		log_error("capture: cannot write the egress pcapng file: %s (capture stopped)",
@@ -167,8 +175,14 @@ static uint32_t next_isn(struct cf_egress *eg)
 /* The SYN / SYN-ACK options: NOP, window scale. */
 static const uint8_t syn_opts[4] = { 1, 3, 3, WINDOW_SCALE };
 
-static void tcp_emit(struct cf_egress_sock *s, enum cf_egress_dir dir, uint8_t flags, uint32_t seq,
-		     const uint8_t *data, size_t len)
+static void emit(struct cf_egress *eg, enum cf_egress_dir dir, ssize_t len)
+{
+	emit_at(eg, dir, eg->pkt, len);
+}
+
+/* A TCP segment built at @pkt (@cap bytes; its payload may already be in place). */
+static void tcp_emit_at(struct cf_egress_sock *s, enum cf_egress_dir dir, uint8_t flags,
+			uint32_t seq, const uint8_t *data, size_t len, uint8_t *pkt, size_t cap)
 {
 	struct cf_egress *eg = s->eg;
 	struct cf_pkt_tcp_seg seg = {
@@ -185,7 +199,13 @@ static void tcp_emit(struct cf_egress_sock *s, enum cf_egress_dir dir, uint8_t f
 	};
 
 	ends(s, dir, &seg.src, &seg.sport, &seg.dst, &seg.dport);
-	emit(eg, dir, cf_pkt_build_tcp(eg->pkt, sizeof(eg->pkt), &seg));
+	emit_at(eg, dir, pkt, cf_pkt_build_tcp(pkt, cap, &seg));
+}
+
+static void tcp_emit(struct cf_egress_sock *s, enum cf_egress_dir dir, uint8_t flags, uint32_t seq,
+		     const uint8_t *data, size_t len)
+{
+	tcp_emit_at(s, dir, flags, seq, data, len, s->eg->pkt, sizeof(s->eg->pkt));
 }
 
 void cf_egress_sock_open(struct cf_engine *e, struct cf_egress_sock *s, int fd, uint8_t proto,
@@ -268,15 +288,21 @@ static size_t seg_max(const struct cf_egress_sock *s)
 					  : 65535 - CF_PKT_TCP_HDR_LEN;
 }
 
-/* One data segment whose bytes are already at their place in the packet buffer (or @data). */
-static void tcp_segment(struct cf_egress_sock *s, enum cf_egress_dir dir, const uint8_t *data,
-			size_t len, bool last)
+/* One data segment, built at @pkt (@cap bytes), whose bytes may already be in place there. */
+static void tcp_segment_at(struct cf_egress_sock *s, enum cf_egress_dir dir, const uint8_t *data,
+			   size_t len, bool last, uint8_t *pkt, size_t cap)
 {
 	uint32_t seq = s->next[dir];
 
 	s->next[dir] += (uint32_t)len;
 	/* The ack field is the other direction's next number: set after this one moved on. */
-	tcp_emit(s, dir, (uint8_t)(TH_ACK | (last ? TH_PUSH : 0)), seq, data, len);
+	tcp_emit_at(s, dir, (uint8_t)(TH_ACK | (last ? TH_PUSH : 0)), seq, data, len, pkt, cap);
+}
+
+static void tcp_segment(struct cf_egress_sock *s, enum cf_egress_dir dir, const uint8_t *data,
+			size_t len, bool last)
+{
+	tcp_segment_at(s, dir, data, len, last, s->eg->pkt, sizeof(s->eg->pkt));
 }
 
 /* The receiver's ACK of everything so far (bytes in flight stay within the window). */
@@ -314,18 +340,21 @@ int cf_egress_tcp_data_fd(struct cf_egress_sock *s, enum cf_egress_dir dir, int 
 		return -EINVAL; /* only a recorded socket has a tap */
 	while (len > 0) {
 		size_t want = len < seg_max(s) ? len : seg_max(s);
-		uint8_t *buf = eg->pkt + off; /* read in place: the segment is built around it */
+		/* Read in place, straight into the file's buffer when there is room. */
+		uint8_t *room = live ? cf_pcapng_packet_room(eg->w, off + want) : NULL;
+		uint8_t *pkt = room ? room : eg->pkt;
+		size_t cap = room ? off + want : sizeof(eg->pkt);
 		ssize_t n;
 
 		/* Read even when not recorded any more (write error, closed): empty the tap. */
-		n = read(fd, buf, want);
+		n = read(fd, pkt + off, want);
 		if (n <= 0) {
 			cf_egress_tcp_gap(s, dir, len);
 			return n < 0 ? -errno : -EIO;
 		}
 		len -= (size_t)n;
 		if (live)
-			tcp_segment(s, dir, buf, (size_t)n, len == 0);
+			tcp_segment_at(s, dir, pkt + off, (size_t)n, len == 0, pkt, cap);
 	}
 	if (live && tcp_live(s))
 		tcp_ack_from_other(s, dir);

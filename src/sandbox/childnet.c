@@ -143,6 +143,12 @@ static int set_sysctls(gid_t gid)
 		"/proc/sys/net/ipv4/conf/" CF_PLAN_TUN_NAME "/rp_filter",
 		"/proc/sys/net/ipv6/conf/" CF_PLAN_TUN_NAME "/accept_ra",
 		"/proc/sys/net/ipv6/conf/" CF_PLAN_TUN_NAME "/router_solicitations",
+		/*
+		 * A SYN cookie's last ACK would have to reach the listener, which
+		 * only SYNs may (nftrules.c): with a full queue the SYN is dropped
+		 * instead, and the tree sends it again.
+		 */
+		"/proc/sys/net/ipv4/tcp_syncookies",
 	};
 	int r;
 
@@ -230,7 +236,18 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 		return r;
 	}
 	l4 = cf_tproxy_listener(AF_INET, 4096, &out->port4);
-	l6 = l4 < 0 ? -1 : cf_tproxy_listener(AF_INET6, 4096, &out->port6);
+	/* Each family's rules need the other's port to be free of its listeners (nftrules.c). */
+	for (int i = 0; l4 >= 0 && i < 8 && (l6 < 0 || out->port6 == out->port4); i++) {
+		if (l6 >= 0)
+			close(l6);
+		l6 = cf_tproxy_listener(AF_INET6, 4096, &out->port6);
+		if (l6 < 0)
+			break;
+	}
+	if (l6 >= 0 && out->port6 == out->port4) {
+		close(l6);
+		l6 = -EADDRINUSE;
+	}
 	if (l4 < 0 || l6 < 0) {
 		r = l4 < 0 ? l4 : l6;
 		snprintf(err, errlen, "cannot open the transparent listeners: %s "

@@ -6,8 +6,20 @@
  * marked for tun0, where the engine reads it; every other TCP segment to a
  * non-local address is marked for lo. Packets arriving on tun0 (the SYN the
  * engine writes back once upstream succeeded) or lo (the rest of the
- * connection) are TPROXY-ed to the transparent listeners whose fds the
- * engine holds; policy routing sends mark 1 to "local" and mark 2 to tun0.
+ * connection) are TPROXY-ed to the transparent sockets whose fds the engine
+ * holds; policy routing sends mark 1 to "local" and mark 2 to tun0.
+ *
+ * Only a SYN may reach the listener. Every other segment goes to the
+ * connection it belongs to (request, established or TIME_WAIT socket) or
+ * is dropped: the kernel's lockless lookup can miss a connection for an
+ * instant while a request socket is being replaced by the full one (a
+ * segment the tree sends the moment its connect() returns races the
+ * handshake's last ACK on the other CPU), and a TPROXY rule that falls back
+ * to the listener then answers with an RST that kills a healthy
+ * connection. Dropped instead, the segment is retransmitted and arrives.
+ * The fallback lookup of the non-SYN rules goes to the other family's
+ * listener port, where no listener of this family is (IPV6_V6ONLY), so it
+ * finds nothing.
  */
 #include "sandbox/nftrules.h"
 
@@ -33,11 +45,17 @@ int cf_nft_child_ruleset(char *buf, size_t len, uint16_t port4, uint16_t port6)
 			 "    type filter hook prerouting priority mangle; policy accept;\n"
 			 "    meta l4proto != tcp return\n"
 			 "    fib daddr type local return\n"
+			 "    meta nfproto ipv4 meta l4proto tcp tcp flags & (syn | ack) == syn "
+			 "tproxy ip to :%u meta mark set %d accept\n"
+			 "    meta nfproto ipv6 meta l4proto tcp tcp flags & (syn | ack) == syn "
+			 "tproxy ip6 to :%u meta mark set %d accept\n"
 			 "    meta nfproto ipv4 meta l4proto tcp tproxy ip to :%u meta mark set %d accept\n"
 			 "    meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :%u meta mark set %d accept\n"
+			 "    drop\n"
 			 "  }\n"
 			 "}\n",
-			 CF_MARK_TUN, CF_MARK_LOCAL, port4, CF_MARK_LOCAL, port6, CF_MARK_LOCAL);
+			 CF_MARK_TUN, CF_MARK_LOCAL, port4, CF_MARK_LOCAL, port6, CF_MARK_LOCAL,
+			 port6, CF_MARK_LOCAL, port4, CF_MARK_LOCAL);
 
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;

@@ -2,9 +2,11 @@
 preserved in both directions, many connections can be open at once."""
 
 import os
+import subprocess
 
 import pytest
 
+import support
 import topology as T
 
 pytestmark = pytest.mark.core
@@ -123,3 +125,77 @@ def test_200_parallel_curl_transfers_all_succeed(topo, childflow):
     served = [ln for ln in topo.log_since("nginx", mark).splitlines()
               if '"GET /small.txt?n=' in ln and '" 200 ' in ln]
     assert len(served) == 200, served
+
+
+# Run as root inside the sandbox's network namespace: send the tree's kernel's
+# way a TCP ACK to a remote address that belongs to no connection, and watch lo
+# for the segment itself and for an RST coming back.
+_STRAY_SEGMENT = r'''
+import socket, struct, sys, time
+fam = socket.AF_INET if sys.argv[1] == "4" else socket.AF_INET6
+dst = sys.argv[2]
+probe = socket.socket(fam, socket.SOCK_DGRAM)
+probe.connect((dst, 80))
+src = probe.getsockname()[0]
+sport, seq, ack = 40123, 0x01020304, 0x05060708
+hdr = struct.pack("!HHIIBBHHH", sport, 80, seq, ack, 5 << 4, 0x10, 65535, 0, 0)
+raw = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP)
+if fam == socket.AF_INET:
+    pseudo = socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) + struct.pack("!BBH", 0, 6, len(hdr))
+    data = pseudo + hdr
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    hdr = hdr[:16] + struct.pack("!H", ~s & 0xffff) + hdr[18:]
+else:
+    raw.setsockopt(socket.IPPROTO_IPV6, 7, 16)  # IPV6_CHECKSUM: the kernel sums at offset 16
+sniff = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))
+sniff.bind(("lo", 0))
+sniff.settimeout(0.2)
+for _ in range(3):
+    raw.sendto(hdr, (dst, 0))
+seen_ack = seen_rst = 0
+end = time.time() + 1.5
+while time.time() < end:
+    try:
+        pkt = sniff.recv(65535)
+    except socket.timeout:
+        continue
+    if fam == socket.AF_INET and pkt[0] >> 4 == 4 and pkt[9] == 6:
+        l4 = pkt[(pkt[0] & 15) * 4:]
+    elif fam == socket.AF_INET6 and pkt[0] >> 4 == 6 and pkt[6] == 6:
+        l4 = pkt[40:]
+    else:
+        continue
+    ports = struct.unpack("!HH", l4[:4])
+    if ports == (sport, 80) and l4[13] == 0x10:
+        seen_ack += 1
+    if ports == (80, sport) and l4[13] & 0x04:
+        seen_rst += 1
+print(f"ack={seen_ack} rst={seen_rst}")
+'''
+
+
+@pytest.mark.parametrize("family, addr", [("4", T.ORIGIN_V4), ("6", T.ORIGIN_V6)],
+                         ids=["ipv4", "ipv6"])
+def test_a_segment_of_no_connection_is_dropped_not_answered_with_rst(topo, childflow, userdir,
+                                                                     family, addr):
+    """The transparent listener only ever gets SYNs: the kernel can miss a
+    connection for an instant while its handshake completes, and a segment
+    sent into that instant must be retransmitted, not reset."""
+    ready = os.path.join(userdir, "ready")
+    p = childflow.spawn("--", "sh", "-c", f"touch {ready}; exec sleep 30")
+    try:
+        assert support.wait_for(lambda: os.path.exists(ready)), "the tree did not start"
+        with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+            helper = f.read().split()[0]
+        res = subprocess.run(["nsenter", "-t", helper, "-n", "/usr/bin/python3", "-c",
+                              _STRAY_SEGMENT, family, addr],
+                             capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0, res.stderr
+        counts = dict(kv.split("=") for kv in res.stdout.split())
+        assert int(counts["ack"]) >= 3, res.stdout  # the segments went the tree's way
+        assert counts["rst"] == "0", res.stdout
+    finally:
+        p.terminate()
+        childflow.finish(p)

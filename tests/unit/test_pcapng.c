@@ -1126,6 +1126,114 @@ static void test_background_closed_pipe_gives_epipe_by_close(void **state)
 	assert_int_equal(cf_pcapng_close(w), -EPIPE);
 }
 
+/* --- packets built in place ---------------------------------------------- */
+
+static const size_t inplace_sizes[] = {0, 1, 3, 4, 5, 1500, 65535, 200000};
+
+static void write_inplace_or_copied(struct cf_pcapng *w, const uint8_t *data, bool inplace)
+{
+	static const enum cf_pcapng_dir dirs[] = {CF_PCAPNG_DIR_IN, CF_PCAPNG_DIR_OUT,
+						  CF_PCAPNG_DIR_UNKNOWN};
+
+	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "egress", NULL), 0);
+	for (int round = 0; round < 9; round++) {
+		for (size_t i = 0; i < N_ELEMENTS(inplace_sizes); i++) {
+			size_t n = inplace_sizes[i];
+			enum cf_pcapng_dir dir = dirs[(round + i) % 3];
+			uint8_t *room;
+
+			if (!inplace) {
+				assert_int_equal(cf_pcapng_write_packet(w, 0, TS_NS + i, data, n, dir),
+						 0);
+				continue;
+			}
+			/* asked for more than it then holds, as the egress view does */
+			room = cf_pcapng_packet_room(w, n + 16);
+			assert_non_null(room);
+			memcpy(room, data, n);
+			assert_int_equal(cf_pcapng_packet_commit(w, 0, TS_NS + i, n, dir), 0);
+		}
+	}
+}
+
+static void test_packet_built_in_place_is_the_same_block(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *data = malloc(200000), *a, *b;
+	char path_b[160];
+	size_t la, lb;
+
+	assert_non_null(data);
+	fill_pattern(data, 200000);
+	for (int bg = 0; bg < 2; bg++) {
+		struct cf_pcapng *w = open_ok(f->path, &child_meta);
+
+		write_inplace_or_copied(w, data, false);
+		assert_int_equal(cf_pcapng_close(w), 0);
+		snprintf(path_b, sizeof(path_b), "%s/inplace.pcapng", f->dir);
+		w = open_ok(path_b, &child_meta);
+		if (bg)
+			assert_int_equal(cf_pcapng_background(w), 0);
+		write_inplace_or_copied(w, data, true);
+		assert_int_equal(cf_pcapng_packets(w), 9 * N_ELEMENTS(inplace_sizes));
+		assert_int_equal(cf_pcapng_close(w), 0);
+
+		a = read_all(f->path, &la);
+		b = read_all(path_b, &lb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(a, b, la);
+		free(a);
+		free(b);
+		unlink(f->path);
+		unlink(path_b);
+	}
+	free(data);
+}
+
+static void test_packet_room_is_refused_when_it_cannot_be_a_packet(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_pcapng *w = open_ok(f->path, &child_meta);
+	uint8_t *room;
+
+	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "egress", NULL), 0);
+	assert_null(cf_pcapng_packet_room(NULL, 10));
+	assert_null(cf_pcapng_packet_room(w, CF_PCAPNG_SNAPLEN + 1));
+	/* a commit needs its own room, no bigger than asked, and a known interface */
+	assert_int_equal(cf_pcapng_packet_commit(w, 0, 1, 0, CF_PCAPNG_DIR_IN), -EINVAL);
+	assert_non_null(cf_pcapng_packet_room(w, 10));
+	assert_int_equal(cf_pcapng_packet_commit(w, 0, 1, 11, CF_PCAPNG_DIR_IN), -EINVAL);
+	assert_non_null(cf_pcapng_packet_room(w, 10));
+	assert_int_equal(cf_pcapng_packet_commit(w, 1, 1, 10, CF_PCAPNG_DIR_IN), -EINVAL);
+	assert_int_equal(cf_pcapng_packet_commit(w, 0, 1, 10, CF_PCAPNG_DIR_IN), -EINVAL);
+	assert_int_equal(cf_pcapng_packet_commit(NULL, 0, 1, 10, CF_PCAPNG_DIR_IN), -EINVAL);
+	room = cf_pcapng_packet_room(w, 10);
+	assert_non_null(room);
+	memset(room, 0x45, 10);
+	assert_int_equal(cf_pcapng_packet_commit(w, 0, 1, 10, CF_PCAPNG_DIR_IN), 0);
+	assert_int_equal(cf_pcapng_packets(w), 1);
+	assert_int_equal(cf_pcapng_close(w), 0);
+}
+
+static void test_packet_room_is_refused_after_a_write_error(void **state)
+{
+	const uint8_t data[8] = {0x45};
+	struct cf_pcapng *w = NULL;
+	uint8_t shb[4096];
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(cf_pcapng_open_fd(p[1], &child_meta, &w), 0);
+	assert_true(read(p[0], shb, sizeof(shb)) > 0);
+	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "tun0", NULL), 0);
+	close(p[0]);
+	assert_int_equal(cf_pcapng_write_packet(w, 0, 1, data, 8, CF_PCAPNG_DIR_OUT), 0);
+	assert_int_equal(cf_pcapng_flush(w), -EPIPE);
+	assert_null(cf_pcapng_packet_room(w, 8));
+	assert_int_equal(cf_pcapng_close(w), -EPIPE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1170,6 +1278,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_background_write_error_surfaces_and_cuts_at_a_block_boundary, setup, teardown),
 	    cmocka_unit_test(test_background_closed_pipe_gives_epipe_by_close),
+	    cmocka_unit_test_setup_teardown(test_packet_built_in_place_is_the_same_block, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_packet_room_is_refused_when_it_cannot_be_a_packet,
+					    setup, teardown),
+	    cmocka_unit_test(test_packet_room_is_refused_after_a_write_error),
 	    cmocka_unit_test_setup_teardown(test_write_error_leaves_file_cut_at_a_block_boundary,
 					    setup, teardown),
 	};
