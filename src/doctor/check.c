@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/fileio.h"
 
 __attribute__((format(printf, 3, 0))) static void vformat(char *buf, size_t len,
 							     const char *fmt, va_list ap)
@@ -76,23 +77,6 @@ void cf_check_append(struct cf_check *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vformat(c->detail + used, sizeof(c->detail) - used, fmt, ap);
 	va_end(ap);
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 static int64_t now_ms(void)
@@ -170,7 +154,7 @@ __attribute__((noreturn)) static void check_child(const struct cf_check_def *def
 	setpgid(0, 0);
 	check_init(&c);
 	def->run(&c, ctx);
-	_exit(write_all(out, &c, sizeof(c)) < 0 ? 1 : 0);
+	_exit(cf_write_all(out, &c, sizeof(c)) < 0 ? 1 : 0);
 }
 
 void cf_check_run_forked(const struct cf_check_def *def, const struct cf_doctor_ctx *ctx,
@@ -270,7 +254,7 @@ __attribute__((noreturn)) static void sandbox_child(cf_sandbox_body body, void *
 		_exit(1);
 	check_init(&c);
 	body(&c, arg);
-	_exit(write_all(out, &c, sizeof(c)) < 0 ? 1 : 0);
+	_exit(cf_write_all(out, &c, sizeof(c)) < 0 ? 1 : 0);
 }
 
 /* Collect the outcome of a body running in @pid; kill it if it did not report. */
@@ -329,7 +313,7 @@ int cf_doctor_in_userns(uint64_t ns_flags, unsigned how, cf_sandbox_body body, v
 				 strerror(-r));
 		return r;
 	}
-	if (write_all(go_wr, "g", 1) < 0) {
+	if (cf_write_all(go_wr, "g", 1) < 0) {
 		r = -errno;
 		kill((pid_t)pid, SIGKILL);
 		reap((pid_t)pid, NULL);

@@ -21,6 +21,7 @@
 #include "obs/render.h"
 #include "obs/text.h"
 #include "util/cleanup.h"
+#include "util/fileio.h"
 
 /* Most events serialise into this much stack; longer ones get a heap buffer. */
 #define LINE_STACK_SIZE 2048
@@ -216,22 +217,6 @@ static void set_dns_common(struct event *e, const struct cf_ip *server, uint16_t
 
 /* --- writing ------------------------------------------------------------ */
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int write_line(int fd, const json_t *obj)
 {
 	char stack[LINE_STACK_SIZE];
@@ -250,7 +235,7 @@ static int write_line(int fd, const json_t *obj)
 		buf = heap;
 	}
 	buf[n] = '\n';
-	return write_all(fd, buf, n + 1);
+	return cf_write_all(fd, buf, n + 1);
 }
 
 /* Aggregate and write the event, then release it. */

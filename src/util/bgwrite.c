@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
+
 struct cf_bgwrite {
 	int fd;
 	size_t size;
@@ -30,23 +32,6 @@ struct cf_bgwrite {
 	bool started, stop;
 	pthread_t thread;
 };
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t r = write(fd, p, len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EIO;
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
 
 /* Account for one buffer's write (called with mu held). */
 static void account(struct cf_bgwrite *w, size_t len, int r)
@@ -76,7 +61,7 @@ static void *writer_main(void *arg)
 		/* The buffer is the thread's until head moves: write it unlocked. */
 		if (w->error == 0) {
 			pthread_mutex_unlock(&w->mu);
-			r = write_all(w->fd, w->buf[i], len);
+			r = cf_write_all(w->fd, w->buf[i], len);
 			pthread_mutex_lock(&w->mu);
 		} else {
 			r = w->error;
@@ -157,7 +142,7 @@ int cf_bgwrite_submit(struct cf_bgwrite *w, size_t len)
 		return -EINVAL;
 	if (len > 0 && !w->started && start_thread(w) < 0) {
 		/* No thread to be had: write here, slower but nothing lost. */
-		r = w->error ? w->error : write_all(w->fd, w->buf[w->fill], len);
+		r = w->error ? w->error : cf_write_all(w->fd, w->buf[w->fill], len);
 		account(w, len, r);
 		return w->error;
 	}

@@ -9,6 +9,25 @@
 
 #include "util/cleanup.h"
 
+int cf_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int cf_write_file(const char *path, const char *text)
 {
 	cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
