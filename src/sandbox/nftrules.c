@@ -18,8 +18,10 @@
  * to the listener then answers with an RST that kills a healthy
  * connection. Dropped instead, the segment is retransmitted and arrives.
  * The fallback lookup of the non-SYN rules goes to the other family's
- * listener port, where no listener of this family is (IPV6_V6ONLY), so it
- * finds nothing.
+ * listener port, where childflow has no listener of this family (the IPv6
+ * one is IPV6_V6ONLY; childnet.c keeps the two ports apart), so it finds
+ * nothing; a listener the tree itself opened there would at worst get the
+ * stray segment, as before.
  */
 #include "sandbox/nftrules.h"
 
