@@ -19,13 +19,14 @@ void cf_pipe_pool_drain(struct cf_pipe_pool *pool)
 	}
 }
 
-static int dir_init(struct cf_relay_dir *d, struct cf_pipe_pool *pool)
+/* Give direction @d a pipe, from the pool or new. Return 0 or -errno. */
+static int take_pipe(struct cf_relay *r, struct cf_relay_dir *d)
 {
+	struct cf_pipe_pool *pool = r->pool;
 	int p[2], sz;
 
-	memset(d, 0, sizeof(*d));
-	d->pipe_r = d->pipe_w = -1;
-	d->tap_r = d->tap_w = -1;
+	if (d->pipe_r >= 0)
+		return 0;
 	if (pool && pool->n > 0) {
 		pool->n--;
 		d->pipe_r = pool->fd[pool->n][0];
@@ -45,20 +46,34 @@ static int dir_init(struct cf_relay_dir *d, struct cf_pipe_pool *pool)
 	return 0;
 }
 
+/* Return @d's pipe to @pool when it is empty (only then may it carry other bytes), else close it. */
+static void put_pipe(struct cf_relay_dir *d, struct cf_pipe_pool *pool)
+{
+	if (d->pipe_r < 0)
+		return;
+	if (pool && d->in_pipe == 0 && pool->n < CF_PIPE_POOL_MAX) {
+		pool->fd[pool->n][0] = d->pipe_r;
+		pool->fd[pool->n][1] = d->pipe_w;
+		pool->cap[pool->n] = d->pipe_cap;
+		pool->n++;
+	} else {
+		close(d->pipe_r);
+		close(d->pipe_w);
+	}
+	d->pipe_r = d->pipe_w = -1;
+}
+
 int cf_relay_init(struct cf_relay *r, int a, int b, struct cf_pipe_pool *pool)
 {
-	int err;
-
 	memset(r, 0, sizeof(*r));
 	r->fd[0] = a;
 	r->fd[1] = b;
-	r->dir[1].pipe_r = r->dir[1].pipe_w = -1;
-	err = dir_init(&r->dir[0], pool);
-	if (err == 0)
-		err = dir_init(&r->dir[1], pool);
-	if (err < 0)
-		cf_relay_fini(r, NULL);
-	return err;
+	r->pool = pool;
+	for (int i = 0; i < 2; i++) {
+		r->dir[i].pipe_r = r->dir[i].pipe_w = -1;
+		r->dir[i].tap_r = r->dir[i].tap_w = -1;
+	}
+	return 0;
 }
 
 static void tap_close(struct cf_relay *r)
@@ -79,11 +94,14 @@ int cf_relay_set_tap(struct cf_relay *r, const struct cf_relay_tap *tap)
 {
 	for (int i = 0; i < 2; i++) {
 		struct cf_relay_dir *d = &r->dir[i];
-		int p[2], sz;
+		int p[2], sz, err = take_pipe(r, d);
 
+		if (err < 0) {
+			tap_close(r);
+			return err;
+		}
 		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
-			int err = -errno;
-
+			err = -errno;
 			tap_close(r);
 			return err;
 		}
@@ -104,23 +122,8 @@ void cf_relay_fini(struct cf_relay *r, struct cf_pipe_pool *pool)
 {
 	if (r->tapping)
 		tap_close(r);
-	for (int i = 0; i < 2; i++) {
-		struct cf_relay_dir *d = &r->dir[i];
-
-		if (d->pipe_r < 0)
-			continue;
-		/* Only a pipe known to be empty may carry another connection's bytes. */
-		if (pool && d->in_pipe == 0 && pool->n < CF_PIPE_POOL_MAX) {
-			pool->fd[pool->n][0] = d->pipe_r;
-			pool->fd[pool->n][1] = d->pipe_w;
-			pool->cap[pool->n] = d->pipe_cap;
-			pool->n++;
-		} else {
-			close(d->pipe_r);
-			close(d->pipe_w);
-		}
-		d->pipe_r = d->pipe_w = -1;
-	}
+	for (int i = 0; i < 2; i++)
+		put_pipe(&r->dir[i], pool);
 }
 
 /* Copy the @n bytes just put into an empty pipe of direction 1 to the tap. */
@@ -139,11 +142,24 @@ static int fill(struct cf_relay *r, int i)
 {
 	struct cf_relay_dir *d = &r->dir[i];
 	bool tap = r->tapping && i == 1;
-	size_t room = d->pipe_cap - d->in_pipe;
+	size_t room;
 	ssize_t n;
 
-	if (d->src_eof || d->in_pipe >= d->pipe_cap)
+	if (d->src_eof)
 		return 0;
+	if (d->pipe_r < 0) {
+		int err = take_pipe(r, d);
+
+		if (err == -EMFILE || err == -ENFILE) {
+			r->starved = true; /* wait for descriptors rather than fail */
+			return 0;
+		}
+		if (err < 0)
+			return err;
+	}
+	if (d->in_pipe >= d->pipe_cap)
+		return 0;
+	room = d->pipe_cap - d->in_pipe;
 	if (tap) {
 		/* tee() copies from the pipe's head: the new bytes must be all there is. */
 		if (d->in_pipe > 0)
@@ -227,6 +243,9 @@ static int dir_progress(struct cf_relay *r, int i, bool *more)
 			return b;
 		}
 	} while (a > 0 || b > 0);
+	/* Nothing waits in the pipe: an idle direction holds none (a tapped one keeps both). */
+	if (!r->tapping && d->in_pipe == 0)
+		put_pipe(d, r->pool);
 	if (d->src_eof && d->in_pipe == 0 && !d->dst_shut) {
 		/* ENOTCONN: the peer is already gone; the other direction will tell. */
 		if (shutdown(r->fd[1 - i], SHUT_WR) < 0 && errno != ENOTCONN) {
@@ -244,6 +263,7 @@ enum cf_relay_state cf_relay_progress(struct cf_relay *r)
 {
 	bool more = false;
 
+	r->starved = false;
 	for (int i = 0; i < 2; i++) {
 		int err = dir_progress(r, i, &more);
 

@@ -78,16 +78,26 @@ struct cf_relay {
 	int error;		    /* errno that caused CF_RELAY_RESET */
 	int error_side;		    /* index in fd[] of the socket that failed */
 	bool tapping;		    /* tap set: the dir[].tap_* pipes exist */
+	bool starved;		    /* the last progress wanted a pipe and no fd was left */
+	struct cf_pipe_pool *pool;  /* where pipes come from and go back to, or NULL */
 	struct cf_relay_tap tap;
 };
 
 /*
- * Set up pipes for a relay between @a and @b (fds stay owned by the caller),
- * taking them from @pool when it has some. Return 0 or -errno.
+ * Set up a relay between @a and @b (fds stay owned by the caller). A
+ * direction holds a pipe only while bytes wait in it: it takes one from
+ * @pool (or makes one) when there is something to move, and gives it back
+ * once empty, so an idle connection costs its two sockets only. When no
+ * pipe can be made (EMFILE, ENFILE), progress sets @starved and waits
+ * instead of failing: call it again once descriptors were freed. Return 0
+ * or -errno.
  */
 int cf_relay_init(struct cf_relay *r, int a, int b, struct cf_pipe_pool *pool);
 
-/* Add @tap (after cf_relay_init(), before any progress). Return 0, or -errno and no tap. */
+/*
+ * Add @tap (after cf_relay_init(), before any progress); a tapped relay
+ * keeps its pipes. Return 0, or -errno and no tap.
+ */
 int cf_relay_set_tap(struct cf_relay *r, const struct cf_relay_tap *tap);
 
 /* Move what can be moved now. */

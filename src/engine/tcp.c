@@ -86,6 +86,7 @@ struct tcp_conn {
 	struct tcp_conn *prev, *next;	/* pending list */
 	struct tcp_conn *rprev, *rnext; /* ready list: relays whose turn ran out (RELAY only) */
 	bool ready;
+	bool starved; /* its relay waits for a pipe: no descriptor was left */
 };
 
 struct cf_tcp_table {
@@ -97,7 +98,9 @@ struct cf_tcp_table {
 	struct cf_pipe_pool pipes;
 	size_t n_pending, n_relay;
 	size_t max_conns; /* what the file-descriptor limit allows */
-	bool warned_full, warned_relay;
+	size_t n_starved;  /* relays waiting for a pipe */
+	bool wake_starved; /* descriptors were freed since they last tried */
+	bool warned_full, warned_relay, warned_starved;
 };
 
 static void list_add(struct tcp_conn *head, struct tcp_conn *c)
@@ -175,20 +178,25 @@ static void pending_unlink(struct cf_tcp_table *t, struct tcp_conn *c)
 }
 
 /*
- * A relayed connection holds six descriptors (two sockets, two pipes); keep
- * a reserve for everything else. Past this, new connections are refused at
- * once rather than failing half-way.
+ * A relayed connection holds two sockets, and a pipe per direction only
+ * while bytes wait in it (relay.c); keep a reserve for those pipes (the
+ * pool's worth and more) and everything else. Past this, new connections
+ * are refused at once rather than failing half-way; a relay that finds no
+ * descriptor for a pipe waits until one is freed.
  */
-#define FDS_PER_CONN 6
-#define FD_RESERVE 256
+#define FDS_PER_CONN 2
+#define FD_RESERVE_MAX 1024
 
 static size_t conn_budget(void)
 {
 	struct rlimit rl;
+	rlim_t reserve;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
 		return 1u << 20;
-	return rl.rlim_cur > FD_RESERVE ? (size_t)(rl.rlim_cur - FD_RESERVE) / FDS_PER_CONN : 0;
+	/* A quarter of a small limit, so a small limit still leaves connections. */
+	reserve = rl.rlim_cur / 4 < FD_RESERVE_MAX ? rl.rlim_cur / 4 : FD_RESERVE_MAX;
+	return (size_t)(rl.rlim_cur - reserve) / FDS_PER_CONN;
 }
 
 int cf_tcp_init(struct cf_engine *e)
@@ -236,9 +244,40 @@ static void ready_del(struct tcp_conn *c)
 	c->ready = false;
 }
 
+/* Note whether @c's relay waits for a pipe; say once that descriptors ran out. */
+static void set_starved(struct cf_tcp_table *t, struct tcp_conn *c, bool starved)
+{
+	if (starved == c->starved)
+		return;
+	c->starved = starved;
+	if (!starved) {
+		t->n_starved--;
+		return;
+	}
+	t->n_starved++;
+	if (!t->warned_starved) {
+		log_warn("out of file descriptors for relay pipes (ulimit -n): connections wait "
+			 "until some are freed (reported once)");
+		t->warned_starved = true;
+	}
+}
+
+/* Give every relay waiting for a pipe another turn. */
+static void wake_starved(struct cf_tcp_table *t)
+{
+	t->wake_starved = false;
+	if (t->n_starved == 0)
+		return;
+	for (struct tcp_conn *c = t->relays.next; c != &t->relays; c = c->next)
+		if (c->starved)
+			ready_add(t, c);
+}
+
 static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 {
 	ready_del(c);
+	set_starved(e->tcp, c, false);
+	e->tcp->wake_starved = true; /* its descriptors are free now */
 	if (c->state == TCP_RELAY) {
 		cf_relay_fini(&c->relay, reset ? NULL : &e->tcp->pipes);
 		cf_dnsstream_free(c->dns);
@@ -574,6 +613,7 @@ static void relay_run(struct cf_engine *e, struct tcp_conn *c)
 		s = cf_tlsrelay_progress(c->tlsr);
 	else
 		s = cf_relay_progress(&c->relay);
+	set_starved(e->tcp, c, !c->dns && !c->tlsr && c->relay.starved);
 
 	if (s == CF_RELAY_MORE)
 		ready_add(e->tcp, c); /* no event may come for what is already queued */
@@ -757,6 +797,8 @@ void cf_tcp_on_tick(struct cf_engine *e)
 	struct cf_tcp_table *t = e->tcp;
 	struct tcp_conn *c = t->pending.next, *next;
 
+	/* Pipes given back by relays that went idle free no descriptor the engine hears of. */
+	wake_starved(t);
 	for (; c != &t->pending; c = next) {
 		next = c->next;
 		if (c->deadline_ms > e->now_ms)
@@ -770,7 +812,9 @@ void cf_tcp_on_tick(struct cf_engine *e)
 
 bool cf_tcp_has_ready(const struct cf_engine *e)
 {
-	return e->tcp && e->tcp->ready.rnext != &e->tcp->ready;
+	const struct cf_tcp_table *t = e->tcp;
+
+	return t && (t->ready.rnext != &t->ready || (t->wake_starved && t->n_starved > 0));
 }
 
 void cf_tcp_run_ready(struct cf_engine *e)
@@ -778,6 +822,8 @@ void cf_tcp_run_ready(struct cf_engine *e)
 	struct cf_tcp_table *t = e->tcp;
 	size_t n = 0;
 
+	if (t->wake_starved)
+		wake_starved(t);
 	for (struct tcp_conn *c = t->ready.rnext; c != &t->ready; c = c->rnext)
 		n++;
 	/* One more turn each for those queued now; who uses it up again goes to the back. */

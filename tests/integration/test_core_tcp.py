@@ -199,3 +199,46 @@ def test_a_segment_of_no_connection_is_dropped_not_answered_with_rst(topo, child
     finally:
         p.terminate()
         childflow.finish(p)
+
+
+_SLOW_READERS = r'''
+import socket, sys, threading, time
+n, size = int(sys.argv[1]), int(sys.argv[2])
+got = [0] * n
+go = threading.Barrier(n)
+def one(i):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # bytes pile up at childflow
+    go.wait()
+    s.connect((sys.argv[3], 80))
+    s.sendall(b"GET /big HTTP/1.0\r\nHost: origin.test\r\nRange: bytes=0-%d\r\n\r\n" % (size - 1))
+    parts = []
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        parts.append(b)
+        time.sleep(0.0005)
+    got[i] = len(b"".join(parts).partition(b"\r\n\r\n")[2])
+threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(sum(1 for g in got if g == size), "complete")
+'''
+
+
+def test_connections_wait_for_descriptors_instead_of_failing(topo, childflow):
+    """With few file descriptors, a relay that finds none for a pipe waits
+    until another connection gives one back: every transfer completes."""
+    n, size = 36, 8 * 1024 * 1024
+    # 100 descriptors: room for 37 connections (two sockets each), not for 36 pipes besides;
+    # 8 MiB each, more than the sockets' buffers hold for a reader this slow
+    res = topo.run_user(["sh", "-c", 'ulimit -n 100 && exec "$@"', "sh",
+                         *childflow.argv("--", "python3", "-c", _SLOW_READERS, str(n),
+                                         str(size), T.ORIGIN_V4)],
+                        env=childflow.env(), timeout=120)
+    assert res.rc == 0, str(res)
+    assert res.out.strip() == f"{n} complete", str(res)
+    assert "out of file descriptors for relay pipes" in res.err, str(res)

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -303,10 +304,79 @@ static void untapped_relay_never_calls_a_tap_and_fini_is_safe_twice(void **state
 	pair_close(&p); /* fini again: nothing left to close */
 }
 
+static void an_idle_relay_holds_no_pipe_and_reuses_the_pools(void **state)
+{
+	static struct cf_pipe_pool pool;
+	struct pair p;
+	char buf[16];
+
+	(void)state;
+	pair_open(&p);
+	cf_relay_fini(&p.r, NULL);
+	assert_int_equal(cf_relay_init(&p.r, p.child_relay, p.up_relay, &pool), 0);
+	assert_int_equal(p.r.dir[0].pipe_r, -1);
+	assert_int_equal(p.r.dir[1].pipe_r, -1);
+	assert_int_equal(write(p.child_app, "hello", 5), 5);
+	assert_int_equal(cf_relay_progress(&p.r), CF_RELAY_ACTIVE);
+	assert_int_equal(read(p.up_app, buf, sizeof(buf)), 5);
+	/* both directions looked for bytes with a pipe and gave it back: one pipe, pooled */
+	assert_int_equal(p.r.dir[0].pipe_r, -1);
+	assert_int_equal(p.r.dir[1].pipe_r, -1);
+	assert_int_equal(pool.n, 1);
+	/* bytes the destination cannot take keep their pipe until they can go */
+	for (size_t sent = 0; sent < 4 * BIG;) {
+		static char chunk[65536];
+		ssize_t k = write(p.up_app, chunk, sizeof(chunk));
+
+		if (k <= 0)
+			break;
+		sent += (size_t)k;
+		cf_relay_progress(&p.r);
+	}
+	assert_true(p.r.dir[1].in_pipe > 0);
+	assert_true(p.r.dir[1].pipe_r >= 0);
+	assert_int_equal(p.r.dir[0].pipe_r, -1); /* the idle way looked with another, pooled */
+	assert_int_equal(pool.n, 1);
+	cf_relay_fini(&p.r, &pool); /* not empty: closed, never pooled */
+	assert_int_equal(pool.n, 1);
+	pair_close(&p);
+	cf_pipe_pool_drain(&pool);
+}
+
+static void a_relay_without_descriptors_waits_then_moves_the_bytes(void **state)
+{
+	struct rlimit old, lim;
+	struct pair p;
+	char buf[16];
+	int lowest;
+
+	(void)state;
+	pair_open(&p);
+	assert_int_equal(write(p.child_app, "wait", 4), 4);
+	/* no descriptor below the limit is free: pipe2() fails with EMFILE */
+	lowest = dup(0);
+	assert_true(lowest >= 0);
+	close(lowest);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = (struct rlimit){.rlim_cur = (rlim_t)lowest, .rlim_max = old.rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	assert_int_equal(cf_relay_progress(&p.r), CF_RELAY_ACTIVE);
+	assert_true(p.r.starved);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(read(p.up_app, buf, sizeof(buf)), -1); /* nothing went, nothing lost */
+	assert_int_equal(cf_relay_progress(&p.r), CF_RELAY_ACTIVE);
+	assert_false(p.r.starved);
+	assert_int_equal(read(p.up_app, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "wait", 4);
+	pair_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(relay_moves_bytes_both_ways_and_passes_half_close),
+	    cmocka_unit_test(an_idle_relay_holds_no_pipe_and_reuses_the_pools),
+	    cmocka_unit_test(a_relay_without_descriptors_waits_then_moves_the_bytes),
 	    cmocka_unit_test(tap_sees_every_byte_upstream_sends_and_receives_in_order),
 	    cmocka_unit_test(tap_records_only_bytes_really_sent_upstream),
 	    cmocka_unit_test(tap_is_told_each_directions_end),
