@@ -66,6 +66,8 @@
 /* Enough for the largest block's pieces: SHB with all options. */
 #define BLOCK_MAX_IOV 32
 #define BLOCK_SCRATCH 160
+/* Pieces one writev() takes (IOV_MAX on Linux). */
+#define GATHER_IOV 1024
 
 struct cf_pcapng {
 	int fd;
@@ -80,6 +82,13 @@ struct cf_pcapng {
 	off_t bg_base; /* with bg: good_end when it started, plus bytes written past it */
 	size_t room;   /* bytes of packet room handed out by cf_pcapng_packet_room() */
 	bool room_open; /* ... and not committed yet */
+	/*
+	 * What the next flush writes once cf_pcapng_write_packet_ref() was
+	 * used: pieces of buf and the caller's packets, in file order. Empty
+	 * otherwise (buf[0, used) is then all there is).
+	 */
+	struct iovec gather[GATHER_IOV];
+	size_t n_gather, gather_len;
 	uint8_t own[CF_PCAPNG_BUFFER_SIZE];
 };
 
@@ -243,6 +252,28 @@ static int record_error(struct cf_pcapng *w, int err)
 	return w->error;
 }
 
+/* Add @len bytes at @p to what the next flush writes, merged with the last piece when adjacent. */
+static void gather_add(struct cf_pcapng *w, const void *p, size_t len)
+{
+	struct iovec *last = w->n_gather ? &w->gather[w->n_gather - 1] : NULL;
+
+	if (len == 0)
+		return;
+	w->gather_len += len;
+	if (last && (const uint8_t *)last->iov_base + last->iov_len == p) {
+		last->iov_len += len;
+		return;
+	}
+	w->gather[w->n_gather++] = (struct iovec){.iov_base = (void *)p, .iov_len = len};
+}
+
+/* buf grew from @from to used: in gather mode that is a piece of the output too. */
+static void buffered(struct cf_pcapng *w, size_t from)
+{
+	if (w->n_gather)
+		gather_add(w, w->buf + from, w->used - from);
+}
+
 /* Write whole blocks (@len bytes in @iov) to the file, after what the thread still has. */
 static int output(struct cf_pcapng *w, struct iovec *iov, size_t n_iov, size_t len)
 {
@@ -266,6 +297,11 @@ static int flush_buffer(struct cf_pcapng *w)
 
 	if (w->error)
 		return w->error;
+	if (w->n_gather) {
+		r = output(w, w->gather, w->n_gather, w->gather_len);
+		w->n_gather = w->gather_len = w->used = 0;
+		return r;
+	}
 	if (w->used == 0)
 		return 0;
 	if (w->bg) {
@@ -289,6 +325,8 @@ int cf_pcapng_flush(struct cf_pcapng *w)
 /* Queue a finished block: into the buffer, or straight out if it is bigger. */
 static int emit(struct cf_pcapng *w, struct block *b)
 {
+	size_t from;
+
 	if (w->error)
 		return w->error;
 	if (b->len > w->cap - w->used) {
@@ -299,10 +337,12 @@ static int emit(struct cf_pcapng *w, struct block *b)
 	}
 	if (b->len > w->cap)
 		return output(w, b->iov, b->n_iov, b->len);
+	from = w->used;
 	for (size_t i = 0; i < b->n_iov; i++) {
 		memcpy(w->buf + w->used, b->iov[i].iov_base, b->iov[i].iov_len);
 		w->used += b->iov[i].iov_len;
 	}
+	buffered(w, from);
 	return 0;
 }
 
@@ -468,41 +508,99 @@ int cf_pcapng_add_interface(struct cf_pcapng *w, uint16_t linktype, const char *
 	return w->n_interfaces++;
 }
 
-int cf_pcapng_write_packet(struct cf_pcapng *w, int iface, uint64_t ts_ns, const void *data,
-			   size_t len, enum cf_pcapng_dir dir)
+/* Check a packet's arguments; 0 or -errno. */
+static int check_packet(const struct cf_pcapng *w, int iface, const void *data, size_t len)
 {
-	size_t caplen = len < CF_PCAPNG_SNAPLEN ? len : CF_PCAPNG_SNAPLEN;
-	struct block b;
-	int r;
-
 	if (!w || iface < 0 || (!data && len > 0))
 		return -EINVAL;
 	if (w->error)
 		return w->error;
 	if (iface >= w->n_interfaces)
 		return -EINVAL;
-	if (len > UINT32_MAX)
-		return -EMSGSIZE;
-	block_start(&b, BT_EPB);
-	block_add_u32(&b, (uint32_t)iface);
-	block_add_u32(&b, (uint32_t)(ts_ns >> 32));
-	block_add_u32(&b, (uint32_t)ts_ns);
-	block_add_u32(&b, (uint32_t)caplen);
-	block_add_u32(&b, (uint32_t)len);
-	block_add_ref(&b, data, caplen);
-	block_add_pad(&b);
+	return len > UINT32_MAX ? -EMSGSIZE : 0;
+}
+
+/* Assemble the Enhanced Packet Block of a checked packet (@data referenced). */
+static int epb_block(struct block *b, int iface, uint64_t ts_ns, const void *data, size_t len,
+		     enum cf_pcapng_dir dir)
+{
+	size_t caplen = len < CF_PCAPNG_SNAPLEN ? len : CF_PCAPNG_SNAPLEN;
+
+	block_start(b, BT_EPB);
+	block_add_u32(b, (uint32_t)iface);
+	block_add_u32(b, (uint32_t)(ts_ns >> 32));
+	block_add_u32(b, (uint32_t)ts_ns);
+	block_add_u32(b, (uint32_t)caplen);
+	block_add_u32(b, (uint32_t)len);
+	block_add_ref(b, data, caplen);
+	block_add_pad(b);
 	if (dir == CF_PCAPNG_DIR_IN || dir == CF_PCAPNG_DIR_OUT) {
-		block_add_u16(&b, OPT_EPB_FLAGS);
-		block_add_u16(&b, 4);
-		block_add_u32(&b, dir == CF_PCAPNG_DIR_IN ? EPB_FLAG_INBOUND : EPB_FLAG_OUTBOUND);
-		block_add_end_of_options(&b);
+		block_add_u16(b, OPT_EPB_FLAGS);
+		block_add_u16(b, 4);
+		block_add_u32(b, dir == CF_PCAPNG_DIR_IN ? EPB_FLAG_INBOUND : EPB_FLAG_OUTBOUND);
+		block_add_end_of_options(b);
 	}
-	r = block_finish(&b);
+	return block_finish(b);
+}
+
+int cf_pcapng_write_packet(struct cf_pcapng *w, int iface, uint64_t ts_ns, const void *data,
+			   size_t len, enum cf_pcapng_dir dir)
+{
+	struct block b;
+	int r = check_packet(w, iface, data, len);
+
+	if (r == 0)
+		r = epb_block(&b, iface, ts_ns, data, len, dir);
+	if (r == 0)
+		r = emit(w, &b);
 	if (r < 0)
 		return r;
-	r = emit(w, &b);
+	w->packets++;
+	return 0;
+}
+
+/* Room for @b's own pieces (all but the packet) and its pieces in the gather list. */
+static int gather_room(struct cf_pcapng *w, const struct block *b)
+{
+	/* An EPB refers to nothing but the packet: the rest is in its scratch area. */
+	if (w->n_gather + b->n_iov + 1 > GATHER_IOV || b->scratch_used > w->cap - w->used) {
+		int r = flush_buffer(w);
+
+		if (r < 0)
+			return r;
+	}
+	if (w->n_gather == 0 && w->used > 0)
+		gather_add(w, w->buf, w->used); /* what was buffered before goes first */
+	return 0;
+}
+
+int cf_pcapng_write_packet_ref(struct cf_pcapng *w, int iface, uint64_t ts_ns, const void *data,
+			       size_t len, enum cf_pcapng_dir dir)
+{
+	struct block b;
+	int r;
+
+	if (w && w->bg)
+		return cf_pcapng_write_packet(w, iface, ts_ns, data, len, dir);
+	r = check_packet(w, iface, data, len);
+	if (r == 0)
+		r = epb_block(&b, iface, ts_ns, data, len, dir);
+	if (r == 0)
+		r = gather_room(w, &b);
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < b.n_iov; i++) {
+		const struct iovec *v = &b.iov[i];
+		size_t from = w->used;
+
+		if (v->iov_base == data) {
+			gather_add(w, data, v->iov_len);
+			continue;
+		}
+		memcpy(w->buf + w->used, v->iov_base, v->iov_len);
+		w->used += v->iov_len;
+		gather_add(w, w->buf + from, v->iov_len);
+	}
 	w->packets++;
 	return 0;
 }
@@ -575,6 +673,7 @@ int cf_pcapng_packet_commit(struct cf_pcapng *w, int iface, uint64_t ts_ns, size
 	}
 	put_u32(p, (uint32_t)total);
 	w->used += total;
+	buffered(w, w->used - total);
 	w->packets++;
 	return 0;
 }

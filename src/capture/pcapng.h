@@ -88,6 +88,19 @@ int cf_pcapng_write_packet(struct cf_pcapng *w, int iface, uint64_t ts_ns, const
 			   size_t len, enum cf_pcapng_dir dir);
 
 /*
+ * cf_pcapng_write_packet_ref() - The same block as cf_pcapng_write_packet(),
+ * without copying the packet: the writer refers to @data, which must stay
+ * unchanged until the next cf_pcapng_flush() or cf_pcapng_close() (the
+ * writer may also write it out within this call). For packets that sit in
+ * memory the caller keeps anyway, such as a packet ring's block: their bytes
+ * then reach the kernel once, by writev(). Worth it for large packets only;
+ * the two calls can be mixed freely. With a background writer
+ * (cf_pcapng_background()) the packet is copied, as by cf_pcapng_write_packet().
+ */
+int cf_pcapng_write_packet_ref(struct cf_pcapng *w, int iface, uint64_t ts_ns, const void *data,
+			       size_t len, enum cf_pcapng_dir dir);
+
+/*
  * cf_pcapng_packet_room() - For a caller that builds a packet in place, to
  * spare the copy cf_pcapng_write_packet() makes: room for up to @cap bytes
  * of packet in the write buffer. Put the packet there, then call

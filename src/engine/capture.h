@@ -9,25 +9,22 @@
 
 #include "engine/ctx.h"
 
-/* Start reading the capture socket @fd into @w (both owned by the engine from now on). */
+/*
+ * Start the thread that writes what capture socket @fd sees into @w (both
+ * owned by the engine from now on).
+ */
 int cf_capture_start(struct cf_engine *e, int fd, struct cf_pcapng *w);
 
-/* The capture socket is readable. */
-void cf_capture_on_readable(struct cf_engine *e);
-
 /*
- * Read what the packet ring holds (cheap when it holds nothing). The engine
- * calls this before every event it handles, so that however fast relays
- * produce traffic, the capture falls behind by at most one event's worth
- * and the ring does not overflow.
+ * Wait while the capture thread is half a packet ring behind (cheap when it
+ * is not). The engine calls this before every event it handles, so that
+ * however fast relays produce traffic, the ring does not overflow: the
+ * relays wait for the capture instead.
  */
-void cf_capture_poll(struct cf_engine *e);
-
-/* Periodic flush, so an interrupted run leaves a valid file. */
-void cf_capture_on_tick(struct cf_engine *e);
+void cf_capture_wait_room(struct cf_engine *e);
 
 /*
- * Read what is still queued, flush and close. Return 0 or the first write
+ * Write what is still queued, flush and close. Return 0 or the first write
  * error (-errno); *dropped gets the packets the kernel dropped.
  */
 int cf_capture_finish(struct cf_engine *e, uint64_t *dropped);

@@ -20,7 +20,6 @@
 #include "dns/resolvconf.h"
 #include "engine/engine.h"
 #include "engine/packet.h"
-#include "engine/pktring.h"
 #include "sandbox/plan.h"
 
 enum cf_watch_kind {
@@ -34,7 +33,6 @@ enum cf_watch_kind {
 	CF_W_TCP_RELAY,
 	CF_W_DNS_UPSTREAM,
 	CF_W_DGRAM,
-	CF_W_CAPTURE,
 	CF_W_WIRE,
 };
 
@@ -53,6 +51,7 @@ struct cf_dgram_table;
 struct cf_reasm;
 struct cf_policy;
 struct cf_pcapng;
+struct cf_capdrain;
 struct cf_obs;
 struct cf_tls_ctx;
 struct cf_attrib;
@@ -114,9 +113,8 @@ struct cf_engine {
 	struct cf_egress *egress; /* synthesized egress view (egress.c), or NULL */
 	struct cf_wire *wire;	  /* wire-egress view (wire.c), or NULL */
 	struct cf_pcapng *capture; /* child view, or NULL */
-	int capture_fd, capture_iface, capture_err;
-	struct cf_pktring capture_ring; /* on capture_fd; map NULL when not set up */
-	struct cf_watch w_capture;
+	int capture_fd;
+	struct cf_capdrain *capture_drain; /* the thread writing it */
 	struct cf_engine_stats stats;
 
 	uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop turn */

@@ -247,7 +247,6 @@ static void on_timer(struct cf_engine *e)
 	cf_dnsfwd_on_tick(e);
 	cf_dgram_on_tick(e);
 	cf_reasm_expire(e->reasm, e->now_ms);
-	cf_capture_on_tick(e);
 	cf_egress_on_tick(e);
 	cf_wire_on_tick(e);
 }
@@ -255,7 +254,7 @@ static void on_timer(struct cf_engine *e)
 static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 {
 	if (e->capture)
-		cf_capture_poll(e);
+		cf_capture_wait_room(e);
 	switch (w->kind) {
 	case CF_W_TUN:
 		on_tun(e);
@@ -285,9 +284,6 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		break;
 	case CF_W_DGRAM:
 		cf_dgram_on_event(e, w, events);
-		break;
-	case CF_W_CAPTURE:
-		cf_capture_on_readable(e);
 		break;
 	case CF_W_WIRE:
 		cf_wire_on_readable(e);

@@ -78,7 +78,8 @@ static void read_block(struct tpacket_block_desc *b, cf_pktring_fn fn, void *arg
 	}
 }
 
-size_t cf_pktring_read(struct cf_pktring *r, size_t max_blocks, cf_pktring_fn fn, void *arg)
+size_t cf_pktring_read(struct cf_pktring *r, size_t max_blocks, cf_pktring_fn fn,
+		       cf_pktring_block_fn block_end, void *arg)
 {
 	size_t n = 0;
 
@@ -88,11 +89,21 @@ size_t cf_pktring_read(struct cf_pktring *r, size_t max_blocks, cf_pktring_fn fn
 		if (!user_owned(b))
 			break;
 		read_block(b, fn, arg);
+		if (block_end)
+			block_end(arg);
 		__atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-		r->cur = (r->cur + 1) % r->nblocks;
+		__atomic_store_n(&r->cur, (r->cur + 1) % r->nblocks, __ATOMIC_RELEASE);
 		n++;
 	}
 	return n;
+}
+
+bool cf_pktring_backlogged(const struct cf_pktring *r)
+{
+	size_t cur = __atomic_load_n(&r->cur, __ATOMIC_ACQUIRE);
+
+	/* The kernel fills blocks in order: if the one half a ring ahead is full, all before it are. */
+	return r->map && user_owned(block(r, (cur + r->nblocks / 2) % r->nblocks));
 }
 
 void cf_pktring_settle(struct cf_pktring *r)

@@ -9,6 +9,7 @@
 #ifndef CF_ENGINE_PKTRING_H
 #define CF_ENGINE_PKTRING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,7 +22,8 @@
 struct cf_pktring {
 	int fd;
 	uint8_t *map;
-	size_t block_size, nblocks, cur;
+	size_t block_size, nblocks;
+	size_t cur; /* the next block to read; atomic, for cf_pktring_backlogged() */
 };
 
 struct cf_pktring_pkt {
@@ -42,13 +44,23 @@ struct cf_pktring_pkt {
 int cf_pktring_open(struct cf_pktring *r, int fd, size_t block_size, size_t nblocks);
 
 typedef void (*cf_pktring_fn)(void *arg, const struct cf_pktring_pkt *pkt);
+typedef void (*cf_pktring_block_fn)(void *arg);
 
 /*
  * cf_pktring_read() - call @fn for every packet of up to @max_blocks blocks
- * the kernel handed over, oldest first, and give the blocks back.
+ * the kernel handed over, oldest first, and give the blocks back. Before a
+ * block goes back, @block_end (if not NULL) is called: whatever still
+ * refers to the block's packets must be done with them then.
  * Return the number of blocks read.
  */
-size_t cf_pktring_read(struct cf_pktring *r, size_t max_blocks, cf_pktring_fn fn, void *arg);
+size_t cf_pktring_read(struct cf_pktring *r, size_t max_blocks, cf_pktring_fn fn,
+		       cf_pktring_block_fn block_end, void *arg);
+
+/*
+ * cf_pktring_backlogged() - whether half the ring or more waits to be read.
+ * Safe to call from another thread than the one reading.
+ */
+bool cf_pktring_backlogged(const struct cf_pktring *r);
 
 /*
  * cf_pktring_settle() - when the block the kernel is filling holds packets,

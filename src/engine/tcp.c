@@ -832,7 +832,7 @@ void cf_tcp_run_ready(struct cf_engine *e)
 
 		ready_del(c);
 		if (e->capture)
-			cf_capture_poll(e);
+			cf_capture_wait_room(e);
 		relay_run(e, c);
 	}
 }

@@ -9,12 +9,12 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/thread.h"
 
 struct cf_bgwrite {
 	int fd;
@@ -77,16 +77,11 @@ static void *writer_main(void *arg)
 
 static int start_thread(struct cf_bgwrite *w)
 {
-	sigset_t all, old;
-	int r;
+	int r = cf_thread_start(&w->thread, writer_main, w);
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&w->thread, NULL, writer_main, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r == 0)
 		w->started = true;
-	return -r;
+	return r;
 }
 
 int cf_bgwrite_new(int fd, size_t buf_size, unsigned nbufs, struct cf_bgwrite **out)

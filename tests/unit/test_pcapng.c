@@ -1236,6 +1236,129 @@ static void test_packet_room_is_refused_after_a_write_error(void **state)
 	assert_int_equal(cf_pcapng_close(w), -EPIPE);
 }
 
+/* --- packets by reference -------------------------------------------------- */
+
+enum how { COPIED, BY_REF, IN_PLACE };
+
+/*
+ * Many small packets (more pieces than one writev() takes), large ones, and
+ * every way of adding one, mixed: by reference, copied, built in place.
+ */
+static void write_by_ref_or_copied(struct cf_pcapng *w, const uint8_t *data, bool by_ref)
+{
+	static const size_t sizes[] = {0, 3, 1500, 65535, 200000, CF_PCAPNG_SNAPLEN + 7};
+
+	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "sandbox", NULL), 0);
+	for (int i = 0; i < 3000; i++) {
+		size_t n = i % 50 == 49 ? sizes[(i / 50) % N_ELEMENTS(sizes)] : (size_t)(i % 97);
+		enum cf_pcapng_dir dir = (enum cf_pcapng_dir)(i % 3);
+		enum how how = !by_ref ? COPIED : i % 7 == 3 ? COPIED : i % 11 == 5 ? IN_PLACE : BY_REF;
+		uint8_t *room;
+
+		if (how == IN_PLACE && n <= 65535) {
+			room = cf_pcapng_packet_room(w, n);
+			assert_non_null(room);
+			memcpy(room, data + i, n);
+			assert_int_equal(cf_pcapng_packet_commit(w, 0, TS_NS + (uint64_t)i, n, dir), 0);
+		} else if (how == BY_REF) {
+			assert_int_equal(cf_pcapng_write_packet_ref(w, 0, TS_NS + (uint64_t)i, data + i, n, dir), 0);
+		} else {
+			assert_int_equal(cf_pcapng_write_packet(w, 0, TS_NS + (uint64_t)i, data + i, n, dir), 0);
+		}
+		if (i % 400 == 399)
+			assert_int_equal(cf_pcapng_flush(w), 0);
+	}
+}
+
+static void test_packet_by_reference_is_the_same_block(void **state)
+{
+	struct fixture *f = *state;
+	const size_t dlen = CF_PCAPNG_SNAPLEN + 3007;
+	uint8_t *data = malloc(dlen), *a, *b;
+	char path_b[160];
+	size_t la, lb;
+
+	assert_non_null(data);
+	fill_pattern(data, dlen);
+	for (int bg = 0; bg < 2; bg++) {
+		struct cf_pcapng *w = open_ok(f->path, &child_meta);
+
+		write_by_ref_or_copied(w, data, false);
+		assert_int_equal(cf_pcapng_close(w), 0);
+		snprintf(path_b, sizeof(path_b), "%s/byref.pcapng", f->dir);
+		w = open_ok(path_b, &child_meta);
+		if (bg) /* the background writer copies: the same bytes all the same */
+			assert_int_equal(cf_pcapng_background(w), 0);
+		write_by_ref_or_copied(w, data, true);
+		assert_int_equal(cf_pcapng_packets(w), 3000);
+		assert_int_equal(cf_pcapng_close(w), 0);
+
+		a = read_all(f->path, &la);
+		b = read_all(path_b, &lb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(a, b, la);
+		assert_int_equal(count_whole_blocks(b, lb), 2 + 3000);
+		free(a);
+		free(b);
+		unlink(f->path);
+		unlink(path_b);
+	}
+	free(data);
+}
+
+static void test_packet_by_reference_needs_a_known_interface_and_data(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_pcapng *w = open_ok(f->path, &child_meta);
+	const uint8_t data[4] = {0x45};
+
+	assert_int_equal(cf_pcapng_write_packet_ref(NULL, 0, 1, data, 4, CF_PCAPNG_DIR_IN), -EINVAL);
+	assert_int_equal(cf_pcapng_write_packet_ref(w, 0, 1, data, 4, CF_PCAPNG_DIR_IN), -EINVAL);
+	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "sandbox", NULL), 0);
+	assert_int_equal(cf_pcapng_write_packet_ref(w, 1, 1, data, 4, CF_PCAPNG_DIR_IN), -EINVAL);
+	assert_int_equal(cf_pcapng_write_packet_ref(w, -1, 1, data, 4, CF_PCAPNG_DIR_IN), -EINVAL);
+	assert_int_equal(cf_pcapng_write_packet_ref(w, 0, 1, NULL, 4, CF_PCAPNG_DIR_IN), -EINVAL);
+	assert_int_equal(cf_pcapng_write_packet_ref(w, 0, 1, NULL, 0, CF_PCAPNG_DIR_IN), 0);
+	assert_int_equal(cf_pcapng_packets(w), 1);
+	assert_int_equal(cf_pcapng_close(w), 0);
+}
+
+static void test_packet_by_reference_write_error_cuts_at_a_block_boundary(void **state)
+{
+	struct fixture *f = *state;
+	const rlim_t limit = 300000;
+	struct rlimit old, lim;
+	uint8_t data[20000];
+	struct cf_pcapng *w;
+	int i, r = 0, blocks;
+	size_t len;
+	uint8_t *got;
+
+	fill_pattern(data, sizeof(data));
+	w = open_ok(f->path, &child_meta);
+	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "sandbox", NULL), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = (struct rlimit){.rlim_cur = limit, .rlim_max = old.rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	/* flushed every 7 packets of 20 kB: the limit falls inside a packet */
+	for (i = 0; i < 100 && r == 0; i++) {
+		r = cf_pcapng_write_packet_ref(w, 0, (uint64_t)i, data, sizeof(data), CF_PCAPNG_DIR_OUT);
+		if (r == 0 && i % 7 == 6)
+			r = cf_pcapng_flush(w);
+	}
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(r, -EFBIG);
+	assert_int_equal(cf_pcapng_write_packet_ref(w, 0, 0, data, 10, CF_PCAPNG_DIR_IN), -EFBIG);
+	assert_int_equal(cf_pcapng_close(w), -EFBIG);
+
+	got = read_all(f->path, &len);
+	assert_true(len <= limit);
+	blocks = count_whole_blocks(got, len);
+	/* SHB, IDB and the packets of the writes that went through whole */
+	assert_int_equal(blocks, 2 + 14);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1244,6 +1367,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_section_header_carries_free_comment_and_skips_empty_fields, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_interface_blocks_match_reference, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_packet_by_reference_is_the_same_block, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_packet_by_reference_needs_a_known_interface_and_data,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_packet_by_reference_write_error_cuts_at_a_block_boundary, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_packet_blocks_match_reference, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_packet_data_is_padded_to_32_bits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_packet_longer_than_snaplen_is_truncated, setup,
