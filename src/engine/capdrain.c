@@ -133,15 +133,15 @@ static int read_one(struct cf_capdrain *d)
 	return 0;
 }
 
-/* Write what the kernel has handed over so far. */
-static void drain(struct cf_capdrain *d)
+/* Write what the kernel has handed over so far; without a ring a batch, or @all of it. */
+static void drain(struct cf_capdrain *d, bool all)
 {
 	if (d->ring.map) {
 		while (cf_pktring_read(&d->ring, 1, on_ring_packet, flush, d) > 0)
 			announce(d, false);
 		return;
 	}
-	for (int i = 0; i < BATCH && read_one(d) == 0; i++)
+	for (int i = 0; (all || i < BATCH) && read_one(d) == 0; i++)
 		;
 	flush(d);
 }
@@ -152,7 +152,7 @@ static void *drain_main(void *arg)
 	struct pollfd p[2] = {{.fd = d->o.fd, .events = POLLIN}, {.fd = d->evfd, .events = POLLIN}};
 
 	for (;;) {
-		drain(d);
+		drain(d, false);
 		if (__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE))
 			break;
 		if (poll(p, 2, -1) < 0 && errno != EINTR) {
@@ -163,7 +163,7 @@ static void *drain_main(void *arg)
 		}
 	}
 	cf_pktring_settle(&d->ring);
-	drain(d);
+	drain(d, true);
 	announce(d, true);
 	return NULL;
 }

@@ -247,8 +247,14 @@ static int dir_progress(struct cf_relay *r, int i, bool *more)
 	if (!r->tapping && d->in_pipe == 0)
 		put_pipe(d, r->pool);
 	if (d->src_eof && d->in_pipe == 0 && !d->dst_shut) {
-		/* ENOTCONN: the peer is already gone; the other direction will tell. */
-		if (shutdown(r->fd[1 - i], SHUT_WR) < 0 && errno != ENOTCONN) {
+		/*
+		 * ENOTCONN: the peer is already gone; the other direction will tell.
+		 * When the other direction is done too, the relay is, and both
+		 * sockets are closed right away: close() sends this FIN (nothing
+		 * is left unread), so the shutdown() is spared.
+		 */
+		if (!r->dir[1 - i].dst_shut && shutdown(r->fd[1 - i], SHUT_WR) < 0 &&
+		    errno != ENOTCONN) {
 			r->error_side = 1 - i;
 			return -errno;
 		}

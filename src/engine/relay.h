@@ -44,7 +44,7 @@ struct cf_relay_tap {
 
 enum cf_relay_state {
 	CF_RELAY_ACTIVE,
-	CF_RELAY_DONE,	/* both directions reached EOF and were passed on */
+	CF_RELAY_DONE,	/* both directions reached EOF; close both (that sends the last FIN) */
 	CF_RELAY_RESET, /* one side failed: close both, with RST */
 	CF_RELAY_MORE,	/* turn used up with data still moving: call again soon, no event will */
 };

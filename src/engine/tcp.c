@@ -56,6 +56,9 @@
  * catches a tree that gave up on the connection meanwhile. */
 #define INJECTED_TIMEOUT_MS 10000
 
+/* How a relaying connection's sockets are watched (cf_relay_progress() on any event). */
+#define RELAY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
 enum tcp_state {
 	TCP_CONNECTING,
 	TCP_PROXYING, /* connected to the proxy: TLS and/or CONNECT/SOCKS5 handshake */
@@ -97,6 +100,8 @@ struct cf_tcp_table {
 	struct tcp_conn *graveyard; /* DEAD connections, chained through hnext */
 	struct cf_pipe_pool pipes;
 	size_t n_pending, n_relay;
+	size_t n_injected; /* SYNs written back whose connection was not accepted yet */
+	bool listeners_nodelay; /* TCP_NODELAY set on the listeners, so on what they accept */
 	size_t max_conns; /* what the file-descriptor limit allows */
 	size_t n_starved;  /* relays waiting for a pipe */
 	bool wake_starved; /* descriptors were freed since they last tried */
@@ -118,10 +123,14 @@ static void list_del(struct tcp_conn *c)
 	c->prev = c->next = NULL;
 }
 
-static void conn_set_state(struct tcp_conn *c, enum tcp_state s)
+static void conn_set_state(struct cf_tcp_table *t, struct tcp_conn *c, enum tcp_state s)
 {
 	log_debug("tcp flow %llu: %s -> %s", (unsigned long long)c->flow.id,
 		  state_names[c->state], state_names[s]);
+	if (c->state == TCP_INJECTED)
+		t->n_injected--;
+	if (s == TCP_INJECTED)
+		t->n_injected++;
 	c->state = s;
 }
 
@@ -199,6 +208,14 @@ static size_t conn_budget(void)
 	return (size_t)(rl.rlim_cur - reserve) / FDS_PER_CONN;
 }
 
+/* On a listener (-1: none) TCP_NODELAY is inherited by every socket it accepts. */
+static bool set_nodelay(int listen_fd)
+{
+	int one = 1;
+
+	return listen_fd < 0 || setsockopt(listen_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
+}
+
 int cf_tcp_init(struct cf_engine *e)
 {
 	struct cf_tcp_table *t = calloc(1, sizeof(*t));
@@ -209,6 +226,7 @@ int cf_tcp_init(struct cf_engine *e)
 	t->relays.next = t->relays.prev = &t->relays;
 	t->ready.rnext = t->ready.rprev = &t->ready;
 	t->max_conns = conn_budget();
+	t->listeners_nodelay = set_nodelay(e->listen4) && set_nodelay(e->listen6);
 	e->tcp = t;
 	return 0;
 }
@@ -306,7 +324,7 @@ static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 	c->tls = NULL;
 	free(c->syn);
 	c->syn = NULL;
-	conn_set_state(c, TCP_DEAD);
+	conn_set_state(e->tcp, c, TCP_DEAD);
 	c->hnext = e->tcp->graveyard;
 	e->tcp->graveyard = c;
 }
@@ -421,7 +439,7 @@ static void connect_succeeded(struct cf_engine *e, struct tcp_conn *c)
 	/* Nothing to hear from upstream until the relay starts: the one-shot watch is spent. */
 	if (c->flow.via_proxy)
 		cf_engine_rewatch(e, c->up_fd, 0, &c->w_up);
-	conn_set_state(c, TCP_INJECTED);
+	conn_set_state(e->tcp, c, TCP_INJECTED);
 	c->deadline_ms = e->now_ms + INJECTED_TIMEOUT_MS;
 	cf_engine_tun_write(e, c->syn, c->syn_len);
 	/*
@@ -454,10 +472,13 @@ static int open_upstream(struct cf_engine *e, struct tcp_conn *c)
 	cf_egress_sock_open(e, &c->egs, fd, IPPROTO_TCP, (struct sockaddr *)&ss); /* SYN sent */
 	/*
 	 * Loopback connects may complete at once; the EPOLLOUT event reports both
-	 * cases. One-shot: once connected the socket stays quiet until the relay
-	 * re-arms it, without another epoll_ctl.
+	 * cases. A direct connection is watched as its relay will be, so it
+	 * needs no other epoll_ctl: edge-triggered, it reports its connect once,
+	 * and whatever it hears before the relay starts is read then. A proxied
+	 * one is one-shot: once connected the handshake re-arms it.
 	 */
-	return cf_engine_watch(e, fd, EPOLLOUT | EPOLLONESHOT, &c->w_up);
+	return cf_engine_watch(e, fd, c->flow.via_proxy ? EPOLLOUT | EPOLLONESHOT : RELAY_EVENTS,
+			       &c->w_up);
 }
 
 static struct tcp_conn *conn_new(const struct cf_pkt *syn)
@@ -570,12 +591,14 @@ static void proxy_step(struct cf_engine *e, struct tcp_conn *c)
 	}
 }
 
-static void upstream_ready(struct cf_engine *e, struct tcp_conn *c)
+static void upstream_ready(struct cf_engine *e, struct tcp_conn *c, uint32_t events)
 {
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
 
-	if (getsockopt(c->up_fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+	/* Writable without an error or hang-up is connected: only a failure needs its errno. */
+	if ((events & (EPOLLERR | EPOLLHUP)) &&
+	    getsockopt(c->up_fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 		soerr = errno;
 	if (soerr == ECONNREFUSED)
 		cf_egress_tcp_refused(&c->egs);
@@ -598,7 +621,7 @@ static void upstream_ready(struct cf_engine *e, struct tcp_conn *c)
 		connect_failed(e, c, ECONNREFUSED);
 		return;
 	}
-	conn_set_state(c, TCP_PROXYING);
+	conn_set_state(e->tcp, c, TCP_PROXYING);
 	proxy_step(e, c);
 }
 
@@ -694,15 +717,15 @@ static int relay_init(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 
 static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 {
-	const uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	int one = 1, err;
 
 	pending_unlink(e->tcp, c);
 	c->child_fd = child_fd;
-	conn_set_state(c, TCP_RELAY);
+	conn_set_state(e->tcp, c, TCP_RELAY);
 	list_add(&e->tcp->relays, c);
 	e->tcp->n_relay++;
-	setsockopt(child_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!e->tcp->listeners_nodelay) /* an accepted socket inherits it otherwise */
+		setsockopt(child_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->relay.dir[0].pipe_r = c->relay.dir[0].pipe_w = -1;
 	c->relay.dir[1].pipe_r = c->relay.dir[1].pipe_w = -1;
 	err = deliver_leftover(c, child_fd);
@@ -712,10 +735,10 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 		err = cf_tlsrelay_new(child_fd, take_ptr(&c->tls), &c->egs, &c->tlsr);
 	else if (err == 0)
 		err = relay_init(e, c, child_fd);
-	if (err == 0 && c->up_fd >= 0)
-		err = cf_engine_rewatch(e, c->up_fd, ev, &c->w_up);
+	if (err == 0 && c->up_fd >= 0 && c->flow.via_proxy) /* a direct one is watched so already */
+		err = cf_engine_rewatch(e, c->up_fd, RELAY_EVENTS, &c->w_up);
 	if (err == 0)
-		err = cf_engine_watch(e, child_fd, ev, &c->w_child);
+		err = cf_engine_watch(e, child_fd, RELAY_EVENTS, &c->w_child);
 	if (err < 0) {
 		if (!e->tcp->warned_relay) {
 			log_warn("cannot relay a connection: %s (reported once)", strerror(-err));
@@ -755,7 +778,13 @@ static void accept_one(struct cf_engine *e, int cfd, const struct sockaddr_stora
 
 void cf_tcp_on_listener(struct cf_engine *e, int listen_fd)
 {
-	for (int i = 0; i < 256; i++) {
+	/*
+	 * One accept at least (whatever is queued must go, vetted or not), then
+	 * as many as connections are expected: the accept() that would find the
+	 * queue empty is saved, one system call per connection. Level-triggered
+	 * epoll reports the listener again if more is queued.
+	 */
+	for (int i = 0; i < 256 && (i == 0 || e->tcp->n_injected > 0); i++) {
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof(peer);
 		int cfd = accept4(listen_fd, (struct sockaddr *)&peer, &pl,
@@ -774,13 +803,12 @@ void cf_tcp_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 {
 	struct tcp_conn *c;
 
-	(void)events;
 	if (w->kind == CF_W_TCP_UPSTREAM) {
 		c = cf_container_of(w, struct tcp_conn, w_up);
 		if (c->state == TCP_DEAD)
 			return;
 		if (c->state == TCP_CONNECTING)
-			upstream_ready(e, c);
+			upstream_ready(e, c, events);
 		else if (c->state == TCP_PROXYING)
 			proxy_step(e, c);
 		else if (c->state == TCP_RELAY)
