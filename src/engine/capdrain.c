@@ -156,9 +156,12 @@ static void *drain_main(void *arg)
 		if (__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE))
 			break;
 		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			int err = errno;
+
 			log_error("capture: cannot wait for packets: %s (capture stopped)",
-				  strerror(errno));
-			write_error(d, -errno);
+				  strerror(err));
+			if (!d->error)
+				d->error = -err;
 			break;
 		}
 	}
