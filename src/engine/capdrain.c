@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "engine/pktring.h"
@@ -95,42 +94,15 @@ static void announce(struct cf_capdrain *d, bool done)
 	pthread_mutex_unlock(&d->mu);
 }
 
-static uint64_t ts_of(struct msghdr *msg)
-{
-	struct cmsghdr *c;
-	struct timespec ts;
-
-	for (c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-			return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-		}
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Without a ring: read one packet; 0, or -errno (-EAGAIN: none is left). */
 static int read_one(struct cf_capdrain *d)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(struct timespec))];
-		struct cmsghdr align;
-	} u;
-	struct sockaddr_ll sll;
-	struct iovec iov = {.iov_base = d->rxbuf, .iov_len = sizeof(d->rxbuf)};
-	struct msghdr msg = {.msg_name = &sll,
-			     .msg_namelen = sizeof(sll),
-			     .msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf)};
-	ssize_t n = recvmsg(d->o.fd, &msg, MSG_DONTWAIT);
+	struct cf_pktring_pkt pkt;
+	int r = cf_pktring_recv(d->o.fd, d->rxbuf, sizeof(d->rxbuf), &pkt);
 
-	if (n < 0)
-		return -errno;
-	put(d, d->rxbuf, (size_t)n, sll.sll_ifindex, sll.sll_pkttype, ts_of(&msg), false);
-	return 0;
+	if (r == 0)
+		put(d, pkt.data, pkt.len, pkt.ifindex, pkt.pkttype, pkt.ts_ns, false);
+	return r;
 }
 
 /* Write what the kernel has handed over so far; without a ring a batch, or @all of it. */
@@ -171,6 +143,16 @@ static void *drain_main(void *arg)
 	return NULL;
 }
 
+/* Free @d, whose thread is not running (any more). */
+static void destroy(struct cf_capdrain *d)
+{
+	cf_pktring_close(&d->ring);
+	pthread_cond_destroy(&d->moved);
+	pthread_mutex_destroy(&d->mu);
+	close(d->evfd);
+	free(d);
+}
+
 int cf_capdrain_start(const struct cf_capdrain_opts *o, struct cf_capdrain **out)
 {
 	struct cf_capdrain *d;
@@ -198,11 +180,7 @@ int cf_capdrain_start(const struct cf_capdrain_opts *o, struct cf_capdrain **out
 	pthread_cond_init(&d->moved, NULL);
 	r = cf_thread_start(&d->thread, drain_main, d);
 	if (r < 0) {
-		cf_pktring_close(&d->ring);
-		pthread_cond_destroy(&d->moved);
-		pthread_mutex_destroy(&d->mu);
-		close(d->evfd);
-		free(d);
+		destroy(d);
 		return r;
 	}
 	*out = d;
@@ -238,10 +216,6 @@ int cf_capdrain_stop(struct cf_capdrain *d, uint64_t *dropped)
 	if (dropped && getsockopt(d->o.fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0)
 		*dropped = st.tp_drops;
 	r = d->error;
-	cf_pktring_close(&d->ring);
-	pthread_cond_destroy(&d->moved);
-	pthread_mutex_destroy(&d->mu);
-	close(d->evfd);
-	free(d);
+	destroy(d);
 	return r;
 }

@@ -8,6 +8,7 @@
  */
 #include "engine/pktring.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
 #include <poll.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 
 static struct tpacket_block_desc *block(const struct cf_pktring *r, size_t i)
 {
@@ -70,6 +72,8 @@ static void read_block(struct tpacket_block_desc *b, cf_pktring_fn fn, void *arg
 			.wire_len = h->tp_len,
 			.ts_ns = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec,
 			.ifindex = sll->sll_ifindex,
+			.protocol = ntohs(sll->sll_protocol),
+			.hatype = sll->sll_hatype,
 			.pkttype = sll->sll_pkttype,
 		};
 
@@ -118,6 +122,47 @@ void cf_pktring_settle(struct cf_pktring *r)
 	if (user_owned(b) || __atomic_load_n(&b->hdr.bh1.num_pkts, __ATOMIC_ACQUIRE) == 0)
 		return;
 	(void)poll(&pfd, 1, 2 * CF_PKTRING_RETIRE_MS + 5);
+}
+
+static uint64_t ts_of(struct msghdr *msg)
+{
+	struct timespec ts;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		}
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int cf_pktring_recv(int fd, uint8_t *buf, size_t cap, struct cf_pktring_pkt *pkt)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} u;
+	struct sockaddr_ll sll;
+	struct iovec iov = {.iov_base = buf, .iov_len = cap};
+	struct msghdr msg = {.msg_name = &sll, .msg_namelen = sizeof(sll), .msg_iov = &iov,
+			     .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
+
+	if (n < 0)
+		return -errno;
+	*pkt = (struct cf_pktring_pkt){
+	    .data = buf,
+	    .len = (size_t)n < cap ? (size_t)n : cap,
+	    .wire_len = (size_t)n,
+	    .ts_ns = ts_of(&msg),
+	    .ifindex = sll.sll_ifindex,
+	    .protocol = ntohs(sll.sll_protocol),
+	    .hatype = sll.sll_hatype,
+	    .pkttype = sll.sll_pkttype,
+	};
+	return 0;
 }
 
 void cf_pktring_close(struct cf_pktring *r)

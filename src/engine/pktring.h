@@ -32,7 +32,9 @@ struct cf_pktring_pkt {
 	size_t wire_len;     /* the packet's length; more than @len only if truncated */
 	uint64_t ts_ns;	     /* kernel timestamp, CLOCK_REALTIME */
 	int ifindex;
-	uint8_t pkttype; /* PACKET_OUTGOING, PACKET_HOST, ... */
+	uint16_t protocol; /* ETH_P_IP, ... (host byte order) */
+	uint16_t hatype;   /* ARPHRD_LOOPBACK, ... */
+	uint8_t pkttype;   /* PACKET_OUTGOING, PACKET_HOST, ... */
 };
 
 /*
@@ -69,6 +71,14 @@ bool cf_pktring_backlogged(const struct cf_pktring *r);
  * capture, when no more traffic comes.
  */
 void cf_pktring_settle(struct cf_pktring *r);
+
+/*
+ * cf_pktring_recv() - without a ring: read one packet of packet socket @fd
+ * into @buf (@cap bytes) and describe it in @pkt as a ring would, with the
+ * kernel's timestamp (SO_TIMESTAMPNS; the time now if there is none).
+ * Return 0 or -errno (-EAGAIN: none is waiting).
+ */
+int cf_pktring_recv(int fd, uint8_t *buf, size_t cap, struct cf_pktring_pkt *pkt);
 
 /* cf_pktring_close() - unmap the ring (@fd stays open; NULL map is fine). */
 void cf_pktring_close(struct cf_pktring *r);

@@ -31,10 +31,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "capture/pcapng.h"
+#include "engine/pktring.h"
 #include "util/log.h"
 
 #define SET_BUCKETS 1024
@@ -422,20 +422,6 @@ static int iface_id(struct cf_wire *wire, int ifindex)
 	return id;
 }
 
-static uint64_t ts_of(struct msghdr *msg)
-{
-	struct timespec ts;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-			return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-		}
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void write_error(struct cf_wire *wire, int r)
 {
 	wire->err = r;
@@ -446,35 +432,24 @@ static void write_error(struct cf_wire *wire, int r)
 /* Read and maybe write one packet. Return 0, or -EAGAIN when none is left. */
 static int read_one(struct cf_wire *wire)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(struct timespec))];
-		struct cmsghdr align;
-	} u;
-	struct sockaddr_ll sll;
-	struct iovec iov = { .iov_base = wire->buf, .iov_len = sizeof(wire->buf) };
-	struct msghdr msg = { .msg_name = &sll, .msg_namelen = sizeof(sll), .msg_iov = &iov,
-			      .msg_iovlen = 1, .msg_control = u.buf,
-			      .msg_controllen = sizeof(u.buf) };
-	ssize_t n = recvmsg(wire->fd, &msg, MSG_DONTWAIT);
-	uint16_t proto;
-	int id, r;
+	struct cf_pktring_pkt pkt;
+	int id, r = cf_pktring_recv(wire->fd, wire->buf, sizeof(wire->buf), &pkt);
 
-	if (n < 0)
-		return errno == EINTR ? 0 : -EAGAIN;
-	proto = ntohs(sll.sll_protocol);
-	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+	if (r < 0)
+		return r == -EINTR ? 0 : -EAGAIN;
+	if (pkt.protocol != ETH_P_IP && pkt.protocol != ETH_P_IPV6)
 		return 0;
 	/* lo: each packet is seen leaving and arriving; keep the copy going out. */
-	if (sll.sll_hatype == ARPHRD_LOOPBACK && sll.sll_pkttype != PACKET_OUTGOING)
+	if (pkt.hatype == ARPHRD_LOOPBACK && pkt.pkttype != PACKET_OUTGOING)
 		return 0;
-	if (!is_tree_packet(wire, wire->buf, (size_t)n))
+	if (!is_tree_packet(wire, wire->buf, pkt.len))
 		return 0;
-	id = iface_id(wire, sll.sll_ifindex);
+	id = iface_id(wire, pkt.ifindex);
 	if (id < 0)
 		return 0;
-	r = cf_pcapng_write_packet(wire->pcap, id, ts_of(&msg), wire->buf, (size_t)n,
-				   sll.sll_pkttype == PACKET_OUTGOING ? CF_PCAPNG_DIR_OUT
-								      : CF_PCAPNG_DIR_IN);
+	r = cf_pcapng_write_packet(wire->pcap, id, pkt.ts_ns, wire->buf, pkt.len,
+				   pkt.pkttype == PACKET_OUTGOING ? CF_PCAPNG_DIR_OUT
+								  : CF_PCAPNG_DIR_IN);
 	if (r < 0)
 		write_error(wire, r);
 	return 0;

@@ -1137,6 +1137,22 @@ static void test_background_closed_pipe_gives_epipe_by_close(void **state)
 
 /* --- packets built in place ---------------------------------------------- */
 
+/* Files @a and @b hold the same bytes (and @blocks whole blocks, unless -1); both are removed. */
+static void assert_same_file_and_remove(const char *a, const char *b, int blocks)
+{
+	size_t la, lb;
+	uint8_t *da = read_all(a, &la), *db = read_all(b, &lb);
+
+	assert_int_equal(la, lb);
+	assert_memory_equal(da, db, la);
+	if (blocks >= 0)
+		assert_int_equal(count_whole_blocks(db, lb), blocks);
+	free(da);
+	free(db);
+	unlink(a);
+	unlink(b);
+}
+
 static const size_t inplace_sizes[] = {0, 1, 3, 4, 5, 1500, 65535, 200000};
 
 static void write_inplace_or_copied(struct cf_pcapng *w, const uint8_t *data, bool inplace)
@@ -1168,9 +1184,8 @@ static void write_inplace_or_copied(struct cf_pcapng *w, const uint8_t *data, bo
 static void test_packet_built_in_place_is_the_same_block(void **state)
 {
 	struct fixture *f = *state;
-	uint8_t *data = malloc(200000), *a, *b;
+	uint8_t *data = malloc(200000);
 	char path_b[160];
-	size_t la, lb;
 
 	assert_non_null(data);
 	fill_pattern(data, 200000);
@@ -1187,14 +1202,7 @@ static void test_packet_built_in_place_is_the_same_block(void **state)
 		assert_int_equal(cf_pcapng_packets(w), 9 * N_ELEMENTS(inplace_sizes));
 		assert_int_equal(cf_pcapng_close(w), 0);
 
-		a = read_all(f->path, &la);
-		b = read_all(path_b, &lb);
-		assert_int_equal(la, lb);
-		assert_memory_equal(a, b, la);
-		free(a);
-		free(b);
-		unlink(f->path);
-		unlink(path_b);
+		assert_same_file_and_remove(f->path, path_b, -1);
 	}
 	free(data);
 }
@@ -1274,9 +1282,8 @@ static void test_packet_by_reference_is_the_same_block(void **state)
 {
 	struct fixture *f = *state;
 	const size_t dlen = CF_PCAPNG_SNAPLEN + 3007;
-	uint8_t *data = malloc(dlen), *a, *b;
+	uint8_t *data = malloc(dlen);
 	char path_b[160];
-	size_t la, lb;
 
 	assert_non_null(data);
 	fill_pattern(data, dlen);
@@ -1293,15 +1300,7 @@ static void test_packet_by_reference_is_the_same_block(void **state)
 		assert_int_equal(cf_pcapng_packets(w), 3000);
 		assert_int_equal(cf_pcapng_close(w), 0);
 
-		a = read_all(f->path, &la);
-		b = read_all(path_b, &lb);
-		assert_int_equal(la, lb);
-		assert_memory_equal(a, b, la);
-		assert_int_equal(count_whole_blocks(b, lb), 2 + 3000);
-		free(a);
-		free(b);
-		unlink(f->path);
-		unlink(path_b);
+		assert_same_file_and_remove(f->path, path_b, 2 + 3000);
 	}
 	free(data);
 }
