@@ -176,12 +176,17 @@ static int check_wire_privilege(void)
 	return fd;
 }
 
-static int open_one(const char *path, const struct cf_pcapng_meta *meta, struct cf_pcapng **out)
+/*
+ * With @background the writes are a thread's of the writer's own, for the
+ * views the engine thread writes (egress); the child view has a thread
+ * already, which writes from the packet ring without a copy (capdrain.c).
+ */
+static int open_one(const char *path, const struct cf_pcapng_meta *meta, bool background,
+		    struct cf_pcapng **out)
 {
 	int r = cf_pcapng_open(path, false, meta, out);
 
-	/* The engine thread relays; a thread of the writer's own does the write()s. */
-	if (r == 0) {
+	if (r == 0 && background) {
 		r = cf_pcapng_background(*out);
 		if (r < 0) {
 			cf_pcapng_close(*out);
@@ -217,12 +222,12 @@ static int open_capture(const struct cf_config *cfg, struct capture_files *cf)
 		capture_files_free(cf);
 		return CF_EXIT_SETUP;
 	}
-	if (cf->child_path && open_one(cf->child_path, &child_meta, &cf->child) < 0) {
+	if (cf->child_path && open_one(cf->child_path, &child_meta, false, &cf->child) < 0) {
 		capture_files_free(cf);
 		return CF_EXIT_USAGE;
 	}
 	if (cf->egress_path &&
-	    open_one(cf->egress_path, cf->wire ? &wire_meta : &em, &cf->egress) < 0) {
+	    open_one(cf->egress_path, cf->wire ? &wire_meta : &em, true, &cf->egress) < 0) {
 		capture_files_discard(cf);
 		return CF_EXIT_USAGE;
 	}

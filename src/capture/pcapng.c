@@ -295,8 +295,10 @@ static int flush_buffer(struct cf_pcapng *w)
 	struct iovec iov = {.iov_base = w->buf, .iov_len = w->used};
 	int r;
 
-	if (w->error)
+	if (w->error) {
+		w->n_gather = w->gather_len = 0; /* nothing is written any more: let go of the caller's bytes */
 		return w->error;
+	}
 	if (w->n_gather) {
 		r = output(w, w->gather, w->n_gather, w->gather_len);
 		w->n_gather = w->gather_len = w->used = 0;

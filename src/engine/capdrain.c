@@ -71,15 +71,17 @@ static void on_ring_packet(void *arg, const struct cf_pktring_pkt *pkt)
 	put(arg, pkt->data, pkt->len, pkt->ifindex, pkt->pkttype, pkt->ts_ns, true);
 }
 
-/* The block goes back to the kernel next: what refers to it must be written now. */
+/*
+ * The block goes back to the kernel next: what refers to it must be written
+ * now. Always asked, whatever d->error says: after a write error the
+ * writer's own sticky error has dropped its references already, after any
+ * other it still holds them.
+ */
 static void flush(void *arg)
 {
 	struct cf_capdrain *d = arg;
-	int r;
+	int r = cf_pcapng_flush(d->o.out);
 
-	if (d->error)
-		return;
-	r = cf_pcapng_flush(d->o.out);
 	if (r < 0)
 		write_error(d, r);
 }

@@ -87,15 +87,16 @@ void cf_capture_wait_room(struct cf_engine *e)
 	cf_capdrain_wait_room(e->capture_drain);
 }
 
-int cf_capture_finish(struct cf_engine *e, uint64_t *dropped)
+int cf_capture_finish(struct cf_engine *e, uint64_t *dropped, uint64_t *packets)
 {
 	int r, err;
 
-	*dropped = 0;
+	*dropped = *packets = 0;
 	if (!e->capture)
 		return 0;
 	err = cf_capdrain_stop(e->capture_drain, dropped);
 	e->capture_drain = NULL;
+	*packets = cf_pcapng_packets(e->capture); /* the thread's count, now that it ended */
 	if (e->capture_fd >= 0)
 		close(e->capture_fd);
 	e->capture_fd = -1;

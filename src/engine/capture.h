@@ -25,8 +25,9 @@ void cf_capture_wait_room(struct cf_engine *e);
 
 /*
  * Write what is still queued, flush and close. Return 0 or the first write
- * error (-errno); *dropped gets the packets the kernel dropped.
+ * error (-errno); *dropped gets the packets the kernel dropped, *packets
+ * those written.
  */
-int cf_capture_finish(struct cf_engine *e, uint64_t *dropped);
+int cf_capture_finish(struct cf_engine *e, uint64_t *dropped, uint64_t *packets);
 
 #endif

@@ -430,10 +430,9 @@ static void engine_fini(struct cf_engine *e)
 	int fds[] = { e->listen4, e->listen6, e->sigfd, e->ctlfd, e->pidfd,
 		      e->timerfd, e->epfd, e->tun_fd };
 
-	if (e->capture) {
-		e->res->capture_packets = cf_pcapng_packets(e->capture);
-		e->res->capture_err = cf_capture_finish(e, &e->res->capture_dropped);
-	}
+	if (e->capture)
+		e->res->capture_err = cf_capture_finish(e, &e->res->capture_dropped,
+						       &e->res->capture_packets);
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);

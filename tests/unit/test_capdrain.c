@@ -117,6 +117,9 @@ static int packet_socket_on_lo(void)
 
 	assert_true(s >= 0);
 	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)), 0);
+	/* without a ring the socket's queue is all there is: as large as allowed */
+	if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &(int){16 << 20}, sizeof(int)) < 0)
+		assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &(int){16 << 20}, sizeof(int)), 0);
 	assert_int_equal(bind(s, (struct sockaddr *)&sll, sizeof(sll)), 0);
 	return s;
 }
@@ -410,6 +413,85 @@ static void test_a_write_error_is_reported_and_never_holds_the_producer(void **s
 	fix_close(&f);
 }
 
+/* --- the ring's order, on a ring of the test's own making ----------------------------- */
+
+#define FAKE_BLOCKS 4u
+#define FAKE_BLOCK_SIZE 4096u
+
+struct fake {
+	struct cf_pktring ring;
+	unsigned packets, ends;
+};
+
+static struct tpacket_block_desc *fake_block(struct fake *f, size_t i)
+{
+	return (struct tpacket_block_desc *)(void *)(f->ring.map + i * FAKE_BLOCK_SIZE);
+}
+
+/* Block @i as the kernel hands it over: one 20-byte packet, status TP_STATUS_USER. */
+static void fake_fill(struct fake *f, size_t i)
+{
+	struct tpacket_block_desc *b = fake_block(f, i);
+	struct tpacket3_hdr *h;
+	struct sockaddr_ll *sll;
+
+	memset(b, 0, FAKE_BLOCK_SIZE);
+	b->hdr.bh1.num_pkts = 1;
+	b->hdr.bh1.offset_to_first_pkt = 64;
+	h = (struct tpacket3_hdr *)(void *)((uint8_t *)b + 64);
+	h->tp_snaplen = h->tp_len = 20;
+	h->tp_mac = h->tp_net = 128;
+	sll = (struct sockaddr_ll *)(void *)((uint8_t *)h + TPACKET_ALIGN(sizeof(*h)));
+	sll->sll_ifindex = 1;
+	b->hdr.bh1.block_status = TP_STATUS_USER;
+}
+
+static void fake_packet(void *arg, const struct cf_pktring_pkt *pkt)
+{
+	struct fake *f = arg;
+
+	assert_int_equal(pkt->len, 20);
+	f->packets++;
+}
+
+/* What refers to a block's packets is done before the block goes back to the kernel. */
+static void fake_block_end(void *arg)
+{
+	struct fake *f = arg;
+	size_t cur = f->ring.cur;
+
+	assert_true(fake_block(f, cur)->hdr.bh1.block_status & TP_STATUS_USER);
+	assert_int_equal(f->ends, f->packets - 1);
+	f->ends++;
+}
+
+static void test_a_block_goes_back_only_after_its_end_and_backlog_is_half_a_ring(void **state)
+{
+	struct fake f = {0};
+
+	(void)state;
+	f.ring.fd = -1;
+	f.ring.block_size = FAKE_BLOCK_SIZE;
+	f.ring.nblocks = FAKE_BLOCKS;
+	f.ring.map = mmap(NULL, FAKE_BLOCK_SIZE * FAKE_BLOCKS, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(f.ring.map != MAP_FAILED);
+	assert_false(cf_pktring_backlogged(&f.ring));
+	for (size_t i = 0; i < 3; i++)
+		fake_fill(&f, i);
+	assert_true(cf_pktring_backlogged(&f.ring)); /* block 2, half a ring ahead, is full */
+	assert_int_equal(cf_pktring_read(&f.ring, 2, fake_packet, fake_block_end, &f), 2);
+	assert_int_equal(f.ends, 2);
+	assert_int_equal(fake_block(&f, 0)->hdr.bh1.block_status, TP_STATUS_KERNEL);
+	assert_int_equal(fake_block(&f, 1)->hdr.bh1.block_status, TP_STATUS_KERNEL);
+	assert_false(cf_pktring_backlogged(&f.ring)); /* reader at 2: block 0 is the kernel's */
+	assert_int_equal(cf_pktring_read(&f.ring, 10, fake_packet, fake_block_end, &f), 1);
+	assert_int_equal(f.packets, 3);
+	assert_int_equal(f.ring.cur, 3);
+	cf_pktring_close(&f.ring);
+	assert_null(f.ring.map);
+}
+
 static void test_start_checks_its_arguments(void **state)
 {
 	struct fix f;
@@ -446,6 +528,7 @@ int main(void)
 	    cmocka_unit_test(test_a_stalled_output_holds_the_producer_back_instead_of_dropping),
 	    cmocka_unit_test(test_a_write_error_is_reported_and_never_holds_the_producer),
 	    cmocka_unit_test(test_start_checks_its_arguments),
+	    cmocka_unit_test(test_a_block_goes_back_only_after_its_end_and_backlog_is_half_a_ring),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);
