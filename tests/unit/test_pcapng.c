@@ -972,11 +972,22 @@ static void test_capinfos_shows_section_comments_and_interface(void **state)
 	free(out);
 }
 
+/* Set the soft RLIMIT_FSIZE to @limit; return the limits to put back. */
+static struct rlimit limit_file_size(rlim_t limit)
+{
+	struct rlimit old, lim;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = (struct rlimit){.rlim_cur = limit, .rlim_max = old.rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	return old;
+}
+
 static void test_write_error_leaves_file_cut_at_a_block_boundary(void **state)
 {
 	struct fixture *f = *state;
 	const rlim_t limit = 10000;
-	struct rlimit old, lim;
+	struct rlimit old;
 	uint8_t data[1000];
 	struct cf_pcapng *w;
 	int i, r = 0, blocks;
@@ -988,9 +999,7 @@ static void test_write_error_leaves_file_cut_at_a_block_boundary(void **state)
 	fill_pattern(data, sizeof(data));
 	w = open_ok(f->path, &child_meta);
 	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "tun0", NULL), 0);
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = (struct rlimit){.rlim_cur = limit, .rlim_max = old.rlim_max};
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	old = limit_file_size(limit);
 	for (i = 0; i < 100 && r == 0; i++) {
 		r = cf_pcapng_write_packet(w, 0, (uint64_t)i, data, sizeof(data), CF_PCAPNG_DIR_IN);
 		if (r == 0 && i % 3 == 2)
@@ -1075,7 +1084,7 @@ static void test_background_write_error_surfaces_and_cuts_at_a_block_boundary(vo
 {
 	struct fixture *f = *state;
 	const rlim_t limit = 3 * CF_PCAPNG_BG_BUFFER_SIZE + 5000;
-	struct rlimit old, lim;
+	struct rlimit old;
 	uint8_t data[50000];
 	struct cf_pcapng *w;
 	int i, r = 0, blocks;
@@ -1086,9 +1095,7 @@ static void test_background_write_error_surfaces_and_cuts_at_a_block_boundary(vo
 	w = open_ok(f->path, &child_meta);
 	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "tun0", NULL), 0);
 	assert_int_equal(cf_pcapng_background(w), 0);
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = (struct rlimit){.rlim_cur = limit, .rlim_max = old.rlim_max};
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	old = limit_file_size(limit);
 	/* 200 packets of 50 kB: 10 MB against a 3 MiB limit */
 	for (i = 0; i < 200 && r == 0; i++)
 		r = cf_pcapng_write_packet(w, 0, (uint64_t)i, data, sizeof(data), CF_PCAPNG_DIR_IN);
@@ -1327,7 +1334,7 @@ static void test_packet_by_reference_write_error_cuts_at_a_block_boundary(void *
 {
 	struct fixture *f = *state;
 	const rlim_t limit = 300000;
-	struct rlimit old, lim;
+	struct rlimit old;
 	uint8_t data[20000];
 	struct cf_pcapng *w;
 	int i, r = 0, blocks;
@@ -1337,9 +1344,7 @@ static void test_packet_by_reference_write_error_cuts_at_a_block_boundary(void *
 	fill_pattern(data, sizeof(data));
 	w = open_ok(f->path, &child_meta);
 	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "sandbox", NULL), 0);
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = (struct rlimit){.rlim_cur = limit, .rlim_max = old.rlim_max};
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	old = limit_file_size(limit);
 	/* flushed every 7 packets of 20 kB: the limit falls inside a packet */
 	for (i = 0; i < 100 && r == 0; i++) {
 		r = cf_pcapng_write_packet_ref(w, 0, (uint64_t)i, data, sizeof(data), CF_PCAPNG_DIR_OUT);
