@@ -983,14 +983,34 @@ static struct rlimit limit_file_size(rlim_t limit)
 	return old;
 }
 
+/*
+ * Under a file size limit of @limit, write up to 100 packets of @len bytes
+ * (by reference or copied), flushing after every @per_flush; put the limit
+ * back and return the first error.
+ */
+static int write_past_limit(struct cf_pcapng *w, rlim_t limit, const uint8_t *data, size_t len,
+			    int per_flush, bool by_ref)
+{
+	struct rlimit old = limit_file_size(limit);
+	int r = 0;
+
+	for (int i = 0; i < 100 && r == 0; i++) {
+		r = by_ref ? cf_pcapng_write_packet_ref(w, 0, (uint64_t)i, data, len, CF_PCAPNG_DIR_OUT)
+			   : cf_pcapng_write_packet(w, 0, (uint64_t)i, data, len, CF_PCAPNG_DIR_IN);
+		if (r == 0 && i % per_flush == per_flush - 1)
+			r = cf_pcapng_flush(w);
+	}
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	return r;
+}
+
 static void test_write_error_leaves_file_cut_at_a_block_boundary(void **state)
 {
 	struct fixture *f = *state;
 	const rlim_t limit = 10000;
-	struct rlimit old;
 	uint8_t data[1000];
 	struct cf_pcapng *w;
-	int i, r = 0, blocks;
+	int blocks;
 	size_t len;
 	uint8_t *got;
 	char cmd[256];
@@ -999,14 +1019,8 @@ static void test_write_error_leaves_file_cut_at_a_block_boundary(void **state)
 	fill_pattern(data, sizeof(data));
 	w = open_ok(f->path, &child_meta);
 	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "tun0", NULL), 0);
-	old = limit_file_size(limit);
-	for (i = 0; i < 100 && r == 0; i++) {
-		r = cf_pcapng_write_packet(w, 0, (uint64_t)i, data, sizeof(data), CF_PCAPNG_DIR_IN);
-		if (r == 0 && i % 3 == 2)
-			r = cf_pcapng_flush(w); /* three blocks per write: the limit cuts one */
-	}
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-	assert_int_equal(r, -EFBIG);
+	/* three blocks per write: the limit cuts one */
+	assert_int_equal(write_past_limit(w, limit, data, sizeof(data), 3, false), -EFBIG);
 	assert_int_equal(cf_pcapng_write_packet(w, 0, 0, data, 10, CF_PCAPNG_DIR_IN), -EFBIG);
 	assert_int_equal(cf_pcapng_close(w), -EFBIG);
 
@@ -1334,25 +1348,17 @@ static void test_packet_by_reference_write_error_cuts_at_a_block_boundary(void *
 {
 	struct fixture *f = *state;
 	const rlim_t limit = 300000;
-	struct rlimit old;
 	uint8_t data[20000];
 	struct cf_pcapng *w;
-	int i, r = 0, blocks;
+	int blocks;
 	size_t len;
 	uint8_t *got;
 
 	fill_pattern(data, sizeof(data));
 	w = open_ok(f->path, &child_meta);
 	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "sandbox", NULL), 0);
-	old = limit_file_size(limit);
 	/* flushed every 7 packets of 20 kB: the limit falls inside a packet */
-	for (i = 0; i < 100 && r == 0; i++) {
-		r = cf_pcapng_write_packet_ref(w, 0, (uint64_t)i, data, sizeof(data), CF_PCAPNG_DIR_OUT);
-		if (r == 0 && i % 7 == 6)
-			r = cf_pcapng_flush(w);
-	}
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-	assert_int_equal(r, -EFBIG);
+	assert_int_equal(write_past_limit(w, limit, data, sizeof(data), 7, true), -EFBIG);
 	assert_int_equal(cf_pcapng_write_packet_ref(w, 0, 0, data, 10, CF_PCAPNG_DIR_IN), -EFBIG);
 	assert_int_equal(cf_pcapng_close(w), -EFBIG);
 
