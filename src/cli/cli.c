@@ -56,6 +56,7 @@ enum opt_id {
 	OPT_DENY_DOMAIN_EXACT,
 	OPT_PROXY_ONLY,
 	OPT_FAIL_ON_LEAK,
+	OPT_ALLOW_HOST_PORT,
 	OPT_SUMMARY,
 	OPT_SUMMARY_FORMAT,
 	OPT_FLOW_LOG,
@@ -153,6 +154,11 @@ static const struct cf_cli_option options[OPT__COUNT] = {
 			  "Exit 122 when traffic was blocked but the command still "
 			  "exited 0.",
 			  CF_CLI_GROUP_POLICY},
+    [OPT_ALLOW_HOST_PORT] = {"allow-host-port", 0, "PORT[/tcp|/udp]",
+			     "Let the tree reach this port of the host's loopback (127.0.0.1 and "
+			     "::1) at the name host.childflow.internal; every other address of "
+			     "the host stays out of reach (repeatable; a bare PORT is TCP).",
+			     CF_CLI_GROUP_POLICY},
     [OPT_SUMMARY] = {"summary", 0, NULL, "Print a summary to stderr after the run.",
 		     CF_CLI_GROUP_OBSERVABILITY},
     [OPT_SUMMARY_FORMAT] = {"summary-format", 0, "FMT",
@@ -598,6 +604,22 @@ static int handle_iface(struct cf_config *cfg, const char *arg, char *err, size_
 	return 0;
 }
 
+static int handle_host_port(struct cf_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	char norm[CF_HOST_PORT_STRLEN];
+	struct cf_host_port hp;
+
+	if (cf_host_port_parse(arg, &hp) < 0)
+		return usage_error(err, errlen,
+				   "--allow-host-port: invalid port '%s' (expected PORT, PORT/tcp or "
+				   "PORT/udp, PORT 1-65535)",
+				   arg);
+	if (cf_strv_push(&cfg->allow_host_ports, cf_host_port_format(&hp, norm, sizeof(norm))) < 0)
+		return oom(err, errlen);
+	cfg->set |= CF_KEY_BIT(CF_KEY_ALLOW_HOST_PORTS);
+	return 0;
+}
+
 static int handle_dns(struct cf_config *cfg, const char *arg, char *err, size_t errlen)
 {
 	if (cf_ip_parse(arg, &cfg->dns) < 0)
@@ -670,6 +692,8 @@ static int handle_option(struct cf_cli *cli, enum opt_id id, const char *arg, ch
 		return handle_dns(cfg, arg, err, errlen);
 	case OPT_IFACE:
 		return handle_iface(cfg, arg, err, errlen);
+	case OPT_ALLOW_HOST_PORT:
+		return handle_host_port(cfg, arg, err, errlen);
 	case OPT_ROOT:
 		cfg->backend = CF_BACKEND_ROOTFUL;
 		cfg->set |= CF_KEY_BIT(CF_KEY_BACKEND);

@@ -49,6 +49,7 @@ static const char *const key_names[CF_KEY__COUNT] = {
     [CF_KEY_PROXY_ONLY] = "proxy_only",
     [CF_KEY_FAIL_ON_LEAK] = "fail_on_leak",
     [CF_KEY_IFACE] = "iface",
+    [CF_KEY_ALLOW_HOST_PORTS] = "allow_host_ports",
 };
 
 const char *cf_key_name(enum cf_key k)
@@ -153,6 +154,7 @@ void cf_config_free(struct cf_config *c)
 	cf_strv_free(&c->deny_domains);
 	cf_strv_free(&c->deny_domains_exact);
 	free(c->iface);
+	cf_strv_free(&c->allow_host_ports);
 	cf_config_init(c);
 }
 
@@ -303,6 +305,8 @@ static int overlay_key(struct cf_config *base, const struct cf_config *over, enu
 		return 0;
 	case CF_KEY_IFACE:
 		return copy_str(&base->iface, over->iface, false);
+	case CF_KEY_ALLOW_HOST_PORTS:
+		return copy_strv(&base->allow_host_ports, &over->allow_host_ports);
 	case CF_KEY__COUNT:
 		break;
 	}
@@ -440,4 +444,29 @@ int cf_config_check(const struct cf_config *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return check_remote_dns(c, err, errlen);
+}
+
+int cf_host_port_parse(const char *s, struct cf_host_port *out)
+{
+	unsigned long port = 0;
+	size_t digits = strspn(s, "0123456789");
+	const char *proto = s + digits;
+
+	if (digits == 0 || digits > 5 || s[0] == '0')
+		return -EINVAL;
+	for (size_t i = 0; i < digits; i++)
+		port = port * 10 + (unsigned long)(s[i] - '0');
+	if (port > 65535)
+		return -EINVAL;
+	if (*proto && strcmp(proto, "/tcp") != 0 && strcmp(proto, "/udp") != 0)
+		return -EINVAL;
+	out->port = (uint16_t)port;
+	out->udp = strcmp(proto, "/udp") == 0;
+	return 0;
+}
+
+const char *cf_host_port_format(const struct cf_host_port *hp, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u/%s", hp->port, hp->udp ? "udp" : "tcp");
+	return buf;
 }

@@ -98,6 +98,7 @@ enum cf_key {
 	CF_KEY_PROXY_ONLY,
 	CF_KEY_FAIL_ON_LEAK,
 	CF_KEY_IFACE,
+	CF_KEY_ALLOW_HOST_PORTS,
 	CF_KEY__COUNT,
 };
 
@@ -138,6 +139,7 @@ struct cf_config {
 	bool proxy_only;
 	bool fail_on_leak;
 	char *iface;
+	struct cf_strv allow_host_ports; /* normalised "PORT/tcp" or "PORT/udp" */
 };
 
 /* Fill @c with the built-in defaults and an empty set mask. */
@@ -177,6 +179,23 @@ void cf_proxy_free(struct cf_proxy *p);
  * 253 bytes, empty labels or characters outside [a-z0-9-_.*].
  */
 int cf_domain_normalise(char *name);
+
+/* One port of the host's loopback that --allow-host-port opens to the tree. */
+struct cf_host_port {
+	uint16_t port;
+	bool udp; /* false: TCP */
+};
+
+/*
+ * cf_host_port_parse() - parse "PORT", "PORT/tcp" or "PORT/udp" (a bare port is TCP,
+ * as in other tools' port publishing). PORT is 1-65535 in decimal.
+ * Return: 0, or -EINVAL.
+ */
+int cf_host_port_parse(const char *s, struct cf_host_port *out);
+
+/* cf_host_port_format() - "5432/tcp"; @buf of at least CF_HOST_PORT_STRLEN bytes. */
+#define CF_HOST_PORT_STRLEN 10
+const char *cf_host_port_format(const struct cf_host_port *hp, char *buf, size_t len);
 
 /* Key name as written in profiles ("allow_cidrs"), for messages and dumps. */
 const char *cf_key_name(enum cf_key k);

@@ -54,6 +54,7 @@ enum key_type {
 	T_COMMAND,
 	T_CIDRS,
 	T_DOMAINS,
+	T_HOST_PORTS, /* PORT[/tcp|/udp], stored normalised */
 };
 
 struct key_type_desc {
@@ -95,6 +96,7 @@ static const struct key_type_desc key_types[CF_KEY__COUNT] = {
     [CF_KEY_PROXY_ONLY] = {T_BOOL, OFF(proxy_only)},
     [CF_KEY_FAIL_ON_LEAK] = {T_BOOL, OFF(fail_on_leak)},
     [CF_KEY_IFACE] = {T_IFACE, OFF(iface)},
+    [CF_KEY_ALLOW_HOST_PORTS] = {T_HOST_PORTS, OFF(allow_host_ports)},
 };
 
 struct choice {
@@ -631,6 +633,22 @@ static int set_iface(struct source *s, const struct cf_toml_value *v, enum cf_ke
 	return *dst ? 0 : oom(s->err, s->errlen);
 }
 
+/* One PORT[/tcp|/udp] of allow_host_ports, stored as "PORT/tcp" or "PORT/udp". */
+static int add_host_port(struct source *s, const struct cf_toml_value *v, enum cf_key k,
+			 const char *str)
+{
+	char shown[128], norm[CF_HOST_PORT_STRLEN];
+	struct cf_host_port hp;
+
+	if (cf_host_port_parse(str, &hp) < 0)
+		return key_error(s, v, k, "invalid port '%s' (expected PORT, PORT/tcp or PORT/udp)",
+				 shown_value(str, shown, sizeof(shown)));
+	if (cf_strv_push(strv_field(&s->link->cfg, k), cf_host_port_format(&hp, norm, sizeof(norm))) <
+	    0)
+		return oom(s->err, s->errlen);
+	return 0;
+}
+
 /* Check one element of a list key and append it to the key's field. */
 static int add_element(struct source *s, const struct cf_toml_value *v, enum cf_key k)
 {
@@ -662,6 +680,11 @@ static int add_element(struct source *s, const struct cf_toml_value *v, enum cf_
 			return key_error(s, v, k, "invalid domain '%s'",
 					 shown_value(str, shown, sizeof(shown)));
 		r = cf_strv_push(strv_field(c, k), name);
+		break;
+	case T_HOST_PORTS:
+		r = add_host_port(s, v, k, str);
+		if (r < 0)
+			return r;
 		break;
 	default:
 		r = cf_strv_push(strv_field(c, k), str);
@@ -716,6 +739,7 @@ static int set_key(struct source *s, const struct cf_toml_entry *e, enum cf_key 
 	case T_COMMAND:
 	case T_CIDRS:
 	case T_DOMAINS:
+	case T_HOST_PORTS:
 		r = set_list(s, e->value, k);
 		break;
 	default:
@@ -1107,6 +1131,7 @@ static int dump_key(FILE *f, const struct cf_config *c, enum cf_key k, bool show
 	case T_CIDRS:
 		return dump_cidrs(f, k, cidrv_field(m, k));
 	case T_DOMAINS:
+	case T_HOST_PORTS:
 		return dump_strings(f, k, strv_field(m, k));
 	}
 	return -EINVAL;

@@ -20,7 +20,8 @@
  *     says which names a destination address was resolved from.
  *
  * A flow is decided in the order of the table in docs/policy.md:
- *   offline, metadata, private, deny rules (CIDR then domain), allow rules,
+ *   offline, the host alias and its ports, multicast/broadcast, the host's own
+ *   addresses (host_local), metadata, private, deny rules (CIDR then domain), allow rules,
  *   --default-policy, then --proxy-only for what the rules let through.
  * --proxy-only comes last on purpose: a flow that would be refused even
  * through the proxy reports the rule that refuses it, not "use the proxy".
@@ -83,6 +84,14 @@ struct dom_table {
 	size_t n;
 };
 
+/* A built-in range of --block-metadata or --block-private; sources in docs/policy.md. */
+struct builtin_range {
+	uint8_t family;
+	uint8_t prefix;
+	uint8_t b[16];
+	const char *what;
+};
+
 struct cf_policy {
 	bool offline;
 	bool block_private;
@@ -96,15 +105,18 @@ struct cf_policy {
 	struct dom_table domains;
 	struct cf_namecache *names;
 	uint64_t denials[CF_REASON__COUNT];
+	/* the host's own prefixes and broadcast addresses (cf_policy_set_host_local) */
+	struct builtin_range *host_nets;
+	size_t n_host_nets;
+	struct builtin_range *host_bcast;
+	size_t n_host_bcast;
+	/* host.childflow.internal and the ports --allow-host-port opened */
+	struct cf_ip host_alias[2];
+	size_t n_host_alias;
+	struct cf_host_port *host_ports;
+	size_t n_host_ports;
 };
 
-/* A built-in range of --block-metadata or --block-private; sources in docs/policy.md. */
-struct builtin_range {
-	uint8_t family;
-	uint8_t prefix;
-	uint8_t b[16];
-	const char *what;
-};
 
 static const struct builtin_range metadata_ranges[] = {
     {AF_INET, 32, {169, 254, 169, 254}, "the cloud instance metadata service"},
@@ -169,6 +181,9 @@ static const struct {
     [CF_REASON_DEFAULT_DENY] = {"default_deny", "--default-policy"},
     [CF_REASON_PROXY_ONLY] = {"proxy_only", "--proxy-only"},
     [CF_REASON_REMOTE_DNS] = {"remote_dns", "--proxy-remote-dns"},
+    /* Built in, no flag turns them on: the flow log's control is null. */
+    [CF_REASON_HOST_LOCAL] = {"host_local", NULL},
+    [CF_REASON_MULTICAST] = {"multicast", NULL},
 };
 
 const char *cf_reason_code(enum cf_reason r)
@@ -180,6 +195,21 @@ const char *cf_reason_control(enum cf_reason r)
 {
 	return (unsigned int)r < CF_REASON__COUNT ? reasons[r].control : NULL;
 }
+
+/* Never leave the sandbox: multicast, the reserved class E and the limited broadcast. */
+static const struct builtin_range multicast_ranges[] = {
+    {AF_INET, 4, {224}, "multicast"},
+    {AF_INET, 4, {240}, "reserved (class E) or the limited broadcast"},
+    {AF_INET6, 8, {0xff}, "multicast"},
+};
+
+/* The host itself, whatever its interfaces say: connecting there reaches the host. */
+static const struct builtin_range local_ranges[] = {
+    {AF_INET, 8, {127}, "the host's loopback"},
+    {AF_INET, 8, {0}, "\"this host\" (0.0.0.0/8)"},
+    {AF_INET6, 128, {[15] = 1}, "the host's loopback"},
+    {AF_INET6, 128, {0}, "the unspecified address (this host)"},
+};
 
 /* ---- addresses ---------------------------------------------------------- */
 
@@ -604,6 +634,7 @@ __attribute__((format(printf, 2, 3))) static void set_text(struct cf_verdict *v,
 static void verdict_allow(struct cf_verdict *v)
 {
 	v->allow = true;
+	v->host_port = false;
 	v->reason = CF_REASON_NONE;
 	v->control = NULL;
 	v->matched_cidr[0] = '\0';
@@ -668,8 +699,15 @@ static void deny_builtin(struct cf_policy *p, struct flow *f, const struct built
 	memcpy(c.ip.b, r->b, sizeof(c.ip.b));
 	verdict_deny(p, v, reason);
 	set_matched_cidr(v, &c);
-	set_text(v, "%s%s is %s, blocked by %s", dst_str(f), as_v4(f, matched, as, sizeof(as)),
-		 r->what, v->control);
+	if (v->control)
+		set_text(v, "%s%s is %s, blocked by %s", dst_str(f),
+			 as_v4(f, matched, as, sizeof(as)), r->what, v->control);
+	else if (reason == CF_REASON_MULTICAST)
+		set_text(v, "%s%s is %s, which never leaves the sandbox", dst_str(f),
+			 as_v4(f, matched, as, sizeof(as)), r->what);
+	else
+		set_text(v, "%s%s is %s; the sandbox never reaches the host (see --allow-host-port)",
+			 dst_str(f), as_v4(f, matched, as, sizeof(as)), r->what);
 }
 
 /* Deny with @reason if either address form lies in one of @ranges. */
@@ -685,6 +723,62 @@ static bool check_builtin(struct cf_policy *p, struct flow *f, const struct buil
 		}
 	}
 	return false;
+}
+
+/* Whether either address form of @f is host.childflow.internal. */
+static bool to_host_alias(const struct cf_policy *p, const struct flow *f)
+{
+	for (size_t k = 0; k < f->naddrs; k++)
+		for (size_t i = 0; i < p->n_host_alias; i++)
+			if (cf_ip_equal(&f->addrs[k], &p->host_alias[i]))
+				return true;
+	return false;
+}
+
+static bool host_port_open(const struct cf_policy *p, const struct flow *f)
+{
+	bool udp = f->proto == CF_PROTO_UDP || f->proto == CF_PROTO_DNS;
+
+	if (f->proto == CF_PROTO_ICMPV4 || f->proto == CF_PROTO_ICMPV6)
+		return false;
+	for (size_t i = 0; i < p->n_host_ports; i++)
+		if (p->host_ports[i].port == f->port && p->host_ports[i].udp == udp)
+			return true;
+	return false;
+}
+
+/* host.childflow.internal: the ports --allow-host-port opened, nothing else; true if decided. */
+static bool check_host_alias(struct cf_policy *p, struct flow *f, struct cf_verdict *v)
+{
+	bool udp = f->proto == CF_PROTO_UDP || f->proto == CF_PROTO_DNS;
+
+	if (!to_host_alias(p, f))
+		return false;
+	if (host_port_open(p, f)) {
+		v->host_port = true;
+		return true;
+	}
+	verdict_deny(p, v, CF_REASON_HOST_LOCAL);
+	if (f->proto == CF_PROTO_ICMPV4 || f->proto == CF_PROTO_ICMPV6)
+		set_text(v, "%s to host.childflow.internal (%s): only ports opened by "
+			 "--allow-host-port reach the host",
+			 cf_flow_proto_name(f->proto), dst_str(f));
+	else
+		set_text(v, "port %u/%s of host.childflow.internal (the host's loopback) is not "
+			 "open: use --allow-host-port %u/%s",
+			 f->port, udp ? "udp" : "tcp", f->port, udp ? "udp" : "tcp");
+	return true;
+}
+
+/* Multicast, broadcast and the host's own addresses: denied whatever the rules say. */
+static bool check_never(struct cf_policy *p, struct flow *f, struct cf_verdict *v)
+{
+	return check_builtin(p, f, multicast_ranges, CF_ARRAY_SIZE(multicast_ranges),
+			     CF_REASON_MULTICAST, v) ||
+	       check_builtin(p, f, p->host_bcast, p->n_host_bcast, CF_REASON_MULTICAST, v) ||
+	       check_builtin(p, f, local_ranges, CF_ARRAY_SIZE(local_ranges),
+			     CF_REASON_HOST_LOCAL, v) ||
+	       check_builtin(p, f, p->host_nets, p->n_host_nets, CF_REASON_HOST_LOCAL, v);
 }
 
 /* The CIDR verdict: RULE_DENY if either address form's longest match denies. */
@@ -832,6 +926,8 @@ void cf_policy_check_flow(struct cf_policy *p, enum cf_flow_proto proto, const s
 			 cf_flow_proto_name(proto), cf_addrport_format(dst, port, ap, sizeof(ap)));
 		return;
 	}
+	if (check_host_alias(p, &f, out) || check_never(p, &f, out))
+		return;
 	if (p->remote_dns && proto != CF_PROTO_TCP && cf_synth_contains(dst)) {
 		verdict_deny(p, out, CF_REASON_REMOTE_DNS);
 		set_text(out, "%s to %s: the address stands for a name only the proxy resolves, "
@@ -912,6 +1008,77 @@ size_t cf_policy_names_for(struct cf_policy *p, const struct cf_ip *ip, uint64_t
 	return cf_namecache_names_for(p->names, addrs, n, now_ms, names, max);
 }
 
+/* Built-in ranges for @n prefixes; NULL with @n 0 or on failure (-ENOMEM in *r). */
+static struct builtin_range *host_ranges(const struct cf_cidr *c, const struct cf_ip *ip, size_t n,
+					 const char *what, int *r)
+{
+	struct builtin_range *v;
+
+	*r = 0;
+	if (!n)
+		return NULL;
+	v = calloc(n, sizeof(*v));
+	if (!v) {
+		*r = -ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cf_ip *a = c ? &c[i].ip : &ip[i];
+
+		v[i].family = a->family;
+		v[i].prefix = c ? c[i].prefix : family_bits(a->family);
+		mask_addr(v[i].b, a->b, v[i].prefix);
+		v[i].what = what;
+	}
+	return v;
+}
+
+int cf_policy_set_host_local(struct cf_policy *p, const struct cf_cidr *local, size_t nlocal,
+			     const struct cf_ip *bcast, size_t nbcast)
+{
+	struct builtin_range *nets, *bc;
+	int r;
+
+	nets = host_ranges(local, NULL, nlocal, "an address of the host itself", &r);
+	if (r < 0)
+		return r;
+	bc = host_ranges(NULL, bcast, nbcast, "a broadcast address of the host's networks", &r);
+	if (r < 0) {
+		free(nets);
+		return r;
+	}
+	free(p->host_nets);
+	free(p->host_bcast);
+	p->host_nets = nets;
+	p->n_host_nets = nlocal;
+	p->host_bcast = bc;
+	p->n_host_bcast = nbcast;
+	return 0;
+}
+
+void cf_policy_set_host_alias(struct cf_policy *p, const struct cf_ip *v4, const struct cf_ip *v6)
+{
+	p->n_host_alias = 0;
+	if (v4)
+		p->host_alias[p->n_host_alias++] = *v4;
+	if (v6)
+		p->host_alias[p->n_host_alias++] = *v6;
+}
+
+/* The ports of --allow-host-port, from their normalised strings. */
+static int host_ports_build(struct cf_policy *p, const struct cf_strv *v)
+{
+	if (!v->n)
+		return 0;
+	p->host_ports = calloc(v->n, sizeof(*p->host_ports));
+	if (!p->host_ports)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->n; i++)
+		if (cf_host_port_parse(v->v[i], &p->host_ports[p->n_host_ports++]) < 0)
+			return -EINVAL;
+	return 0;
+}
+
 uint64_t cf_policy_denials(const struct cf_policy *p)
 {
 	uint64_t total = 0;
@@ -947,6 +1114,8 @@ int cf_policy_new(const struct cf_config *cfg, struct cf_policy **out)
 	r = cidr_build(&p->cidrs, &cfg->allow_cidrs, &cfg->deny_cidrs);
 	if (r == 0)
 		r = dom_build(&p->domains, cfg);
+	if (r == 0)
+		r = host_ports_build(p, &cfg->allow_host_ports);
 	if (r == 0) {
 		uint8_t key[16];
 
@@ -967,6 +1136,9 @@ void cf_policy_free(struct cf_policy *p)
 		return;
 	cf_namecache_free(p->names);
 	dom_free(&p->domains);
+	free(p->host_nets);
+	free(p->host_bcast);
+	free(p->host_ports);
 	free(p->cidrs.pool);
 	free(p);
 }

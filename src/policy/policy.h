@@ -10,7 +10,11 @@
  * Order of evaluation (the first that denies decides; docs/policy.md has the
  * table and examples):
  *   offline > metadata > private > deny rules > allow rules > default
- * then --proxy-only for a flow the rules let through. With
+ * then --proxy-only for a flow the rules let through. Before all of them but
+ * --offline come the built-in denials no rule can lift: the host-alias
+ * address (host.childflow.internal) on a port --allow-host-port did not
+ * open, multicast and broadcast, and every address local to the host
+ * (host_local), which the engine keeps current (cf_policy_set_host_local). With
  * --proxy-remote-dns, UDP and ICMP to a stand-in address (dns/synth.h) are
  * denied right after offline: the name behind it exists only at the proxy,
  * which carries TCP alone. CIDR rules: longest
@@ -55,6 +59,8 @@ enum cf_reason {
 	CF_REASON_DEFAULT_DENY,
 	CF_REASON_PROXY_ONLY,
 	CF_REASON_REMOTE_DNS, /* UDP/ICMP to a remote-DNS stand-in address: only the proxy can reach it */
+	CF_REASON_HOST_LOCAL, /* an address of the host itself (or a port --allow-host-port did not open) */
+	CF_REASON_MULTICAST,  /* multicast or broadcast: never leaves the sandbox */
 	CF_REASON__COUNT,
 };
 
@@ -72,6 +78,8 @@ struct cf_verdict {
 	/* the domain rule as written, "example.com" or "*.example.com"; "" if none */
 	char matched_domain[256];
 	char reason_text[160]; /* human, e.g. "203.0.113.7 is in --deny-cidr 203.0.113.0/24" */
+	/* allowed as a port --allow-host-port opened: connect to the host's loopback */
+	bool host_port;
 };
 
 struct cf_policy;
@@ -134,6 +142,24 @@ void cf_policy_learn_cname(struct cf_policy *p, const char *alias, const char *t
  */
 size_t cf_policy_names_for(struct cf_policy *p, const struct cf_ip *ip, uint64_t now_ms,
 			   const char **names, size_t max);
+
+/*
+ * cf_policy_set_host_local() - the host's own addresses, as the engine read them
+ * from its routing tables: @local prefixes reach the host itself (its
+ * addresses and local routes), @bcast addresses are its subnets' broadcast
+ * addresses. Replaces the previous sets. 0.0.0.0/8, 127.0.0.0/8, :: and ::1
+ * are host-local whatever is given here.
+ * Return: 0 or -ENOMEM (the previous sets are kept).
+ */
+int cf_policy_set_host_local(struct cf_policy *p, const struct cf_cidr *local, size_t nlocal,
+			     const struct cf_ip *bcast, size_t nbcast);
+
+/*
+ * cf_policy_set_host_alias() - the sandbox addresses that stand for the host's
+ * loopback (host.childflow.internal): flows to them are allowed only on the
+ * ports of --allow-host-port (verdict.host_port), denied as host_local else.
+ */
+void cf_policy_set_host_alias(struct cf_policy *p, const struct cf_ip *v4, const struct cf_ip *v6);
 
 /* cf_policy_denials() - number of denials so far, all reasons (for --fail-on-leak). */
 uint64_t cf_policy_denials(const struct cf_policy *p);

@@ -539,6 +539,16 @@ static const struct cf_cidr *brute_force(const struct cf_config *c, const struct
 	return best;
 }
 
+/* 0/8, 127/8, 224/4 and above, ::, ::1 and ff00::/8: denied before any rule. */
+static bool never_reachable(const struct cf_ip *a)
+{
+	static const uint8_t zero[16];
+
+	if (a->family == AF_INET)
+		return a->b[0] == 0 || a->b[0] == 127 || a->b[0] >= 224;
+	return a->b[0] == 0xff || (memcmp(a->b, zero, 15) == 0 && a->b[15] <= 1);
+}
+
 static void test_cidr_trie_agrees_with_brute_force_longest_prefix_match(void **state)
 {
 	struct xorshift r = {.s = 0x2545f4914f6cdd1dULL};
@@ -589,6 +599,10 @@ static void test_cidr_trie_agrees_with_brute_force_longest_prefix_match(void **s
 		}
 		want = brute_force(&c, &a, &deny);
 		cf_policy_check_flow(p, CF_PROTO_TCP, &a, 1, false, 0, &v);
+		if (v.reason == CF_REASON_HOST_LOCAL || v.reason == CF_REASON_MULTICAST) {
+			assert_true(never_reachable(&a)); /* decided before any rule */
+			continue;
+		}
 		assert_int_equal(v.allow, !deny);
 		if (deny) {
 			char text[64];
@@ -1122,9 +1136,10 @@ static void test_mapped_and_nat64_forms_of_private_and_metadata_are_blocked(void
 	c.block_private = true;
 	c.block_metadata = true;
 	p = build(&c);
-	v = tcp(p, "::ffff:127.0.0.1", 0);
-	expect_deny(&v, CF_REASON_PRIVATE, "--block-private", "127.0.0.0/8", "",
-		    "::ffff:127.0.0.1 (as 127.0.0.1) is loopback, blocked by --block-private");
+	v = tcp(p, "::ffff:10.1.2.3", 0);
+	expect_deny(&v, CF_REASON_PRIVATE, "--block-private", "10.0.0.0/8", "",
+		    "::ffff:10.1.2.3 (as 10.1.2.3) is private (RFC 1918), blocked by "
+		    "--block-private");
 	v = tcp(p, "64:ff9b::10.0.0.1", 0);
 	expect_deny(&v, CF_REASON_PRIVATE, "--block-private", "10.0.0.0/8", "",
 		    "64:ff9b::a00:1 (as 10.0.0.1) is private (RFC 1918), blocked by "
@@ -1135,7 +1150,7 @@ static void test_mapped_and_nat64_forms_of_private_and_metadata_are_blocked(void
 		    "service, blocked by --block-metadata");
 	v = tcp(p, "64:ff9b::100.100.100.200", 0);
 	assert_int_equal(v.reason, CF_REASON_METADATA);
-	v = tcp(p, "::ffff:0.0.0.0", 0);
+	v = tcp(p, "::ffff:172.16.0.1", 0);
 	assert_int_equal(v.reason, CF_REASON_PRIVATE);
 	v = tcp(p, "::ffff:198.51.100.1", 0);
 	expect_allow(&v);
@@ -1181,12 +1196,7 @@ static void test_block_private_covers_every_listed_range(void **state)
 	    {"192.168.1.1", "192.168.0.0/16"},
 	    {"100.64.0.1", "100.64.0.0/10"},
 	    {"100.127.255.255", "100.64.0.0/10"},
-	    {"127.0.0.1", "127.0.0.0/8"},
 	    {"169.254.1.1", "169.254.0.0/16"},
-	    {"0.0.0.0", "0.0.0.0/8"},
-	    {"0.1.2.3", "0.0.0.0/8"},
-	    {"::1", "::1/128"},
-	    {"::", "::/128"},
 	    {"fe80::1", "fe80::/10"},
 	    {"febf::1", "fe80::/10"},
 	    {"fc00::1", "fc00::/7"},
@@ -1196,7 +1206,7 @@ static void test_block_private_covers_every_listed_range(void **state)
 	static const char *const allowed[] = {
 	    "11.0.0.1",	   "172.15.255.255", "172.32.0.0", "192.169.0.1", "100.63.255.255",
 	    "100.128.0.0", "128.0.0.1",	     "203.0.113.1",    "::2",	  "fe00::1",
-	    "fb00::1",	   "2001:db8::1",    "ff02::1",
+	    "fb00::1",	   "2001:db8::1",
 	};
 	struct cf_config c;
 	struct cf_policy *p;
@@ -1283,10 +1293,209 @@ static void test_without_block_flags_private_and_metadata_are_reachable(void **s
 	expect_allow(&v);
 	v = tcp(p, "10.0.0.1", 0);
 	expect_allow(&v);
-	v = tcp(p, "::1", 0);
+	v = tcp(p, "fd00::1", 0);
 	expect_allow(&v);
 	cf_policy_free(p);
 	cf_config_free(&c);
+}
+
+/* ---- the host itself, multicast ----------------------------------------- */
+
+static void expect_never(const struct cf_verdict *v, enum cf_reason reason, const char *cidr,
+			 const char *text)
+{
+	assert_false(v->allow);
+	assert_int_equal(v->reason, reason);
+	assert_null(v->control); /* built in: the flow log's control is null */
+	assert_string_equal(v->matched_cidr, cidr);
+	assert_string_equal(v->matched_domain, "");
+	assert_string_equal(v->reason_text, text);
+	assert_false(v->host_port);
+}
+
+static struct cf_policy *allow_everything(struct cf_config *c)
+{
+	cf_config_init(c);
+	add_cidr(&c->allow_cidrs, "0.0.0.0/0");
+	add_cidr(&c->allow_cidrs, "::/0");
+	return build(c);
+}
+
+static void test_host_loopback_and_unspecified_are_host_local_whatever_the_rules(void **state)
+{
+	struct cf_config c;
+	struct cf_policy *p = allow_everything(&c);
+	struct cf_verdict v;
+
+	(void)state;
+	v = tcp(p, "127.0.0.1", 0);
+	expect_never(&v, CF_REASON_HOST_LOCAL, "127.0.0.0/8",
+		     "127.0.0.1 is the host's loopback; the sandbox never reaches the host (see "
+		     "--allow-host-port)");
+	v = tcp(p, "::ffff:127.0.0.53", 0);
+	expect_never(&v, CF_REASON_HOST_LOCAL, "127.0.0.0/8",
+		     "::ffff:127.0.0.53 (as 127.0.0.53) is the host's loopback; the sandbox never "
+		     "reaches the host (see --allow-host-port)");
+	v = tcp(p, "0.0.0.0", 0);
+	assert_int_equal(v.reason, CF_REASON_HOST_LOCAL);
+	v = flow(p, CF_PROTO_UDP, "::", 53, false, 0);
+	assert_int_equal(v.reason, CF_REASON_HOST_LOCAL);
+	v = flow(p, CF_PROTO_ICMPV6, "::1", 0, false, 0);
+	assert_int_equal(v.reason, CF_REASON_HOST_LOCAL);
+	assert_int_equal(cf_policy_denials_by_reason(p, CF_REASON_HOST_LOCAL), 5);
+	assert_string_equal(cf_reason_code(CF_REASON_HOST_LOCAL), "host_local");
+	assert_null(cf_reason_control(CF_REASON_HOST_LOCAL));
+	cf_policy_free(p);
+	cf_config_free(&c);
+}
+
+static void test_host_addresses_are_host_local_until_replaced(void **state)
+{
+	struct cf_cidr nets[2];
+	struct cf_ip bc = ip("203.0.113.255");
+	struct cf_config c;
+	struct cf_policy *p = allow_everything(&c);
+	struct cf_verdict v;
+
+	(void)state;
+	assert_int_equal(cf_cidr_parse("203.0.113.2/32", &nets[0]), 0);
+	assert_int_equal(cf_cidr_parse("2001:db8:1::/64", &nets[1]), 0);
+	assert_int_equal(cf_policy_set_host_local(p, nets, 2, &bc, 1), 0);
+	v = tcp(p, "203.0.113.2", 0);
+	expect_never(&v, CF_REASON_HOST_LOCAL, "203.0.113.2/32",
+		     "203.0.113.2 is an address of the host itself; the sandbox never reaches the "
+		     "host (see --allow-host-port)");
+	v = tcp(p, "::ffff:203.0.113.2", 0);
+	assert_int_equal(v.reason, CF_REASON_HOST_LOCAL);
+	v = tcp(p, "64:ff9b::203.0.113.2", 0);
+	assert_int_equal(v.reason, CF_REASON_HOST_LOCAL);
+	v = flow(p, CF_PROTO_UDP, "2001:db8:1::77", 9, false, 0);
+	expect_never(&v, CF_REASON_HOST_LOCAL, "2001:db8:1::/64",
+		     "2001:db8:1::77 is an address of the host itself; the sandbox never reaches "
+		     "the host (see --allow-host-port)");
+	v = flow(p, CF_PROTO_UDP, "203.0.113.255", 9, false, 0);
+	expect_never(&v, CF_REASON_MULTICAST, "203.0.113.255/32",
+		     "203.0.113.255 is a broadcast address of the host's networks, which never "
+		     "leaves the sandbox");
+	v = tcp(p, "203.0.113.1", 0); /* a neighbour, not the host */
+	expect_allow(&v);
+	/* The host's addresses changed: the old one is an ordinary destination again. */
+	assert_int_equal(cf_cidr_parse("198.51.100.7/32", &nets[0]), 0);
+	assert_int_equal(cf_policy_set_host_local(p, nets, 1, NULL, 0), 0);
+	v = tcp(p, "203.0.113.2", 0);
+	expect_allow(&v);
+	v = flow(p, CF_PROTO_UDP, "203.0.113.255", 9, false, 0);
+	expect_allow(&v);
+	v = tcp(p, "198.51.100.7", 0);
+	assert_int_equal(v.reason, CF_REASON_HOST_LOCAL);
+	assert_int_equal(cf_policy_set_host_local(p, NULL, 0, NULL, 0), 0);
+	v = tcp(p, "198.51.100.7", 0);
+	expect_allow(&v);
+	cf_policy_free(p);
+	cf_config_free(&c);
+}
+
+static void test_multicast_and_broadcast_never_leave_whatever_the_rules(void **state)
+{
+	static const struct {
+		const char *dst;
+		const char *cidr;
+	} denied[] = {
+	    {"239.255.255.250", "224.0.0.0/4"}, /* SSDP */
+	    {"224.0.0.9", "224.0.0.0/4"},	/* RIPv2 */
+	    {"224.0.0.251", "224.0.0.0/4"},	/* mDNS */
+	    {"255.255.255.255", "240.0.0.0/4"}, {"240.0.0.1", "240.0.0.0/4"},
+	    {"ff02::1", "ff00::/8"},		{"ff05::c", "ff00::/8"},
+	    {"::ffff:239.255.255.250", "224.0.0.0/4"},
+	};
+	struct cf_config c;
+	struct cf_policy *p = allow_everything(&c);
+	struct cf_verdict v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
+		v = flow(p, CF_PROTO_UDP, denied[i].dst, 1900, false, 0);
+		assert_false(v.allow);
+		assert_int_equal(v.reason, CF_REASON_MULTICAST);
+		assert_null(v.control);
+		assert_string_equal(v.matched_cidr, denied[i].cidr);
+	}
+	v = flow(p, CF_PROTO_UDP, "239.255.255.250", 1900, false, 0);
+	assert_string_equal(v.reason_text,
+			    "239.255.255.250 is multicast, which never leaves the sandbox");
+	v = flow(p, CF_PROTO_UDP, "223.255.255.255", 1900, false, 0);
+	expect_allow(&v);
+	assert_string_equal(cf_reason_code(CF_REASON_MULTICAST), "multicast");
+	cf_policy_free(p);
+	cf_config_free(&c);
+}
+
+static void test_host_alias_opens_exactly_the_listed_ports(void **state)
+{
+	struct cf_ip a4 = ip("198.18.0.254"), a6 = ip("fd63:6866:6c77::fe");
+	struct cf_config c;
+	struct cf_policy *p;
+	struct cf_verdict v;
+
+	(void)state;
+	cf_config_init(&c);
+	c.default_policy = CF_POLICY_DENY;
+	c.proxy_only = true;
+	add_name(&c.allow_host_ports, "5432/tcp");
+	add_name(&c.allow_host_ports, "53/udp");
+	p = build(&c);
+	cf_policy_set_host_alias(p, &a4, &a6);
+	v = flow(p, CF_PROTO_TCP, "198.18.0.254", 5432, false, 0);
+	assert_true(v.allow);
+	assert_true(v.host_port); /* neither default deny nor --proxy-only closes it */
+	v = flow(p, CF_PROTO_TCP, "fd63:6866:6c77::fe", 5432, false, 0);
+	assert_true(v.allow && v.host_port);
+	v = flow(p, CF_PROTO_UDP, "198.18.0.254", 53, false, 0);
+	assert_true(v.allow && v.host_port);
+	v = flow(p, CF_PROTO_DNS, "198.18.0.254", 53, false, 0);
+	assert_true(v.allow && v.host_port);
+	v = flow(p, CF_PROTO_UDP, "198.18.0.254", 5432, false, 0);
+	expect_never(&v, CF_REASON_HOST_LOCAL, "",
+		     "port 5432/udp of host.childflow.internal (the host's loopback) is not open: "
+		     "use --allow-host-port 5432/udp");
+	v = flow(p, CF_PROTO_TCP, "198.18.0.254", 5433, true, 0);
+	expect_never(&v, CF_REASON_HOST_LOCAL, "",
+		     "port 5433/tcp of host.childflow.internal (the host's loopback) is not open: "
+		     "use --allow-host-port 5433/tcp");
+	v = flow(p, CF_PROTO_ICMPV4, "198.18.0.254", 0, false, 0);
+	assert_int_equal(v.reason, CF_REASON_HOST_LOCAL);
+	v = flow(p, CF_PROTO_TCP, "198.18.0.253", 5432, false, 0); /* not the alias */
+	assert_false(v.allow);
+	assert_false(v.host_port);
+	assert_int_equal(v.reason, CF_REASON_DEFAULT_DENY);
+	cf_policy_free(p);
+	/* --offline closes the host's ports too. */
+	c.offline = true;
+	p = build(&c);
+	cf_policy_set_host_alias(p, &a4, NULL);
+	v = flow(p, CF_PROTO_TCP, "198.18.0.254", 5432, false, 0);
+	assert_int_equal(v.reason, CF_REASON_OFFLINE);
+	assert_false(v.host_port);
+	cf_policy_free(p);
+	cf_config_free(&c);
+}
+
+static void test_host_port_parse_accepts_port_and_protocol_only(void **state)
+{
+	static const char *const bad[] = {"", "0", "65536", "01", "80/", "80/sctp", "/tcp",
+					  "80/TCP", "-1", "80 ", "123456", "8o"};
+	struct cf_host_port hp;
+	char buf[CF_HOST_PORT_STRLEN];
+
+	(void)state;
+	assert_int_equal(cf_host_port_parse("5432", &hp), 0);
+	assert_string_equal(cf_host_port_format(&hp, buf, sizeof(buf)), "5432/tcp");
+	assert_int_equal(cf_host_port_parse("53/udp", &hp), 0);
+	assert_string_equal(cf_host_port_format(&hp, buf, sizeof(buf)), "53/udp");
+	assert_int_equal(cf_host_port_parse("65535/tcp", &hp), 0);
+	assert_string_equal(cf_host_port_format(&hp, buf, sizeof(buf)), "65535/tcp");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(cf_host_port_parse(bad[i], &hp), -EINVAL);
 }
 
 /* ---- --proxy-only ------------------------------------------------------- */
@@ -1970,6 +2179,11 @@ int main(void)
 	    cmocka_unit_test(test_block_private_covers_every_listed_range),
 	    cmocka_unit_test(test_block_metadata_covers_every_listed_endpoint_and_nothing_near),
 	    cmocka_unit_test(test_without_block_flags_private_and_metadata_are_reachable),
+	    cmocka_unit_test(test_host_loopback_and_unspecified_are_host_local_whatever_the_rules),
+	    cmocka_unit_test(test_host_addresses_are_host_local_until_replaced),
+	    cmocka_unit_test(test_multicast_and_broadcast_never_leave_whatever_the_rules),
+	    cmocka_unit_test(test_host_alias_opens_exactly_the_listed_ports),
+	    cmocka_unit_test(test_host_port_parse_accepts_port_and_protocol_only),
 	    cmocka_unit_test(test_proxy_only_allows_only_proxied_tcp_udp_dns_and_never_icmp),
 	    cmocka_unit_test(test_without_proxy_only_every_protocol_may_go_direct),
 	    cmocka_unit_test(test_default_deny_allows_address_learned_from_allowed_name),
