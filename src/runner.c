@@ -504,6 +504,7 @@ static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
 		.argv = cfg->command.v,
 		.resolv_text = resolv,
 		.hosts_path = cfg->hosts_file,
+		.hosts_extra = cfg->allow_host_ports.n ? CF_HOST_ALIAS_HOSTS : NULL,
 		.plan = &plan,
 		.capture = cf->child != NULL,
 	};

@@ -466,7 +466,7 @@ static void sandbox_setup(struct cf_check *c, void *arg)
 	int r;
 
 	(void)arg;
-	r = cf_mounts_setup("nameserver " CF_PLAN_GATEWAY4 "\n", NULL, err, sizeof(err));
+	r = cf_mounts_setup("nameserver " CF_PLAN_GATEWAY4 "\n", NULL, NULL, err, sizeof(err));
 	if (r == 0) {
 		cf_plan_default(&plan);
 		r = cf_child_net_setup(&plan, getgid(), false, &net, err, sizeof(err));

@@ -34,6 +34,7 @@ enum cf_watch_kind {
 	CF_W_DNS_UPSTREAM,
 	CF_W_DGRAM,
 	CF_W_WIRE,
+	CF_W_HOSTADDRS,
 };
 
 struct cf_watch {
@@ -89,6 +90,9 @@ struct cf_engine {
 	 */
 	uint32_t frag6_id;
 	struct cf_policy *policy;
+	struct cf_hostaddrs *hostaddrs; /* keeps the policy's host_local set current */
+	struct cf_watch w_hostaddrs;
+	bool hostaddrs_warned;
 	struct cf_obs *obs; /* flow log and summary aggregation, or NULL */
 	struct cf_attrib *attrib; /* process attribution, with obs only */
 
@@ -145,5 +149,12 @@ const struct cf_ip *cf_engine_resolver(const struct cf_engine *e, size_t index);
 
 /* Whether @ip is one of the virtual gateway/resolver addresses. */
 bool cf_engine_is_gateway(const struct cf_engine *e, const struct cf_ip *ip);
+
+/*
+ * cf_engine_host_target() - if @ip is host.childflow.internal, store the host
+ * loopback address of its family (127.0.0.1, ::1) in @out: where a flow the
+ * policy allowed there (verdict.host_port) connects. Return: whether it is.
+ */
+bool cf_engine_host_target(const struct cf_engine *e, const struct cf_ip *ip, struct cf_ip *out);
 
 #endif

@@ -113,9 +113,12 @@ bool cf_dnsfwd_wants(const struct cf_engine *e, const struct cf_pkt *pkt)
 static int query_send(struct cf_engine *e, struct dns_query *q)
 {
 	const struct cf_ip *server;
+	struct cf_ip loopback;
 
 	if (cf_flow_dns_redirected(e, &q->server))
 		server = cf_engine_resolver(e, q->resolver);
+	else if (q->resolver == 0 && cf_engine_host_target(e, &q->server, &loopback))
+		server = &loopback; /* policy allowed it: a port of --allow-host-port */
 	else /* the server the tree asked, and only that one */
 		server = q->resolver == 0 ? &q->server : NULL;
 	struct sockaddr_storage ss;

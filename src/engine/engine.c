@@ -40,6 +40,7 @@
 #include "engine/dgram.h"
 #include "engine/dnsfwd.h"
 #include "engine/egress.h"
+#include "engine/hostaddrs.h"
 #include "engine/reasm.h"
 #include "engine/tcp.h"
 #include "engine/wire.h"
@@ -124,6 +125,21 @@ const struct cf_ip *cf_engine_resolver(const struct cf_engine *e, size_t index)
 bool cf_engine_is_gateway(const struct cf_engine *e, const struct cf_ip *ip)
 {
 	return cf_ip_equal(ip, &e->plan.gateway4) || cf_ip_equal(ip, &e->plan.gateway6);
+}
+
+bool cf_engine_host_target(const struct cf_engine *e, const struct cf_ip *ip, struct cf_ip *out)
+{
+	static const uint8_t loopback4[4] = {127, 0, 0, 1};
+
+	if (!cf_ip_equal(ip, &e->plan.host4) && !cf_ip_equal(ip, &e->plan.host6))
+		return false;
+	memset(out, 0, sizeof(*out));
+	out->family = ip->family;
+	if (ip->family == AF_INET)
+		memcpy(out->b, loopback4, sizeof(loopback4));
+	else
+		out->b[15] = 1;
+	return true;
 }
 
 /* A whole packet of the tree's (never a fragment). */
@@ -251,6 +267,19 @@ static void on_timer(struct cf_engine *e)
 	cf_wire_on_tick(e);
 }
 
+/* The host's addresses changed: read them again, or keep the old set and say so once. */
+static void on_hostaddrs(struct cf_engine *e)
+{
+	int r = cf_hostaddrs_on_event(e->hostaddrs);
+
+	if (r < 0 && !e->hostaddrs_warned) {
+		log_warn("cannot read the host's addresses again (%s): host_local keeps denying the "
+			 "addresses read before",
+			 strerror(-r));
+		e->hostaddrs_warned = true;
+	}
+}
+
 static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 {
 	if (e->capture)
@@ -288,9 +317,27 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 	case CF_W_WIRE:
 		cf_wire_on_readable(e);
 		break;
+	case CF_W_HOSTADDRS:
+		break; /* before everything else, by engine_turn() */
 	default:
 		break;
 	}
+}
+
+/* The policy's view of the host itself: its addresses, and what stands for its loopback. */
+static int open_hostaddrs(struct cf_engine *e)
+{
+	int r;
+
+	cf_policy_set_host_alias(e->policy, &e->plan.host4, &e->plan.host6);
+	r = cf_hostaddrs_open(e->policy, &e->hostaddrs);
+	if (r < 0) {
+		log_error("cannot read the host's addresses, which the tree must not reach: %s",
+			  strerror(-r));
+		return r;
+	}
+	e->w_hostaddrs.kind = CF_W_HOSTADDRS;
+	return cf_engine_watch(e, cf_hostaddrs_fd(e->hostaddrs), EPOLLIN, &e->w_hostaddrs);
 }
 
 static int open_loop_fds(struct cf_engine *e)
@@ -381,6 +428,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 	if (r == 0)
 		r = open_loop_fds(e);
 	if (r == 0)
+		r = open_hostaddrs(e);
+	if (r == 0)
 		r = cf_tcp_init(e);
 	if (r == 0)
 		r = cf_dnsfwd_init(e);
@@ -445,6 +494,7 @@ static void engine_fini(struct cf_engine *e)
 						    &e->res->egress_dropped);
 	if (e->policy)
 		res_denials(e);
+	cf_hostaddrs_close(e->hostaddrs);
 	cf_policy_free(e->policy);
 	free(e->asked);
 	cf_synth_free(e->synth);
@@ -476,6 +526,14 @@ static int engine_turn(struct cf_engine *e, int timeout_ms, bool *relayed)
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	e->now_ms = monotonic_ms();
+	/*
+	 * A change of the host's addresses first: epoll reports fds in the
+	 * order they became ready, so a flow in this batch that started after
+	 * the change is decided on the new set.
+	 */
+	for (int i = 0; i < n; i++)
+		if (((struct cf_watch *)ev[i].data.ptr)->kind == CF_W_HOSTADDRS)
+			on_hostaddrs(e);
 	for (int i = 0; i < n; i++) {
 		struct cf_watch *w = ev[i].data.ptr;
 

@@ -58,17 +58,28 @@ static void violation(struct cf_engine *e, uint64_t id, enum cf_flow_proto proto
 					v->matched_domain, v->reason_text);
 }
 
-/* Policy for a flow to @f->target; return 0 or -EACCES (answered with admin-prohibited). */
-static int police(struct cf_engine *e, enum cf_flow_proto proto, const struct cf_flow *f)
+/*
+ * Policy for a flow to @f->target; return 0 or -EACCES (answered with
+ * admin-prohibited). A flow to host.childflow.internal on a port
+ * --allow-host-port opened goes to the host's loopback, never through the
+ * proxy (whose loopback is not this host's).
+ */
+static int police(struct cf_engine *e, enum cf_flow_proto proto, struct cf_flow *f)
 {
+	struct cf_ip loopback;
 	struct cf_verdict v;
 
+	if (cf_engine_host_target(e, &f->target, &loopback))
+		f->via_proxy = false;
 	cf_policy_check_flow(e->policy, proto, &f->target, f->target_port, f->via_proxy,
 			     e->now_ms, &v);
-	if (v.allow)
-		return 0;
-	violation(e, f->id, proto, &f->target, f->target_port, &v);
-	return -EACCES;
+	if (!v.allow) {
+		violation(e, f->id, proto, &f->target, f->target_port, &v);
+		return -EACCES;
+	}
+	if (v.host_port)
+		f->target = loopback;
+	return 0;
 }
 
 bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *server)

@@ -80,7 +80,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (recv_ctl(ctlfd, &m, NULL, 0, &nfds) < 0 || m.type != CF_CTL_MAPS_DONE)
 		_exit(1);
-	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, err, sizeof(err));
+	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, opts->hosts_extra, err, sizeof(err));
 	if (r == 0)
 		r = cf_child_net_setup(opts->plan, getgid(), opts->capture, &net, err, sizeof(err));
 	if (r < 0) {

@@ -18,6 +18,7 @@ struct cf_sandbox_opts {
 	char *const *argv;	  /* the command */
 	const char *resolv_text;  /* the tree's /etc/resolv.conf */
 	const char *hosts_path;	  /* or NULL */
+	const char *hosts_extra;  /* lines added to the tree's /etc/hosts, or NULL */
 	const struct cf_plan *plan;
 	bool capture;		  /* open a capture socket in the sandbox */
 };

@@ -63,9 +63,10 @@ static int attach_ro(int tree, const char *target, const char *what, char *err, 
 	return r;
 }
 
-static int override_resolv(const char *text, char *err, size_t errlen)
+/* A detached tmpfs for generated files; its fd in *mnt. */
+static int staging_tmpfs(int *mnt, char *err, size_t errlen)
 {
-	cleanup_fd int fs = -1, mnt = -1, tree = -1;
+	cleanup_fd int fs = -1;
 	int r;
 
 	fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
@@ -77,18 +78,80 @@ static int override_resolv(const char *text, char *err, size_t errlen)
 			 strerror(-r));
 		return r;
 	}
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-	r = mnt < 0 ? -errno : write_at(mnt, STAGED_NAME, text);
+	*mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (*mnt < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot mount a tmpfs for the sandbox's files: %s", strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/* Write @text as @name on the staging tmpfs @mnt and bind it read-only over @target. */
+static int place_text(int mnt, const char *name, const char *text, const char *target,
+		      const char *what, char *err, size_t errlen)
+{
+	cleanup_fd int tree = -1;
+	int r = write_at(mnt, name, text);
+
 	if (r == 0) {
-		tree = open_tree(mnt, STAGED_NAME, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		tree = open_tree(mnt, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		if (tree < 0)
 			r = -errno;
 	}
 	if (r < 0) {
-		snprintf(err, errlen, "cannot write the sandbox's resolv.conf: %s", strerror(-r));
+		snprintf(err, errlen, "cannot write %s: %s", what, strerror(-r));
 		return r;
 	}
-	return attach_ro(tree, "/etc/resolv.conf", "the sandbox's resolv.conf", err, errlen);
+	return attach_ro(tree, target, what, err, errlen);
+}
+
+/* @path's whole text followed by @extra, in a new string. */
+static char *text_with(const char *path, const char *extra, int *r)
+{
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "re");
+	char *out = NULL;
+
+	*r = 0;
+	if (f) {
+		FILE *m = open_memstream(&text, &len);
+		char buf[4096];
+		size_t n;
+
+		while (m && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, m);
+		if (!m || ferror(f) || fclose(m) != 0)
+			*r = -EIO;
+		fclose(f);
+	} else if (errno != ENOENT) {
+		*r = -errno;
+	}
+	if (*r == 0 && asprintf(&out, "%s%s%s", text ? text : "",
+				len && text[len - 1] != '\n' ? "\n" : "", extra) < 0) {
+		out = NULL;
+		*r = -ENOMEM;
+	}
+	return out;
+}
+
+/* The tree's /etc/hosts: the file it would see (--hosts-file or the host's), plus @extra. */
+static int extend_hosts(int mnt, const char *hosts_path, const char *extra, char *err,
+			size_t errlen)
+{
+	const char *src = hosts_path ? hosts_path : "/etc/hosts";
+	cleanup_free char *text = NULL;
+	int r;
+
+	text = text_with(src, extra, &r);
+	if (!text) {
+		snprintf(err, errlen, "cannot read %s for the sandbox's /etc/hosts: %s", src,
+			 strerror(-r));
+		return r;
+	}
+	return place_text(mnt, "hosts", text, "/etc/hosts", "the sandbox's /etc/hosts", err,
+			  errlen);
 }
 
 static int override_hosts(const char *hosts_path, char *err, size_t errlen)
@@ -104,8 +167,10 @@ static int override_hosts(const char *hosts_path, char *err, size_t errlen)
 	return attach_ro(tree, "/etc/hosts", hosts_path, err, errlen);
 }
 
-int cf_mounts_setup(const char *resolv_text, const char *hosts_path, char *err, size_t errlen)
+int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char *hosts_extra,
+		    char *err, size_t errlen)
 {
+	cleanup_fd int mnt = -1;
 	int r;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
@@ -119,8 +184,13 @@ int cf_mounts_setup(const char *resolv_text, const char *hosts_path, char *err, 
 			 strerror(-r));
 		return r;
 	}
-	r = override_resolv(resolv_text, err, errlen);
-	if (r == 0 && hosts_path)
+	r = staging_tmpfs(&mnt, err, errlen);
+	if (r == 0)
+		r = place_text(mnt, STAGED_NAME, resolv_text, "/etc/resolv.conf",
+			       "the sandbox's resolv.conf", err, errlen);
+	if (r == 0 && hosts_extra)
+		r = extend_hosts(mnt, hosts_path, hosts_extra, err, errlen);
+	else if (r == 0 && hosts_path)
 		r = override_hosts(hosts_path, err, errlen);
 	return r;
 }

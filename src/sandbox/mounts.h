@@ -13,8 +13,11 @@
 /*
  * Make every mount private, mount /proc, and bind @resolv_text over
  * /etc/resolv.conf and @hosts_path (if not NULL) over /etc/hosts, both
- * read-only. Return 0 or -errno with a one-line description in @err.
+ * read-only. With @hosts_extra, /etc/hosts is instead a copy of @hosts_path
+ * (or of the host's /etc/hosts) with @hosts_extra appended. Return 0 or
+ * -errno with a one-line description in @err.
  */
-int cf_mounts_setup(const char *resolv_text, const char *hosts_path, char *err, size_t errlen);
+int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char *hosts_extra,
+		    char *err, size_t errlen);
 
 #endif

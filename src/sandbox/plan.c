@@ -18,4 +18,6 @@ void cf_plan_default(struct cf_plan *plan)
 	set_ip(&plan->gateway4, AF_INET, CF_PLAN_GATEWAY4);
 	set_ip(&plan->child6, AF_INET6, CF_PLAN_CHILD6);
 	set_ip(&plan->gateway6, AF_INET6, CF_PLAN_GATEWAY6);
+	set_ip(&plan->host4, AF_INET, CF_PLAN_HOST4);
+	set_ip(&plan->host6, AF_INET6, CF_PLAN_HOST6);
 }

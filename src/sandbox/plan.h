@@ -16,6 +16,14 @@
 #define CF_PLAN_GATEWAY4 "198.18.0.1"
 #define CF_PLAN_CHILD6 "fd63:6866:6c77::2"
 #define CF_PLAN_GATEWAY6 "fd63:6866:6c77::1"
+/* host.childflow.internal: stands for the host's loopback (--allow-host-port) */
+#define CF_PLAN_HOST_NAME "host.childflow.internal"
+#define CF_PLAN_HOST4 "198.18.0.254"
+#define CF_PLAN_HOST6 "fd63:6866:6c77::fe"
+/* The tree's /etc/hosts lines for it (added with --allow-host-port). */
+#define CF_HOST_ALIAS_HOSTS                                                                        \
+	"# childflow: the host's loopback ports opened by --allow-host-port\n" CF_PLAN_HOST4     \
+	" " CF_PLAN_HOST_NAME "\n" CF_PLAN_HOST6 " " CF_PLAN_HOST_NAME "\n"
 #define CF_PLAN_TUN_NAME "tun0"
 /* The largest IPv4 packet: a 65,507-byte UDP datagram crosses tun0 unfragmented. */
 #define CF_PLAN_TUN_MTU 65535
@@ -29,6 +37,7 @@
 struct cf_plan {
 	struct cf_ip child4, gateway4;
 	struct cf_ip child6, gateway6;
+	struct cf_ip host4, host6; /* host.childflow.internal */
 };
 
 /* Fill @plan with the fixed addresses above. */
