@@ -536,6 +536,26 @@ static void test_iface_names(void **state)
 	EXPECT_ERROR("--iface: invalid interface name '..'", NULL, "-i", "..");
 }
 
+static void test_allow_host_port_is_normalised_and_appended(void **state)
+{
+	struct cf_cli cli;
+
+	(void)state;
+	PARSE_OK(&cli, "--allow-host-port", "5432", "--allow-host-port", "53/udp",
+		 "--allow-host-port", "8080/tcp");
+	assert_int_equal(cli.cfg.allow_host_ports.n, 3);
+	assert_string_equal(cli.cfg.allow_host_ports.v[0], "5432/tcp");
+	assert_string_equal(cli.cfg.allow_host_ports.v[1], "53/udp");
+	assert_string_equal(cli.cfg.allow_host_ports.v[2], "8080/tcp");
+	assert_int_equal(cli.cfg.set, CF_KEY_BIT(CF_KEY_ALLOW_HOST_PORTS));
+	cf_cli_free(&cli);
+	EXPECT_ERROR("--allow-host-port: invalid port '0' (expected PORT, PORT/tcp or PORT/udp, "
+		     "PORT 1-65535)",
+		     NULL, "--allow-host-port", "0");
+	EXPECT_ERROR("--allow-host-port: invalid port '53/sctp'", NULL, "--allow-host-port",
+		     "53/sctp");
+}
+
 static void test_input_files_must_be_readable_regular_files(void **state)
 {
 	struct cf_cli cli;
@@ -710,6 +730,8 @@ static const struct {
     {"proxy-send-ip", 0, false},
     /* and for remote DNS through the proxy */
     {"proxy-remote-dns", 0, false},
+    /* the second release's table (REFERENCE.md) */
+    {"allow-host-port", 0, true},
 };
 
 static void test_option_table_is_exactly_the_reference_list(void **state)
@@ -871,6 +893,7 @@ int main(void)
 	    cmocka_unit_test(test_proxy_uri_and_credentials),
 	    cmocka_unit_test(test_no_message_ever_contains_the_password),
 	    cmocka_unit_test(test_iface_names),
+	    cmocka_unit_test(test_allow_host_port_is_normalised_and_appended),
 	    cmocka_unit_test(test_input_files_must_be_readable_regular_files),
 	    cmocka_unit_test(test_output_files_need_an_existing_directory),
 	    cmocka_unit_test(test_relative_output_paths_become_absolute),

@@ -166,7 +166,8 @@ static const char every_key[] = "# every key, none at its default\n"
 				"deny_domains_exact = [\"x.bad.example\", \"y.bad.example\"]\n"
 				"proxy_only = true\n"
 				"fail_on_leak = true\n"
-				"iface = \"eth0\"\n";
+				"iface = \"eth0\"\n"
+				"allow_host_ports = [\"5432\", \"53/udp\", \"8080/tcp\"]\n";
 
 static void write_every_key_profile(struct fixture *f)
 {
@@ -237,6 +238,10 @@ static void every_key_is_loaded_with_its_type_and_marked_set(void **state)
 	assert_true(c->proxy_only);
 	assert_true(c->fail_on_leak);
 	assert_string_equal(c->iface, "eth0");
+	assert_int_equal(c->allow_host_ports.n, 3);
+	assert_string_equal(c->allow_host_ports.v[0], "5432/tcp"); /* a bare port is TCP */
+	assert_string_equal(c->allow_host_ports.v[1], "53/udp");
+	assert_string_equal(c->allow_host_ports.v[2], "8080/tcp");
 }
 
 static void an_empty_profile_sets_nothing_and_keeps_the_defaults(void **state)
@@ -438,6 +443,9 @@ static void invalid_values_are_errors_naming_the_key_and_value(void **state)
 						"'10.0.0.1/8'"},
 	    {"allow_domains = [\"a..b\"]\n", "1:18: key 'allow_domains': invalid domain "
 					     "'a..b'"},
+	    {"allow_host_ports = [\"80/sctp\"]\n",
+	     "1:21: key 'allow_host_ports': invalid port '80/sctp' (expected PORT, PORT/tcp or "
+	     "PORT/udp)"},
 	    {"deny_domains_exact = [\"\"]\n", "1:23: key 'deny_domains_exact': invalid "
 					      "domain ''"},
 	    {"capture = \"\"\n", "1:11: key 'capture': empty path"},
