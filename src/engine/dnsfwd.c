@@ -248,7 +248,7 @@ void cf_dnsfwd_on_query(struct cf_engine *e, const struct cf_pkt *pkt)
 		answer_local(e, pkt, flow_id, false);
 		return;
 	}
-	if (e->synth) {
+	if (verdict > 0) {
 		answer_local(e, pkt, flow_id, true);
 		return;
 	}

@@ -63,7 +63,7 @@ static void on_query(struct cf_engine *e, struct cf_dnsstream *s, const struct c
 	ssize_t n;
 
 	cf_flow_dns_query(e, f->id, true, frame + 2, len - 2, &f->dst, f->dport, &verdict);
-	if (verdict == 0 && e->synth) {
+	if (verdict > 0) {
 		n = cf_flow_dns_remote_answer(e, f->id, true, &f->dst, f->dport, frame + 2,
 					      len - 2, ans + 2, sizeof(ans) - 2);
 	} else if (verdict == 0) {

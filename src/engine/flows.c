@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dns/message.h"
 #include "dns/synth.h"
@@ -93,6 +94,14 @@ bool cf_flow_dns_local(const struct cf_engine *e)
 	return e->synth || e->cfg->offline;
 }
 
+/* A query for host.childflow.internal to childflow's resolver, with ports opened. */
+static bool is_host_alias_query(const struct cf_engine *e, const struct cf_ip *server,
+				const char *qname)
+{
+	return e->cfg->allow_host_ports.n && !e->cfg->offline && qname &&
+	       cf_flow_dns_redirected(e, server) && strcasecmp(qname, CF_PLAN_HOST_NAME) == 0;
+}
+
 uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uint8_t *msg,
 			   size_t len, const struct cf_ip *server, uint16_t port, int *verdict)
 {
@@ -117,6 +126,10 @@ uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uin
 	 */
 	if (!q.has_question)
 		return id;
+	if (is_host_alias_query(e, server, qname)) {
+		*verdict = 1; /* --allow-host-port opened it: the engine names it */
+		return id;
+	}
 	/* A server the tree chose itself is a destination like any other. */
 	if (!cf_flow_dns_redirected(e, server)) {
 		cf_policy_check_flow(e->policy, CF_PROTO_DNS, server, port, false, e->now_ms, &v);
@@ -132,7 +145,7 @@ uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uin
 		*verdict = -EACCES;
 		return id;
 	}
-	*verdict = 0;
+	*verdict = e->synth ? 1 : 0;
 	return id;
 }
 
@@ -260,12 +273,19 @@ ssize_t cf_flow_dns_remote_answer(struct cf_engine *e, uint64_t id, bool tcp,
 	ssize_t n = -ENOENT;
 	int r = -ENOENT;
 
-	if (cf_dns_parse_query(msg, len, &q) == 0 && q.has_question && asks_for_addresses(&q))
+	if (cf_dns_parse_query(msg, len, &q) < 0 || !q.has_question) {
+		r = -EINVAL;
+	} else if (strcasecmp(q.qname, CF_PLAN_HOST_NAME) == 0) {
+		ips[0] = e->plan.host4;
+		ips[1] = e->plan.host6;
+		r = asks_for_addresses(&q) ? 0 : -ENOENT;
+	} else if (asks_for_addresses(&q) && e->synth) {
 		r = cf_synth_addrs(e->synth, q.qname, e->now_ms, &ips[0], &ips[1]);
+	}
 	if (r == 0)
 		n = cf_dns_build_address_answer(msg, len, ips, 2, CF_SYNTH_TTL_S, out, cap);
 	/* Never NODATA for a name that has addresses: say the failure. */
-	if (r != -ENOENT && n < 0)
+	if (r != -ENOENT && r != -EINVAL && n < 0)
 		rcode = CF_DNS_RCODE_SERVFAIL;
 	if (r == -ENOSPC && !e->synth_full_warned) {
 		log_warn("remote DNS: all %u stand-in addresses were used in the last %u minutes; "

@@ -54,10 +54,11 @@ bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *serve
 bool cf_flow_dns_local(const struct cf_engine *e);
 
 /*
- * --proxy-remote-dns: the engine's answer to a query cf_flow_dns_query()
- * allowed, written to @out (@cap bytes): A, AAAA and ANY questions of class
- * IN get the name's stand-in addresses, other questions NODATA, a full
- * table SERVFAIL. Logged like any answer. Return its length or -errno.
+ * The engine's own answer to a query cf_flow_dns_query() gave verdict 1,
+ * written to @out (@cap bytes): A, AAAA and ANY questions of class IN get
+ * host.childflow.internal's addresses, or under --proxy-remote-dns the
+ * name's stand-in addresses; other questions NODATA, a full table SERVFAIL.
+ * Logged like any answer. Return its length or -errno.
  */
 ssize_t cf_flow_dns_remote_answer(struct cf_engine *e, uint64_t id, bool tcp,
 				  const struct cf_ip *server, uint16_t port, const uint8_t *msg,
@@ -65,7 +66,9 @@ ssize_t cf_flow_dns_remote_answer(struct cf_engine *e, uint64_t id, bool tcp,
 
 /*
  * A DNS message the tree sent to @server:@port (over TCP when @tcp): log the
- * query and decide it. *verdict: 0 forward it, -EACCES answer it empty
+ * query and decide it. *verdict: 0 forward it, 1 the engine answers it
+ * (cf_flow_dns_remote_answer(): --proxy-remote-dns, or host.childflow.internal
+ * with --allow-host-port), -EACCES answer it empty
  * (synthetic_empty), -EINVAL answer FORMERR or drop (not a query with one
  * question). Return the flow id its answer is logged with (@id, or a new one
  * when @id is 0).

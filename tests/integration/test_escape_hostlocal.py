@@ -198,6 +198,21 @@ def test_allow_host_port_reaches_the_hosts_loopback_by_name_and_nothing_else(
     assert (OTHER_PORT, "host_local") in denied and (PORT, "host_local") in denied, denied
 
 
+def test_the_virtual_resolver_names_the_host_alias_only_with_allow_host_port(childflow):
+    name = "host.childflow.internal"
+    parts, _ = F.steps(childflow, ["--allow-host-port", "5432", "--default-policy", "deny"], [
+        " ".join(F.dig("+short", name, "A")),
+        " ".join(F.dig("+short", "+tcp", name, "AAAA")),
+        " ".join(F.dig(name, "MX")),
+    ])
+    assert parts[0][0].split() == ["198.18.0.254"], parts
+    assert parts[1][0].split() == ["fd63:6866:6c77::fe"], parts
+    assert F.dig_status(parts[2][0]) == ("NOERROR", 0), parts
+    # control: without the option the name is not childflow's (the resolver says so)
+    parts, _ = F.steps(childflow, [], [" ".join(F.dig(name, "A"))])
+    assert F.dig_status(parts[0][0])[0] == "NXDOMAIN", parts
+
+
 def test_allow_host_port_rejects_a_bad_port_before_running(childflow):
     for bad in ("0", "65536", "80/sctp", "http"):
         res = childflow.run("--allow-host-port", bad, "--", "true")
