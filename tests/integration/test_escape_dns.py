@@ -1,0 +1,78 @@
+"""A hostile tree against the name memory (issue #15, attack 2): answers of a
+DNS server the tree queries itself are forwarded to it but never learned, so
+they can neither make an address reachable under a domain rule nor choose
+the name the proxy is asked for.  Only answers of the resolver childflow
+forwards to (the host's, dnsmasq A here, or --dns) teach names.
+
+dnsmasq B (198.51.100.54) plays the tree's own server: it answers
+x.allowed.test with origin-b's address, which no allowed name has."""
+
+import pytest
+
+import featurelib as F
+import topology as T
+from proxies import (  # noqa: F401  (fixtures are used by name)
+    assert_tunnelled, proxy_world, tinyproxy, tinyproxy_connect_rx)
+
+POLICY = ["--default-policy", "deny", "--allow-domain", T.ALLOWED_DOMAIN,
+          "--allow-cidr", f"{T.DNS_B_V4}/32"]
+
+
+def _answers(events, qname, server):
+    return [e for e in F.of_type(events, "dns_answer")
+            if e["qname"] == qname and e["server_ip"] == server]
+
+
+@pytest.mark.core
+@pytest.mark.parametrize("transport", ["+notcp", "+tcp"], ids=["udp", "tcp"])
+def test_answer_of_the_trees_own_server_does_not_open_its_address(
+        childflow, userdir, transport):
+    b4 = T.ORIGIN_B_V4
+    parts, res, events = F.steps_logged(childflow, userdir, POLICY, [
+        " ".join(F.dig("+short", transport, f"@{T.DNS_B_V4}", T.POISON_NAME, "A")),
+        f"curl -sS --max-time 20 http://{b4}/",
+        F.probe_cmd("udp", b4, T.UDP_CLOSED_PORT),
+        # control: a name the host's resolver answers, under the allowed domain
+        f"curl -sS --max-time 30 http://{T.ALLOWED_NAME}/",
+    ])
+    (dig, dig_rc), (curl, curl_rc), (udp, _), (ctl, ctl_rc) = parts
+    # the query went to the server the tree named, and its answer came back
+    assert (dig.split(), dig_rc) == ([b4], 0), str(res)
+    assert curl_rc != 0 and T.ORIGIN_B_BODY not in curl, str(res)
+    assert udp.strip() == F.denied_errno(b4), str(res)
+    assert (ctl, ctl_rc) == (T.ORIGIN_BODY, 0), str(res)
+    got = {(v["protocol"], v["remote_ip"], v["reason_code"]) for v in F.violations(events)}
+    assert got == {("tcp", b4, "default_deny"), ("udp", b4, "default_deny")}, events
+    # the log still says what the tree was told, and by whom
+    (ans,) = _answers(events, T.POISON_NAME, T.DNS_B_V4)
+    assert (ans["mode"], ans["answer_ips"]) == ("relayed", [b4]), ans
+
+
+@pytest.mark.core
+def test_answer_redirected_to_the_resolver_by_dns_option_is_learned(childflow, userdir):
+    # control for the rule above: with --dns B, B is the resolver childflow
+    # forwards to, so the same answer (to a query addressed to B) is learned
+    b4 = T.ORIGIN_B_V4
+    parts, res, events = F.steps_logged(childflow, userdir, [*POLICY, "--dns", T.DNS_B_V4], [
+        " ".join(F.dig("+short", f"@{T.DNS_B_V4}", T.POISON_NAME, "A")),
+        f"curl -sS --max-time 30 http://{b4}/",
+    ])
+    assert parts == [(f"{b4}\n", 0), (T.ORIGIN_B_BODY, 0)], str(res)
+    assert F.violations(events) == [], events
+
+
+def test_proxy_is_not_asked_for_a_name_the_trees_own_server_gave(
+        proxy_world, tinyproxy, childflow):
+    marks = proxy_world.marks()
+    parts, res = F.steps(childflow, ["-p", tinyproxy.url], [
+        # control: a name from the host's resolver is sent to the proxy as a name
+        f"curl -sS -4 --max-time 30 http://{T.ORIGIN_NAME}/",
+        # B says origin.test is origin-b; the tree connects to that address
+        " ".join(F.dig("+short", f"@{T.DNS_B_V4}", T.ORIGIN_NAME, "A")),
+        f"curl -sS --max-time 30 http://{T.ORIGIN_B_V4}/",
+    ])
+    assert parts == [(T.ORIGIN_BODY, 0), (f"{T.ORIGIN_B_V4}\n", 0),
+                     (T.ORIGIN_B_BODY, 0)], str(res)
+    assert_tunnelled(proxy_world, tinyproxy, marks, f"{T.ORIGIN_NAME}:80")
+    # the proxy is asked for the address the tree used, not for origin.test
+    assert_tunnelled(proxy_world, tinyproxy, marks, f"{T.ORIGIN_B_V4}:80")
