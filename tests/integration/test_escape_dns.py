@@ -7,12 +7,46 @@ forwards to (the host's, dnsmasq A here, or --dns) teach names.
 dnsmasq B (198.51.100.54) plays the tree's own server: it answers
 x.allowed.test with origin-b's address, which no allowed name has."""
 
+import contextlib
+import os
+import subprocess
+
 import pytest
 
 import featurelib as F
+import support
 import topology as T
 from proxies import (  # noqa: F401  (fixtures are used by name)
     assert_tunnelled, proxy_world, tinyproxy, tinyproxy_connect_rx)
+
+# A resolver that adds a record about another name to every A answer: it
+# answers QNAME with origin's address plus EXTRA_NAME with origin-b's.
+# Arguments: ADDR EXTRA_NAME QNAME_ADDR EXTRA_ADDR.
+LYING_V4 = "198.51.100.57"
+EXTRA_NAME = "y.allowed.test"
+LYING_RESOLVER = r"""
+import socket, struct, sys
+addr, extra, ip1, ip2 = sys.argv[1:5]
+def name(n):
+    return b"".join(bytes([len(l)]) + l.encode() for l in n.split(".")) + b"\0"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((addr, 53))
+while True:
+    q, peer = s.recvfrom(4096)
+    if len(q) < 12:
+        continue
+    end = 12
+    while end < len(q) and q[end]:
+        end += q[end] + 1
+    qtype = struct.unpack("!H", q[end + 1:end + 3])[0] if end + 3 <= len(q) else 0
+    question = q[12:end + 5]
+    rrs = []
+    if qtype == 1:
+        rrs.append(b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(ip1))
+        rrs.append(name(extra) + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(ip2))
+    hdr = q[:2] + struct.pack("!HHHHH", 0x8180 | (q[2] & 1) << 8, 1, len(rrs), 0, 0)
+    s.sendto(hdr + question + b"".join(rrs), peer)
+"""
 
 POLICY = ["--default-policy", "deny", "--allow-domain", T.ALLOWED_DOMAIN,
           "--allow-cidr", f"{T.DNS_B_V4}/32"]
@@ -76,3 +110,53 @@ def test_proxy_is_not_asked_for_a_name_the_trees_own_server_gave(
     assert_tunnelled(proxy_world, tinyproxy, marks, f"{T.ORIGIN_NAME}:80")
     # the proxy is asked for the address the tree used, not for origin.test
     assert_tunnelled(proxy_world, tinyproxy, marks, f"{T.ORIGIN_B_V4}:80")
+
+
+@pytest.fixture
+def lying_resolver(topo):
+    """LYING_V4:53 (UDP) in the world, for one test; removed after it."""
+    w = topo.world_ns
+    T.sh(["ip", "-n", w, "addr", "add", f"{LYING_V4}/32", "dev", "lo"])
+    out = open(os.path.join(topo.run_dir, "logs", "lying-resolver.out"), "ab")
+    p = None
+    try:
+        p = subprocess.Popen(["ip", "netns", "exec", w, T.PYTHON, "-c", LYING_RESOLVER,
+                              LYING_V4, EXTRA_NAME, T.ORIGIN_V4, T.ORIGIN_B_V4],
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True, close_fds=True)
+        assert support.wait_for(lambda: f"{LYING_V4}:53 " in topo.run_world(
+            ["ss", "-Hlun"]).out), "the lying resolver did not start"
+        yield LYING_V4
+    finally:
+        out.close()
+        if p is not None:
+            p.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=5)
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=5)
+        T.sh(["ip", "-n", w, "addr", "del", f"{LYING_V4}/32", "dev", "lo"], check=False)
+
+
+@pytest.mark.core
+def test_record_of_another_name_in_the_resolvers_answer_is_not_learned(
+        childflow, userdir, lying_resolver):
+    b4 = T.ORIGIN_B_V4
+    parts, res, events = F.steps_logged(
+        childflow, userdir, ["--default-policy", "deny", "--allow-domain", T.ALLOWED_DOMAIN,
+                             "--dns", lying_resolver], [
+            # control: the question's own record is learned and reachable
+            f"curl -sS -4 --max-time 30 http://{T.ALLOWED_NAME}/",
+            # the same answer said y.allowed.test is origin-b
+            f"curl -sS --max-time 20 http://{b4}/",
+        ])
+    (ctl, ctl_rc), (curl, curl_rc) = parts
+    assert (ctl, ctl_rc) == (T.ORIGIN_BODY, 0), str(res)
+    assert curl_rc != 0 and T.ORIGIN_B_BODY not in curl, str(res)
+    got = {(v["protocol"], v["remote_ip"], v["reason_code"]) for v in F.violations(events)}
+    assert got == {("tcp", b4, "default_deny")}, events
+    # the log shows every address the tree was given, the extra one too
+    answers = [e for e in F.of_type(events, "dns_answer")
+               if e["qname"] == T.ALLOWED_NAME and e["qtype"] == "A"]
+    assert answers and all(e["answer_ips"] == [T.ORIGIN_V4, b4] for e in answers), answers
