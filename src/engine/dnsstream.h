@@ -16,6 +16,16 @@
 
 struct cf_dnsstream;
 
+/*
+ * Most DNS-over-TCP streams the tree may have at once (tcp.c refuses more
+ * with a RST). Stub resolvers use TCP only for a truncated answer, one
+ * query per connection, and real servers allow fewer clients (dnsmasq 20,
+ * unbound 10 per thread), so 64 is far above any honest tree; it bounds
+ * a hostile one to 64 x (a maximal frame in and out each way), about 25 MiB
+ * in the worst case and BUF_MIN bytes per stream when frames stay partial.
+ */
+#define CF_DNSSTREAM_MAX 64u
+
 /* Allocate the stream state. Return 0 or -ENOMEM. */
 int cf_dnsstream_new(struct cf_dnsstream **out);
 

@@ -160,3 +160,83 @@ def test_record_of_another_name_in_the_resolvers_answer_is_not_learned(
     answers = [e for e in F.of_type(events, "dns_answer")
                if e["qname"] == T.ALLOWED_NAME and e["qtype"] == "A"]
     assert answers and all(e["answer_ips"] == [T.ORIGIN_V4, b4] for e in answers), answers
+
+
+# --- DNS over TCP is bounded (issue #15, attack 8) ---------------------------------------
+
+DNS_TCP_MAX = 64  # CF_DNSSTREAM_MAX in src/engine/dnsstream.h
+
+# Run in the tree: open N DNS-over-TCP connections to the virtual resolver
+# one after the other, each with a partial query frame (prefix and 3 bytes
+# of the message); then finish every frame that was accepted and read its
+# answer.  Prints "held N", "refused N", "other [errors]", "answered N".
+# Arguments: N.
+STREAMS = r"""
+import errno, socket, struct, sys
+n = int(sys.argv[1])
+ns = next(l.split()[1] for l in open("/etc/resolv.conf") if l.startswith("nameserver"))
+def frame(qid):
+    msg = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    msg += b"".join(bytes([len(l)]) + l.encode() for l in "origin.test".split(".")) + b"\0"
+    msg += struct.pack("!HH", 1, 1)
+    return struct.pack("!H", len(msg)) + msg
+def recv_all(s, k):
+    data = b""
+    while len(data) < k:
+        chunk = s.recv(k - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+held, refused, other = [], 0, []
+for i in range(n):
+    s = socket.socket(socket.AF_INET6 if ":" in ns else socket.AF_INET)
+    s.settimeout(20)
+    try:
+        s.connect((ns, 53))
+        f = frame(i + 1)
+        s.sendall(f[:5])
+        held.append((s, f, i + 1))
+    except ConnectionRefusedError:
+        refused += 1
+        s.close()
+    except OSError as e:
+        other.append(errno.errorcode.get(e.errno, str(e)))
+        s.close()
+print("held", len(held))
+print("refused", refused)
+print("other", other)
+answered = 0
+for s, f, qid in held:
+    try:
+        s.sendall(f[5:])
+        (k,) = struct.unpack("!H", recv_all(s, 2))
+        answer = recv_all(s, k)
+        answered += struct.unpack("!H", answer[:2])[0] == qid and answer[2] & 0x80 != 0
+    except (OSError, EOFError) as e:
+        other.append(repr(e))
+    s.close()
+print("answered", answered)
+print("other", other)
+"""
+
+
+def _stream_counts(out):
+    lines = dict(ln.split(" ", 1) for ln in out.splitlines() if " " in ln)
+    return {k: (int(v) if v.isdigit() else v) for k, v in lines.items()}
+
+
+@pytest.mark.core
+def test_dns_over_tcp_streams_past_the_cap_are_refused_and_earlier_ones_still_work(childflow):
+    # --offline: the engine answers every query itself, so no resolver's own
+    # connection limit is in the way
+    extra = 16
+    res = childflow.run("--offline", "--", T.PYTHON, "-c", STREAMS, str(DNS_TCP_MAX + extra))
+    assert res.rc == 0, str(res)
+    got = _stream_counts(res.out)
+    # the streams past the cap are refused at once (a RST: ECONNREFUSED, no timeout)
+    assert got == {"held": DNS_TCP_MAX, "refused": extra, "other": "[]",
+                   "answered": DNS_TCP_MAX}, str(res)
+    # said once, not per stream
+    warned = [ln for ln in res.err.splitlines() if "DNS-over-TCP" in ln]
+    assert len(warned) == 1, str(res)
