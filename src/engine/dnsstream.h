@@ -2,9 +2,10 @@
 /*
  * DNS over TCP between the tree and the resolver, message by message: each
  * length-prefixed query is decided by policy (denied ones are answered
- * empty by the engine and never reach the resolver), each answer teaches
- * the policy's name memory. Used instead of the splice relay for TCP flows
- * the engine redirected to the resolver.
+ * empty by the engine and never reach the resolver), each answer of
+ * childflow's own resolver teaches the policy's name memory (an answer of a
+ * server the tree addressed itself is relayed, never learned). Used instead
+ * of the splice relay for every TCP flow to port 53.
  */
 #ifndef CF_ENGINE_DNSSTREAM_H
 #define CF_ENGINE_DNSSTREAM_H
