@@ -12,7 +12,9 @@
  * nothing here keeps state between calls.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ldns/ldns.h>
 
@@ -275,6 +277,64 @@ void cf_dns_answer_free(struct cf_dns_answer *a)
 	free(a->rr);
 	a->rr = NULL;
 	a->n = 0;
+}
+
+static bool on_chain(char (*chain)[CF_DNS_NAMELEN], size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(chain[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Index of the first CNAME of @a owned by @owner, or @a->n. */
+static size_t first_cname_of(const struct cf_dns_answer *a, const char *owner)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (a->rr[i].is_cname && strcasecmp(a->rr[i].name, owner) == 0)
+			return i;
+	return a->n;
+}
+
+static bool is_link(const size_t *link, size_t n_links, size_t i)
+{
+	for (size_t j = 0; j < n_links; j++)
+		if (link[j] == i)
+			return true;
+	return false;
+}
+
+size_t cf_dns_answer_keep_chain(struct cf_dns_answer *a, const char *qname)
+{
+	/* Copies, not pointers into a->rr: compacting overwrites records. */
+	char chain[CF_DNS_CHAIN_MAX + 1][CF_DNS_NAMELEN];
+	size_t link[CF_DNS_CHAIN_MAX]; /* link[i]: the CNAME from chain[i] to chain[i + 1] */
+	size_t n_chain = 1, kept = 0;
+
+	snprintf(chain[0], sizeof(chain[0]), "%s", qname);
+	/* Walk from the question's name, whatever the order of the records. */
+	while (n_chain <= CF_DNS_CHAIN_MAX) {
+		size_t i = first_cname_of(a, chain[n_chain - 1]);
+
+		if (i == a->n || on_chain(chain, n_chain, a->rr[i].target))
+			break;
+		link[n_chain - 1] = i;
+		snprintf(chain[n_chain++], sizeof(chain[0]), "%s", a->rr[i].target);
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		const struct cf_dns_record *r = &a->rr[i];
+		/* The CNAMEs that make the chain, the addresses of any name on it. */
+		bool keep =
+		    r->is_cname ? is_link(link, n_chain - 1, i) : on_chain(chain, n_chain, r->name);
+
+		if (!keep)
+			continue;
+		if (kept != i)
+			a->rr[kept] = *r;
+		kept++;
+	}
+	a->n = kept;
+	return kept;
 }
 
 /*

@@ -117,6 +117,26 @@ int cf_dns_parse_answer(const uint8_t *msg, size_t len, struct cf_dns_answer *ou
  */
 void cf_dns_answer_free(struct cf_dns_answer *a);
 
+/* Most CNAME links cf_dns_answer_keep_chain() follows from the question's name. */
+#define CF_DNS_CHAIN_MAX 16
+
+/**
+ * cf_dns_answer_keep_chain() - Drop the records of @a that are not about @qname.
+ * @a:		an answer filled by cf_dns_parse_answer(); compacted in place, order kept
+ * @qname:	the question's name (normalised)
+ *
+ * Kept: the CNAME chain that starts at @qname (for each name on it, the
+ * first CNAME owned by that name; at most CF_DNS_CHAIN_MAX links; a CNAME
+ * back to a name already on the chain ends it and is dropped) and the A/AAAA
+ * records owned by a name on that chain. Names compare case-insensitively.
+ * Everything else (records for other names, a second CNAME of one owner) is
+ * dropped: an answer must not teach anything about names nobody asked for.
+ * Pure, no allocation.
+ *
+ * Return: the number of records kept (the new @a->n).
+ */
+size_t cf_dns_answer_keep_chain(struct cf_dns_answer *a, const char *qname);
+
 /**
  * cf_dns_build_empty_answer() - Build the answer sent instead of forwarding (mode
  * "synthetic_empty").

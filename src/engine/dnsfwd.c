@@ -12,7 +12,9 @@
  * the next one after QUERY_TIMEOUT_MS. The answer, when its id matches, is
  * written back into tun0 as a UDP packet from the address the tree asked,
  * so its stub resolver accepts it. When every resolver fails the tree gets
- * SERVFAIL rather than waiting for its own timeout.
+ * SERVFAIL rather than waiting for its own timeout. Only answers of the
+ * resolver childflow chose teach policy's name memory (flows.c): a server
+ * the tree addressed itself may be the tree's own.
  */
 #include "engine/dnsfwd.h"
 

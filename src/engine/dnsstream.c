@@ -6,6 +6,13 @@
  * stops reading while its output buffer could not take one more maximal
  * frame; the stream is done when both sides reached EOF and everything
  * queued was written.
+ *
+ * Buffers are sized to what arrives: an assembly buffer grows with the bytes
+ * of the frame, never past the length its prefix announced, and both are
+ * given back when they empty out while larger than BUF_KEEP. A stream that
+ * holds one partial frame costs BUF_MIN bytes, not a maximal frame; with at
+ * most CF_DNSSTREAM_MAX streams (tcp.c) the engine's DNS-over-TCP memory is
+ * bounded even against a tree that opens streams and never finishes them.
  */
 #include "engine/dnsstream.h"
 
@@ -18,12 +25,21 @@
 #include "dns/message.h"
 
 #define FRAME_MAX (2 + 65535)
+/* Queued whole frames a direction may hold before it stops reading. */
+#define OUT_MAX (2 * FRAME_MAX)
+/* First allocation of a buffer: a typical query or answer fits. */
+#define BUF_MIN 512
+/* A buffer larger than this is freed when it empties; smaller ones are kept. */
+#define BUF_KEEP 4096
+
+struct dns_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
 
 struct dns_dir {
-	uint8_t in[FRAME_MAX];
-	size_t in_len;
-	uint8_t out[2 * FRAME_MAX];
-	size_t out_len;
+	struct dns_buf in;  /* the frame being assembled, its 2-byte prefix first */
+	struct dns_buf out; /* whole frames waiting to be written */
 	bool eof, shut;
 };
 
@@ -40,23 +56,71 @@ int cf_dnsstream_new(struct cf_dnsstream **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+static void buf_free(struct dns_buf *b)
+{
+	free(b->p);
+	*b = (struct dns_buf){0};
+}
+
 void cf_dnsstream_free(struct cf_dnsstream *s)
 {
+	if (!s)
+		return;
+	buf_free(&s->q.in);
+	buf_free(&s->q.out);
+	buf_free(&s->a.in);
+	buf_free(&s->a.out);
 	free(s);
 }
 
-static void queue(struct dns_dir *d, const uint8_t *frame, size_t len)
+/*
+ * Capacity for @need bytes in @b, doubling from BUF_MIN but never past
+ * @limit (at least @need). Return 0 or -ENOMEM.
+ */
+static int buf_reserve(struct dns_buf *b, size_t need, size_t limit)
 {
-	memcpy(d->out + d->out_len, frame, len);
-	d->out_len += len;
+	size_t cap = b->cap ? b->cap : BUF_MIN;
+	uint8_t *p;
+
+	if (need <= b->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (cap > limit)
+		cap = limit > need ? limit : need;
+	p = realloc(b->p, cap);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* @b is empty: give its memory back if it grew for a large frame. */
+static void buf_emptied(struct dns_buf *b)
+{
+	b->len = 0;
+	if (b->cap > BUF_KEEP)
+		buf_free(b);
+}
+
+static int queue(struct dns_dir *d, const uint8_t *frame, size_t len)
+{
+	int r = buf_reserve(&d->out, d->out.len + len, OUT_MAX);
+
+	if (r < 0)
+		return r;
+	memcpy(d->out.p + d->out.len, frame, len);
+	d->out.len += len;
+	return 0;
 }
 
 /*
  * A query the tree sent: forward it, answer it empty when policy says no,
  * or answer it with stand-in addresses under remote DNS.
  */
-static void on_query(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
-		     const uint8_t *frame, size_t len)
+static int on_query(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
+		    const uint8_t *frame, size_t len)
 {
 	uint8_t ans[FRAME_MAX];
 	int verdict;
@@ -67,8 +131,7 @@ static void on_query(struct cf_engine *e, struct cf_dnsstream *s, const struct c
 		n = cf_flow_dns_remote_answer(e, f->id, true, &f->dst, f->dport, frame + 2,
 					      len - 2, ans + 2, sizeof(ans) - 2);
 	} else if (verdict == 0) {
-		queue(&s->q, frame, len);
-		return;
+		return queue(&s->q, frame, len);
 	} else {
 		n = cf_dns_build_empty_answer(frame + 2, len - 2, 0, ans + 2, sizeof(ans) - 2);
 		if (n > 0)
@@ -76,32 +139,59 @@ static void on_query(struct cf_engine *e, struct cf_dnsstream *s, const struct c
 					      (size_t)n);
 	}
 	if (n <= 0)
-		return;
+		return 0;
 	ans[0] = (uint8_t)(n >> 8);
 	ans[1] = (uint8_t)n;
-	queue(&s->a, ans, (size_t)n + 2);
+	return queue(&s->a, ans, (size_t)n + 2);
 }
 
-static void on_answer(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
-		      const uint8_t *frame, size_t len)
+static int on_answer(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
+		     const uint8_t *frame, size_t len)
 {
 	cf_flow_dns_relayed(e, f->id, true, &f->dst, f->dport, frame + 2, len - 2);
-	queue(&s->a, frame, len);
+	return queue(&s->a, frame, len);
 }
 
-/* Read frames from @fd into @d->in; hand each whole one to @cb. Return 0 or -errno. */
+/* Length of the frame being assembled in @b: its prefix and message, or 2 until the prefix is in.
+ */
+static size_t frame_len(const struct dns_buf *b)
+{
+	return b->len < 2 ? 2 : 2 + ((size_t)b->p[0] << 8 | b->p[1]);
+}
+
+/* A whole frame is in @d->in: hand it on, start the next one. */
+static int frame_done(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
+		      struct dns_dir *d, bool queries)
+{
+	int r = 0;
+
+	if (d->in.len > 2) /* an empty message is dropped */
+		r = queries ? on_query(e, s, f, d->in.p, d->in.len)
+			    : on_answer(e, s, f, d->in.p, d->in.len);
+	buf_emptied(&d->in);
+	return r;
+}
+
+/* Read frames from @fd into @d->in; hand each whole one on. Return 0 or -errno. */
 static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
 		       int fd, struct dns_dir *d, bool queries)
 {
 	struct dns_dir *target = queries ? &s->q : &s->a;
 
 	/* A query may be answered by the engine, into the answer direction: room for both. */
-	while (!d->eof && target->out_len + FRAME_MAX <= sizeof(target->out) &&
-	       (!queries || s->a.out_len + FRAME_MAX <= sizeof(s->a.out))) {
-		size_t want = d->in_len < 2 ? 2 - d->in_len
-					    : 2 + ((size_t)d->in[0] << 8 | d->in[1]) - d->in_len;
-		ssize_t n = read(fd, d->in + d->in_len, want);
+	while (!d->eof && target->out.len + FRAME_MAX <= OUT_MAX &&
+	       (!queries || s->a.out.len + FRAME_MAX <= OUT_MAX)) {
+		size_t frame = frame_len(&d->in);
+		/* Grow with the bytes that come, never past what the prefix announced. */
+		size_t limit = frame > BUF_MIN ? frame : BUF_MIN;
+		size_t need = d->in.len * 2 > BUF_MIN ? d->in.len * 2 : BUF_MIN;
+		int r = buf_reserve(&d->in, need < limit ? need : limit, limit);
+		ssize_t n;
 
+		if (r < 0)
+			return r;
+		n = read(fd, d->in.p + d->in.len,
+			 (d->in.cap < frame ? d->in.cap : frame) - d->in.len);
 		if (n == 0) {
 			d->eof = true;
 			if (!queries)
@@ -111,18 +201,14 @@ static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		if (!queries)
-			cf_egress_tcp_data(s->eg, CF_EGRESS_IN, d->in + d->in_len, (size_t)n);
-		d->in_len += (size_t)n;
+			cf_egress_tcp_data(s->eg, CF_EGRESS_IN, d->in.p + d->in.len, (size_t)n);
+		d->in.len += (size_t)n;
 		s->moved += (uint64_t)n;
-		if (d->in_len < 2 || d->in_len < 2 + ((size_t)d->in[0] << 8 | d->in[1]))
+		if (d->in.len < 2 || d->in.len < frame_len(&d->in))
 			continue;
-		if (d->in_len > 2) {
-			if (queries)
-				on_query(e, s, f, d->in, d->in_len);
-			else
-				on_answer(e, s, f, d->in, d->in_len);
-		}
-		d->in_len = 0;
+		r = frame_done(e, s, f, d, queries);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -130,16 +216,18 @@ static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct
 /* Write @d->out to @fd; after EOF of the reading side and an empty queue, shut it down. */
 static int flush(struct cf_dnsstream *s, struct dns_dir *d, bool src_eof, int fd)
 {
-	while (d->out_len > 0) {
-		ssize_t n = send(fd, d->out, d->out_len, MSG_NOSIGNAL);
+	while (d->out.len > 0) {
+		ssize_t n = send(fd, d->out.p, d->out.len, MSG_NOSIGNAL);
 
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		if (d == &s->q)
-			cf_egress_tcp_data(s->eg, CF_EGRESS_OUT, d->out, (size_t)n);
-		memmove(d->out, d->out + n, d->out_len - (size_t)n);
-		d->out_len -= (size_t)n;
+			cf_egress_tcp_data(s->eg, CF_EGRESS_OUT, d->out.p, (size_t)n);
+		memmove(d->out.p, d->out.p + n, d->out.len - (size_t)n);
+		d->out.len -= (size_t)n;
 		s->moved += (uint64_t)n;
+		if (d->out.len == 0)
+			buf_emptied(&d->out);
 	}
 	if (src_eof && !d->shut) {
 		if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)

@@ -2,9 +2,10 @@
 /*
  * DNS over TCP between the tree and the resolver, message by message: each
  * length-prefixed query is decided by policy (denied ones are answered
- * empty by the engine and never reach the resolver), each answer teaches
- * the policy's name memory. Used instead of the splice relay for TCP flows
- * the engine redirected to the resolver.
+ * empty by the engine and never reach the resolver), each answer of
+ * childflow's own resolver teaches the policy's name memory (an answer of a
+ * server the tree addressed itself is relayed, never learned). Used instead
+ * of the splice relay for every TCP flow to port 53.
  */
 #ifndef CF_ENGINE_DNSSTREAM_H
 #define CF_ENGINE_DNSSTREAM_H
@@ -15,6 +16,16 @@
 #include "engine/relay.h"
 
 struct cf_dnsstream;
+
+/*
+ * Most DNS-over-TCP streams the tree may have at once (tcp.c refuses more
+ * with a RST). Stub resolvers use TCP only for a truncated answer, one
+ * query per connection, and real servers allow fewer clients (dnsmasq 20,
+ * unbound 10 per thread), so 64 is far above any honest tree; it bounds
+ * a hostile one to 64 x (a maximal frame in and out each way), about 25 MiB
+ * in the worst case and BUF_MIN bytes per stream when frames stay partial.
+ */
+#define CF_DNSSTREAM_MAX 64u
 
 /* Allocate the stream state. Return 0 or -ENOMEM. */
 int cf_dnsstream_new(struct cf_dnsstream **out);

@@ -194,11 +194,38 @@ static const char *const answer_mode_name[] = {
     [ANSWER_SYNTHETIC_ADDRESS] = "synthetic_address",
 };
 
-/* Log one answer with its addresses; learn names -> addresses unless it is empty by design. */
-static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
-		       uint16_t port, const uint8_t *msg, size_t len, enum answer_mode mode)
+/*
+ * Teach policy's name memory (and the proxy's name choice) what answer @a
+ * says about @msg's question: only its name and the CNAME chain from it, so
+ * an extra record cannot bind a name nobody asked for.
+ */
+static void learn(struct cf_engine *e, const uint8_t *msg, size_t len, struct cf_dns_answer *a)
 {
-	bool relayed = mode != ANSWER_SYNTHETIC_EMPTY;
+	struct cf_dns_query q;
+
+	if (cf_dns_parse_query(msg, len, &q) < 0 || !q.has_question || !q.qname[0])
+		return;
+	cf_dns_answer_keep_chain(a, q.qname);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct cf_dns_record *r = &a->rr[i];
+
+		if (r->is_cname) {
+			cf_policy_learn_cname(e->policy, r->name, r->target, r->ttl, e->now_ms);
+		} else {
+			cf_policy_learn_address(e->policy, r->name, &r->ip, r->ttl, e->now_ms);
+			remember_asked(e, msg, len, &r->ip);
+		}
+	}
+}
+
+/*
+ * Log one answer with the addresses the tree got (all of them); learn from
+ * it when @learns (the engine's own answers, and its resolver's).
+ */
+static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
+		       uint16_t port, const uint8_t *msg, size_t len, enum answer_mode mode,
+		       bool learns)
+{
 	struct cf_ip ips[MAX_ANSWER_IPS];
 	struct cf_dns_answer a = { 0 };
 	struct cf_dns_query q;
@@ -206,18 +233,11 @@ static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct 
 	char tb[16];
 	bool parsed = cf_dns_parse_answer(msg, len, &a) == 0;
 
-	for (size_t i = 0; parsed && i < a.n; i++) {
-		const struct cf_dns_record *r = &a.rr[i];
-
-		if (relayed && r->is_cname)
-			cf_policy_learn_cname(e->policy, r->name, r->target, r->ttl, e->now_ms);
-		else if (relayed)
-			cf_policy_learn_address(e->policy, r->name, &r->ip, r->ttl, e->now_ms);
-		if (relayed && !r->is_cname)
-			remember_asked(e, msg, len, &r->ip);
-		if (!r->is_cname && n < MAX_ANSWER_IPS)
-			ips[n++] = r->ip;
-	}
+	for (size_t i = 0; parsed && i < a.n; i++)
+		if (!a.rr[i].is_cname && n < MAX_ANSWER_IPS)
+			ips[n++] = a.rr[i].ip;
+	if (parsed && learns)
+		learn(e, msg, len, &a);
 	if (e->obs) {
 		bool hasq = cf_dns_parse_query(msg, len, &q) == 0 && q.has_question;
 
@@ -233,7 +253,13 @@ static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct 
 void cf_flow_dns_relayed(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
 			 uint16_t port, const uint8_t *msg, size_t len)
 {
-	dns_answer(e, id, tcp, server, port, msg, len, ANSWER_RELAYED);
+	/*
+	 * Only the resolver childflow forwards to teaches the name memory: a
+	 * server the tree addressed itself (not redirected) may be the tree's own
+	 * and answer anything.
+	 */
+	dns_answer(e, id, tcp, server, port, msg, len, ANSWER_RELAYED,
+		   cf_flow_dns_redirected(e, server));
 }
 
 void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *server,
@@ -242,7 +268,7 @@ void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *se
 	struct cf_dns_query q;
 	char detail[320];
 
-	dns_answer(e, id, false, server, port, msg, len, ANSWER_SYNTHETIC_EMPTY);
+	dns_answer(e, id, false, server, port, msg, len, ANSWER_SYNTHETIC_EMPTY, false);
 	if (!e->obs)
 		return;
 	snprintf(detail, sizeof(detail), "no resolver answered the query for %s; the tree got SERVFAIL",
@@ -254,7 +280,7 @@ void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp,
 			   const struct cf_ip *server, uint16_t port, const uint8_t *msg,
 			   size_t len)
 {
-	dns_answer(e, id, tcp, server, port, msg, len, ANSWER_SYNTHETIC_EMPTY);
+	dns_answer(e, id, tcp, server, port, msg, len, ANSWER_SYNTHETIC_EMPTY, false);
 }
 
 static bool asks_for_addresses(const struct cf_dns_query *q)
@@ -294,12 +320,13 @@ ssize_t cf_flow_dns_remote_answer(struct cf_engine *e, uint64_t id, bool tcp,
 		e->synth_full_warned = true;
 	}
 	if (n >= 0) {
-		dns_answer(e, id, tcp, server, port, out, (size_t)n, ANSWER_SYNTHETIC_ADDRESS);
+		dns_answer(e, id, tcp, server, port, out, (size_t)n, ANSWER_SYNTHETIC_ADDRESS,
+			   true);
 		return n;
 	}
 	n = cf_dns_build_empty_answer(msg, len, rcode, out, cap);
 	if (n > 0)
-		dns_answer(e, id, tcp, server, port, out, (size_t)n, ANSWER_SYNTHETIC_EMPTY);
+		dns_answer(e, id, tcp, server, port, out, (size_t)n, ANSWER_SYNTHETIC_EMPTY, false);
 	return n;
 }
 

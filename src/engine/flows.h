@@ -83,7 +83,11 @@ const char *cf_flow_asked_name(const struct cf_engine *e, const struct cf_ip *ip
 void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *server,
 			uint16_t port, const uint8_t *msg, size_t len);
 
-/* A resolver's answer is going back to the tree: learn its names for policy, log it. */
+/*
+ * An answer from upstream is going back to the tree (@server: the server the
+ * tree asked): log it; learn its question's names for policy only when the
+ * query was redirected to childflow's resolver (cf_flow_dns_redirected()).
+ */
 void cf_flow_dns_relayed(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
 			 uint16_t port, const uint8_t *msg, size_t len);
 

@@ -90,6 +90,7 @@ struct tcp_conn {
 	struct tcp_conn *rprev, *rnext; /* ready list: relays whose turn ran out (RELAY only) */
 	bool ready;
 	bool starved; /* its relay waits for a pipe: no descriptor was left */
+	bool dns_slot; /* a DNS-over-TCP stream, counted in n_dns */
 };
 
 struct cf_tcp_table {
@@ -106,6 +107,8 @@ struct cf_tcp_table {
 	size_t n_starved;  /* relays waiting for a pipe */
 	bool wake_starved; /* descriptors were freed since they last tried */
 	bool warned_full, warned_relay, warned_starved;
+	size_t n_dns; /* DNS-over-TCP streams, from SYN to close (at most CF_DNSSTREAM_MAX) */
+	bool warned_dns_full;
 };
 
 static void list_add(struct tcp_conn *head, struct tcp_conn *c)
@@ -307,6 +310,9 @@ static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 	} else {
 		pending_unlink(e->tcp, c);
 	}
+	if (c->dns_slot)
+		e->tcp->n_dns--;
+	c->dns_slot = false;
 	cf_egress_sock_close(&c->egs, reset);
 	if (reset) {
 		abort_fd(c->up_fd);
@@ -504,6 +510,16 @@ static struct tcp_conn *conn_new(const struct cf_pkt *syn)
 	return c;
 }
 
+/* Answer @syn with a RST at once: no connection is made for it. */
+static void refuse_syn(struct cf_engine *e, const struct cf_pkt *syn)
+{
+	struct cf_pkt copy = *syn;
+	ssize_t n = cf_pkt_build_tcp_rst(e->txbuf, sizeof(e->txbuf), &copy);
+
+	if (n > 0)
+		cf_engine_tun_write(e, e->txbuf, (size_t)n);
+}
+
 void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn)
 {
 	struct cf_tcp_table *t = e->tcp;
@@ -517,17 +533,24 @@ void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn)
 		return;
 	}
 	if (t->n_pending + t->n_relay >= t->max_conns) {
-		struct cf_pkt copy = *syn;
-		ssize_t n = cf_pkt_build_tcp_rst(e->txbuf, sizeof(e->txbuf), &copy);
-
 		if (!t->warned_full) {
 			log_warn("%zu concurrent TCP connections: the file-descriptor limit "
 				 "(ulimit -n) allows no more; refusing new ones (raise the limit)",
 				 t->n_pending + t->n_relay);
 			t->warned_full = true;
 		}
-		if (n > 0)
-			cf_engine_tun_write(e, e->txbuf, (size_t)n);
+		refuse_syn(e, syn);
+		return;
+	}
+	/* Each stream holds buffers and descriptors: a tree cannot open them without end. */
+	if (syn->dport == 53 && t->n_dns >= CF_DNSSTREAM_MAX) {
+		if (!t->warned_dns_full) {
+			log_warn("the tree has %u DNS-over-TCP connections open at once; refusing "
+				 "new ones until one closes (reported once)",
+				 CF_DNSSTREAM_MAX);
+			t->warned_dns_full = true;
+		}
+		refuse_syn(e, syn);
 		return;
 	}
 	c = conn_new(syn);
@@ -538,6 +561,8 @@ void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn)
 	c->state = TCP_CONNECTING;
 	c->deadline_ms = e->now_ms + CONNECTING_TIMEOUT_MS;
 	pending_link(t, c);
+	c->dns_slot = syn->dport == 53;
+	t->n_dns += c->dns_slot;
 	e->stats.tcp_attempts++;
 	err = cf_flow_tcp_decide(e, &c->flow);
 	if (err < 0) {

@@ -7,7 +7,8 @@
  * - a parsed qname is lower case, has no trailing dot and fits its buffer;
  * - an answer built for a query parses back as a response with the same id,
  *   and (when the query had a usable question) the same question;
- * - every A/AAAA/CNAME record from cf_dns_parse_answer is well formed.
+ * - every A/AAAA/CNAME record from cf_dns_parse_answer is well formed;
+ * - cf_dns_answer_keep_chain keeps a subset with at most CF_DNS_CHAIN_MAX CNAMEs.
  *
  * Build (the lead wires this into meson): clang -fsanitize=fuzzer,address,undefined
  * -Isrc tests/fuzz/fuzz_dns.c src/dns/message.c -lldns
@@ -65,8 +66,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cf_dns_answer a;
 	uint8_t out[1024];
 	ssize_t n;
+	bool asked = false;
 
 	if (cf_dns_parse_query(data, size, &q) == 0) {
+		asked = q.has_question;
 		char buf[16];
 
 		check_name(q.qname);
@@ -97,6 +100,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				      a.rr[i].ip.family == AF_INET6);
 		}
 		CHECK(a.rcode <= 15);
+		if (asked) {
+			/* What the name memory may learn: a subset, at most the chain's links. */
+			size_t before = a.n, links = 0;
+
+			CHECK(cf_dns_answer_keep_chain(&a, q.qname) == a.n && a.n <= before);
+			for (size_t i = 0; i < a.n; i++)
+				links += a.rr[i].is_cname;
+			CHECK(links <= CF_DNS_CHAIN_MAX);
+		}
 		cf_dns_answer_free(&a);
 	}
 	return 0;

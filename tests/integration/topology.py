@@ -118,6 +118,11 @@ DISCARD_PORT = 9
 
 ORIGIN_NAME = "origin.test"
 V6ONLY_NAME = "v6only.test"
+# Names under one allowed domain (test_escape_dns.py): A answers ALLOWED_NAME
+# (origin), B answers POISON_NAME with origin-b, which only B knows.
+ALLOWED_DOMAIN = "allowed.test"
+ALLOWED_NAME = "ok.allowed.test"
+POISON_NAME = "x.allowed.test"
 ORIGIN_BODY = "hello from origin\n"
 ORIGIN_B_BODY = "hello from origin-b\n"
 BIG_SIZE = 100 * 1024 * 1024
@@ -780,10 +785,12 @@ http {{
                                     self.logs["nginx-error"], "-c", f"{r}/nginx/nginx.conf"])
         self._spawn_world("dnsmasq-a", self._dnsmasq_argv(
             self.logs["dns-a"], DNS_A_V4, DNS_A_V6,
-            [f"{ORIGIN_NAME},{ORIGIN_V4},{ORIGIN_V6}", f"{V6ONLY_NAME},{ORIGIN_V6}"]))
+            [f"{ORIGIN_NAME},{ORIGIN_V4},{ORIGIN_V6}", f"{V6ONLY_NAME},{ORIGIN_V6}",
+             f"{ALLOWED_NAME},{ORIGIN_V4}"]))
         self._spawn_world("dnsmasq-b", self._dnsmasq_argv(
             self.logs["dns-b"], DNS_B_V4, DNS_B_V6,
-            [f"{ORIGIN_NAME},{ORIGIN_B_V4},{ORIGIN_B_V6}"]))
+            [f"{ORIGIN_NAME},{ORIGIN_B_V4},{ORIGIN_B_V6}",
+             f"{POISON_NAME},{ORIGIN_B_V4},{ORIGIN_B_V6}"]))
         self._spawn_world("echo", [PYTHON, "-u", os.path.join(HERE, "peers.py"),
                                    "--log", self.logs["echo"], ORIGIN_V4, ORIGIN_V6])
         self._spawn_in(self.far_ns, "udp-echo", [

@@ -699,6 +699,141 @@ static void test_parse_answer_enomem_is_reported_without_leaks(void **state)
 	});
 }
 
+/* ---- cf_dns_answer_keep_chain --------------------------------------------------------------- */
+
+/* Records given as "owner>target" (CNAME) or "owner=v4" (A), in order. */
+static size_t make_answer(struct cf_dns_record *rr, const char *const *spec, size_t n)
+{
+	memset(rr, 0, n * sizeof(*rr));
+	for (size_t i = 0; i < n; i++) {
+		const char *sep = strpbrk(spec[i], ">=");
+
+		assert_non_null(sep);
+		snprintf(rr[i].name, sizeof(rr[i].name), "%.*s", (int)(sep - spec[i]), spec[i]);
+		rr[i].ttl = 60;
+		rr[i].is_cname = *sep == '>';
+		if (rr[i].is_cname)
+			snprintf(rr[i].target, sizeof(rr[i].target), "%s", sep + 1);
+		else
+			rr[i].ip = ip4(sep + 1);
+	}
+	return n;
+}
+
+/* Keep the chain of @qname in @spec; the kept records, as their index in @spec, are @want. */
+static void check_chain(const char *qname, const char *const *spec, size_t n, const size_t *want,
+			size_t n_want)
+{
+	struct cf_dns_record rr[40], orig[40];
+	struct cf_dns_answer a = {.rr = rr, .n = make_answer(rr, spec, n)};
+
+	assert_true(n <= 40);
+	memcpy(orig, rr, sizeof(orig[0]) * n);
+	assert_int_equal(cf_dns_answer_keep_chain(&a, qname), n_want);
+	assert_int_equal(a.n, n_want);
+	for (size_t i = 0; i < n_want; i++) {
+		print_message("kept %zu: %s\n", i, spec[want[i]]);
+		assert_memory_equal(&a.rr[i], &orig[want[i]], sizeof(rr[0]));
+	}
+}
+
+#define SPEC(...) ((const char *const[]){__VA_ARGS__})
+#define IDX(...) ((const size_t[]){__VA_ARGS__})
+#define CHECK_CHAIN(q, spec, want)                                                                 \
+	check_chain(q, spec, sizeof(spec) / sizeof(spec[0]), want, sizeof(want) / sizeof(want[0]))
+
+static void test_keep_chain_drops_records_of_other_names(void **state)
+{
+	(void)state;
+	/* An answer for x.allowed.test teaches nothing about y.allowed.test or evil.test. */
+	CHECK_CHAIN("x.allowed.test",
+		    SPEC("evil.test=198.51.100.99", "x.allowed.test=198.51.100.11",
+			 "y.allowed.test=198.51.100.98", "x.allowed.test=198.51.100.12"),
+		    IDX(1, 3));
+}
+
+static void test_keep_chain_follows_cnames_in_any_order(void **state)
+{
+	(void)state;
+	CHECK_CHAIN("www.example.com",
+		    SPEC("e1.cdn.example.net=192.0.2.1", "edge.example.net>e1.cdn.example.net",
+			 "www.example.com>edge.example.net", "other.example.net=192.0.2.9",
+			 "other.example.net>e1.cdn.example.net", "e1.cdn.example.net=192.0.2.2"),
+		    IDX(0, 1, 2, 5));
+}
+
+static void test_keep_chain_is_case_insensitive(void **state)
+{
+	(void)state;
+	CHECK_CHAIN("WWW.Example.COM",
+		    SPEC("www.example.com>Edge.Example.Net", "EDGE.example.net=192.0.2.1",
+			 "evil.example.com=192.0.2.66"),
+		    IDX(0, 1));
+}
+
+static void test_keep_chain_cname_elsewhere_teaches_nothing(void **state)
+{
+	(void)state;
+	/* A chain that does not start at the question's name is not the question's. */
+	CHECK_CHAIN(
+	    "x.allowed.test",
+	    SPEC("evil.test>x.allowed.test", "y.allowed.test>evil.test", "evil.test=198.51.100.99"),
+	    IDX());
+}
+
+static void test_keep_chain_takes_the_first_cname_of_an_owner(void **state)
+{
+	(void)state;
+	CHECK_CHAIN(
+	    "a.test",
+	    SPEC("a.test>b.test", "a.test>evil.test", "b.test=192.0.2.1", "evil.test=192.0.2.66"),
+	    IDX(0, 2));
+}
+
+static void test_keep_chain_stops_at_a_loop(void **state)
+{
+	(void)state;
+	/* a -> b -> A: the CNAME back to a is dropped, the walk ends. */
+	CHECK_CHAIN("a.test",
+		    SPEC("a.test>b.test", "b.test>A.test", "b.test=192.0.2.1", "a.test=192.0.2.2"),
+		    IDX(0, 2, 3));
+	CHECK_CHAIN("a.test", SPEC("a.test>a.test", "a.test=192.0.2.1"), IDX(1));
+}
+
+static void test_keep_chain_is_bounded(void **state)
+{
+	char names[CF_DNS_CHAIN_MAX + 3][40];
+	const char *spec[CF_DNS_CHAIN_MAX + 3];
+	size_t want[CF_DNS_CHAIN_MAX + 1];
+
+	(void)state;
+	/* n0 -> n1 -> ... -> n(MAX+1), then an address of the last name. */
+	for (size_t i = 0; i <= CF_DNS_CHAIN_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%zu.test>n%zu.test", i, i + 1);
+		spec[i] = names[i];
+	}
+	snprintf(names[CF_DNS_CHAIN_MAX + 1], sizeof(names[0]), "n%d.test=192.0.2.1",
+		 CF_DNS_CHAIN_MAX + 1);
+	spec[CF_DNS_CHAIN_MAX + 1] = names[CF_DNS_CHAIN_MAX + 1];
+	snprintf(names[CF_DNS_CHAIN_MAX + 2], sizeof(names[0]), "n%d.test=192.0.2.2",
+		 CF_DNS_CHAIN_MAX);
+	spec[CF_DNS_CHAIN_MAX + 2] = names[CF_DNS_CHAIN_MAX + 2];
+	/* MAX links are followed: n(MAX) is the last name, its address kept, n(MAX+1)'s not. */
+	for (size_t i = 0; i < CF_DNS_CHAIN_MAX; i++)
+		want[i] = i;
+	want[CF_DNS_CHAIN_MAX] = CF_DNS_CHAIN_MAX + 2;
+	check_chain("n0.test", spec, CF_DNS_CHAIN_MAX + 3, want, CF_DNS_CHAIN_MAX + 1);
+}
+
+static void test_keep_chain_of_an_empty_answer_is_empty(void **state)
+{
+	struct cf_dns_answer a = {0};
+
+	(void)state;
+	assert_int_equal(cf_dns_answer_keep_chain(&a, "a.test"), 0);
+	assert_int_equal(a.n, 0);
+}
+
 /* ---- cf_dns_build_empty_answer -------------------------------------------------------------- */
 
 static void test_empty_answer_nodata_keeps_id_question_and_rd(void **state)
@@ -1101,6 +1236,14 @@ int main(void)
 	    cmocka_unit_test(test_parse_answer_rejects_malformed_messages),
 	    cmocka_unit_test(test_answer_free_is_safe_twice_and_on_null),
 	    cmocka_unit_test(test_parse_answer_enomem_is_reported_without_leaks),
+	    cmocka_unit_test(test_keep_chain_drops_records_of_other_names),
+	    cmocka_unit_test(test_keep_chain_follows_cnames_in_any_order),
+	    cmocka_unit_test(test_keep_chain_is_case_insensitive),
+	    cmocka_unit_test(test_keep_chain_cname_elsewhere_teaches_nothing),
+	    cmocka_unit_test(test_keep_chain_takes_the_first_cname_of_an_owner),
+	    cmocka_unit_test(test_keep_chain_stops_at_a_loop),
+	    cmocka_unit_test(test_keep_chain_is_bounded),
+	    cmocka_unit_test(test_keep_chain_of_an_empty_answer_is_empty),
 	    cmocka_unit_test(test_empty_answer_nodata_keeps_id_question_and_rd),
 	    cmocka_unit_test(test_empty_answer_carries_refused_and_servfail),
 	    cmocka_unit_test(test_empty_answer_copies_cd_class_opcode_and_clear_rd),
