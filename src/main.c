@@ -102,6 +102,8 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "Try 'childflow --help' for more information.\n");
 		goto out;
 	}
+	/* Before anything else runs: the sandbox's helper is cloned from this image. */
+	cf_cli_scrub_argv(&cli);
 	switch (cli.mode) {
 	case CF_MODE_HELP:
 		cf_cli_usage(stdout);

@@ -766,6 +766,27 @@ static int take_command(struct cf_cli *cli, int argc, char *argv[], int first, c
 	return 0;
 }
 
+/*
+ * Remember where the password in @arg (getopt's optarg: a pointer into the
+ * argv strings, whichever form the option took) lies, for cf_cli_scrub_argv().
+ */
+static int record_secret(struct cf_cli *cli, enum opt_id id, char *arg, char *err, size_t errlen)
+{
+	struct cf_cli_secret *v;
+	size_t off = 0, len = strlen(arg);
+
+	if (id == OPT_PROXY && !cf_proxy_password_span(arg, &off, &len))
+		return 0;
+	if (len == 0)
+		return 0;
+	v = reallocarray(cli->secrets, cli->n_secrets + 1, sizeof(*v));
+	if (!v)
+		return oom(err, errlen);
+	cli->secrets = v;
+	v[cli->n_secrets++] = (struct cf_cli_secret){.at = arg + off, .len = len};
+	return 0;
+}
+
 static int parse_options(int argc, char *argv[], struct cf_cli *out, char *err, size_t errlen)
 {
 	struct option longopts[OPT__COUNT + 1];
@@ -796,6 +817,8 @@ static int parse_options(int argc, char *argv[], struct cf_cli *out, char *err, 
 			return 0;
 		}
 		r = handle_option(out, (enum opt_id)id, optarg, err, errlen);
+		if (r == 0 && (id == OPT_PROXY || id == OPT_PROXY_PASSWORD))
+			r = record_secret(out, (enum opt_id)id, optarg, err, errlen);
 		if (r < 0)
 			return r;
 	}
@@ -819,13 +842,27 @@ int cf_cli_parse(int argc, char *argv[], struct cf_cli *out, char *err, size_t e
 	return r;
 }
 
+/*
+ * '*' for every byte, in place: /proc/PID/cmdline reads these very bytes, and
+ * the strings cannot shrink without NULs that would split them into more
+ * arguments. The password's length stays visible (docs: SECURITY.md).
+ */
+void cf_cli_scrub_argv(struct cf_cli *cli)
+{
+	for (size_t i = 0; i < cli->n_secrets; i++)
+		memset(cli->secrets[i].at, '*', cli->secrets[i].len);
+}
+
 void cf_cli_free(struct cf_cli *cli)
 {
 	free(cli->profile);
 	free(cli->report_path);
+	free(cli->secrets);
 	cf_config_free(&cli->cfg);
 	cli->profile = NULL;
 	cli->report_path = NULL;
+	cli->secrets = NULL;
+	cli->n_secrets = 0;
 	cli->mode = CF_MODE_RUN;
 }
 
