@@ -516,8 +516,7 @@ static void test_no_message_ever_contains_the_password(void **state)
  * and check the copy against @want (the arguments as they must read
  * afterwards) and that the configuration still holds @password.
  */
-static void expect_scrubbed(const char *const *args, const char *const *want,
-			    const char *password)
+static void expect_scrubbed(const char *const *args, const char *const *want, const char *password)
 {
 	char buf[64][128], *argv[64], err[256] = "";
 	struct cf_cli cli;
@@ -568,7 +567,8 @@ static void test_scrub_replaces_every_form_of_the_password(void **state)
 			"pw");
 	/* the user name, a URI without a password and the command stay as they are */
 	expect_scrubbed(ARGS("-p", "http://u@h", "-U", "u", "-P", "x", "--", "curl", "-P", "x"),
-			ARGS("-p", "http://u@h", "-U", "u", "-P", "*", "--", "curl", "-P", "x"), "x");
+			ARGS("-p", "http://u@h", "-U", "u", "-P", "*", "--", "curl", "-P", "x"),
+			"x");
 }
 
 static void test_scrub_covers_repeated_options(void **state)
