@@ -61,7 +61,8 @@ static int build_config(const struct cf_cli *cli, struct cf_config *cfg)
 	int r;
 
 	if (cli->profile) {
-		r = cf_profile_load(cli->profile, &prof, err, sizeof(err));
+		r = cf_profile_load_files(cli->profile, &prof, &cfg->profile_files, err,
+					  sizeof(err));
 		if (r == 0)
 			r = cf_config_overlay(cfg, &prof);
 		else

@@ -67,6 +67,8 @@ enum opt_id {
 	OPT_IFACE,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_MASK,
+	OPT_UNMASK,
 	OPT__COUNT,
 };
 
@@ -181,6 +183,15 @@ static const struct cf_cli_option options[OPT__COUNT] = {
 		   CF_CLI_GROUP_ROOTFUL},
     [OPT_HELP] = {"help", 'h', NULL, "Print this help and exit.", CF_CLI_GROUP_OTHER},
     [OPT_VERSION] = {"version", 'V', NULL, "Print the version and exit.", CF_CLI_GROUP_OTHER},
+    [OPT_MASK] = {"mask", 0, "PATH",
+		  "Hide this absolute path (a UNIX socket, a file or a directory) from the "
+		  "tree, besides the sockets hidden by default (repeatable).",
+		  CF_CLI_GROUP_SANDBOX},
+    [OPT_UNMASK] = {"unmask", 0, "PATH",
+		    "Let the tree reach PATH, one of the sockets hidden by default: the D-Bus "
+		    "session bus, the systemd user manager, Docker, Podman, containerd, tmux "
+		    "and screen (repeatable; the list: SECURITY.md).",
+		    CF_CLI_GROUP_SANDBOX},
 };
 
 static const char *const group_titles[] = {
@@ -188,7 +199,7 @@ static const char *const group_titles[] = {
     [CF_CLI_GROUP_DNS] = "DNS and hosts", [CF_CLI_GROUP_PROXY] = "Proxy",
     [CF_CLI_GROUP_POLICY] = "Policy",	  [CF_CLI_GROUP_OBSERVABILITY] = "Observability",
     [CF_CLI_GROUP_CAPTURE] = "Capture",	  [CF_CLI_GROUP_ROOTFUL] = "Rootful backend",
-    [CF_CLI_GROUP_OTHER] = "Other",
+    [CF_CLI_GROUP_SANDBOX] = "Sandbox",	  [CF_CLI_GROUP_OTHER] = "Other",
 };
 
 const struct cf_cli_option *cf_cli_options(size_t *n)
@@ -577,6 +588,26 @@ static int handle_credential(struct cf_config *cfg, enum opt_id id, const char *
 	return 0;
 }
 
+/* --mask / --unmask: an absolute path, normalised, appended to its list. */
+static int handle_mask(struct cf_config *cfg, enum opt_id id, const char *arg, char *err,
+		       size_t errlen)
+{
+	bool mask = id == OPT_MASK;
+	cleanup_free char *path = strdup(arg);
+
+	if (!path)
+		return oom(err, errlen);
+	if (cf_mask_path_normalise(path) < 0)
+		return usage_error(err, errlen,
+				   "--%s: '%s' is not an absolute path other than '/' (write it "
+				   "from the root, e.g. /run/user/1000/bus)",
+				   options[id].name, has_control_char(arg) ? "?" : arg);
+	if (cf_strv_push(mask ? &cfg->mask : &cfg->unmask, path) < 0)
+		return oom(err, errlen);
+	cfg->set |= CF_KEY_BIT(mask ? CF_KEY_MASK : CF_KEY_UNMASK);
+	return 0;
+}
+
 /* An interface name the kernel would accept (dev_valid_name()). */
 static int handle_iface(struct cf_config *cfg, const char *arg, char *err, size_t errlen)
 {
@@ -670,6 +701,9 @@ static int handle_option(struct cf_cli *cli, enum opt_id id, const char *arg, ch
 		return handle_dns(cfg, arg, err, errlen);
 	case OPT_IFACE:
 		return handle_iface(cfg, arg, err, errlen);
+	case OPT_MASK:
+	case OPT_UNMASK:
+		return handle_mask(cfg, id, arg, err, errlen);
 	case OPT_ROOT:
 		cfg->backend = CF_BACKEND_ROOTFUL;
 		cfg->set |= CF_KEY_BIT(CF_KEY_BACKEND);

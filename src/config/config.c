@@ -49,6 +49,8 @@ static const char *const key_names[CF_KEY__COUNT] = {
     [CF_KEY_PROXY_ONLY] = "proxy_only",
     [CF_KEY_FAIL_ON_LEAK] = "fail_on_leak",
     [CF_KEY_IFACE] = "iface",
+    [CF_KEY_MASK] = "mask",
+    [CF_KEY_UNMASK] = "unmask",
 };
 
 const char *cf_key_name(enum cf_key k)
@@ -153,6 +155,9 @@ void cf_config_free(struct cf_config *c)
 	cf_strv_free(&c->deny_domains);
 	cf_strv_free(&c->deny_domains_exact);
 	free(c->iface);
+	cf_strv_free(&c->mask);
+	cf_strv_free(&c->unmask);
+	cf_strv_free(&c->profile_files);
 	cf_config_init(c);
 }
 
@@ -303,6 +308,10 @@ static int overlay_key(struct cf_config *base, const struct cf_config *over, enu
 		return 0;
 	case CF_KEY_IFACE:
 		return copy_str(&base->iface, over->iface, false);
+	case CF_KEY_MASK:
+		return copy_strv(&base->mask, &over->mask);
+	case CF_KEY_UNMASK:
+		return copy_strv(&base->unmask, &over->unmask);
 	case CF_KEY__COUNT:
 		break;
 	}
@@ -440,4 +449,19 @@ int cf_config_check(const struct cf_config *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return check_remote_dns(c, err, errlen);
+}
+
+int cf_mask_path_normalise(char *path)
+{
+	size_t n = strlen(path);
+
+	if (path[0] != '/')
+		return -EINVAL;
+	for (const char *p = path; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return -EINVAL;
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+	/* masking the root would hide every file from the tree */
+	return strcmp(path, "/") == 0 ? -EINVAL : 0;
 }

@@ -98,6 +98,8 @@ enum cf_key {
 	CF_KEY_PROXY_ONLY,
 	CF_KEY_FAIL_ON_LEAK,
 	CF_KEY_IFACE,
+	CF_KEY_MASK,
+	CF_KEY_UNMASK,
 	CF_KEY__COUNT,
 };
 
@@ -138,6 +140,10 @@ struct cf_config {
 	bool proxy_only;
 	bool fail_on_leak;
 	char *iface;
+	struct cf_strv mask;   /* absolute paths hidden from the tree, beside the defaults */
+	struct cf_strv unmask; /* default masks given back (absolute, from the default list) */
+	/* Not a key: the --profile chain as loaded (absolute paths), hidden from the tree. */
+	struct cf_strv profile_files;
 };
 
 /* Fill @c with the built-in defaults and an empty set mask. */
@@ -177,6 +183,13 @@ void cf_proxy_free(struct cf_proxy *p);
  * 253 bytes, empty labels or characters outside [a-z0-9-_.*].
  */
 int cf_domain_normalise(char *name);
+
+/*
+ * cf_mask_path_normalise() - check and normalise a --mask/--unmask path in
+ * place: trailing '/' removed. Return 0, or -EINVAL for a path that is not
+ * absolute, is "/" itself or holds control characters.
+ */
+int cf_mask_path_normalise(char *path);
 
 /* Key name as written in profiles ("allow_cidrs"), for messages and dumps. */
 const char *cf_key_name(enum cf_key k);

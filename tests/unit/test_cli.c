@@ -582,6 +582,26 @@ static void test_scrub_covers_repeated_options(void **state)
 			"second");
 }
 
+static void test_mask_and_unmask_take_absolute_paths(void **state)
+{
+	struct cf_cli cli;
+
+	(void)state;
+	PARSE_OK(&cli, "--mask", "/run/a.sock", "--mask=/srv/dir/", "--unmask", "/run/docker.sock",
+		 "--", "true");
+	assert_int_equal(cli.cfg.mask.n, 2);
+	assert_string_equal(cli.cfg.mask.v[0], "/run/a.sock");
+	assert_string_equal(cli.cfg.mask.v[1], "/srv/dir");
+	assert_int_equal(cli.cfg.unmask.n, 1);
+	assert_string_equal(cli.cfg.unmask.v[0], "/run/docker.sock");
+	assert_true(cli.cfg.set & CF_KEY_BIT(CF_KEY_MASK));
+	assert_true(cli.cfg.set & CF_KEY_BIT(CF_KEY_UNMASK));
+	cf_cli_free(&cli);
+	expect_error("--mask: 'a.sock' is not an absolute path", "", ARGS("--mask", "a.sock"));
+	expect_error("--unmask: '//' is not an absolute path", "", ARGS("--unmask", "//"));
+	expect_error("--mask: '' is not an absolute path", "", ARGS("--mask="));
+}
+
 static void test_iface_names(void **state)
 {
 	struct cf_cli cli;
@@ -776,7 +796,8 @@ static const struct {
     {"deny-domain", 0, true},	  {"deny-domain-exact", 0, true},
     {"proxy-only", 0, false},	  {"fail-on-leak", 0, false},
     {"iface", 'i', true},	  {"help", 'h', false},
-    {"version", 'V', false},
+    {"version", 'V', false},	  {"mask", 0, true},
+    {"unmask", 0, true},
     /* beyond the reference: the proxy issue asks for a way to always send IPs */
     {"proxy-send-ip", 0, false},
     /* and for remote DNS through the proxy */
@@ -943,6 +964,7 @@ int main(void)
 	    cmocka_unit_test(test_no_message_ever_contains_the_password),
 	    cmocka_unit_test(test_scrub_replaces_every_form_of_the_password),
 	    cmocka_unit_test(test_scrub_covers_repeated_options),
+	    cmocka_unit_test(test_mask_and_unmask_take_absolute_paths),
 	    cmocka_unit_test(test_iface_names),
 	    cmocka_unit_test(test_input_files_must_be_readable_regular_files),
 	    cmocka_unit_test(test_output_files_need_an_existing_directory),
