@@ -101,8 +101,8 @@ static const struct cf_cli_option options[OPT__COUNT] = {
 		   CF_CLI_GROUP_PROXY},
     [OPT_PROXY_USER] = {"proxy-user", 'U', "USER", "Proxy user name.", CF_CLI_GROUP_PROXY},
     [OPT_PROXY_PASSWORD] = {"proxy-password", 'P', "PASS",
-			    "Proxy password (visible to other local users in the process "
-			    "list; prefer a profile).",
+			    "Proxy password (overwritten with '*' in the process list once "
+			    "parsed; a profile keeps it out of shell history too).",
 			    CF_CLI_GROUP_PROXY},
     [OPT_PROXY_INSECURE] = {"proxy-insecure", 0, NULL,
 			    "For https:// proxies: accept an untrusted certificate, but "
