@@ -952,8 +952,8 @@ int cf_profile_load(const char *path, struct cf_config *out, char *err, size_t e
 	return cf_profile_load_files(path, out, NULL, err, errlen);
 }
 
-int cf_profile_load_files(const char *path, struct cf_config *out, struct cf_strv *files,
-			  char *err, size_t errlen)
+int cf_profile_load_files(const char *path, struct cf_config *out, struct cf_strv *files, char *err,
+			  size_t errlen)
 {
 	struct chain ch = {0};
 	int r;

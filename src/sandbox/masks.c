@@ -31,12 +31,7 @@ static const char *const system_masks[] = {
 
 /* Below a runtime directory (/run/user/UID and $XDG_RUNTIME_DIR). */
 static const char *const runtime_masks[] = {
-    "bus",
-    "systemd",
-    "docker.sock",
-    "podman/podman.sock",
-    "containerd",
-    "containerd-rootless",
+    "bus", "systemd", "docker.sock", "podman/podman.sock", "containerd", "containerd-rootless",
 };
 
 void cf_mask_env_current(struct cf_mask_env *env)

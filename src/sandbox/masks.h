@@ -16,12 +16,12 @@
 /* What the per-user entries are computed from (NULL: not set). */
 struct cf_mask_env {
 	uid_t uid;
-	const char *user;		/* login name, for screen's S-USER */
-	const char *home;		/* for ~/.screen */
-	const char *xdg_runtime_dir;	/* $XDG_RUNTIME_DIR */
-	const char *dbus_session_bus;	/* $DBUS_SESSION_BUS_ADDRESS */
-	const char *tmux_tmpdir;	/* $TMUX_TMPDIR */
-	const char *screendir;		/* $SCREENDIR */
+	const char *user;	      /* login name, for screen's S-USER */
+	const char *home;	      /* for ~/.screen */
+	const char *xdg_runtime_dir;  /* $XDG_RUNTIME_DIR */
+	const char *dbus_session_bus; /* $DBUS_SESSION_BUS_ADDRESS */
+	const char *tmux_tmpdir;      /* $TMUX_TMPDIR */
+	const char *screendir;	      /* $SCREENDIR */
 };
 
 /*

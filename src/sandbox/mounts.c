@@ -168,8 +168,8 @@ static int make_covers(int *mnt_out, char *err, size_t errlen)
 /* Place a read-only empty file or directory (as @path is) over the existing @path. */
 static int cover(int covers, const char *path, bool is_dir, char *err, size_t errlen)
 {
-	cleanup_fd int tree = open_tree(covers, is_dir ? COVER_DIR : COVER_FILE,
-					OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	cleanup_fd int tree =
+	    open_tree(covers, is_dir ? COVER_DIR : COVER_FILE, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 
 	int r = -errno;
 
@@ -177,8 +177,7 @@ static int cover(int covers, const char *path, bool is_dir, char *err, size_t er
 		snprintf(err, errlen, "cannot mask %s: %s", path, strerror(-r));
 		return r;
 	}
-	return attach_ro(tree, path, is_dir ? "an empty directory" : "an empty file", err,
-			 errlen);
+	return attach_ro(tree, path, is_dir ? "an empty directory" : "an empty file", err, errlen);
 }
 
 int cf_mounts_hide(const struct cf_strv *outputs, const struct cf_strv *masks, char *err,

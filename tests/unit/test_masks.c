@@ -26,12 +26,18 @@ static const struct cf_mask_env plain = {.uid = 1234, .user = "ann", .home = "/h
 static void test_defaults_cover_the_documented_list(void **state)
 {
 	static const char *const want[] = {
-	    "/run/docker.sock",		     "/var/run/docker.sock",
-	    "/run/podman/podman.sock",	     "/run/containerd/containerd.sock",
-	    "/run/user/1234/bus",	     "/run/user/1234/systemd",
-	    "/run/user/1234/docker.sock",    "/run/user/1234/podman/podman.sock",
-	    "/run/user/1234/containerd",     "/run/user/1234/containerd-rootless",
-	    "/tmp/tmux-1234",		     "/run/screen/S-ann",
+	    "/run/docker.sock",
+	    "/var/run/docker.sock",
+	    "/run/podman/podman.sock",
+	    "/run/containerd/containerd.sock",
+	    "/run/user/1234/bus",
+	    "/run/user/1234/systemd",
+	    "/run/user/1234/docker.sock",
+	    "/run/user/1234/podman/podman.sock",
+	    "/run/user/1234/containerd",
+	    "/run/user/1234/containerd-rootless",
+	    "/tmp/tmux-1234",
+	    "/run/screen/S-ann",
 	    "/home/ann/.screen",
 	};
 	struct cf_strv sv = {0};
@@ -108,7 +114,8 @@ static void test_unmask_of_a_path_not_in_the_list_is_an_error(void **state)
 	cf_config_init(&c);
 	assert_int_equal(cf_strv_push(&c.unmask, "/run/user/1234/bus.typo"), 0);
 	assert_int_equal(cf_masks_build(&c, &plain, &sv, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "--unmask: '/run/user/1234/bus.typo' is not masked by default"));
+	assert_non_null(
+	    strstr(err, "--unmask: '/run/user/1234/bus.typo' is not masked by default"));
 	assert_int_equal(sv.n, 0);
 	cf_config_free(&c);
 }
