@@ -61,7 +61,8 @@ static int build_config(const struct cf_cli *cli, struct cf_config *cfg)
 	int r;
 
 	if (cli->profile) {
-		r = cf_profile_load(cli->profile, &prof, err, sizeof(err));
+		r = cf_profile_load_files(cli->profile, &prof, &cfg->profile_files, err,
+					  sizeof(err));
 		if (r == 0)
 			r = cf_config_overlay(cfg, &prof);
 		else
@@ -102,6 +103,8 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "Try 'childflow --help' for more information.\n");
 		goto out;
 	}
+	/* Before anything else runs: the sandbox's helper is cloned from this image. */
+	cf_cli_scrub_argv(&cli);
 	switch (cli.mode) {
 	case CF_MODE_HELP:
 		cf_cli_usage(stdout);

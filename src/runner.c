@@ -20,7 +20,9 @@
 #include "obs/flowlog.h"
 #include "proxy/uri.h"
 #include "sandbox/launch.h"
+#include "sandbox/masks.h"
 #include "sandbox/plan.h"
+#include "util/cleanup.h"
 #include "util/log.h"
 
 /* Many concurrent connections need many fds (six per relayed connection). */
@@ -483,10 +485,30 @@ static int open_wire(struct cf_sandbox *sb, struct capture_files *cf, int *fd)
 	return CF_EXIT_SETUP;
 }
 
-static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
-			 struct capture_files *cf, const struct sockaddr_storage *proxy,
-			 socklen_t proxy_len)
+/*
+ * The files of this run the tree must neither read nor change (the flow log,
+ * every capture file, the profile chain): all exist by now, so the sandbox
+ * can bind an empty read-only file over each (cf_mounts_hide()).
+ */
+static int output_files(const struct cf_config *cfg, const struct capture_files *cf,
+			struct cf_strv *out)
 {
+	const char *const files[] = { cfg->flow_log, cf->child_path, cf->egress_path };
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < CF_ARRAY_SIZE(files); i++)
+		if (files[i])
+			r = cf_strv_push(out, files[i]);
+	for (size_t i = 0; r == 0 && i < cfg->profile_files.n; i++)
+		r = cf_strv_push(out, cfg->profile_files.v[i]);
+	return r;
+}
+
+static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
+			 struct capture_files *cf, const struct cf_strv *masks,
+			 const struct sockaddr_storage *proxy, socklen_t proxy_len)
+{
+	struct cf_strv outputs = { 0 };
 	struct cf_resolvconf host_dns;
 	struct cf_sandbox sb;
 	struct cf_engine_result res;
@@ -507,8 +529,17 @@ static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
 		.hosts_extra = cfg->allow_host_ports.n ? CF_HOST_ALIAS_HOSTS : NULL,
 		.plan = &plan,
 		.capture = cf->child != NULL,
+		.outputs = &outputs,
+		.masks = masks,
 	};
+	if (output_files(cfg, cf, &outputs) < 0) {
+		log_error("out of memory");
+		cf_strv_free(&outputs);
+		capture_files_discard(cf);
+		return CF_EXIT_RUNTIME;
+	}
 	r = cf_sandbox_start(&so, &sb, &phase, err, sizeof(err));
+	cf_strv_free(&outputs);
 	if (r < 0) {
 		log_error("%s", err);
 		cf_obs_runtime_failure(obs,
@@ -543,16 +574,24 @@ static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
 int cf_run_rootless(const struct cf_config *cfg)
 {
 	struct capture_files capture = { 0 };
+	struct cf_mask_env mask_env;
+	struct cf_strv masks = { 0 };
 	struct cf_obs *obs = NULL;
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len = 0;
 	char err[512];
 	int code, r;
 
+	cf_mask_env_current(&mask_env);
+	if (cf_masks_build(cfg, &mask_env, &masks, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return CF_EXIT_USAGE;
+	}
 	if (cfg->flow_log || cfg->summary) {
 		r = cf_obs_open(cfg->flow_log, &obs);
 		if (r < 0) {
 			log_error("--flow-log: cannot create '%s': %s", cfg->flow_log, strerror(-r));
+			cf_strv_free(&masks);
 			return CF_EXIT_USAGE;
 		}
 	}
@@ -573,7 +612,7 @@ int cf_run_rootless(const struct cf_config *cfg)
 	raise_fd_limit();
 	drop_proxy_env(cfg);
 	block_signals();
-	code = run_sandboxed(cfg, obs, &capture, &proxy, proxy_len);
+	code = run_sandboxed(cfg, obs, &capture, &masks, &proxy, proxy_len);
 out:
 	if (obs && cf_obs_flow_log_error(obs))
 		log_error("--flow-log: writing '%s' failed: %s; the log is incomplete",
@@ -582,5 +621,6 @@ out:
 		print_summary(cfg, &capture, obs, code);
 	cf_obs_close(obs);
 	capture_files_free(&capture);
+	cf_strv_free(&masks);
 	return code;
 }

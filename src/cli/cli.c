@@ -68,6 +68,8 @@ enum opt_id {
 	OPT_IFACE,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_MASK,
+	OPT_UNMASK,
 	OPT__COUNT,
 };
 
@@ -100,8 +102,8 @@ static const struct cf_cli_option options[OPT__COUNT] = {
 		   CF_CLI_GROUP_PROXY},
     [OPT_PROXY_USER] = {"proxy-user", 'U', "USER", "Proxy user name.", CF_CLI_GROUP_PROXY},
     [OPT_PROXY_PASSWORD] = {"proxy-password", 'P', "PASS",
-			    "Proxy password (visible to other local users in the process "
-			    "list; prefer a profile).",
+			    "Proxy password (overwritten with '*' in the process list once "
+			    "parsed; a profile keeps it out of shell history too).",
 			    CF_CLI_GROUP_PROXY},
     [OPT_PROXY_INSECURE] = {"proxy-insecure", 0, NULL,
 			    "For https:// proxies: accept an untrusted certificate, but "
@@ -187,6 +189,15 @@ static const struct cf_cli_option options[OPT__COUNT] = {
 		   CF_CLI_GROUP_ROOTFUL},
     [OPT_HELP] = {"help", 'h', NULL, "Print this help and exit.", CF_CLI_GROUP_OTHER},
     [OPT_VERSION] = {"version", 'V', NULL, "Print the version and exit.", CF_CLI_GROUP_OTHER},
+    [OPT_MASK] = {"mask", 0, "PATH",
+		  "Hide this absolute path (a UNIX socket, a file or a directory) from the "
+		  "tree, besides the sockets hidden by default (repeatable).",
+		  CF_CLI_GROUP_SANDBOX},
+    [OPT_UNMASK] = {"unmask", 0, "PATH",
+		    "Let the tree reach PATH, one of the sockets hidden by default: the D-Bus "
+		    "session bus, the systemd user manager, Docker, Podman, containerd, tmux "
+		    "and screen (repeatable; the list: SECURITY.md).",
+		    CF_CLI_GROUP_SANDBOX},
 };
 
 static const char *const group_titles[] = {
@@ -194,7 +205,7 @@ static const char *const group_titles[] = {
     [CF_CLI_GROUP_DNS] = "DNS and hosts", [CF_CLI_GROUP_PROXY] = "Proxy",
     [CF_CLI_GROUP_POLICY] = "Policy",	  [CF_CLI_GROUP_OBSERVABILITY] = "Observability",
     [CF_CLI_GROUP_CAPTURE] = "Capture",	  [CF_CLI_GROUP_ROOTFUL] = "Rootful backend",
-    [CF_CLI_GROUP_OTHER] = "Other",
+    [CF_CLI_GROUP_SANDBOX] = "Sandbox",	  [CF_CLI_GROUP_OTHER] = "Other",
 };
 
 const struct cf_cli_option *cf_cli_options(size_t *n)
@@ -583,6 +594,26 @@ static int handle_credential(struct cf_config *cfg, enum opt_id id, const char *
 	return 0;
 }
 
+/* --mask / --unmask: an absolute path, normalised, appended to its list. */
+static int handle_mask(struct cf_config *cfg, enum opt_id id, const char *arg, char *err,
+		       size_t errlen)
+{
+	bool mask = id == OPT_MASK;
+	cleanup_free char *path = strdup(arg);
+
+	if (!path)
+		return oom(err, errlen);
+	if (cf_mask_path_normalise(path) < 0)
+		return usage_error(err, errlen,
+				   "--%s: '%s' is not an absolute path other than '/' (write it "
+				   "from the root, e.g. /run/user/1000/bus)",
+				   options[id].name, has_control_char(arg) ? "?" : arg);
+	if (cf_strv_push(mask ? &cfg->mask : &cfg->unmask, path) < 0)
+		return oom(err, errlen);
+	cfg->set |= CF_KEY_BIT(mask ? CF_KEY_MASK : CF_KEY_UNMASK);
+	return 0;
+}
+
 /* An interface name the kernel would accept (dev_valid_name()). */
 static int handle_iface(struct cf_config *cfg, const char *arg, char *err, size_t errlen)
 {
@@ -694,6 +725,9 @@ static int handle_option(struct cf_cli *cli, enum opt_id id, const char *arg, ch
 		return handle_iface(cfg, arg, err, errlen);
 	case OPT_ALLOW_HOST_PORT:
 		return handle_host_port(cfg, arg, err, errlen);
+	case OPT_MASK:
+	case OPT_UNMASK:
+		return handle_mask(cfg, id, arg, err, errlen);
 	case OPT_ROOT:
 		cfg->backend = CF_BACKEND_ROOTFUL;
 		cfg->set |= CF_KEY_BIT(CF_KEY_BACKEND);
@@ -790,6 +824,27 @@ static int take_command(struct cf_cli *cli, int argc, char *argv[], int first, c
 	return 0;
 }
 
+/*
+ * Remember where the password in @arg (getopt's optarg: a pointer into the
+ * argv strings, whichever form the option took) lies, for cf_cli_scrub_argv().
+ */
+static int record_secret(struct cf_cli *cli, enum opt_id id, char *arg, char *err, size_t errlen)
+{
+	struct cf_cli_secret *v;
+	size_t off = 0, len = strlen(arg);
+
+	if (id == OPT_PROXY && !cf_proxy_password_span(arg, &off, &len))
+		return 0;
+	if (len == 0)
+		return 0;
+	v = reallocarray(cli->secrets, cli->n_secrets + 1, sizeof(*v));
+	if (!v)
+		return oom(err, errlen);
+	cli->secrets = v;
+	v[cli->n_secrets++] = (struct cf_cli_secret){.at = arg + off, .len = len};
+	return 0;
+}
+
 static int parse_options(int argc, char *argv[], struct cf_cli *out, char *err, size_t errlen)
 {
 	struct option longopts[OPT__COUNT + 1];
@@ -820,6 +875,8 @@ static int parse_options(int argc, char *argv[], struct cf_cli *out, char *err, 
 			return 0;
 		}
 		r = handle_option(out, (enum opt_id)id, optarg, err, errlen);
+		if (r == 0 && (id == OPT_PROXY || id == OPT_PROXY_PASSWORD))
+			r = record_secret(out, (enum opt_id)id, optarg, err, errlen);
 		if (r < 0)
 			return r;
 	}
@@ -843,13 +900,27 @@ int cf_cli_parse(int argc, char *argv[], struct cf_cli *out, char *err, size_t e
 	return r;
 }
 
+/*
+ * '*' for every byte, in place: /proc/PID/cmdline reads these very bytes, and
+ * the strings cannot shrink without NULs that would split them into more
+ * arguments. The password's length stays visible (docs: SECURITY.md).
+ */
+void cf_cli_scrub_argv(struct cf_cli *cli)
+{
+	for (size_t i = 0; i < cli->n_secrets; i++)
+		memset(cli->secrets[i].at, '*', cli->secrets[i].len);
+}
+
 void cf_cli_free(struct cf_cli *cli)
 {
 	free(cli->profile);
 	free(cli->report_path);
+	free(cli->secrets);
 	cf_config_free(&cli->cfg);
 	cli->profile = NULL;
 	cli->report_path = NULL;
+	cli->secrets = NULL;
+	cli->n_secrets = 0;
 	cli->mode = CF_MODE_RUN;
 }
 

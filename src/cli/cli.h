@@ -32,11 +32,19 @@ enum cf_mode {
 	CF_MODE_VERSION,
 };
 
+/* A password inside the argv strings: @len bytes at @at (cf_cli_scrub_argv()). */
+struct cf_cli_secret {
+	char *at;
+	size_t len;
+};
+
 struct cf_cli {
 	enum cf_mode mode;
 	char *profile;	      /* --profile FILE, or NULL */
 	char *report_path;    /* --report FLOWLOG */
 	struct cf_config cfg; /* only what the CLI set explicitly (cfg.set mask) */
+	struct cf_cli_secret *secrets; /* into the parsed argv, for cf_cli_scrub_argv() */
+	size_t n_secrets;
 };
 
 /* Sections of the --help text, in print order. */
@@ -49,6 +57,7 @@ enum cf_cli_group {
 	CF_CLI_GROUP_OBSERVABILITY,
 	CF_CLI_GROUP_CAPTURE,
 	CF_CLI_GROUP_ROOTFUL,
+	CF_CLI_GROUP_SANDBOX,
 	CF_CLI_GROUP_OTHER,
 };
 
@@ -70,6 +79,15 @@ struct cf_cli_option {
  * Relative --capture, --flow-log and --hosts-file paths are made absolute.
  */
 int cf_cli_parse(int argc, char *argv[], struct cf_cli *out, char *err, size_t errlen);
+
+/*
+ * cf_cli_scrub_argv() - overwrite every proxy password in the argv that
+ * cf_cli_parse() parsed (the values of -P/--proxy-password and the password
+ * of a -p/--proxy URI's userinfo) with '*', byte for byte, so that
+ * /proc/PID/cmdline no longer shows them. Call it after a successful parse
+ * (the configuration holds copies) and before any other process starts.
+ */
+void cf_cli_scrub_argv(struct cf_cli *cli);
 
 /* cf_cli_free() - release everything @cli owns and reset it. */
 void cf_cli_free(struct cf_cli *cli);

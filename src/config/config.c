@@ -50,6 +50,8 @@ static const char *const key_names[CF_KEY__COUNT] = {
     [CF_KEY_FAIL_ON_LEAK] = "fail_on_leak",
     [CF_KEY_IFACE] = "iface",
     [CF_KEY_ALLOW_HOST_PORTS] = "allow_host_ports",
+    [CF_KEY_MASK] = "mask",
+    [CF_KEY_UNMASK] = "unmask",
 };
 
 const char *cf_key_name(enum cf_key k)
@@ -155,6 +157,9 @@ void cf_config_free(struct cf_config *c)
 	cf_strv_free(&c->deny_domains_exact);
 	free(c->iface);
 	cf_strv_free(&c->allow_host_ports);
+	cf_strv_free(&c->mask);
+	cf_strv_free(&c->unmask);
+	cf_strv_free(&c->profile_files);
 	cf_config_init(c);
 }
 
@@ -307,6 +312,10 @@ static int overlay_key(struct cf_config *base, const struct cf_config *over, enu
 		return copy_str(&base->iface, over->iface, false);
 	case CF_KEY_ALLOW_HOST_PORTS:
 		return copy_strv(&base->allow_host_ports, &over->allow_host_ports);
+	case CF_KEY_MASK:
+		return copy_strv(&base->mask, &over->mask);
+	case CF_KEY_UNMASK:
+		return copy_strv(&base->unmask, &over->unmask);
 	case CF_KEY__COUNT:
 		break;
 	}
@@ -469,4 +478,19 @@ const char *cf_host_port_format(const struct cf_host_port *hp, char *buf, size_t
 {
 	snprintf(buf, len, "%u/%s", hp->port, hp->udp ? "udp" : "tcp");
 	return buf;
+}
+
+int cf_mask_path_normalise(char *path)
+{
+	size_t n = strlen(path);
+
+	if (path[0] != '/')
+		return -EINVAL;
+	for (const char *p = path; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return -EINVAL;
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+	/* masking the root would hide every file from the tree */
+	return strcmp(path, "/") == 0 ? -EINVAL : 0;
 }

@@ -99,6 +99,8 @@ enum cf_key {
 	CF_KEY_FAIL_ON_LEAK,
 	CF_KEY_IFACE,
 	CF_KEY_ALLOW_HOST_PORTS,
+	CF_KEY_MASK,
+	CF_KEY_UNMASK,
 	CF_KEY__COUNT,
 };
 
@@ -140,6 +142,10 @@ struct cf_config {
 	bool fail_on_leak;
 	char *iface;
 	struct cf_strv allow_host_ports; /* normalised "PORT/tcp" or "PORT/udp" */
+	struct cf_strv mask;   /* absolute paths hidden from the tree, beside the defaults */
+	struct cf_strv unmask; /* default masks given back (absolute, from the default list) */
+	/* Not a key: the --profile chain as loaded (absolute paths), hidden from the tree. */
+	struct cf_strv profile_files;
 };
 
 /* Fill @c with the built-in defaults and an empty set mask. */
@@ -196,6 +202,12 @@ int cf_host_port_parse(const char *s, struct cf_host_port *out);
 /* cf_host_port_format() - "5432/tcp"; @buf of at least CF_HOST_PORT_STRLEN bytes. */
 #define CF_HOST_PORT_STRLEN 10
 const char *cf_host_port_format(const struct cf_host_port *hp, char *buf, size_t len);
+/*
+ * cf_mask_path_normalise() - check and normalise a --mask/--unmask path in
+ * place: trailing '/' removed. Return 0, or -EINVAL for a path that is not
+ * absolute, is "/" itself or holds control characters.
+ */
+int cf_mask_path_normalise(char *path);
 
 /* Key name as written in profiles ("allow_cidrs"), for messages and dumps. */
 const char *cf_key_name(enum cf_key k);

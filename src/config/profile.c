@@ -55,6 +55,7 @@ enum key_type {
 	T_CIDRS,
 	T_DOMAINS,
 	T_HOST_PORTS, /* PORT[/tcp|/udp], stored normalised */
+	T_PATHS, /* a list of absolute paths (cf_mask_path_normalise()) */
 };
 
 struct key_type_desc {
@@ -97,6 +98,8 @@ static const struct key_type_desc key_types[CF_KEY__COUNT] = {
     [CF_KEY_FAIL_ON_LEAK] = {T_BOOL, OFF(fail_on_leak)},
     [CF_KEY_IFACE] = {T_IFACE, OFF(iface)},
     [CF_KEY_ALLOW_HOST_PORTS] = {T_HOST_PORTS, OFF(allow_host_ports)},
+    [CF_KEY_MASK] = {T_PATHS, OFF(mask)},
+    [CF_KEY_UNMASK] = {T_PATHS, OFF(unmask)},
 };
 
 struct choice {
@@ -686,6 +689,15 @@ static int add_element(struct source *s, const struct cf_toml_value *v, enum cf_
 		if (r < 0)
 			return r;
 		break;
+	case T_PATHS:
+		name = strdup(str);
+		if (!name)
+			return oom(s->err, s->errlen);
+		if (cf_mask_path_normalise(name) < 0)
+			return key_error(s, v, k, "'%s' is not an absolute path other than '/'",
+					 shown_value(str, shown, sizeof(shown)));
+		r = cf_strv_push(strv_field(c, k), name);
+		break;
 	default:
 		r = cf_strv_push(strv_field(c, k), str);
 		break;
@@ -740,6 +752,7 @@ static int set_key(struct source *s, const struct cf_toml_entry *e, enum cf_key 
 	case T_CIDRS:
 	case T_DOMAINS:
 	case T_HOST_PORTS:
+	case T_PATHS:
 		r = set_list(s, e->value, k);
 		break;
 	default:
@@ -960,6 +973,12 @@ static int load_chain(const char *path, struct chain *ch, char *err, size_t errl
 
 int cf_profile_load(const char *path, struct cf_config *out, char *err, size_t errlen)
 {
+	return cf_profile_load_files(path, out, NULL, err, errlen);
+}
+
+int cf_profile_load_files(const char *path, struct cf_config *out, struct cf_strv *files, char *err,
+			  size_t errlen)
+{
 	struct chain ch = {0};
 	int r;
 
@@ -969,6 +988,8 @@ int cf_profile_load(const char *path, struct cf_config *out, char *err, size_t e
 	r = load_chain(path, &ch, err, errlen);
 	for (size_t i = ch.n; r == 0 && i-- > 0;)
 		r = cf_config_overlay(out, &ch.v[i].cfg) < 0 ? oom(err, errlen) : 0;
+	for (size_t i = 0; r == 0 && files && i < ch.n; i++)
+		r = cf_strv_push(files, ch.v[i].abs) < 0 ? oom(err, errlen) : 0;
 	chain_free(&ch);
 	if (r < 0)
 		cf_config_free(out);
@@ -1132,6 +1153,7 @@ static int dump_key(FILE *f, const struct cf_config *c, enum cf_key k, bool show
 		return dump_cidrs(f, k, cidrv_field(m, k));
 	case T_DOMAINS:
 	case T_HOST_PORTS:
+	case T_PATHS:
 		return dump_strings(f, k, strv_field(m, k));
 	}
 	return -EINVAL;

@@ -41,6 +41,14 @@
 int cf_profile_load(const char *path, struct cf_config *out, char *err, size_t errlen);
 
 /*
+ * cf_profile_load_files() - cf_profile_load(), and append the absolute path
+ * of every file of the chain (child first) to @files, for the sandbox to
+ * hide them from the tree.
+ */
+int cf_profile_load_files(const char *path, struct cf_config *out, struct cf_strv *files, char *err,
+			  size_t errlen);
+
+/*
  * cf_profile_dump() - print @c as a complete TOML profile
  * @c: the effective configuration (every key is printed, in enum cf_key
  *     order; keys without a value, e.g. no proxy, as comments)

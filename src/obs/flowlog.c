@@ -55,8 +55,13 @@ int cf_obs_open(const char *flow_log_path, struct cf_obs **out)
 		return r;
 	}
 	if (flow_log_path) {
-		o->fd =
-		    open(flow_log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+		/*
+		 * O_APPEND: should anyone truncate the log during the run (the tree
+		 * cannot: cf_mounts_hide()), later events land at its new end
+		 * instead of after a hole of NULs.
+		 */
+		o->fd = open(flow_log_path,
+			     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
 		if (o->fd < 0) {
 			r = -errno;
 			cf_obs_close(o);

@@ -59,22 +59,32 @@ static const char *authority_start(const char *uri)
 	return n ? uri + n + 3 : uri;
 }
 
-/* Write @uri into @buf for a message: password replaced, control bytes as '?'. */
-static void mask_uri(const char *uri, char *buf, size_t len)
+bool cf_proxy_password_span(const char *uri, size_t *off, size_t *len)
 {
 	const char *auth = authority_start(uri);
 	const char *at = strrchr(auth, '@');
-	const char *colon = NULL;
-	size_t pos = 0;
+	const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
 
-	if (at)
-		colon = memchr(auth, ':', (size_t)(at - auth));
+	if (!colon)
+		return false;
+	*off = (size_t)(colon + 1 - uri);
+	*len = (size_t)(at - (colon + 1));
+	return true;
+}
+
+/* Write @uri into @buf for a message: password replaced, control bytes as '?'. */
+static void mask_uri(const char *uri, char *buf, size_t len)
+{
+	size_t pos = 0, pw_off = 0, pw_len = 0;
+	bool has_pw = cf_proxy_password_span(uri, &pw_off, &pw_len);
+
 	for (const char *p = uri; *p && pos + 1 < len; p++) {
-		if (colon && p == colon + 1) {
+		if (has_pw && p == uri + pw_off) {
 			for (const char *m = "***"; *m && pos + 1 < len; m++)
 				buf[pos++] = *m;
-			p = at - 1;
-			continue;
+			p += pw_len; /* at the '@', copied below */
+			if (pos + 1 >= len)
+				break;
 		}
 		buf[pos++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
 	}

@@ -37,4 +37,11 @@ const char *cf_proxy_scheme_name(enum cf_proxy_scheme s);
  */
 int cf_proxy_format(const struct cf_proxy *p, bool mask_password, char *buf, size_t len);
 
+/*
+ * cf_proxy_password_span() - where the password of @uri sits, as the parser
+ * splits it (between the first ':' of the userinfo and the last '@'): set
+ * *@off and *@len and return true, or return false when there is none.
+ */
+bool cf_proxy_password_span(const char *uri, size_t *off, size_t *len);
+
 #endif

@@ -82,6 +82,8 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 		_exit(1);
 	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, opts->hosts_extra, err, sizeof(err));
 	if (r == 0)
+		r = cf_mounts_hide(opts->outputs, opts->masks, err, sizeof(err));
+	if (r == 0)
 		r = cf_child_net_setup(opts->plan, getgid(), opts->capture, &net, err, sizeof(err));
 	if (r < 0) {
 		send_ctl(ctlfd, CF_CTL_SETUP_FAILED, -r, err);

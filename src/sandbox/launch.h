@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config/config.h"
 #include "sandbox/plan.h"
 
 struct cf_sandbox_opts {
@@ -21,6 +22,8 @@ struct cf_sandbox_opts {
 	const char *hosts_extra;  /* lines added to the tree's /etc/hosts, or NULL */
 	const struct cf_plan *plan;
 	bool capture;		  /* open a capture socket in the sandbox */
+	const struct cf_strv *outputs; /* files the tree must not read or write (cf_mounts_hide) */
+	const struct cf_strv *masks;   /* paths (UNIX sockets) hidden from the tree */
 };
 
 struct cf_sandbox {

@@ -12,15 +12,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/cleanup.h"
 
 #define STAGED_NAME "resolv.conf"
+#define COVER_FILE "empty-file"
+#define COVER_DIR "empty-dir"
 
 static int write_at(int dirfd, const char *name, const char *text)
 {
@@ -192,5 +196,82 @@ int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char 
 		r = extend_hosts(mnt, hosts_path, hosts_extra, err, errlen);
 	else if (r == 0 && hosts_path)
 		r = override_hosts(hosts_path, err, errlen);
+	return r;
+}
+
+/*
+ * Covers: a detached tmpfs (like resolv.conf's) holding one empty file and
+ * one empty directory. Every covered path gets its own read-only clone of
+ * one of them, so the tree reads nothing, writes nothing and, since a
+ * regular file is no socket, connect() there fails.
+ */
+static int make_covers(int *mnt_out, char *err, size_t errlen)
+{
+	cleanup_fd int fs = -1, mnt = -1, fd = -1;
+	int r = 0;
+
+	fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		r = -errno;
+	if (r == 0) {
+		mnt = fsmount(fs, FSMOUNT_CLOEXEC,
+			      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		if (mnt < 0)
+			r = -errno;
+	}
+	if (r == 0) {
+		fd = openat(mnt, COVER_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+		if (fd < 0 || mkdirat(mnt, COVER_DIR, 0555) < 0)
+			r = -errno;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create a tmpfs for the sandbox's masks: %s",
+			 strerror(-r));
+		return r;
+	}
+	*mnt_out = take_fd(&mnt);
+	return 0;
+}
+
+/* Place a read-only empty file or directory (as @path is) over the existing @path. */
+static int cover(int covers, const char *path, bool is_dir, char *err, size_t errlen)
+{
+	cleanup_fd int tree =
+	    open_tree(covers, is_dir ? COVER_DIR : COVER_FILE, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+
+	int r = -errno;
+
+	if (tree < 0) {
+		snprintf(err, errlen, "cannot mask %s: %s", path, strerror(-r));
+		return r;
+	}
+	return attach_ro(tree, path, is_dir ? "an empty directory" : "an empty file", err, errlen);
+}
+
+int cf_mounts_hide(const struct cf_strv *outputs, const struct cf_strv *masks, char *err,
+		   size_t errlen)
+{
+	cleanup_fd int covers = -1;
+	struct stat st;
+	int r;
+
+	if (outputs->n == 0 && masks->n == 0)
+		return 0;
+	r = make_covers(&covers, err, errlen);
+	/* Outputs first: a masked directory above one must not make it vanish. */
+	for (size_t i = 0; r == 0 && i < outputs->n; i++) {
+		/* a terminal, pipe or /dev/null given as output is not ours to hide */
+		if (stat(outputs->v[i], &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		r = cover(covers, outputs->v[i], false, err, errlen);
+	}
+	for (size_t i = 0; r == 0 && i < masks->n; i++) {
+		/* what does not exist (or cannot be reached) needs no mask */
+		if (stat(masks->v[i], &st) < 0)
+			continue;
+		r = cover(covers, masks->v[i], S_ISDIR(st.st_mode), err, errlen);
+	}
 	return r;
 }

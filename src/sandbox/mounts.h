@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "config/config.h"
+
 /*
  * Make every mount private, mount /proc, and bind @resolv_text over
  * /etc/resolv.conf and @hosts_path (if not NULL) over /etc/hosts, both
@@ -19,5 +21,15 @@
  */
 int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char *hosts_extra,
 		    char *err, size_t errlen);
+
+/*
+ * cf_mounts_hide() - bind a read-only empty file over each of @outputs that
+ * is a regular file (flow log, captures, profiles: the tree can neither read
+ * nor change them), then a read-only empty file or directory over each of
+ * @masks that exists (sockets the tree must not reach). Symlinks are
+ * resolved. Return 0 or -errno with a one-line description in @err.
+ */
+int cf_mounts_hide(const struct cf_strv *outputs, const struct cf_strv *masks, char *err,
+		   size_t errlen);
 
 #endif

@@ -158,6 +158,16 @@ symlink-etc)
 	ln -s "$run/etc-link/resolv.conf" "$ovl/upper/resolv.conf"
 	mount -t overlay cft-etc -o "lowerdir=/etc,upperdir=$ovl/upper,workdir=$ovl/work" /etc
 	;;
+run-user)
+	# plain, and a private, empty /run/user with the user's own /run/user/UID
+	# (the host namespace has none; nothing is written to the machine's /run)
+	mount --bind "$run/host-etc/resolv.conf" /etc/resolv.conf
+	mount --bind "$run/host-etc/hosts" /etc/hosts
+	[ -d /run/user ] || { echo "no /run/user to mount a tmpfs on" >&2; exit 126; }
+	mount -t tmpfs -o size=1m,mode=0755 cft-run-user /run/user
+	mkdir -m 0700 "/run/user/$(id -u "$user")"
+	chown "$(id -u "$user"):$(id -g "$user")" "/run/user/$(id -u "$user")"
+	;;
 *)
 	echo "unknown variant $variant" >&2
 	exit 126

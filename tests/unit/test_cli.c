@@ -511,6 +511,97 @@ static void test_no_message_ever_contains_the_password(void **state)
 	}
 }
 
+/*
+ * Parse a writable copy of "childflow ARGS..." (NULL-terminated), scrub it,
+ * and check the copy against @want (the arguments as they must read
+ * afterwards) and that the configuration still holds @password.
+ */
+static void expect_scrubbed(const char *const *args, const char *const *want, const char *password)
+{
+	char buf[64][128], *argv[64], err[256] = "";
+	struct cf_cli cli;
+	int argc = 0;
+
+	snprintf(buf[argc], sizeof(buf[argc]), "childflow");
+	argv[argc] = buf[argc];
+	argc++;
+	for (; *args; args++, argc++) {
+		assert_true(argc < 63 && strlen(*args) < sizeof(buf[0]));
+		snprintf(buf[argc], sizeof(buf[argc]), "%s", *args);
+		argv[argc] = buf[argc];
+	}
+	argv[argc] = NULL;
+	if (cf_cli_parse(argc, argv, &cli, err, sizeof(err)) != 0)
+		fail_msg("rejected: %s", err);
+	cf_cli_scrub_argv(&cli);
+	for (int i = 1; i < argc; i++, want++) {
+		assert_non_null(*want);
+		if (strcmp(argv[i], *want) != 0)
+			fail_msg("argv[%d] is '%s', want '%s'", i, argv[i], *want);
+	}
+	assert_null(*want);
+	/* the copies in the configuration were taken before: they still work */
+	if (cli.cfg.proxy_password)
+		assert_string_equal(cli.cfg.proxy_password, password);
+	else
+		assert_string_equal(cli.cfg.proxy.password, password);
+	cf_cli_free(&cli);
+}
+
+static void test_scrub_replaces_every_form_of_the_password(void **state)
+{
+	(void)state;
+	expect_scrubbed(ARGS("-P", "s3cret", "--", "cmd"), ARGS("-P", "******", "--", "cmd"),
+			"s3cret");
+	expect_scrubbed(ARGS("-Ps3cret", "cmd"), ARGS("-P******", "cmd"), "s3cret");
+	expect_scrubbed(ARGS("--proxy-password", "s3cret", "cmd"),
+			ARGS("--proxy-password", "******", "cmd"), "s3cret");
+	expect_scrubbed(ARGS("--proxy-password=s3cret", "cmd"),
+			ARGS("--proxy-password=******", "cmd"), "s3cret");
+	expect_scrubbed(ARGS("-p", "socks5://u:pw%40x@h:1080", "cmd"),
+			ARGS("-p", "socks5://u:******@h:1080", "cmd"), "pw@x");
+	expect_scrubbed(ARGS("-psocks5://u:pw@h", "cmd"), ARGS("-psocks5://u:**@h", "cmd"), "pw");
+	expect_scrubbed(ARGS("--proxy", "http://u:p@ss@[2001:db8::1]:3128", "cmd"),
+			ARGS("--proxy", "http://u:****@[2001:db8::1]:3128", "cmd"), "p@ss");
+	expect_scrubbed(ARGS("--proxy=http://u:pw@h", "cmd"), ARGS("--proxy=http://u:**@h", "cmd"),
+			"pw");
+	/* the user name, a URI without a password and the command stay as they are */
+	expect_scrubbed(ARGS("-p", "http://u@h", "-U", "u", "-P", "x", "--", "curl", "-P", "x"),
+			ARGS("-p", "http://u@h", "-U", "u", "-P", "*", "--", "curl", "-P", "x"),
+			"x");
+}
+
+static void test_scrub_covers_repeated_options(void **state)
+{
+	(void)state;
+	/* the last one wins, but every one was on the command line */
+	expect_scrubbed(ARGS("-P", "one", "-Ptwo", "--proxy-password=three", "cmd"),
+			ARGS("-P", "***", "-P***", "--proxy-password=*****", "cmd"), "three");
+	expect_scrubbed(ARGS("-p", "socks5://a:first@h", "--proxy=socks5://a:second@h", "cmd"),
+			ARGS("-p", "socks5://a:*****@h", "--proxy=socks5://a:******@h", "cmd"),
+			"second");
+}
+
+static void test_mask_and_unmask_take_absolute_paths(void **state)
+{
+	struct cf_cli cli;
+
+	(void)state;
+	PARSE_OK(&cli, "--mask", "/run/a.sock", "--mask=/srv/dir/", "--unmask", "/run/docker.sock",
+		 "--", "true");
+	assert_int_equal(cli.cfg.mask.n, 2);
+	assert_string_equal(cli.cfg.mask.v[0], "/run/a.sock");
+	assert_string_equal(cli.cfg.mask.v[1], "/srv/dir");
+	assert_int_equal(cli.cfg.unmask.n, 1);
+	assert_string_equal(cli.cfg.unmask.v[0], "/run/docker.sock");
+	assert_true(cli.cfg.set & CF_KEY_BIT(CF_KEY_MASK));
+	assert_true(cli.cfg.set & CF_KEY_BIT(CF_KEY_UNMASK));
+	cf_cli_free(&cli);
+	expect_error("--mask: 'a.sock' is not an absolute path", "", ARGS("--mask", "a.sock"));
+	expect_error("--unmask: '//' is not an absolute path", "", ARGS("--unmask", "//"));
+	expect_error("--mask: '' is not an absolute path", "", ARGS("--mask="));
+}
+
 static void test_iface_names(void **state)
 {
 	struct cf_cli cli;
@@ -725,7 +816,8 @@ static const struct {
     {"deny-domain", 0, true},	  {"deny-domain-exact", 0, true},
     {"proxy-only", 0, false},	  {"fail-on-leak", 0, false},
     {"iface", 'i', true},	  {"help", 'h', false},
-    {"version", 'V', false},
+    {"version", 'V', false},	  {"mask", 0, true},
+    {"unmask", 0, true},
     /* beyond the reference: the proxy issue asks for a way to always send IPs */
     {"proxy-send-ip", 0, false},
     /* and for remote DNS through the proxy */
@@ -892,6 +984,9 @@ int main(void)
 	    cmocka_unit_test(test_domain_lists_are_normalised_per_option),
 	    cmocka_unit_test(test_proxy_uri_and_credentials),
 	    cmocka_unit_test(test_no_message_ever_contains_the_password),
+	    cmocka_unit_test(test_scrub_replaces_every_form_of_the_password),
+	    cmocka_unit_test(test_scrub_covers_repeated_options),
+	    cmocka_unit_test(test_mask_and_unmask_take_absolute_paths),
 	    cmocka_unit_test(test_iface_names),
 	    cmocka_unit_test(test_allow_host_port_is_normalised_and_appended),
 	    cmocka_unit_test(test_input_files_must_be_readable_regular_files),

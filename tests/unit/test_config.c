@@ -71,6 +71,7 @@ static void test_key_names_are_the_profile_keys(void **state)
 	    "deny_domains",   "deny_domains_exact",
 	    "proxy_only",     "fail_on_leak",
 	    "iface",	      "allow_host_ports",
+	    "mask",	      "unmask",
 	};
 
 	(void)state;
@@ -156,6 +157,8 @@ static void fill_everything(struct cf_config *c)
 	assert_int_equal(cf_strv_push(&c->deny_domains_exact, "x.example"), 0);
 	c->proxy_only = c->fail_on_leak = true;
 	c->iface = strdup("eth1");
+	assert_int_equal(cf_strv_push(&c->mask, "/run/x.sock"), 0);
+	assert_int_equal(cf_strv_push(&c->unmask, "/run/docker.sock"), 0);
 	c->set = CF_KEY_BIT(CF_KEY__COUNT) - 1;
 }
 
@@ -196,6 +199,8 @@ static void assert_everything(const struct cf_config *c)
 	assert_string_equal(c->deny_domains.v[0], "ads.example");
 	assert_string_equal(c->deny_domains_exact.v[0], "x.example");
 	assert_string_equal(c->iface, "eth1");
+	assert_string_equal(c->mask.v[0], "/run/x.sock");
+	assert_string_equal(c->unmask.v[0], "/run/docker.sock");
 	assert_int_equal(c->set, CF_KEY_BIT(CF_KEY__COUNT) - 1);
 }
 

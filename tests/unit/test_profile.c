@@ -167,7 +167,9 @@ static const char every_key[] = "# every key, none at its default\n"
 				"proxy_only = true\n"
 				"fail_on_leak = true\n"
 				"iface = \"eth0\"\n"
-				"allow_host_ports = [\"5432\", \"53/udp\", \"8080/tcp\"]\n";
+				"allow_host_ports = [\"5432\", \"53/udp\", \"8080/tcp\"]\n"
+				"mask = [\"/run/custom.sock\", \"/tmp/dir/\"]\n"
+				"unmask = [\"/run/docker.sock\"]\n";
 
 static void write_every_key_profile(struct fixture *f)
 {
@@ -242,6 +244,10 @@ static void every_key_is_loaded_with_its_type_and_marked_set(void **state)
 	assert_string_equal(c->allow_host_ports.v[0], "5432/tcp"); /* a bare port is TCP */
 	assert_string_equal(c->allow_host_ports.v[1], "53/udp");
 	assert_string_equal(c->allow_host_ports.v[2], "8080/tcp");
+	assert_int_equal(c->mask.n, 2);
+	assert_string_equal(c->mask.v[0], "/run/custom.sock");
+	assert_string_equal(c->mask.v[1], "/tmp/dir");
+	assert_string_equal(c->unmask.v[0], "/run/docker.sock");
 }
 
 static void an_empty_profile_sets_nothing_and_keeps_the_defaults(void **state)
@@ -398,6 +404,7 @@ static void wrong_types_are_errors_naming_line_column_and_key(void **state)
 	    {"fail_on_leak = 0\n", "1:16: key 'fail_on_leak': expected a boolean (true or "
 				   "false), got an integer"},
 	    {"iface = [\"eth0\"]\n", "1:9: key 'iface': expected a string, got an array"},
+	    {"mask = \"/run/x.sock\"\n", "1:8: key 'mask': expected an array of strings, got a string"},
 	};
 	struct fixture *f = *state;
 
@@ -408,6 +415,10 @@ static void wrong_types_are_errors_naming_line_column_and_key(void **state)
 static void invalid_values_are_errors_naming_the_key_and_value(void **state)
 {
 	static const struct type_case cases[] = {
+	    {"mask = [\"run/x.sock\"]\n", "1:9: key 'mask': 'run/x.sock' is not an absolute path "
+					 "other than '/'"},
+	    {"unmask = [\"/\"]\n", "1:11: key 'unmask': '/' is not an absolute path other "
+				     "than '/'"},
 	    {"backend = \"rootless\"\n", "1:11: key 'backend': invalid value 'rootless' "
 					 "(expected one of: rootless-internal, rootful)"},
 	    {"capture_point = \"host\"\n", "1:17: key 'capture_point': invalid value 'host' "
@@ -818,6 +829,8 @@ static void config_equal(const struct cf_config *a, const struct cf_config *b)
 	assert_int_equal(a->proxy_only, b->proxy_only);
 	assert_int_equal(a->fail_on_leak, b->fail_on_leak);
 	opt_str_equal(a->iface, b->iface);
+	strv_equal(&a->mask, &b->mask);
+	strv_equal(&a->unmask, &b->unmask);
 }
 
 /* Dump @c with secrets, load the dump, compare every field and the dumps themselves. */

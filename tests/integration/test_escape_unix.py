@@ -1,0 +1,162 @@
+"""Issue #15, attack 7: the UNIX sockets whose servers run commands outside
+the sandbox (the session bus and systemd user manager under /run/user/UID,
+Docker, Podman, containerd, tmux, screen) are masked in the tree by default;
+--mask adds a path, --unmask gives a default back.
+
+The listeners run as the test user in the same mount namespace as
+childflow: the topology's "run-user" variant gives that namespace a private
+tmpfs on /run/user with the user's /run/user/UID, so nothing is created in
+the machine's /run.  Each masked connect is paired with a control in the
+same run: the same socket reached from outside, or through --unmask."""
+
+import json
+import os
+
+import pytest
+
+pytestmark = pytest.mark.core
+
+# connect() to sys.argv[1]: prints "connected" (and the server's greeting)
+# or the errno name.
+CLIENT = r"""
+import errno, socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))
+else:
+    print("connected", s.recv(16).decode())
+"""
+
+# Runs as the user: listens on every spec["listen"] path (greeting each
+# client with "hello"), then runs each step: (label, childflow args or None
+# for a connect from outside, socket path, extra environment).  Prints
+# {label: {"rc", "out", "err"}}.
+DRIVER = r"""
+import json, os, socket, subprocess, sys, threading
+spec = json.loads(sys.argv[1])
+client = sys.argv[2]
+
+def serve(s):
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"hello")
+        c.close()
+
+for path in spec["listen"]:
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.listen(16)
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
+out = {}
+for label, args, path, env in spec["steps"]:
+    cmd = [sys.executable, "-c", client, path]
+    if args is not None:
+        cmd = [spec["childflow"], *args, "--", *cmd]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, **env})
+    out[label] = {"rc": p.returncode, "out": p.stdout.strip(), "err": p.stderr}
+print(json.dumps(out))
+"""
+
+REFUSED = {"ECONNREFUSED", "EACCES", "ENOENT"}
+
+
+def _drive(childflow, listen, steps, variant="run-user"):
+    spec = {"childflow": childflow.argv()[0], "listen": listen, "steps": steps}
+    res = childflow.topo.run_user([
+        "/usr/bin/python3", "-c", DRIVER, json.dumps(spec), CLIENT],
+        env=childflow.env(), variant=variant, timeout=120)
+    assert res.rc == 0, str(res)
+    return json.loads(res.out)
+
+
+def _connected(step):
+    assert step["rc"] == 0, step
+    return step["out"] == "connected hello"
+
+
+def _refused(step):
+    assert step["rc"] == 0, step
+    return step["out"] in REFUSED
+
+
+def _uid(childflow):
+    return childflow.topo.state["uid"]
+
+
+def test_session_bus_is_masked_and_unmask_gives_it_back(childflow):
+    bus = f"/run/user/{_uid(childflow)}/bus"
+    out = _drive(childflow, [bus], [
+        ("outside", None, bus, {}),
+        ("default", [], bus, {}),
+        ("unmasked", ["--unmask", bus], bus, {}),
+    ])
+    assert _connected(out["outside"]), out
+    assert _refused(out["default"]), out
+    assert _connected(out["unmasked"]), out
+
+
+def test_systemd_user_manager_directory_is_masked(childflow):
+    private = f"/run/user/{_uid(childflow)}/systemd/private"
+    out = _drive(childflow, [private], [
+        ("outside", None, private, {}),
+        ("default", [], private, {}),
+        ("unmasked", ["--unmask", os.path.dirname(private)], private, {}),
+    ])
+    assert _connected(out["outside"]), out
+    assert _refused(out["default"]), out
+    assert _connected(out["unmasked"]), out
+
+
+def test_session_bus_named_by_dbus_session_bus_address_is_masked(childflow, userdir):
+    sock = os.path.join(userdir, "session-bus")
+    env = {"DBUS_SESSION_BUS_ADDRESS": f"unix:path={sock},guid=0123456789abcdef"}
+    out = _drive(childflow, [sock], [
+        ("plain", [], sock, {}),
+        ("named", [], sock, env),
+    ], variant="plain")
+    assert _connected(out["plain"]), out
+    assert _refused(out["named"]), out
+
+
+def test_mask_hides_a_custom_socket(childflow, userdir):
+    sock = os.path.join(userdir, "app.sock")
+    out = _drive(childflow, [sock], [
+        ("default", [], sock, {}),
+        ("masked", ["--mask", sock], sock, {}),
+    ], variant="plain")
+    assert _connected(out["default"]), out
+    assert _refused(out["masked"]), out
+
+
+def test_profile_mask_and_unmask_keys(childflow, userdir):
+    import featurelib as F
+    sock = os.path.join(userdir, "app.sock")
+    bus = f"/run/user/{_uid(childflow)}/bus"
+    prof = F.write_user_file(childflow.topo, os.path.join(userdir, "p.toml"),
+                             f'mask = ["{sock}"]\nunmask = ["{bus}"]\n')
+    out = _drive(childflow, [sock, bus], [
+        ("custom", ["--profile", prof], sock, {}),
+        ("bus", ["--profile", prof], bus, {}),
+    ])
+    assert _refused(out["custom"]), out
+    assert _connected(out["bus"]), out
+
+
+def test_missing_default_paths_are_skipped(childflow):
+    """In the plain host namespace none of the defaults exists (no
+    /run/user/UID, no Docker): the run works; so does --unmask of one, and
+    --mask of a path that does not exist."""
+    uid = _uid(childflow)
+    res = childflow.run("--mask", "/nonexistent/cft.sock", "--unmask", "/run/docker.sock",
+                        "--unmask", f"/run/user/{uid}/bus", "--", "sh", "-c", "echo ran")
+    assert res.rc == 0 and res.out.strip() == "ran", str(res)
+
+
+def test_unmask_of_a_path_that_is_not_a_default_is_an_error(childflow):
+    res = childflow.run("--unmask", "/run/not-a-default.sock", "--", "true")
+    assert res.rc == 125, str(res)
+    assert "--unmask: '/run/not-a-default.sock' is not masked by default" in res.err, str(res)
