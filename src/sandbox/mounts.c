@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Where the generated resolv.conf lives: a tmpfs that is never attached to
- * any directory (fsopen/fsmount). The file is written through the mount's
- * fd, a detached bind of just that file is made with open_tree(), made
- * read-only, and moved over /etc/resolv.conf. So nothing is shadowed, even
- * briefly (a resolv.conf symlinked into /tmp stays reachable), and nothing is
- * ever written to the host's file systems.
+ * Where the files the sandbox generates live: tmpfs mounts that are never
+ * attached to any directory (fsopen/fsmount). A file (the resolv.conf, the
+ * /etc/hosts copy of --allow-host-port, the empty file and directory that
+ * cover outputs and masked sockets) is written through the mount's fd, a
+ * detached bind of just that file is made with open_tree(), made read-only,
+ * and moved over its target. So nothing is shadowed, even briefly (a
+ * resolv.conf symlinked into /tmp stays reachable), and nothing is ever
+ * written to the host's file systems.
  */
 #include "sandbox/mounts.h"
 
@@ -67,25 +69,29 @@ static int attach_ro(int tree, const char *target, const char *what, char *err, 
 	return r;
 }
 
-/* A detached tmpfs for generated files; its fd in *mnt. */
-static int staging_tmpfs(int *mnt, char *err, size_t errlen)
+/*
+ * A detached tmpfs of at most @size (a limit, not an allocation) for the
+ * sandbox's @what; its mount fd in *mnt.
+ */
+static int detached_tmpfs(const char *size, const char *what, int *mnt, char *err, size_t errlen)
 {
 	cleanup_fd int fs = -1;
 	int r;
 
 	fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
-	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "64k", 0) < 0 ||
+	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
 	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
 	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "cannot create a tmpfs for the sandbox's resolv.conf: %s",
+		snprintf(err, errlen, "cannot create a tmpfs for the sandbox's %s: %s", what,
 			 strerror(-r));
 		return r;
 	}
 	*mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 	if (*mnt < 0) {
 		r = -errno;
-		snprintf(err, errlen, "cannot mount a tmpfs for the sandbox's files: %s", strerror(-r));
+		snprintf(err, errlen, "cannot mount a tmpfs for the sandbox's %s: %s", what,
+			 strerror(-r));
 		return r;
 	}
 	return 0;
@@ -188,7 +194,8 @@ int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char 
 			 strerror(-r));
 		return r;
 	}
-	r = staging_tmpfs(&mnt, err, errlen);
+	/* A copied /etc/hosts may be large (blocklists): the limit is generous. */
+	r = detached_tmpfs(hosts_extra ? "64m" : "64k", "resolv.conf and hosts", &mnt, err, errlen);
 	if (r == 0)
 		r = place_text(mnt, STAGED_NAME, resolv_text, "/etc/resolv.conf",
 			       "the sandbox's resolv.conf", err, errlen);
@@ -207,26 +214,14 @@ int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char 
  */
 static int make_covers(int *mnt_out, char *err, size_t errlen)
 {
-	cleanup_fd int fs = -1, mnt = -1, fd = -1;
-	int r = 0;
+	cleanup_fd int mnt = -1, fd = -1;
+	int r = detached_tmpfs("4k", "masks", &mnt, err, errlen);
 
-	fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
-	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+	if (r < 0)
+		return r;
+	fd = openat(mnt, COVER_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (fd < 0 || mkdirat(mnt, COVER_DIR, 0555) < 0) {
 		r = -errno;
-	if (r == 0) {
-		mnt = fsmount(fs, FSMOUNT_CLOEXEC,
-			      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-		if (mnt < 0)
-			r = -errno;
-	}
-	if (r == 0) {
-		fd = openat(mnt, COVER_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-		if (fd < 0 || mkdirat(mnt, COVER_DIR, 0555) < 0)
-			r = -errno;
-	}
-	if (r < 0) {
 		snprintf(err, errlen, "cannot create a tmpfs for the sandbox's masks: %s",
 			 strerror(-r));
 		return r;

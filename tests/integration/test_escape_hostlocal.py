@@ -213,6 +213,19 @@ def test_the_virtual_resolver_names_the_host_alias_only_with_allow_host_port(chi
     assert F.dig_status(parts[0][0])[0] == "NXDOMAIN", parts
 
 
+def test_the_alias_is_added_to_the_hosts_file_the_tree_would_see(topo, childflow, userdir):
+    hosts = os.path.join(userdir, "hosts")
+    F.write_user_file(topo, hosts, "203.0.113.200 mine.test")  # no final newline
+    parts, _ = F.steps(childflow, ["--hosts-file", hosts, "--allow-host-port", "5432"],
+                       ["cat /etc/hosts"])
+    lines = [ln for ln in parts[0][0].splitlines() if ln and not ln.startswith("#")]
+    assert lines == ["203.0.113.200 mine.test", "198.18.0.254 host.childflow.internal",
+                     "fd63:6866:6c77::fe host.childflow.internal"], parts
+    # control: without the option the tree sees the file as it is
+    parts, _ = F.steps(childflow, ["--hosts-file", hosts], ["cat /etc/hosts"])
+    assert parts[0][0] == "203.0.113.200 mine.test", parts
+
+
 def test_allow_host_port_rejects_a_bad_port_before_running(childflow):
     for bad in ("0", "65536", "80/sctp", "http"):
         res = childflow.run("--allow-host-port", bad, "--", "true")
