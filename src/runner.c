@@ -21,6 +21,7 @@
 #include "proxy/uri.h"
 #include "sandbox/launch.h"
 #include "sandbox/plan.h"
+#include "sandbox/treeuser.h"
 #include "util/log.h"
 
 /* Many concurrent connections need many fds (six per relayed connection). */
@@ -481,9 +482,9 @@ static int open_wire(struct cf_sandbox *sb, struct capture_files *cf, int *fd)
 	return CF_EXIT_SETUP;
 }
 
-static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
-			 struct capture_files *cf, const struct sockaddr_storage *proxy,
-			 socklen_t proxy_len)
+static int run_sandboxed(const struct cf_config *cfg, const struct cf_tree_user *user,
+			 struct cf_obs *obs, struct capture_files *cf,
+			 const struct sockaddr_storage *proxy, socklen_t proxy_len)
 {
 	struct cf_resolvconf host_dns;
 	struct cf_sandbox sb;
@@ -504,6 +505,8 @@ static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
 		.hosts_path = cfg->hosts_file,
 		.plan = &plan,
 		.capture = cf->child != NULL,
+		.uid = user->uid,
+		.gid = user->gid,
 	};
 	r = cf_sandbox_start(&so, &sb, &phase, err, sizeof(err));
 	if (r < 0) {
@@ -543,9 +546,18 @@ int cf_run_rootless(const struct cf_config *cfg)
 	struct cf_obs *obs = NULL;
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len = 0;
+	struct cf_tree_user user;
 	char err[512];
 	int code, r;
 
+	/* Who the tree runs as: before any file is created, as a usage error. */
+	if (cf_tree_user_pick(cfg->user, getuid(), getgid(), getenv("SUDO_UID"), getenv("SUDO_GID"),
+			      &user, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return CF_EXIT_USAGE;
+	}
+	if (user.note[0])
+		log_warn("%s", user.note);
 	if (cfg->flow_log || cfg->summary) {
 		r = cf_obs_open(cfg->flow_log, &obs);
 		if (r < 0) {
@@ -570,7 +582,7 @@ int cf_run_rootless(const struct cf_config *cfg)
 	raise_fd_limit();
 	drop_proxy_env(cfg);
 	block_signals();
-	code = run_sandboxed(cfg, obs, &capture, &proxy, proxy_len);
+	code = run_sandboxed(cfg, &user, obs, &capture, &proxy, proxy_len);
 out:
 	if (obs && cf_obs_flow_log_error(obs))
 		log_error("--flow-log: writing '%s' failed: %s; the log is incomplete",

@@ -49,6 +49,7 @@ static const char *const key_names[CF_KEY__COUNT] = {
     [CF_KEY_PROXY_ONLY] = "proxy_only",
     [CF_KEY_FAIL_ON_LEAK] = "fail_on_leak",
     [CF_KEY_IFACE] = "iface",
+    [CF_KEY_USER] = "user",
 };
 
 const char *cf_key_name(enum cf_key k)
@@ -153,6 +154,7 @@ void cf_config_free(struct cf_config *c)
 	cf_strv_free(&c->deny_domains);
 	cf_strv_free(&c->deny_domains_exact);
 	free(c->iface);
+	free(c->user);
 	cf_config_init(c);
 }
 
@@ -303,6 +305,8 @@ static int overlay_key(struct cf_config *base, const struct cf_config *over, enu
 		return 0;
 	case CF_KEY_IFACE:
 		return copy_str(&base->iface, over->iface, false);
+	case CF_KEY_USER:
+		return copy_str(&base->user, over->user, false);
 	case CF_KEY__COUNT:
 		break;
 	}

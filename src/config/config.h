@@ -98,6 +98,7 @@ enum cf_key {
 	CF_KEY_PROXY_ONLY,
 	CF_KEY_FAIL_ON_LEAK,
 	CF_KEY_IFACE,
+	CF_KEY_USER,
 	CF_KEY__COUNT,
 };
 
@@ -138,6 +139,7 @@ struct cf_config {
 	bool proxy_only;
 	bool fail_on_leak;
 	char *iface;
+	char *user; /* --user as written (a name or a UID), or NULL: resolved by the runner */
 };
 
 /* Fill @c with the built-in defaults and an empty set mask. */

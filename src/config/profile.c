@@ -95,6 +95,7 @@ static const struct key_type_desc key_types[CF_KEY__COUNT] = {
     [CF_KEY_PROXY_ONLY] = {T_BOOL, OFF(proxy_only)},
     [CF_KEY_FAIL_ON_LEAK] = {T_BOOL, OFF(fail_on_leak)},
     [CF_KEY_IFACE] = {T_IFACE, OFF(iface)},
+    [CF_KEY_USER] = {T_USER, OFF(user)},
 };
 
 struct choice {

@@ -1,18 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Starting the rootless sandbox: a helper process in new user, network,
- * mount and PID namespaces (uid/gid mapped to the caller), which sets up the
+ * mount, PID, UTS and IPC namespaces (uid/gid mapped to the caller, and for
+ * a root caller also to the tree's user), which sets up the
  * child network and mounts, hands the engine its fds and, on GO, becomes the
  * tree's init (sandbox/init.h).
  */
 #ifndef CF_SANDBOX_LAUNCH_H
 #define CF_SANDBOX_LAUNCH_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "sandbox/plan.h"
+
+/* The namespaces the helper is clone3()d into (the doctor probes the same). */
+#define CF_SANDBOX_NAMESPACES                                                                  \
+	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC)
 
 struct cf_sandbox_opts {
 	char *const *argv;	  /* the command */
@@ -20,6 +26,8 @@ struct cf_sandbox_opts {
 	const char *hosts_path;	  /* or NULL */
 	const struct cf_plan *plan;
 	bool capture;		  /* open a capture socket in the sandbox */
+	uid_t uid;		  /* the tree's user and group (sandbox/treeuser.h): */
+	gid_t gid;		  /* the caller's own ids unless the caller is root */
 };
 
 struct cf_sandbox {
