@@ -611,8 +611,10 @@ static int handle_user(struct cf_config *cfg, const char *arg, char *err, size_t
 
 	if (!*arg)
 		return usage_error(err, errlen, "--user: empty user name (give a name or a UID)");
-	if (has_control_char(arg) || strlen(arg) > 256)
-		return usage_error(err, errlen, "--user: invalid user name '%.64s'", arg);
+	if (has_control_char(arg))
+		return usage_error(err, errlen, "--user: control characters in the user name");
+	if (strlen(arg) > 256)
+		return usage_error(err, errlen, "--user: user name of over 256 bytes");
 	copy = strdup(arg);
 	if (!copy)
 		return oom(err, errlen);

@@ -536,6 +536,23 @@ static void test_iface_names(void **state)
 	EXPECT_ERROR("--iface: invalid interface name '..'", NULL, "-i", "..");
 }
 
+static void test_user_names_and_uids(void **state)
+{
+	struct cf_cli cli;
+
+	(void)state;
+	PARSE_OK(&cli, "--user", "nobody");
+	assert_string_equal(cli.cfg.user, "nobody");
+	assert_int_equal(cli.cfg.set, CF_KEY_BIT(CF_KEY_USER));
+	cf_cli_free(&cli);
+	PARSE_OK(&cli, "--user=1000");
+	assert_string_equal(cli.cfg.user, "1000");
+	cf_cli_free(&cli);
+
+	EXPECT_ERROR("--user: empty user name (give a name or a UID)", NULL, "--user", "");
+	EXPECT_ERROR("--user: control characters in the user name", NULL, "--user", "a\nb");
+}
+
 static void test_input_files_must_be_readable_regular_files(void **state)
 {
 	struct cf_cli cli;
@@ -710,6 +727,8 @@ static const struct {
     {"proxy-send-ip", 0, false},
     /* and for remote DNS through the proxy */
     {"proxy-remote-dns", 0, false},
+    /* the second release's table (REFERENCE.md) */
+    {"user", 0, true},
 };
 
 static void test_option_table_is_exactly_the_reference_list(void **state)
@@ -871,6 +890,7 @@ int main(void)
 	    cmocka_unit_test(test_proxy_uri_and_credentials),
 	    cmocka_unit_test(test_no_message_ever_contains_the_password),
 	    cmocka_unit_test(test_iface_names),
+	    cmocka_unit_test(test_user_names_and_uids),
 	    cmocka_unit_test(test_input_files_must_be_readable_regular_files),
 	    cmocka_unit_test(test_output_files_need_an_existing_directory),
 	    cmocka_unit_test(test_relative_output_paths_become_absolute),

@@ -70,7 +70,7 @@ static void test_key_names_are_the_profile_keys(void **state)
 	    "allow_domains",  "allow_domains_exact",
 	    "deny_domains",   "deny_domains_exact",
 	    "proxy_only",     "fail_on_leak",
-	    "iface",
+	    "iface",	      "user",
 	};
 
 	(void)state;

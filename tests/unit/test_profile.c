@@ -166,7 +166,8 @@ static const char every_key[] = "# every key, none at its default\n"
 				"deny_domains_exact = [\"x.bad.example\", \"y.bad.example\"]\n"
 				"proxy_only = true\n"
 				"fail_on_leak = true\n"
-				"iface = \"eth0\"\n";
+				"iface = \"eth0\"\n"
+				"user = \"nobody\"\n";
 
 static void write_every_key_profile(struct fixture *f)
 {
@@ -237,6 +238,7 @@ static void every_key_is_loaded_with_its_type_and_marked_set(void **state)
 	assert_true(c->proxy_only);
 	assert_true(c->fail_on_leak);
 	assert_string_equal(c->iface, "eth0");
+	assert_string_equal(c->user, "nobody");
 }
 
 static void an_empty_profile_sets_nothing_and_keeps_the_defaults(void **state)
@@ -810,6 +812,7 @@ static void config_equal(const struct cf_config *a, const struct cf_config *b)
 	assert_int_equal(a->proxy_only, b->proxy_only);
 	assert_int_equal(a->fail_on_leak, b->fail_on_leak);
 	opt_str_equal(a->iface, b->iface);
+	opt_str_equal(a->user, b->user);
 }
 
 /* Dump @c with secrets, load the dump, compare every field and the dumps themselves. */
@@ -876,6 +879,7 @@ static void dump_escapes_strings_so_they_load_back_unchanged(void **state)
 		assert_int_equal(cf_strv_push(&c.command, odd[i]), 0);
 	c.capture = abs_in(f, "with space and \"quote\".pcapng");
 	c.iface = strdup("veth-x");
+	c.user = strdup("1000");
 	c.proxy_password = strdup("p\\a\"ss");
 	assert_int_equal(
 	    cf_proxy_parse("http://us%20er:p%25w@proxy.example:3128", &c.proxy, NULL, 0), 0);
