@@ -551,8 +551,8 @@ int cf_run_rootless(const struct cf_config *cfg)
 	int code, r;
 
 	/* Who the tree runs as: before any file is created, as a usage error. */
-	if (cf_tree_user_pick(cfg->user, getuid(), getgid(), getenv("SUDO_UID"), getenv("SUDO_GID"),
-			      &user, err, sizeof(err)) < 0) {
+	if (cf_tree_user_pick(cfg->user, cf_is_host_root(), getuid(), getgid(), getenv("SUDO_UID"),
+			      getenv("SUDO_GID"), &user, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return CF_EXIT_USAGE;
 	}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A decimal id below (uid_t)-1, which the kernel reserves as "no id". */
 static int parse_id(const char *s, unsigned *out)
@@ -73,8 +74,9 @@ static void pick_default(const char *sudo_uid, const char *sudo_gid, struct cf_t
 		 (unsigned)out->uid, (unsigned)out->gid);
 }
 
-int cf_tree_user_pick(const char *spec, uid_t caller_uid, gid_t caller_gid, const char *sudo_uid,
-		      const char *sudo_gid, struct cf_tree_user *out, char *err, size_t errlen)
+int cf_tree_user_pick(const char *spec, bool host_root, uid_t caller_uid, gid_t caller_gid,
+		      const char *sudo_uid, const char *sudo_gid, struct cf_tree_user *out,
+		      char *err, size_t errlen)
 {
 	uid_t uid;
 	gid_t gid;
@@ -83,7 +85,7 @@ int cf_tree_user_pick(const char *spec, uid_t caller_uid, gid_t caller_gid, cons
 	memset(out, 0, sizeof(*out));
 	out->uid = caller_uid;
 	out->gid = caller_gid;
-	if (caller_uid == 0 && !spec) {
+	if (host_root && !spec) {
 		pick_default(sudo_uid, sudo_gid, out);
 		return 0;
 	}
@@ -92,13 +94,14 @@ int cf_tree_user_pick(const char *spec, uid_t caller_uid, gid_t caller_gid, cons
 	r = lookup(spec, &uid, &gid, err, errlen);
 	if (r < 0)
 		return r;
-	if (caller_uid != 0) {
+	if (!host_root) {
 		if (uid == caller_uid)
 			return 0; /* yourself: the caller's own ids, as without --user */
 		snprintf(err, errlen,
 			 "--user: only root can run the command as another user ('%s' is uid %u, "
-			 "you are uid %u); drop --user or run childflow as root",
-			 spec, (unsigned)uid, (unsigned)caller_uid);
+			 "you are uid %u%s); drop --user or run childflow as root",
+			 spec, (unsigned)uid, (unsigned)caller_uid,
+			 caller_uid == 0 ? " in a user namespace" : "");
 		return -EPERM;
 	}
 	out->uid = uid;
@@ -109,4 +112,27 @@ int cf_tree_user_pick(const char *spec, uid_t caller_uid, gid_t caller_gid, cons
 			 "warning: --user root: the command runs as root, which may change root's "
 			 "files and /proc; the policy cannot hold against it");
 	return 0;
+}
+
+bool cf_is_host_root(void)
+{
+	unsigned inside, outside, count;
+	char extra;
+	char line[128];
+	FILE *f;
+	int n;
+
+	if (getuid() != 0)
+		return false;
+	f = fopen("/proc/self/uid_map", "re");
+	if (!f)
+		return true;
+	n = fgets(line, sizeof(line), f) ? sscanf(line, "%u %u %u %c", &inside, &outside, &count,
+						   &extra)
+					   : 0;
+	/* One more line means a map of several ranges: never the initial namespace's. */
+	if (n == 3 && fgets(line, sizeof(line), f))
+		n = 0;
+	fclose(f);
+	return n == 3 && inside == 0 && outside == 0 && count == 4294967295u;
 }

@@ -19,8 +19,8 @@ static struct cf_tree_user pick_ok(const char *spec, unsigned caller, const char
 	struct cf_tree_user u;
 	char err[256] = "";
 
-	assert_int_equal(cf_tree_user_pick(spec, caller, caller, sudo_uid, sudo_gid, &u, err,
-					   sizeof(err)),
+	assert_int_equal(cf_tree_user_pick(spec, caller == 0, caller, caller, sudo_uid, sudo_gid,
+					   &u, err, sizeof(err)),
 			 0);
 	assert_string_equal(err, "");
 	return u;
@@ -47,12 +47,31 @@ static void a_caller_that_is_not_root_cannot_name_another_user(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(cf_tree_user_pick("root", 1000, 1000, NULL, NULL, &u, err, sizeof(err)),
+	assert_int_equal(cf_tree_user_pick("root", false, 1000, 1000, NULL, NULL, &u, err, sizeof(err)),
 			 -EPERM);
 	assert_string_equal(err, "--user: only root can run the command as another user ('root' is "
 				 "uid 0, you are uid 1000); drop --user or run childflow as root");
-	assert_int_equal(cf_tree_user_pick("daemon", 1000, 1000, NULL, NULL, &u, err, sizeof(err)),
+	assert_int_equal(cf_tree_user_pick("daemon", false, 1000, 1000, NULL, NULL, &u, err, sizeof(err)),
 			 -EPERM);
+}
+
+static void root_of_a_user_namespace_is_an_ordinary_caller(void **state)
+{
+	struct cf_tree_user u;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cf_tree_user_pick(NULL, false, 0, 0, "1000", "1000", &u, err, sizeof(err)),
+			 0);
+	assert_int_equal(u.uid, 0);
+	assert_int_equal(u.gid, 0);
+	assert_false(u.root);
+	assert_string_equal(u.note, "");
+	assert_int_equal(cf_tree_user_pick("daemon", false, 0, 0, NULL, NULL, &u, err, sizeof(err)),
+			 -EPERM);
+	assert_string_equal(err, "--user: only root can run the command as another user ('daemon' "
+				 "is uid 1, you are uid 0 in a user namespace); drop --user or run "
+				 "childflow as root");
 }
 
 static void an_unknown_user_name_is_an_error_naming_it(void **state)
@@ -62,7 +81,7 @@ static void an_unknown_user_name_is_an_error_naming_it(void **state)
 
 	(void)state;
 	assert_int_equal(
-	    cf_tree_user_pick(UNKNOWN_NAME, 0, 0, NULL, NULL, &u, err, sizeof(err)), -EINVAL);
+	    cf_tree_user_pick(UNKNOWN_NAME, true, 0, 0, NULL, NULL, &u, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "--user: unknown user '" UNKNOWN_NAME
 				 "' (give a user name or a numeric UID)");
 }
@@ -125,6 +144,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(a_caller_that_is_not_root_runs_the_tree_as_itself),
 	    cmocka_unit_test(a_caller_that_is_not_root_cannot_name_another_user),
+	    cmocka_unit_test(root_of_a_user_namespace_is_an_ordinary_caller),
 	    cmocka_unit_test(an_unknown_user_name_is_an_error_naming_it),
 	    cmocka_unit_test(a_root_caller_runs_the_tree_as_sudos_user),
 	    cmocka_unit_test(a_root_caller_without_sudo_runs_the_tree_as_nobody),
