@@ -45,13 +45,14 @@ def root_dir(topo, name):
     return d
 
 
-def run_as_root(topo, childflow_bin, d, args, env=None):
+def run_as_root(topo, childflow, d, args, env=None):
     """childflow ARGS as root in the host namespace, in its own UTS namespace,
-    with only PATH (and @env) in its environment, from directory @d."""
-    envs = [f"PATH={T.SANE_PATH}", "LANG=C.UTF-8", "HOME=/root"]
-    envs += [f"{k}={v}" for k, v in (env or {}).items()]
-    return topo.run_host_root(["unshare", "--uts", "--", "env", "-i", "-C", d, *envs,
-                               childflow_bin, *args], timeout=60)
+    with only PATH, the sanitizer options (reports go where the harness looks)
+    and @env in its environment, from directory @d."""
+    envs = {"PATH": T.SANE_PATH, "LANG": "C.UTF-8", "HOME": "/root", **childflow.env(env)}
+    return topo.run_host_root(["unshare", "--uts", "--", "env", "-i", "-C", d,
+                               *[f"{k}={v}" for k, v in envs.items()],
+                               *childflow.argv(*args)], timeout=60)
 
 
 def ids_and_attacks(d):
@@ -83,11 +84,11 @@ def curl_attributed(flow_log):
 
 
 def test_root_caller_tree_runs_as_sudo_user_not_owning_roots_files_or_proc_sys(
-        topo, childflow_bin):
+        topo, childflow):
     d = root_dir(topo, "test_escape_root-sudo")
     log = os.path.join(d, "flows.jsonl")
     uid, gid = topo.uid, topo.state["gid"]
-    res = run_as_root(topo, childflow_bin, d,
+    res = run_as_root(topo, childflow, d,
                       ["--flow-log", log, "--", "sh", "-c", ids_and_attacks(d)],
                       env={"SUDO_UID": uid, "SUDO_GID": gid})
     assert res.rc == 0, str(res)
@@ -100,9 +101,9 @@ def test_root_caller_tree_runs_as_sudo_user_not_owning_roots_files_or_proc_sys(
     assert curl_attributed(log), open(log).read()
 
 
-def test_root_caller_without_sudo_runs_the_tree_as_nobody(topo, childflow_bin):
+def test_root_caller_without_sudo_runs_the_tree_as_nobody(topo, childflow):
     d = root_dir(topo, "test_escape_root-nobody")
-    res = run_as_root(topo, childflow_bin, d, ["--", "sh", "-c", ids_and_attacks(d)])
+    res = run_as_root(topo, childflow, d, ["--", "sh", "-c", ids_and_attacks(d)])
     assert res.rc == 0, str(res)
     assert origin_fetched(res), str(res)
     assert res.out.splitlines()[:3] == ["65534", "65534", "65534"], str(res)
@@ -111,10 +112,10 @@ def test_root_caller_without_sudo_runs_the_tree_as_nobody(topo, childflow_bin):
         str(res)
 
 
-def test_root_caller_names_the_trees_user(topo, childflow_bin):
+def test_root_caller_names_the_trees_user(topo, childflow):
     d = root_dir(topo, "test_escape_root-user")
     user = topo.state["user"]
-    res = run_as_root(topo, childflow_bin, d,
+    res = run_as_root(topo, childflow, d,
                       ["--user", user, "--", "sh", "-c", ids_and_attacks(d)],
                       env={"SUDO_UID": "1", "SUDO_GID": "1"})
     assert res.rc == 0, str(res)
@@ -124,12 +125,12 @@ def test_root_caller_names_the_trees_user(topo, childflow_bin):
     assert "running the command as" not in res.err, str(res)
 
 
-def test_root_caller_keeping_root_is_warned_and_proc_sys_stays_read_only(topo, childflow_bin):
+def test_root_caller_keeping_root_is_warned_and_proc_sys_stays_read_only(topo, childflow):
     d = root_dir(topo, "test_escape_root-keep")
     script = ("id -u; "
               "echo pwned > /proc/sys/kernel/hostname && echo ATTACK-hostname; "
               f"{CURL}")
-    res = run_as_root(topo, childflow_bin, d, ["--user", "root", "--", "sh", "-c", script])
+    res = run_as_root(topo, childflow, d, ["--user", "root", "--", "sh", "-c", script])
     assert res.rc == 0, str(res)
     assert origin_fetched(res), str(res)
     assert res.out.splitlines()[0] == "0", str(res)
