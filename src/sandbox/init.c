@@ -3,7 +3,8 @@
  * Signals: the command shares childflow's process group, so a terminal's
  * Ctrl-C reaches it directly; init forwards only signals sent to it with
  * kill() (si_code SI_USER), which is how childflow passes on SIGTERM and
- * friends. Init installs no-op handlers and keeps the signals blocked for
+ * friends. A root caller's command has a session of its own (see
+ * become_tree_user()): then init also forwards the terminal's, to its group. Init installs no-op handlers and keeps the signals blocked for
  * sigwaitinfo(): pid 1 of a namespace would otherwise never receive them.
  *
  * Init keeps its capabilities in the sandbox's user namespace (it reaps and
@@ -105,12 +106,21 @@ static int exec_search(char *const argv[])
  * supplementary groups, then the gid, then the uid, which clears every
  * capability. The maps hold only root and that user, so nothing in the tree
  * can switch back. A caller that is not root is already the tree's user.
+ *
+ * The switched tree also gets a session of its own, without a controlling
+ * terminal: on root's terminal, TIOCSTI would let it type commands into
+ * root's shell for after childflow exits (su(1)'s old hole). It still
+ * reads and writes the terminal through the fds it inherits. The terminal's
+ * signals (Ctrl-C, a hang-up, a resize) now reach childflow's process group
+ * only, init included: init passes those on too (si_code SI_KERNEL), to the
+ * command's whole process group, as the terminal would have.
  */
 static int become_tree_user(uid_t uid, gid_t gid)
 {
 	if (getuid() == uid && getgid() == gid)
 		return 0;
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+	if (setsid() < 0 || setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
 		return -errno;
 	return 0;
 }
@@ -164,7 +174,7 @@ __attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd, uid_t 
 	sigset_t mask, oldmask;
 	int pipefd[2], status = 0, err;
 	siginfo_t si;
-	pid_t cmd;
+	pid_t cmd, target;
 
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
 		send_msg(ctlfd, CF_CTL_EXEC_FAILED, errno, 0);
@@ -200,14 +210,16 @@ __attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd, uid_t 
 		send_msg(ctlfd, CF_CTL_EXEC_FAILED, err, 0);
 		_exit(1);
 	}
+	/* A switched command leads its own session and group since before its exec. */
+	target = getuid() == uid && getgid() == gid ? cmd : -cmd;
 	for (;;) {
 		if (sigwaitinfo(&mask, &si) < 0)
 			continue;
 		if (si.si_signo == SIGCHLD) {
 			if (reap(cmd, &status))
 				break;
-		} else if (si.si_code == SI_USER) {
-			kill(cmd, si.si_signo);
+		} else if (si.si_code == SI_USER || (target < 0 && si.si_code == SI_KERNEL)) {
+			kill(target, si.si_signo);
 		}
 	}
 	/* The command is gone: end the rest of its tree, then report. */

@@ -13,8 +13,14 @@ binary's root tree could write /proc/sys/kernel/hostname, and must only ever
 write a throwaway UTS namespace's. No test writes a /proc/sys key that is not
 namespaced, whatever the binary."""
 
+import fcntl
 import json
 import os
+import select
+import signal
+import subprocess
+import termios
+import time
 
 import pytest
 
@@ -138,6 +144,65 @@ def test_root_caller_keeping_root_is_warned_and_proc_sys_stays_read_only(topo, c
     assert "Read-only file system" in res.err, str(res)
     warnings = [ln for ln in res.err.splitlines() if "--user root" in ln]
     assert len(warnings) == 1 and "policy cannot hold" in warnings[0], str(res)
+
+
+def run_on_a_terminal(topo, childflow, d, args, env, marker, keys):
+    """childflow ARGS as root on a new terminal (a pty that is its controlling
+    terminal); once the output shows @marker, type @keys. Returns (rc, output)."""
+    envs = {"PATH": T.SANE_PATH, "LANG": "C.UTF-8", "HOME": "/root", **childflow.env(env)}
+    argv = ["ip", "netns", "exec", topo.host_ns, "unshare", "--uts", "--", "env", "-i", "-C", d,
+            *[f"{k}={v}" for k, v in envs.items()], *childflow.argv(*args)]
+    master, slave = os.openpty()
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                         preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    out, typed = b"", False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: every process holding the terminal is gone
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if not typed and marker.encode() in out:
+                os.write(master, keys)
+                typed = True
+            if p.poll() is not None and not ready:
+                break
+        rc = p.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        os.close(master)
+    return rc, out.decode(errors="replace")
+
+
+TIOCSTI = ('python3 -c "import fcntl, termios; fcntl.ioctl(0, termios.TIOCSTI, b\'#\')" '
+           "2>/dev/null && echo ATTACK-tiocsti")
+
+
+def test_root_callers_tree_cannot_type_into_roots_terminal_and_ctrl_c_still_stops_it(
+        topo, childflow):
+    with open("/proc/sys/dev/tty/legacy_tiocsti") as f:
+        if f.read().strip() == "0":
+            pytest.skip("dev.tty.legacy_tiocsti = 0: no process may use TIOCSTI here")
+    d = root_dir(topo, "test_escape_root-tty")
+    # The marker comes from the process Ctrl-C must end, once it runs (no shell in between).
+    script = (f"test -t 0 && echo tree-has-the-tty; {TIOCSTI}; id -u; exec python3 -c "
+              "\"import time; print('tree-ready', flush=True); time.sleep(60)\"")
+    rc, out = run_on_a_terminal(topo, childflow, d, ["--", "sh", "-c", script],
+                                {"SUDO_UID": topo.uid, "SUDO_GID": topo.state["gid"]},
+                                "tree-ready", b"\x03")
+    assert "tree-has-the-tty" in out, out  # the tree had root's terminal on its fds
+    assert f"{topo.uid}\r\ntree-ready" in out, out
+    assert "ATTACK-tiocsti" not in out, out
+    assert rc == 128 + signal.SIGINT, out  # the control: Ctrl-C on the terminal still ends it
 
 
 # --- every caller --------------------------------------------------------------------------
