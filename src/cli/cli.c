@@ -604,7 +604,7 @@ static int handle_iface(struct cf_config *cfg, const char *arg, char *err, size_
 	return 0;
 }
 
-/* --user: a name or a UID, looked up when the run starts (runner.c), so only its form is checked here. */
+/* --user: a name or a UID, looked up when the run starts (runner.c); only its form is checked. */
 static int handle_user(struct cf_config *cfg, const char *arg, char *err, size_t errlen)
 {
 	char *copy;

@@ -4,7 +4,8 @@
  * Ctrl-C reaches it directly; init forwards only signals sent to it with
  * kill() (si_code SI_USER), which is how childflow passes on SIGTERM and
  * friends. A root caller's command has a session of its own (see
- * become_tree_user()): then init also forwards the terminal's, to its group. Init installs no-op handlers and keeps the signals blocked for
+ * become_tree_user()): then init also forwards the terminal's, to its group.
+ * Init installs no-op handlers and keeps the signals blocked for
  * sigwaitinfo(): pid 1 of a namespace would otherwise never receive them.
  *
  * Init keeps its capabilities in the sandbox's user namespace (it reaps and
@@ -16,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,7 +25,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -86,7 +86,8 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 		_exit(1);
 	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, err, sizeof(err));
 	if (r == 0)
-		r = cf_child_net_setup(opts->plan, opts->gid, opts->capture, &net, err, sizeof(err));
+		r = cf_child_net_setup(opts->plan, opts->gid, opts->capture, &net, err,
+				       sizeof(err));
 	/* Only now: the network set-up writes the sandbox's /proc/sys/net. */
 	if (r == 0)
 		r = cf_mounts_harden(err, sizeof(err));

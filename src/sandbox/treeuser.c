@@ -38,8 +38,8 @@ static int lookup(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t er
 	}
 	pw = getpwnam(spec);
 	if (!pw) {
-		snprintf(err, errlen, "--user: unknown user '%s' (give a user name or a numeric UID)",
-			 spec);
+		snprintf(err, errlen,
+			 "--user: unknown user '%s' (give a user name or a numeric UID)", spec);
 		return -EINVAL;
 	}
 	*uid = pw->pw_uid;
@@ -127,9 +127,9 @@ bool cf_is_host_root(void)
 	f = fopen("/proc/self/uid_map", "re");
 	if (!f)
 		return true;
-	n = fgets(line, sizeof(line), f) ? sscanf(line, "%u %u %u %c", &inside, &outside, &count,
-						   &extra)
-					   : 0;
+	n = fgets(line, sizeof(line), f)
+		? sscanf(line, "%u %u %u %c", &inside, &outside, &count, &extra)
+		: 0;
 	/* One more line means a map of several ranges: never the initial namespace's. */
 	if (n == 3 && fgets(line, sizeof(line), f))
 		n = 0;

@@ -47,12 +47,13 @@ static void a_caller_that_is_not_root_cannot_name_another_user(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(cf_tree_user_pick("root", false, 1000, 1000, NULL, NULL, &u, err, sizeof(err)),
-			 -EPERM);
+	assert_int_equal(
+	    cf_tree_user_pick("root", false, 1000, 1000, NULL, NULL, &u, err, sizeof(err)), -EPERM);
 	assert_string_equal(err, "--user: only root can run the command as another user ('root' is "
 				 "uid 0, you are uid 1000); drop --user or run childflow as root");
-	assert_int_equal(cf_tree_user_pick("daemon", false, 1000, 1000, NULL, NULL, &u, err, sizeof(err)),
-			 -EPERM);
+	assert_int_equal(
+	    cf_tree_user_pick("daemon", false, 1000, 1000, NULL, NULL, &u, err, sizeof(err)),
+	    -EPERM);
 }
 
 static void root_of_a_user_namespace_is_an_ordinary_caller(void **state)
