@@ -343,6 +343,8 @@ int cf_run_controls(const struct cf_config *c, struct cf_strv *out)
 		r = push_fmt(out, "--proxy-only", NULL);
 	if (r == 0 && c->fail_on_leak)
 		r = push_fmt(out, "--fail-on-leak", NULL);
+	if (r == 0 && c->user)
+		r = push_fmt(out, "--user", c->user);
 	return r;
 }
 

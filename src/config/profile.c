@@ -1082,6 +1082,8 @@ static int dump_key(FILE *f, const struct cf_config *c, enum cf_key k, bool show
 	case T_USER:
 	case T_IFACE:
 		s = *str_field(m, k);
+		if (!s && k == CF_KEY_USER)
+			return dump_not_set(f, k, " (the caller; for root: SUDO_UID, else nobody)");
 		return s ? dump_string(f, k, s) : dump_not_set(f, k, "");
 	case T_PASSWORD:
 		s = *str_field(m, k);
