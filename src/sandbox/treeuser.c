@@ -109,8 +109,8 @@ int cf_tree_user_pick(const char *spec, bool host_root, uid_t caller_uid, gid_t 
 	out->root = uid == 0;
 	if (out->root)
 		snprintf(out->note, sizeof(out->note),
-			 "warning: --user root: the command runs as root, which may change root's "
-			 "files and /proc; the policy cannot hold against it");
+			 "warning: --user root: the command runs as root, the owner of root's "
+			 "files; the policy cannot hold against it");
 	return 0;
 }
 
