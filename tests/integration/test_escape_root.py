@@ -290,7 +290,7 @@ def test_sandbox_proc_has_hidepid_and_hides_init(childflow):
     assert "hidepid=invisible" in supers or "hidepid=2" in supers, proc
 
 
-def test_user_other_than_the_caller_is_refused(topo, childflow):
+def test_user_other_than_the_caller_is_refused(topo, childflow, userdir):
     me = childflow.run("--user", topo.state["user"], "--", "id", "-u")
     assert me.rc == 0, str(me)  # the control: naming yourself is fine
     assert me.out.strip() == str(topo.uid), str(me)
@@ -302,3 +302,10 @@ def test_user_other_than_the_caller_is_refused(topo, childflow):
     res = childflow.run("--user", "cft-no-such-user", "--", "id", "-u")
     assert res.rc == 125, str(res)
     assert "--user: unknown user 'cft-no-such-user'" in res.err, str(res)
+    profile = os.path.join(userdir, "root.toml")
+    with open(profile, "w") as f:
+        f.write('user = "root"\n')
+    os.chmod(profile, 0o644)
+    res = childflow.run("--profile", profile, "--", "id", "-u")
+    assert res.rc == 125, str(res)
+    assert "--user: only root can run the command as another user" in res.err, str(res)
