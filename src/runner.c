@@ -22,6 +22,7 @@
 #include "sandbox/launch.h"
 #include "sandbox/masks.h"
 #include "sandbox/plan.h"
+#include "sandbox/treeuser.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -346,6 +347,8 @@ int cf_run_controls(const struct cf_config *c, struct cf_strv *out)
 		r = push_fmt(out, "--fail-on-leak", NULL);
 	if (r == 0)
 		r = push_names(out, "--allow-host-port", &c->allow_host_ports);
+	if (r == 0 && c->user)
+		r = push_fmt(out, "--user", c->user);
 	return r;
 }
 
@@ -504,8 +507,8 @@ static int output_files(const struct cf_config *cfg, const struct capture_files 
 	return r;
 }
 
-static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
-			 struct capture_files *cf, const struct cf_strv *masks,
+static int run_sandboxed(const struct cf_config *cfg, const struct cf_tree_user *user,
+			 struct cf_obs *obs, struct capture_files *cf, const struct cf_strv *masks,
 			 const struct sockaddr_storage *proxy, socklen_t proxy_len)
 {
 	struct cf_strv outputs = { 0 };
@@ -531,6 +534,8 @@ static int run_sandboxed(const struct cf_config *cfg, struct cf_obs *obs,
 		.capture = cf->child != NULL,
 		.outputs = &outputs,
 		.masks = masks,
+		.uid = user->uid,
+		.gid = user->gid,
 	};
 	if (output_files(cfg, cf, &outputs) < 0) {
 		log_error("out of memory");
@@ -579,14 +584,25 @@ int cf_run_rootless(const struct cf_config *cfg)
 	struct cf_obs *obs = NULL;
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len = 0;
+	struct cf_tree_user user;
 	char err[512];
 	int code, r;
 
+	/* Who the tree runs as: before any file is created, as a usage error. */
+	if (cf_tree_user_pick(cfg->user, cf_is_host_root(), getuid(), getgid(), getenv("SUDO_UID"),
+			      getenv("SUDO_GID"), &user, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return CF_EXIT_USAGE;
+	}
+	/* The caller's sockets, and the tree's user's when that is another one. */
 	cf_mask_env_current(&mask_env);
+	cf_mask_env_tree_user(&mask_env, user.uid);
 	if (cf_masks_build(cfg, &mask_env, &masks, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return CF_EXIT_USAGE;
 	}
+	if (user.note[0])
+		log_warn("%s", user.note);
 	if (cfg->flow_log || cfg->summary) {
 		r = cf_obs_open(cfg->flow_log, &obs);
 		if (r < 0) {
@@ -612,7 +628,7 @@ int cf_run_rootless(const struct cf_config *cfg)
 	raise_fd_limit();
 	drop_proxy_env(cfg);
 	block_signals();
-	code = run_sandboxed(cfg, obs, &capture, &masks, &proxy, proxy_len);
+	code = run_sandboxed(cfg, &user, obs, &capture, &masks, &proxy, proxy_len);
 out:
 	if (obs && cf_obs_flow_log_error(obs))
 		log_error("--flow-log: writing '%s' failed: %s; the log is incomplete",

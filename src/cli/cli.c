@@ -66,6 +66,7 @@ enum opt_id {
 	OPT_CAPTURE_POINT,
 	OPT_ROOT,
 	OPT_IFACE,
+	OPT_USER,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_MASK,
@@ -187,6 +188,11 @@ static const struct cf_cli_option options[OPT__COUNT] = {
     [OPT_IFACE] = {"iface", 'i', "IFACE",
 		   "Send direct traffic out of this host interface (rootful).",
 		   CF_CLI_GROUP_ROOTFUL},
+    [OPT_USER] = {"user", 0, "NAME|UID",
+		  "Run the command as this user, with its primary group only. Only root "
+		  "may name another user than itself; \"root\" keeps root, against which "
+		  "the policy cannot hold [default: the caller; root: SUDO_UID or 65534].",
+		  CF_CLI_GROUP_RUN},
     [OPT_HELP] = {"help", 'h', NULL, "Print this help and exit.", CF_CLI_GROUP_OTHER},
     [OPT_VERSION] = {"version", 'V', NULL, "Print the version and exit.", CF_CLI_GROUP_OTHER},
     [OPT_MASK] = {"mask", 0, "PATH",
@@ -651,6 +657,26 @@ static int handle_host_port(struct cf_config *cfg, const char *arg, char *err, s
 	return 0;
 }
 
+/* --user: a name or a UID, looked up when the run starts (runner.c); only its form is checked. */
+static int handle_user(struct cf_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	char *copy;
+
+	if (!*arg)
+		return usage_error(err, errlen, "--user: empty user name (give a name or a UID)");
+	if (has_control_char(arg))
+		return usage_error(err, errlen, "--user: control characters in the user name");
+	if (strlen(arg) > 256)
+		return usage_error(err, errlen, "--user: user name of over 256 bytes");
+	copy = strdup(arg);
+	if (!copy)
+		return oom(err, errlen);
+	free(cfg->user);
+	cfg->user = copy;
+	cfg->set |= CF_KEY_BIT(CF_KEY_USER);
+	return 0;
+}
+
 static int handle_dns(struct cf_config *cfg, const char *arg, char *err, size_t errlen)
 {
 	if (cf_ip_parse(arg, &cfg->dns) < 0)
@@ -728,6 +754,8 @@ static int handle_option(struct cf_cli *cli, enum opt_id id, const char *arg, ch
 	case OPT_MASK:
 	case OPT_UNMASK:
 		return handle_mask(cfg, id, arg, err, errlen);
+	case OPT_USER:
+		return handle_user(cfg, arg, err, errlen);
 	case OPT_ROOT:
 		cfg->backend = CF_BACKEND_ROOTFUL;
 		cfg->set |= CF_KEY_BIT(CF_KEY_BACKEND);

@@ -52,6 +52,7 @@ static const char *const key_names[CF_KEY__COUNT] = {
     [CF_KEY_ALLOW_HOST_PORTS] = "allow_host_ports",
     [CF_KEY_MASK] = "mask",
     [CF_KEY_UNMASK] = "unmask",
+    [CF_KEY_USER] = "user",
 };
 
 const char *cf_key_name(enum cf_key k)
@@ -160,6 +161,7 @@ void cf_config_free(struct cf_config *c)
 	cf_strv_free(&c->mask);
 	cf_strv_free(&c->unmask);
 	cf_strv_free(&c->profile_files);
+	free(c->user);
 	cf_config_init(c);
 }
 
@@ -316,6 +318,8 @@ static int overlay_key(struct cf_config *base, const struct cf_config *over, enu
 		return copy_strv(&base->mask, &over->mask);
 	case CF_KEY_UNMASK:
 		return copy_strv(&base->unmask, &over->unmask);
+	case CF_KEY_USER:
+		return copy_str(&base->user, over->user, false);
 	case CF_KEY__COUNT:
 		break;
 	}

@@ -101,6 +101,7 @@ enum cf_key {
 	CF_KEY_ALLOW_HOST_PORTS,
 	CF_KEY_MASK,
 	CF_KEY_UNMASK,
+	CF_KEY_USER,
 	CF_KEY__COUNT,
 };
 
@@ -146,6 +147,7 @@ struct cf_config {
 	struct cf_strv unmask; /* default masks given back (absolute, from the default list) */
 	/* Not a key: the --profile chain as loaded (absolute paths), hidden from the tree. */
 	struct cf_strv profile_files;
+	char *user; /* --user as written (a name or a UID), or NULL: resolved by the runner */
 };
 
 /* Fill @c with the built-in defaults and an empty set mask. */

@@ -100,6 +100,7 @@ static const struct key_type_desc key_types[CF_KEY__COUNT] = {
     [CF_KEY_ALLOW_HOST_PORTS] = {T_HOST_PORTS, OFF(allow_host_ports)},
     [CF_KEY_MASK] = {T_PATHS, OFF(mask)},
     [CF_KEY_UNMASK] = {T_PATHS, OFF(unmask)},
+    [CF_KEY_USER] = {T_USER, OFF(user)},
 };
 
 struct choice {
@@ -1126,6 +1127,8 @@ static int dump_key(FILE *f, const struct cf_config *c, enum cf_key k, bool show
 	case T_USER:
 	case T_IFACE:
 		s = *str_field(m, k);
+		if (!s && k == CF_KEY_USER)
+			return dump_not_set(f, k, " (the caller; for root: SUDO_UID, else nobody)");
 		return s ? dump_string(f, k, s) : dump_not_set(f, k, "");
 	case T_PASSWORD:
 		s = *str_field(m, k);

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "config/config.h"
+#include "sandbox/launch.h"
 
 enum cf_check_status {
 	CF_CHECK_OK,
@@ -100,7 +101,7 @@ void cf_check_run_forked(const struct cf_check_def *def, const struct cf_doctor_
 			 struct cf_check *c, int timeout_ms);
 
 /* The namespaces the launcher clone3()s its helper into (sandbox/launch.c). */
-#define CF_DOCTOR_SANDBOX_NS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID)
+#define CF_DOCTOR_SANDBOX_NS CF_SANDBOX_NAMESPACES
 
 /* clone3() a child into @flags namespaces that exits at once; return 0 or -errno. */
 int cf_doctor_try_clone(uint64_t flags);

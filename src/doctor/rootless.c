@@ -60,7 +60,7 @@ static void check_userns(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 
 	(void)ctx;
 	if (r == 0)
-		cf_check_set(c, CF_CHECK_OK, "created user, mount, network and PID namespaces");
+		cf_check_set(c, CF_CHECK_OK, "created user, mount, network, PID, UTS and IPC namespaces");
 	else
 		cf_doctor_explain_userns_error(c, -r, CF_DOCTOR_SANDBOX_NS);
 }
@@ -471,6 +471,8 @@ static void sandbox_setup(struct cf_check *c, void *arg)
 		cf_plan_default(&plan);
 		r = cf_child_net_setup(&plan, getgid(), false, &net, err, sizeof(err));
 	}
+	if (r == 0)
+		r = cf_mounts_harden(err, sizeof(err));
 	if (r < 0) {
 		cf_check_set_err(c, CF_CHECK_FAIL, r, "%s", *err ? err : strerror(-r));
 		cf_doctor_explain_denial(c, -r);
@@ -486,7 +488,8 @@ static void sandbox_setup(struct cf_check *c, void *arg)
 	if (net.capture >= 0)
 		close(net.capture);
 	cf_check_set(c, CF_CHECK_OK,
-		     "the sandbox's own set-up (mounts, %s, addresses, routes, "
+		     "the sandbox's own set-up (mounts, read-only /proc/sys and /sys, %s, "
+		     "addresses, routes, "
 		     "policy rules, sysctls, listeners, nft table) worked in a test sandbox",
 		     CF_PLAN_TUN_NAME);
 }

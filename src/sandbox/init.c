@@ -3,13 +3,21 @@
  * Signals: the command shares childflow's process group, so a terminal's
  * Ctrl-C reaches it directly; init forwards only signals sent to it with
  * kill() (si_code SI_USER), which is how childflow passes on SIGTERM and
- * friends. Init installs no-op handlers and keeps the signals blocked for
+ * friends. A root caller's command has a session of its own (see
+ * become_tree_user()): then init also forwards the terminal's, to its group.
+ * Init installs no-op handlers and keeps the signals blocked for
  * sigwaitinfo(): pid 1 of a namespace would otherwise never receive them.
+ *
+ * Init keeps its capabilities in the sandbox's user namespace (it reaps and
+ * ends the tree) and, for a root caller, root's uid, so it is made
+ * non-dumpable: the tree can neither ptrace it nor open its /proc entries
+ * (/proc/1/root, fd, mem), which would give those powers back.
  */
 #include "sandbox/init.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,8 +36,8 @@ static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGU
  * The bounding set is left alone on purpose: emptying it makes execve() of
  * binaries with "forced" file capabilities (ping: cap_net_raw+ep) fail with
  * EPERM, while no_new_privs already guarantees that file capabilities and
- * set-id bits grant nothing. The tree's uid is not 0 in its namespace, so
- * execve() leaves its capability sets empty.
+ * set-id bits grant nothing. Nor does execve() give a root tree (--user
+ * root) root's capabilities: under no_new_privs it keeps what it had, none.
  */
 int cf_drop_all_caps(void)
 {
@@ -94,8 +102,32 @@ static int exec_search(char *const argv[])
 	return err;
 }
 
+/*
+ * A root caller's command becomes the tree's user (sandbox/treeuser.h): no
+ * supplementary groups, then the gid, then the uid, which clears every
+ * capability. The maps hold only root and that user, so nothing in the tree
+ * can switch back. A caller that is not root is already the tree's user.
+ *
+ * The switched tree also gets a session of its own, without a controlling
+ * terminal: on root's terminal, TIOCSTI would let it type commands into
+ * root's shell for after childflow exits (su(1)'s old hole). It still
+ * reads and writes the terminal through the fds it inherits. The terminal's
+ * signals (Ctrl-C, a hang-up, a resize) now reach childflow's process group
+ * only, init included: init passes those on too (si_code SI_KERNEL), to the
+ * command's whole process group, as the terminal would have.
+ */
+static int become_tree_user(uid_t uid, gid_t gid)
+{
+	if (getuid() == uid && getgid() == gid)
+		return 0;
+	if (setsid() < 0 || setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		return -errno;
+	return 0;
+}
+
 __attribute__((noreturn)) static void exec_command(char *const argv[], int errpipe,
-						   const sigset_t *oldmask)
+						   const sigset_t *oldmask, uid_t uid, gid_t gid)
 {
 	int err;
 
@@ -103,7 +135,9 @@ __attribute__((noreturn)) static void exec_command(char *const argv[], int errpi
 		signal(forwarded[i], SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
-	err = cf_drop_all_caps();
+	err = become_tree_user(uid, gid);
+	if (err == 0)
+		err = cf_drop_all_caps();
 	err = err < 0 ? -err : exec_search(argv);
 	(void)!write(errpipe, &err, sizeof(err));
 	_exit(127);
@@ -136,12 +170,17 @@ static int reap(pid_t cmd, int *status)
 	return found;
 }
 
-__attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd)
+__attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd, uid_t uid, gid_t gid)
 {
 	sigset_t mask, oldmask;
 	int pipefd[2], status = 0, err;
 	siginfo_t si;
-	pid_t cmd;
+	pid_t cmd, target;
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		send_msg(ctlfd, CF_CTL_EXEC_FAILED, errno, 0);
+		_exit(1);
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -162,7 +201,7 @@ __attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd)
 	if (cmd == 0) {
 		close(pipefd[0]);
 		close(ctlfd);
-		exec_command(argv, pipefd[1], &oldmask);
+		exec_command(argv, pipefd[1], &oldmask, uid, gid);
 	}
 	close(pipefd[1]);
 	err = exec_result(pipefd[0]);
@@ -172,14 +211,16 @@ __attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd)
 		send_msg(ctlfd, CF_CTL_EXEC_FAILED, err, 0);
 		_exit(1);
 	}
+	/* A switched command leads its own session and group since before its exec. */
+	target = getuid() == uid && getgid() == gid ? cmd : -cmd;
 	for (;;) {
 		if (sigwaitinfo(&mask, &si) < 0)
 			continue;
 		if (si.si_signo == SIGCHLD) {
 			if (reap(cmd, &status))
 				break;
-		} else if (si.si_code == SI_USER) {
-			kill(cmd, si.si_signo);
+		} else if (si.si_code == SI_USER || (target < 0 && si.si_code == SI_KERNEL)) {
+			kill(target, si.si_signo);
 		}
 	}
 	/* The command is gone: end the rest of its tree, then report. */

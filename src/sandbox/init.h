@@ -8,8 +8,13 @@
 #ifndef CF_SANDBOX_INIT_H
 #define CF_SANDBOX_INIT_H
 
-/* Run @argv as the sandbox's command and act as its init. Never returns. */
-__attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd);
+#include <sys/types.h>
+
+/*
+ * Run @argv as the sandbox's command, as @uid and @gid (a root caller's tree
+ * user; the helper's own ids otherwise), and act as its init. Never returns.
+ */
+__attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd, uid_t uid, gid_t gid);
 
 /* Drop every capability (ambient, effective, permitted, inheritable) and set no_new_privs. Return 0 or -errno. */
 int cf_drop_all_caps(void);

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Theory of operation. childflow clone3()s the helper straight into new
- * user, mount, network and PID namespaces (so the helper is pid 1 there),
- * with a pidfd for the engine's event loop and PDEATHSIG so the whole
+ * user, mount, network, PID, UTS and IPC namespaces (so the helper is pid 1
+ * there), with a pidfd for the engine's event loop and PDEATHSIG so the whole
  * sandbox dies with childflow. The engine writes the helper's uid/gid maps
  * (only the caller's own ids, mapped to themselves: the tree runs as the
- * user it was started by, with no capabilities), then sends MAPS_DONE. The
+ * user it was started by, with no capabilities), then sends MAPS_DONE. A
+ * root caller's tree runs as another user (treeuser.h): the maps then hold
+ * root and that user, each mapped to itself, so the helper keeps root's
+ * powers for set-up and the command switches to the user before it drops
+ * its capabilities (init.c); setgroups stays allowed for that switch. The
  * helper, still holding every capability in its new user namespace, builds
  * the mounts and the child network, sends READY with the tun and listener
  * fds, waits for GO and becomes init. Every step's failure comes back as
@@ -84,7 +88,11 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	if (r == 0)
 		r = cf_mounts_hide(opts->outputs, opts->masks, err, sizeof(err));
 	if (r == 0)
-		r = cf_child_net_setup(opts->plan, getgid(), opts->capture, &net, err, sizeof(err));
+		r = cf_child_net_setup(opts->plan, opts->gid, opts->capture, &net, err,
+				       sizeof(err));
+	/* Only now: the network set-up writes the sandbox's /proc/sys/net. */
+	if (r == 0)
+		r = cf_mounts_harden(err, sizeof(err));
 	if (r < 0) {
 		send_ctl(ctlfd, CF_CTL_SETUP_FAILED, -r, err);
 		_exit(1);
@@ -105,7 +113,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 		close(fds[i]);
 	if (recv_ctl(ctlfd, &m, NULL, 0, &nfds) < 0 || m.type != CF_CTL_GO)
 		_exit(1);
-	cf_init_run(opts->argv, ctlfd);
+	cf_init_run(opts->argv, ctlfd, opts->uid, opts->gid);
 }
 
 /* newuidmap/newgidmap PID ID ID 1, for kernels that refuse a direct write. */
@@ -125,26 +133,37 @@ static int run_idmap_tool(const char *tool, pid_t pid, unsigned id)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EPERM;
 }
 
-static int write_id_maps(pid_t pid, char *err, size_t errlen)
+/* "ID ID 1", and for a tree of another id also "TREE TREE 1". */
+static void format_map(char *map, size_t len, unsigned id, unsigned tree)
 {
-	char map[64];
+	if (id == tree)
+		snprintf(map, len, "%u %u 1\n", id, id);
+	else
+		snprintf(map, len, "%u %u 1\n%u %u 1\n", id, id, tree, tree);
+}
+
+static int write_id_maps(pid_t pid, const struct cf_sandbox_opts *opts, char *err, size_t errlen)
+{
+	char map[96];
 	unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+	bool switching = opts->uid != uid || opts->gid != gid;
 	int r;
 
-	snprintf(map, sizeof(map), "%u %u 1\n", uid, uid);
+	format_map(map, sizeof(map), uid, (unsigned)opts->uid);
 	r = cf_write_proc(pid, "uid_map", map);
-	if (r < 0)
+	if (r < 0 && !switching)
 		r = run_idmap_tool("newuidmap", pid, uid);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot write the sandbox's uid map: %s (install uidmap "
 			 "and give this user a range in /etc/subuid)", strerror(-r));
 		return r;
 	}
-	snprintf(map, sizeof(map), "%u %u 1\n", gid, gid);
-	r = cf_write_proc(pid, "setgroups", "deny");
+	/* A root caller's command drops root's groups as it switches users (init.c). */
+	format_map(map, sizeof(map), gid, (unsigned)opts->gid);
+	r = switching ? 0 : cf_write_proc(pid, "setgroups", "deny");
 	if (r == 0)
 		r = cf_write_proc(pid, "gid_map", map);
-	if (r < 0)
+	if (r < 0 && !switching)
 		r = run_idmap_tool("newgidmap", pid, gid);
 	if (r < 0)
 		snprintf(err, errlen, "cannot write the sandbox's gid map: %s (install uidmap "
@@ -171,7 +190,7 @@ static int spawn_helper(const struct cf_sandbox_opts *opts, struct cf_sandbox *s
 	long pid;
 
 	memset(&args, 0, sizeof(args));
-	args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_PIDFD;
+	args.flags = CF_SANDBOX_NAMESPACES | CLONE_PIDFD;
 	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	args.exit_signal = SIGCHLD;
 	fflush(NULL);
@@ -245,7 +264,7 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 	close(sp[1]);
 	if (r < 0)
 		return r;
-	r = write_id_maps(sb->helper, err, errlen);
+	r = write_id_maps(sb->helper, opts, err, errlen);
 	if (r == 0)
 		r = send_ctl(sb->ctlfd, CF_CTL_MAPS_DONE, 0, NULL);
 	if (r == 0)

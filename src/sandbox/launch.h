@@ -1,19 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Starting the rootless sandbox: a helper process in new user, network,
- * mount and PID namespaces (uid/gid mapped to the caller), which sets up the
+ * mount, PID, UTS and IPC namespaces (uid/gid mapped to the caller, and for
+ * a root caller also to the tree's user), which sets up the
  * child network and mounts, hands the engine its fds and, on GO, becomes the
  * tree's init (sandbox/init.h).
  */
 #ifndef CF_SANDBOX_LAUNCH_H
 #define CF_SANDBOX_LAUNCH_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "config/config.h"
 #include "sandbox/plan.h"
+
+/* The namespaces the helper is clone3()d into (the doctor probes the same). */
+#define CF_SANDBOX_NAMESPACES                                                                  \
+	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC)
 
 struct cf_sandbox_opts {
 	char *const *argv;	  /* the command */
@@ -24,6 +30,8 @@ struct cf_sandbox_opts {
 	bool capture;		  /* open a capture socket in the sandbox */
 	const struct cf_strv *outputs; /* files the tree must not read or write (cf_mounts_hide) */
 	const struct cf_strv *masks;   /* paths (UNIX sockets) hidden from the tree */
+	uid_t uid;		  /* the tree's user and group (sandbox/treeuser.h): */
+	gid_t gid;		  /* the caller's own ids unless the caller is root */
 };
 
 struct cf_sandbox {

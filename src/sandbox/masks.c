@@ -34,13 +34,34 @@ static const char *const runtime_masks[] = {
     "bus", "systemd", "docker.sock", "podman/podman.sock", "containerd", "containerd-rootless",
 };
 
+/* @uid's passwd entry with its strings in @buf, or NULL. */
+static struct passwd *passwd_of(uid_t uid, struct passwd *pwd, char *buf, size_t len)
+{
+	struct passwd *pw = NULL;
+
+	return getpwuid_r(uid, pwd, buf, len, &pw) == 0 ? pw : NULL;
+}
+
+void cf_mask_env_tree_user(struct cf_mask_env *env, uid_t uid)
+{
+	struct passwd pwd, *pw;
+
+	if (uid == env->uid)
+		return;
+	pw = passwd_of(uid, &pwd, env->tree_pwbuf, sizeof(env->tree_pwbuf));
+	env->has_tree_user = true;
+	env->tree_uid = uid;
+	env->tree_user = pw ? pw->pw_name : NULL;
+	env->tree_home = pw ? pw->pw_dir : NULL;
+}
+
 void cf_mask_env_current(struct cf_mask_env *env)
 {
-	struct passwd *pw;
+	struct passwd pwd, *pw;
 
 	memset(env, 0, sizeof(*env));
 	env->uid = getuid();
-	pw = getpwuid(env->uid);
+	pw = passwd_of(env->uid, &pwd, env->pwbuf, sizeof(env->pwbuf));
 	env->user = pw ? pw->pw_name : NULL;
 	env->home = getenv("HOME");
 	if ((!env->home || !*env->home) && pw)
@@ -110,6 +131,25 @@ static int add_dbus_paths(struct cf_strv *out, const char *addresses)
 	return r;
 }
 
+/* The places of one user's servers that follow from its uid, name and home alone. */
+static int add_user(struct cf_strv *out, uid_t uid, const char *user, const char *home)
+{
+	char buf[64];
+	int r;
+
+	snprintf(buf, sizeof(buf), "/run/user/%u", (unsigned)uid);
+	r = add_runtime_dir(out, buf);
+	snprintf(buf, sizeof(buf), "tmux-%u", (unsigned)uid);
+	if (r == 0)
+		r = add(out, "/tmp", buf);
+	if (r == 0 && user && !strchr(user, '/') &&
+	    snprintf(buf, sizeof(buf), "S-%s", user) < (int)sizeof(buf))
+		r = add(out, "/run/screen", buf);
+	if (r == 0)
+		r = add(out, home, ".screen");
+	return r;
+}
+
 int cf_masks_defaults(const struct cf_mask_env *env, struct cf_strv *out)
 {
 	char buf[64];
@@ -117,23 +157,17 @@ int cf_masks_defaults(const struct cf_mask_env *env, struct cf_strv *out)
 
 	for (size_t i = 0; r == 0 && i < CF_ARRAY_SIZE(system_masks); i++)
 		r = add(out, system_masks[i], NULL);
-	snprintf(buf, sizeof(buf), "/run/user/%u", (unsigned)env->uid);
 	if (r == 0)
-		r = add_runtime_dir(out, buf);
+		r = add_user(out, env->uid, env->user, env->home);
+	if (r == 0 && env->has_tree_user)
+		r = add_user(out, env->tree_uid, env->tree_user, env->tree_home);
 	if (r == 0)
 		r = add_runtime_dir(out, env->xdg_runtime_dir);
 	if (r == 0)
 		r = add_dbus_paths(out, env->dbus_session_bus);
 	snprintf(buf, sizeof(buf), "tmux-%u", (unsigned)env->uid);
 	if (r == 0)
-		r = add(out, "/tmp", buf);
-	if (r == 0)
 		r = add(out, env->tmux_tmpdir, buf);
-	if (r == 0 && env->user && !strchr(env->user, '/') &&
-	    snprintf(buf, sizeof(buf), "S-%s", env->user) < (int)sizeof(buf))
-		r = add(out, "/run/screen", buf);
-	if (r == 0)
-		r = add(out, env->home, ".screen");
 	if (r == 0)
 		r = add(out, env->screendir, NULL);
 	return r;

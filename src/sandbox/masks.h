@@ -8,6 +8,7 @@
 #ifndef CF_SANDBOX_MASKS_H
 #define CF_SANDBOX_MASKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,14 +23,30 @@ struct cf_mask_env {
 	const char *dbus_session_bus; /* $DBUS_SESSION_BUS_ADDRESS */
 	const char *tmux_tmpdir;      /* $TMUX_TMPDIR */
 	const char *screendir;	      /* $SCREENDIR */
+	/*
+	 * A root caller's tree runs as another user (sandbox/treeuser.h): that
+	 * user's own sockets are masked too. tree_user and tree_home may be NULL.
+	 */
+	bool has_tree_user;
+	uid_t tree_uid;
+	const char *tree_user;
+	const char *tree_home;
+	char pwbuf[1024], tree_pwbuf[1024]; /* the passwd strings, owned here */
 };
 
 /*
  * cf_mask_env_current() - fill @env for this process: getuid(), its passwd
  * entry (name, home; $HOME wins when set) and the environment variables.
- * The strings point into the environment and getpwuid()'s static buffer.
+ * The strings point into the environment and @env's own buffers.
  */
 void cf_mask_env_current(struct cf_mask_env *env);
+
+/*
+ * cf_mask_env_tree_user() - the tree runs as @uid (a root caller's tree): add
+ * that user, with its passwd name and home, to @env. Nothing when @uid is
+ * the caller's.
+ */
+void cf_mask_env_tree_user(struct cf_mask_env *env, uid_t uid);
 
 /*
  * cf_masks_defaults() - append the default masks for @env to @out: absolute

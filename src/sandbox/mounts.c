@@ -8,6 +8,19 @@
  * and moved over its target. So nothing is shadowed, even briefly (a
  * resolv.conf symlinked into /tmp stays reachable), and nothing is ever
  * written to the host's file systems.
+ *
+ * The sandbox's /proc is mounted with hidepid=invisible: the tree sees only
+ * the processes it may ptrace, never pid 1 (the helper, which holds
+ * capabilities) nor, for a root caller, anything that stays root. Once the
+ * helper has set up the child network (which writes /proc/sys/net), the
+ * kernel's knobs that file permissions alone guard are covered with
+ * read-only binds: /proc/sys (core_pattern, hostname, ...), the
+ * /proc/sysrq-trigger file, /proc/bus, /proc/fs, /proc/irq (the list
+ * container runtimes use) and every mount under /sys. A tree that is not
+ * root could not write most of them anyway; a tree that is root (--user
+ * root) could, and a tree without capabilities cannot lift a mount flag. The
+ * kernel also refuses a fresh proc or sysfs mount in a nested namespace
+ * while these binds cover parts of the visible ones.
  */
 #include "sandbox/mounts.h"
 
@@ -177,6 +190,18 @@ static int override_hosts(const char *hosts_path, char *err, size_t errlen)
 	return attach_ro(tree, "/etc/hosts", hosts_path, err, errlen);
 }
 
+/* hidepid=invisible is Linux 5.8's name of hidepid=2; the per-mount options came with it. */
+static int mount_proc(void)
+{
+	const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+	if (mount("proc", "/proc", "proc", flags, "hidepid=invisible") == 0)
+		return 0;
+	if (errno == EINVAL && mount("proc", "/proc", "proc", flags, "hidepid=2") == 0)
+		return 0;
+	return -errno;
+}
+
 int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char *hosts_extra,
 		    char *err, size_t errlen)
 {
@@ -188,8 +213,8 @@ int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char 
 		snprintf(err, errlen, "cannot make the sandbox's mounts private: %s", strerror(-r));
 		return r;
 	}
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
-		r = -errno;
+	r = mount_proc();
+	if (r < 0) {
 		snprintf(err, errlen, "cannot mount /proc for the sandbox's PID namespace: %s",
 			 strerror(-r));
 		return r;
@@ -269,4 +294,42 @@ int cf_mounts_hide(const struct cf_strv *outputs, const struct cf_strv *masks, c
 		r = cover(covers, masks->v[i], S_ISDIR(st.st_mode), err, errlen);
 	}
 	return r;
+}
+
+/* Cover @path with a read-only copy of itself and everything mounted below it. */
+static int bind_read_only(const char *path, char *err, size_t errlen)
+{
+	struct mount_attr attr = {
+		.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+	};
+	cleanup_fd int tree = open_tree(AT_FDCWD, path,
+					OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	int r;
+
+	if (tree < 0 && errno == ENOENT)
+		return 0; /* a kernel without it: nothing to protect */
+	if (tree < 0 ||
+	    mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0 ||
+	    move_mount(tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot make the sandbox's %s read-only: %s", path,
+			 strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int cf_mounts_harden(char *err, size_t errlen)
+{
+	static const char *const read_only[] = {
+		"/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq", "/sys",
+	};
+
+	for (size_t i = 0; i < CF_ARRAY_SIZE(read_only); i++) {
+		int r = bind_read_only(read_only[i], err, errlen);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The child's private mount namespace: a /proc of its own PID namespace and
- * read-only overlays of /etc/resolv.conf and /etc/hosts. Nothing here is
+ * The child's private mount namespace: a /proc of its own PID namespace
+ * (hidepid=invisible), read-only overlays of /etc/resolv.conf and
+ * /etc/hosts, and read-only /proc/sys, /sys and friends. Nothing here is
  * visible outside the sandbox, and the kernel drops it all with the
  * namespace.
  */
@@ -13,7 +14,7 @@
 #include "config/config.h"
 
 /*
- * Make every mount private, mount /proc, and bind @resolv_text over
+ * Make every mount private, mount /proc (hidepid=invisible), and bind @resolv_text over
  * /etc/resolv.conf and @hosts_path (if not NULL) over /etc/hosts, both
  * read-only. With @hosts_extra, /etc/hosts is instead a copy of @hosts_path
  * (or of the host's /etc/hosts) with @hosts_extra appended. Return 0 or
@@ -31,5 +32,13 @@ int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char 
  */
 int cf_mounts_hide(const struct cf_strv *outputs, const struct cf_strv *masks, char *err,
 		   size_t errlen);
+
+/*
+ * cf_mounts_harden() - cover /proc/sys, /proc/sysrq-trigger, /proc/bus,
+ * /proc/fs, /proc/irq and /sys (recursively) with read-only binds; call it
+ * after the last write to /proc/sys. Return 0 or -errno with a one-line
+ * description in @err.
+ */
+int cf_mounts_harden(char *err, size_t errlen);
 
 #endif

@@ -315,7 +315,7 @@ class HostTraffic(threading.Thread):
 
 def test_wire_egress_as_root_holds_the_trees_flows_and_nothing_else(topo, childflow_bin):
     d = topo.make_user_dir("test_capture_views-wire")
-    os.chown(d, 0, 0)  # the tree runs as root without capabilities: it writes here as owner
+    os.chown(d, 0, 0)  # --user root: the tree runs as root without capabilities, the owner here
     out = os.path.join(d, "wire.pcapng")
     tree = support.new_token()
     script = "\n".join([
@@ -328,7 +328,8 @@ def test_wire_egress_as_root_holds_the_trees_flows_and_nothing_else(topo, childf
     try:
         support.wait_for(lambda: host.rounds >= 1, timeout=60)
         res = topo.run_host_root([childflow_bin, "--dns", T.DNS_A_V4, "-c", out,
-                                  "-C", "wire-egress", "--", "sh", "-c", script], timeout=60)
+                                  "-C", "wire-egress", "--user", "root", "--", "sh", "-c",
+                                  script], timeout=60)
         rounds = host.rounds
     finally:
         host.stop.set()

@@ -160,3 +160,52 @@ def test_unmask_of_a_path_that_is_not_a_default_is_an_error(childflow):
     res = childflow.run("--unmask", "/run/not-a-default.sock", "--", "true")
     assert res.rc == 125, str(res)
     assert "--unmask: '/run/not-a-default.sock' is not masked by default" in res.err, str(res)
+
+
+# A root caller's tree runs as SUDO_UID: that user's sockets are masked too,
+# not only root's.  Runs as root in a mount namespace of its own (a private
+# /run/user with the user's /run/user/UID); the listener runs as the user.
+LISTENER = r"""
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"hello")
+    c.close()
+"""
+
+ROOT_DRIVER = r"""
+set -eu
+uid=$1 gid=$2 cf=$3 listener=$4 client=$5
+shift 5
+bus=/run/user/$uid/bus
+mount -t tmpfs -o mode=0755 cft-run-user /run/user
+mkdir -m 0700 /run/user/$uid
+chown "$uid:$gid" /run/user/$uid
+setpriv --reuid="$uid" --regid="$gid" --clear-groups /usr/bin/python3 -c "$listener" "$bus" &
+lp=$!
+n=0
+while [ ! -S "$bus" ] && [ $n -lt 500 ]; do sleep 0.02; n=$((n + 1)); done
+for extra in "" "--unmask $bus"; do
+	# shellcheck disable=SC2086
+	env -i "$@" SUDO_UID="$uid" SUDO_GID="$gid" "$cf" $extra -- /usr/bin/python3 -c "$client" "$bus" 2>/dev/null || echo failed
+done
+kill "$lp"
+"""
+
+
+def test_a_root_callers_tree_cannot_reach_its_users_session_bus(topo, childflow):
+    uid, gid = topo.state["uid"], topo.state["gid"]
+    envs = [f"{k}={v}" for k, v in {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                                     **childflow.env()}.items()]
+    res = topo.run_host_root(["unshare", "-m", "--propagation", "private", "--",
+                              "/bin/sh", "-c", ROOT_DRIVER, "cft-root-driver", str(uid),
+                              str(gid), childflow.argv()[0], LISTENER, CLIENT, *envs],
+                             timeout=120)
+    assert res.rc == 0, str(res)
+    masked, unmasked = res.out.splitlines()
+    assert masked in REFUSED, res.out
+    # control: the same run of root, with the default given back, connects as the user
+    assert unmasked == "connected hello", res.out

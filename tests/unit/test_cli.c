@@ -673,6 +673,23 @@ static void test_input_files_must_be_readable_regular_files(void **state)
 	EXPECT_ERROR("--hosts-file: cannot read", "Not a directory", "--hosts-file", path);
 }
 
+static void test_user_names_and_uids(void **state)
+{
+	struct cf_cli cli;
+
+	(void)state;
+	PARSE_OK(&cli, "--user", "nobody");
+	assert_string_equal(cli.cfg.user, "nobody");
+	assert_int_equal(cli.cfg.set, CF_KEY_BIT(CF_KEY_USER));
+	cf_cli_free(&cli);
+	PARSE_OK(&cli, "--user=1000");
+	assert_string_equal(cli.cfg.user, "1000");
+	cf_cli_free(&cli);
+
+	EXPECT_ERROR("--user: empty user name (give a name or a UID)", NULL, "--user", "");
+	EXPECT_ERROR("--user: control characters in the user name", NULL, "--user", "a\nb");
+}
+
 static void test_output_files_need_an_existing_directory(void **state)
 {
 	struct cf_cli cli;
@@ -824,6 +841,7 @@ static const struct {
     {"proxy-remote-dns", 0, false},
     /* the second release's table (REFERENCE.md) */
     {"allow-host-port", 0, true},
+    {"user", 0, true},
 };
 
 static void test_option_table_is_exactly_the_reference_list(void **state)
@@ -989,6 +1007,7 @@ int main(void)
 	    cmocka_unit_test(test_mask_and_unmask_take_absolute_paths),
 	    cmocka_unit_test(test_iface_names),
 	    cmocka_unit_test(test_allow_host_port_is_normalised_and_appended),
+	    cmocka_unit_test(test_user_names_and_uids),
 	    cmocka_unit_test(test_input_files_must_be_readable_regular_files),
 	    cmocka_unit_test(test_output_files_need_an_existing_directory),
 	    cmocka_unit_test(test_relative_output_paths_become_absolute),

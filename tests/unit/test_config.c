@@ -72,6 +72,7 @@ static void test_key_names_are_the_profile_keys(void **state)
 	    "proxy_only",     "fail_on_leak",
 	    "iface",	      "allow_host_ports",
 	    "mask",	      "unmask",
+	    "user",
 	};
 
 	(void)state;

@@ -51,6 +51,32 @@ static void test_defaults_cover_the_documented_list(void **state)
 	cf_strv_free(&sv);
 }
 
+static void test_a_root_callers_tree_user_gets_its_own_places_masked_too(void **state)
+{
+	static const char *const tree[] = {
+	    "/run/user/1000/bus", "/run/user/1000/systemd", "/tmp/tmux-1000",
+	    "/run/screen/S-bob",  "/home/bob/.screen",
+	};
+	struct cf_mask_env env = {.uid = 0, .user = "root", .home = "/root"};
+	struct cf_strv sv = {0};
+
+	(void)state;
+	env.has_tree_user = true;
+	env.tree_uid = 1000;
+	env.tree_user = "bob";
+	env.tree_home = "/home/bob";
+	assert_int_equal(cf_masks_defaults(&env, &sv), 0);
+	for (size_t i = 0; i < sizeof(tree) / sizeof(tree[0]); i++)
+		if (!has(&sv, tree[i]))
+			fail_msg("%s (the tree's user's) is not masked", tree[i]);
+	assert_true(has(&sv, "/run/user/0/bus")); /* and the caller's */
+	cf_strv_free(&sv);
+	/* the caller's own uid adds nothing twice */
+	env.has_tree_user = false;
+	cf_mask_env_tree_user(&env, 0);
+	assert_false(env.has_tree_user);
+}
+
 static void test_environment_adds_per_user_places(void **state)
 {
 	struct cf_mask_env env = plain;
@@ -125,6 +151,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults_cover_the_documented_list),
 	    cmocka_unit_test(test_environment_adds_per_user_places),
+	    cmocka_unit_test(test_a_root_callers_tree_user_gets_its_own_places_masked_too),
 	    cmocka_unit_test(test_unmask_removes_a_default_and_mask_adds),
 	    cmocka_unit_test(test_unmask_of_a_path_not_in_the_list_is_an_error),
 	};

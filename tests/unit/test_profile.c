@@ -169,7 +169,8 @@ static const char every_key[] = "# every key, none at its default\n"
 				"iface = \"eth0\"\n"
 				"allow_host_ports = [\"5432\", \"53/udp\", \"8080/tcp\"]\n"
 				"mask = [\"/run/custom.sock\", \"/tmp/dir/\"]\n"
-				"unmask = [\"/run/docker.sock\"]\n";
+				"unmask = [\"/run/docker.sock\"]\n"
+				"user = \"nobody\"\n";
 
 static void write_every_key_profile(struct fixture *f)
 {
@@ -248,6 +249,7 @@ static void every_key_is_loaded_with_its_type_and_marked_set(void **state)
 	assert_string_equal(c->mask.v[0], "/run/custom.sock");
 	assert_string_equal(c->mask.v[1], "/tmp/dir");
 	assert_string_equal(c->unmask.v[0], "/run/docker.sock");
+	assert_string_equal(c->user, "nobody");
 }
 
 static void an_empty_profile_sets_nothing_and_keeps_the_defaults(void **state)
@@ -831,6 +833,7 @@ static void config_equal(const struct cf_config *a, const struct cf_config *b)
 	opt_str_equal(a->iface, b->iface);
 	strv_equal(&a->mask, &b->mask);
 	strv_equal(&a->unmask, &b->unmask);
+	opt_str_equal(a->user, b->user);
 }
 
 /* Dump @c with secrets, load the dump, compare every field and the dumps themselves. */
@@ -897,6 +900,7 @@ static void dump_escapes_strings_so_they_load_back_unchanged(void **state)
 		assert_int_equal(cf_strv_push(&c.command, odd[i]), 0);
 	c.capture = abs_in(f, "with space and \"quote\".pcapng");
 	c.iface = strdup("veth-x");
+	c.user = strdup("1000");
 	c.proxy_password = strdup("p\\a\"ss");
 	assert_int_equal(
 	    cf_proxy_parse("http://us%20er:p%25w@proxy.example:3128", &c.proxy, NULL, 0), 0);
