@@ -149,6 +149,7 @@ static const struct cf_syscall_use {
     {"fdatasync", "pcapng.c, flowlog.c"},
     {"unlink", "runner.c: a capture of a run that never started is removed"},
     {"unlinkat", "runner.c (unlink on aarch64)"},
+    {"sysinfo", "agg.c: glibc's qsort() of the summary's rows asks for the memory size"},
     {"uname", "pcapng.c: shb_os of a capture file"},
     {"getrandom", "siphash.c keys; OpenSSL (tls.c)"},
     {"getuid", "OpenSSL"},
