@@ -263,6 +263,13 @@ static int add_special_rules(scmp_filter_ctx ctx, pid_t helper)
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 				     SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+	/*
+	 * wire.c's if_indextoname(): glibc tries a UNIX socket first, then IPv4;
+	 * refused quietly, as the fallback works.
+	 */
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+				     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 	return r;
 }
 
@@ -309,7 +316,7 @@ int cf_isolation_confine(pid_t helper)
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
-	if (!CF_ISOLATION_SANITIZER && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -errno;
 	if (!cf_isolation_supported())
 		return -EOPNOTSUPP;

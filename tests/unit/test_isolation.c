@@ -3,7 +3,7 @@
  * Unit tests for src/engine/isolation.c: in a forked child that confines
  * itself, a call outside the allowlist fails with ENOSYS, is logged on
  * stderr and does not kill the process; the calls the engine needs still
- * work, threads included; forks, UNIX sockets and signals to anyone but the
+ * work, threads included; forks, sockets other than IP and signals to anyone but the
  * sandbox's init are refused.
  */
 #include <stdarg.h>
@@ -84,8 +84,12 @@ static int check_refusals(pid_t helper)
 		bad |= BAD_FORK;
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	fd = socket(AF_NETLINK, SOCK_RAW, 0);
 	if (fd >= 0 || errno != ENOSYS)
+		bad |= BAD_SOCKET;
+	/* refused without a line: glibc's if_indextoname() falls back to IPv4 */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd >= 0 || errno != EAFNOSUPPORT)
 		bad |= BAD_SOCKET;
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
