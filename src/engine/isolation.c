@@ -66,9 +66,12 @@
 #endif
 
 /*
- * The system calls the engine makes once confined, and who makes them.
- * Names unknown on this architecture (open, stat: aarch64 has only the *at
- * forms) are skipped. Calls with argument rules are in add_special_rules().
+ * The system calls the engine makes once confined, and who makes them:
+ * what strace -f showed of the engine and its threads after the filter was
+ * loaded, over the integration suite's runs (docs/architecture.md,
+ * "Confinement"), plus a few rare paths named in their reason. Names this
+ * architecture lacks (readlink: aarch64 has only readlinkat) are skipped.
+ * Calls with argument rules are in add_special_rules().
  */
 static const struct cf_syscall_use {
 	const char *name;
@@ -76,86 +79,61 @@ static const struct cf_syscall_use {
 } allowed_calls[] = {
     /* the event loop, engine.c */
     {"epoll_wait", "engine.c: the loop"},
-    {"epoll_pwait", "engine.c: the loop (glibc's epoll_wait on some arches)"},
+    {"epoll_pwait", "engine.c: the loop (glibc's epoll_wait on aarch64)"},
     {"epoll_ctl", "engine.c, tcp.c, dgram.c, dnsfwd.c: watched fds"},
     {"read", "engine.c: tun0, signalfd, timerfd, control socket; tls.c; attrib.c"},
-    {"write", "engine.c: tun0, GO; log.c, flowlog.c, pcapng.c, bgwrite.c"},
-    {"writev", "engine.c: IPv6 fragments into tun0; stdio"},
-    {"readv", "stdio (attrib.c's /proc reads)"},
+    {"write", "engine.c: tun0, GO; log.c, flowlog.c, pcapng.c, bgwrite.c; the SIGSYS line"},
+    {"writev", "engine.c: IPv6 fragments into tun0; bgwrite.c, capdrain.c: capture blocks"},
     {"close", "every module"},
-    {"clock_gettime", "engine.c: now_ms (vDSO fallback)"},
-    {"clock_nanosleep", "capdrain.c, bgwrite.c: waits (through futex/poll normally)"},
-    {"nanosleep", "glibc's usleep (spin back-off)"},
-    {"gettimeofday", "flowlog.c, pcapng.c: wall-clock timestamps (vDSO fallback)"},
-    {"time", "wall clock (vDSO fallback)"},
-    {"timerfd_settime", "engine.c: the tick"},
+    {"clock_gettime", "engine.c, egress.c: clocks (when the vDSO falls back to the kernel)"},
     {"wait4", "engine.c: waitpid() on the sandbox's init"},
-    {"waitid", "engine.c: waiting on the helper's pidfd"},
-    {"getpid", "glibc (raise, abort), attrib.c"},
-    {"gettid", "glibc (raise, abort)"},
-    {"rt_sigreturn", "return from the SIGSYS handler below"},
+    {"getpid", "attrib.c; glibc's raise() and abort()"},
+    {"rt_sigreturn", "return from the SIGSYS handler (isolation.c)"},
     {"rt_sigprocmask", "thread.c: helper threads start with signals blocked"},
-    {"rt_sigaction", "glibc's abort()"},
+    {"rt_sigaction", "glibc's first pthread_create() (its internal signals), abort()"},
+    {"restart_syscall", "a call interrupted by a signal handler resumes"},
     {"exit", "a helper thread ends (capdrain.c, bgwrite.c)"},
     {"exit_group", "childflow exits"},
-    {"restart_syscall", "a call interrupted by a signal restarts"},
     /* memory: malloc, thread stacks, the capture ring */
     {"brk", "malloc"},
-    {"mmap", "malloc, thread stacks, pktring.c's capture ring"},
-    {"munmap", "free, pktring.c"},
-    {"mremap", "realloc of large blocks"},
-    {"mprotect", "malloc arenas of the helper threads, thread stack guards"},
-    {"madvise", "free (MADV_DONTNEED), thread exit"},
-    /* threads: capdrain.c and bgwrite.c start theirs after confinement */
+    {"mmap", "malloc, thread stacks"},
+    {"munmap", "free, thread stacks, pktring.c's capture ring"},
+    {"mremap", "realloc() of a large block"},
+    {"mprotect", "thread stack guards, malloc arenas of the helper threads"},
+    {"madvise", "a helper thread's stack at its end, free()"},
+    /* threads: bgwrite.c starts its writer with the first capture block */
     {"futex", "pthread mutexes and conditions (bgwrite.c, capdrain.c), stdio locks"},
     {"set_robust_list", "a new thread (glibc)"},
     {"rseq", "a new thread (glibc)"},
-    {"sched_yield", "glibc lock back-off"},
-    {"sched_getaffinity", "glibc's malloc sizing its arenas for a new thread"},
+    {"sched_getaffinity", "glibc's malloc sizing its arenas the first time a thread allocates"},
     /* sockets: tcp.c, relay.c, dnsfwd.c, dnsstream.c, dgram.c, upstream.c, tlsrelay.c */
     {"connect", "tcp.c, upstream.c, dnsfwd.c, dgram.c: upstream sockets"},
-    {"accept", "tcp.c: the transparent listeners"},
     {"accept4", "tcp.c: the transparent listeners"},
-    {"bind", "dgram.c, dnsfwd.c: local ports"},
-    {"setsockopt", "tcp.c, relay.c, dgram.c: TTL, RECVERR, NODELAY, LINGER"},
+    {"setsockopt", "tcp.c, relay.c, dgram.c: TTL, RECVERR, LINGER"},
     {"getsockopt", "tcp.c, upstream.c: SO_ERROR; dgram.c"},
-    {"getsockname", "tcp.c, egress.c, wire.c: local addresses of the tree's flows"},
-    {"getpeername", "tcp.c: the accepted connection's destination"},
+    {"getsockname", "tcp.c, egress.c, wire.c: the host side of the tree's flows"},
     {"shutdown", "relay.c: half-close"},
-    {"sendto", "dnsfwd.c, dgram.c, handshake.c, attrib.c (send)"},
-    {"recvfrom", "dnsfwd.c, dgram.c, handshake.c, attrib.c (recv)"},
+    {"sendto", "dnsfwd.c, dgram.c, handshake.c, attrib.c: send()"},
+    {"recvfrom", "dnsfwd.c, dgram.c, handshake.c, attrib.c: recv()"},
     {"sendmsg", "dgram.c"},
-    {"recvmsg", "dgram.c: ICMP errors (MSG_ERRQUEUE), wire.c"},
+    {"recvmsg", "dgram.c: ICMP errors (MSG_ERRQUEUE); wire.c"},
     {"splice", "relay.c: the bulk path"},
-    {"tee", "egress.c: a copy of relayed bytes for the egress view"},
+    {"tee", "egress.c: the relayed bytes for the egress view"},
     {"pipe2", "relay.c: the pipe pool"},
-    {"fcntl", "relay.c: pipe size; tcp.c: O_NONBLOCK"},
-    {"ioctl", "relay.c: FIONREAD/SIOCOUTQ; stdio's isatty (TCGETS)"},
+    {"fcntl", "relay.c: F_SETPIPE_SZ"},
+    {"ioctl", "wire.c: if_indextoname() (SIOCGIFNAME)"},
     {"poll", "capdrain.c, pktring.c: the capture ring"},
-    {"ppoll", "capdrain.c, pktring.c: the capture ring (glibc's poll on aarch64)"},
-    /* files: attrib.c walks /proc; flowlog.c, pcapng.c, bgwrite.c write the outputs */
-    {"open", "attrib.c: /proc of the tree"},
+    {"ppoll", "capdrain.c, pktring.c (glibc's poll on aarch64)"},
+    /* files: attrib.c walks /proc of the tree; pcapng.c, flowlog.c write the outputs */
     {"openat", "attrib.c: /proc of the tree (opendir, fopen)"},
     {"getdents64", "attrib.c: readdir of /proc"},
     {"readlink", "attrib.c: /proc/PID/fd/N"},
-    {"readlinkat", "attrib.c: /proc/PID/fd/N"},
-    {"stat", "attrib.c"},
-    {"fstat", "stdio's first write, attrib.c"},
-    {"newfstatat", "stdio's first write, attrib.c"},
-    {"statx", "glibc's stat on some arches"},
+    {"readlinkat", "attrib.c: /proc/PID/fd/N (readlink on aarch64)"},
+    {"newfstatat", "attrib.c; stdio"},
     {"lseek", "pcapng.c, stdio"},
-    {"ftruncate", "pcapng.c: an incomplete block is cut off after a write error"},
-    {"fsync", "pcapng.c, flowlog.c"},
-    {"fdatasync", "pcapng.c, flowlog.c"},
-    {"unlink", "runner.c: a capture of a run that never started is removed"},
-    {"unlinkat", "runner.c (unlink on aarch64)"},
-    {"sysinfo", "agg.c: glibc's qsort() of the summary's rows asks for the memory size"},
-    {"uname", "pcapng.c: shb_os of a capture file"},
-    {"getrandom", "siphash.c keys; OpenSSL (tls.c)"},
-    {"getuid", "OpenSSL"},
-    {"geteuid", "OpenSSL"},
-    {"getgid", "OpenSSL"},
-    {"getegid", "OpenSSL"},
+    {"ftruncate", "pcapng.c: a block cut short by a write error is cut off"},
+    {"sysinfo", "agg.c: glibc's qsort() of a large summary asks for the memory size"},
+    {"getrandom", "OpenSSL (tls.c) reseeding its generator"},
 };
 
 /* Names of this architecture's system calls, for the SIGSYS line; set once before loading. */
