@@ -30,9 +30,13 @@ def running(childflow, userdir):
     body = os.path.join(userdir, "body")
     ready = os.path.join(userdir, "ready")
     stop = os.path.join(userdir, "stop")
-    script = ('curl -sS --max-time 30 -o "$1" "$2" && : > "$3" && '
+    # The tree's own status goes to "ready": it must not have inherited the filter.
+    script = ('curl -sS --max-time 30 -o "$1" "$2" && cat /proc/self/status > "$3" && '
               'while [ ! -e "$4" ]; do sleep 0.1; done')
-    p = childflow.spawn("--", "sh", "-c", script, "sh", body, f"http://{T.ORIGIN_NAME}/",
+    # Both capture views: the capture threads (one started before the filter
+    # was loaded, one after) must run under it as well.
+    p = childflow.spawn("-c", os.path.join(userdir, "cap.pcapng"), "-C", "both",
+                        "--", "sh", "-c", script, "sh", body, f"http://{T.ORIGIN_NAME}/",
                         ready, stop)
     try:
         if not support.wait_for(lambda: os.path.exists(ready) or p.poll() is not None, 60) \
@@ -50,10 +54,17 @@ def running(childflow, userdir):
 
 
 def test_engine_runs_with_no_new_privs_and_a_seccomp_filter(running):
-    p, _ = running
-    status = _status(p.pid)
-    assert status["NoNewPrivs"].strip() == "1", status
-    assert status["Seccomp"].strip() == "2", status  # 2: SECCOMP_MODE_FILTER
+    p, userdir = running
+    tasks = os.listdir(f"/proc/{p.pid}/task")
+    assert len(tasks) >= 2, tasks  # the engine and its capture threads
+    for tid in tasks:
+        status = _status(f"{p.pid}/task/{tid}")
+        assert status["NoNewPrivs"].strip() == "1", (tid, status)
+        assert status["Seccomp"].strip() == "2", (tid, status)  # 2: SECCOMP_MODE_FILTER
+    # Control: the tree (cloned before the filter was loaded) is not under it.
+    with open(os.path.join(userdir, "ready")) as f:
+        tree = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+    assert tree["Seccomp"].strip() == "0", tree
 
 
 @pytest.mark.core
