@@ -541,7 +541,7 @@ static void confine(struct cf_engine *e)
 {
 	int r = cf_isolation_confine(e->helper);
 
-	if (r == -EOPNOTSUPP)
+	if (r == 1)
 		log_debug("seccomp: no filter in this build (sanitizers or an architecture other "
 			  "than x86_64 and aarch64); the engine runs without it");
 	else if (r < 0)

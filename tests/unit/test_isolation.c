@@ -3,8 +3,9 @@
  * Unit tests for src/engine/isolation.c: in a forked child that confines
  * itself, a call outside the allowlist fails with ENOSYS, is logged on
  * stderr and does not kill the process; the calls the engine needs still
- * work, threads included; forks, sockets other than IP and signals to anyone but the
- * sandbox's init are refused.
+ * work, threads included; forks, sockets other than IP and signals to
+ * anyone but the sandbox's init are refused. Where the kernel refuses the
+ * filter, confining is an error (the engine warns) and the rest still holds.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,10 +15,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -40,7 +43,7 @@ enum {
 static void *thread_main(void *arg)
 {
 	/* A thread started after confinement runs under the filter as well. */
-	long r = syscall(SYS_acct, NULL);
+	long r = syscall(SYS_getppid);
 
 	*(int *)arg = r == -1 && errno == ENOSYS;
 	return NULL;
@@ -110,7 +113,7 @@ static int confined_child(pid_t helper)
 
 	if (cf_isolation_confine(helper) != 0)
 		return BAD_CONFINE;
-	r = syscall(SYS_acct, NULL);
+	r = syscall(SYS_getppid);
 	if (r != -1 || errno != ENOSYS)
 		bad |= BAD_BLOCKED;
 	if (getpid() <= 0 || write(STDOUT_FILENO, "", 0) != 0)
@@ -164,18 +167,61 @@ static void test_blocked_call_fails_logged_and_the_process_lives_on(void **state
 	print_message("%s", err);
 	assert_true(WIFEXITED(status)); /* not killed by SIGSYS */
 	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_non_null(strstr(err, CF_ISOLATION_BLOCKED " acct (nr "));
+	assert_non_null(strstr(err, CF_ISOLATION_BLOCKED " getppid (nr "));
 	assert_non_null(strstr(err, "please report this\n"));
-	/* one line per refusal: acct twice (main thread, thread), fork, socket, kill */
+	/* one line per refusal: getppid twice (main thread, thread), fork, socket, kill */
 	assert_non_null(strstr(err, CF_ISOLATION_BLOCKED " clone (nr "));
 	assert_non_null(strstr(err, CF_ISOLATION_BLOCKED " socket (nr "));
 	assert_non_null(strstr(err, CF_ISOLATION_BLOCKED " kill (nr "));
+}
+
+/* A kernel that refuses filters: what a child of a seccomp(2)-refusing filter sees. */
+static int refuse_seccomp(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int r = ctx ? 0 : -ENOMEM;
+
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(seccomp), 0);
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(prctl), 1,
+				     SCMP_A0(SCMP_CMP_EQ, PR_SET_SECCOMP));
+	if (r == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return r;
+}
+
+static void test_no_filter_possible_is_an_error_and_the_rest_holds(void **state)
+{
+	pid_t pid;
+	int status;
+
+	(void)state;
+	if (!cf_isolation_supported())
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int bad = refuse_seccomp() != 0;
+
+		/* an error to warn about, no filter; no_new_privs and dumpable 0 all the same */
+		bad |= (cf_isolation_confine(getppid()) >= 0) << 1;
+		bad |= (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) << 2;
+		bad |= (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) << 3;
+		bad |= (syscall(SYS_getppid) != getppid()) << 4; /* no filter: it just works */
+		_exit(bad);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_blocked_call_fails_logged_and_the_process_lives_on),
+	    cmocka_unit_test(test_no_filter_possible_is_an_error_and_the_rest_holds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
