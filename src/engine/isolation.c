@@ -229,25 +229,25 @@ static int add_special_rules(scmp_filter_ctx ctx, pid_t helper)
 	/* engine.c forwards signals to the sandbox's init, and to nothing else. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)helper));
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)helper, 0));
 	/* raise()/abort() signal the engine itself. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
 	/* Upstream sockets are IP only: no UNIX socket (a D-Bus or Docker socket), no netlink. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				     SCMP_A0(SCMP_CMP_EQ, AF_INET));
+				     SCMP_A0(SCMP_CMP_EQ, AF_INET, 0));
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				     SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+				     SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0));
 	/*
 	 * wire.c's if_indextoname(): glibc tries a UNIX socket first, then IPv4;
 	 * refused quietly, as the fallback works.
 	 */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-				     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+				     SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
 	return r;
 }
 
