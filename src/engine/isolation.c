@@ -219,8 +219,7 @@ static int add_special_rules(scmp_filter_ctx ctx, pid_t helper)
 {
 	int r;
 
-	/* Threads only (capdrain.c, bgwrite.c): a forked engine would escape nothing, but gains
-	 * nothing either. */
+	/* Threads only (capdrain.c, bgwrite.c): no new process, let alone one in new namespaces. */
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 			     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	/* clone3's flags are behind a pointer: ENOSYS makes glibc fall back to clone. */
@@ -285,10 +284,10 @@ static int build_filter(pid_t helper, scmp_filter_ctx *out)
 bool cf_isolation_supported(void)
 {
 	/*
-	 * LeakSanitizer stops the world at exit with a ptrace()ing clone of
-	 * the process, which the filter (and dumpable 0) would refuse; the
-	 * sanitizer runtimes' other calls are not the engine's either. The
-	 * CI's sanitizer runs check memory, the plain build checks the list.
+	 * LeakSanitizer stops the world at exit from a clone() of the process
+	 * that ptrace()s it, after prctl() calls: what the filter refuses (the
+	 * run died of SIGSYS at exit when tried). Dumpable 0 is fine with it:
+	 * LSan makes the process dumpable again for its check.
 	 */
 	return CF_ISOLATION_ARCH && !CF_ISOLATION_SANITIZER;
 }
