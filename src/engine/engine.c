@@ -13,6 +13,9 @@
  * anything looks at them; an IPv6 packet the engine writes that is larger
  * than tun0's MTU goes out as fragments, which the tree's kernel reassembles.
  *
+ * Before it lets the command start (GO), the engine confines itself
+ * (isolation.c): no_new_privs, not dumpable, a seccomp allowlist.
+ *
  * Signals: SIGTERM, SIGHUP and SIGQUIT sent to childflow are passed on to
  * the tree through init. SIGINT from the terminal already reached the tree
  * (same process group) and is not sent twice; a SIGINT sent with kill() is
