@@ -13,6 +13,9 @@
  * anything looks at them; an IPv6 packet the engine writes that is larger
  * than tun0's MTU goes out as fragments, which the tree's kernel reassembles.
  *
+ * Before it lets the command start (GO), the engine confines itself
+ * (isolation.c): no_new_privs, not dumpable, a seccomp allowlist.
+ *
  * Signals: SIGTERM, SIGHUP and SIGQUIT sent to childflow are passed on to
  * the tree through init. SIGINT from the terminal already reached the tree
  * (same process group) and is not sent twice; a SIGINT sent with kill() is
@@ -41,6 +44,7 @@
 #include "engine/dnsfwd.h"
 #include "engine/egress.h"
 #include "engine/hostaddrs.h"
+#include "engine/isolation.h"
 #include "engine/reasm.h"
 #include "engine/tcp.h"
 #include "engine/wire.h"
@@ -588,6 +592,24 @@ static int engine_loop(struct cf_engine *e)
 	return engine_flush(e);
 }
 
+/*
+ * Set-up is over and the tree has not started: from here on the engine only
+ * relays, so it drops what it no longer needs (isolation.c). A kernel
+ * without seccomp leaves it unconfined, which is said, not fatal: the tree's
+ * policy does not depend on it.
+ */
+static void confine(struct cf_engine *e)
+{
+	int r = cf_isolation_confine(e->helper);
+
+	if (r == 1)
+		log_debug("seccomp: no filter in this build (sanitizers or an architecture other "
+			  "than x86_64 and aarch64); the engine runs without it");
+	else if (r < 0)
+		log_warn("the engine runs without its seccomp filter (%s): it is not confined; "
+			 "check that the kernel has CONFIG_SECCOMP_FILTER", strerror(-r));
+}
+
 int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,
 		  struct cf_engine_result *res)
 {
@@ -603,6 +625,7 @@ int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,
 		log_error("cannot start the engine: %s", strerror(-r));
 		goto out;
 	}
+	confine(e);
 	r = cf_sandbox_go(e->ctlfd);
 	if (r == 0)
 		r = engine_loop(e);

@@ -33,6 +33,8 @@
 
 struct cf_hostaddrs {
 	struct mnl_socket *events;
+	/* dumps: opened at start, as the engine's seccomp filter allows no new netlink socket */
+	struct mnl_socket *dump;
 	struct cf_policy *policy;
 };
 
@@ -136,22 +138,15 @@ static int dump_family(struct mnl_socket *nl, int family, struct local_table *t)
 }
 
 /* Read the local table of both families into the policy. */
-static int read_local_table(struct cf_policy *policy)
+static int read_local_table(struct cf_hostaddrs *h)
 {
 	struct local_table t = {0};
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-	int r;
+	int r = dump_family(h->dump, AF_INET, &t);
 
-	if (!nl)
-		return -errno;
-	r = mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 ? -errno : 0;
 	if (r == 0)
-		r = dump_family(nl, AF_INET, &t);
+		r = dump_family(h->dump, AF_INET6, &t);
 	if (r == 0)
-		r = dump_family(nl, AF_INET6, &t);
-	mnl_socket_close(nl);
-	if (r == 0)
-		r = cf_policy_set_host_local(policy, t.nets, t.n_nets, t.bcast, t.n_bcast);
+		r = cf_policy_set_host_local(h->policy, t.nets, t.n_nets, t.bcast, t.n_bcast);
 	free(t.nets);
 	free(t.bcast);
 	return r;
@@ -166,7 +161,8 @@ int cf_hostaddrs_open(struct cf_policy *policy, struct cf_hostaddrs **out)
 		return -ENOMEM;
 	h->policy = policy;
 	h->events = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (!h->events) {
+	h->dump = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!h->events || !h->dump || mnl_socket_bind(h->dump, 0, MNL_SOCKET_AUTOPID) < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -178,7 +174,7 @@ int cf_hostaddrs_open(struct cf_policy *policy, struct cf_hostaddrs **out)
 		r = -errno;
 		goto fail;
 	}
-	r = read_local_table(policy);
+	r = read_local_table(h);
 	if (r < 0)
 		goto fail;
 	*out = h;
@@ -209,7 +205,7 @@ int cf_hostaddrs_on_event(struct cf_hostaddrs *h)
 	}
 	if (errno != EAGAIN)
 		return -errno;
-	return read_local_table(h->policy);
+	return read_local_table(h);
 }
 
 void cf_hostaddrs_close(struct cf_hostaddrs *h)
@@ -218,5 +214,7 @@ void cf_hostaddrs_close(struct cf_hostaddrs *h)
 		return;
 	if (h->events)
 		mnl_socket_close(h->events);
+	if (h->dump)
+		mnl_socket_close(h->dump);
 	free(h);
 }

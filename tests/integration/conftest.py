@@ -147,13 +147,15 @@ def userdir(topo, request):
 @pytest.fixture(autouse=True)
 def _hygiene(request):
     """After each test: kill what the test left running as the user, and fail
-    the test if a sanitizer wrote a report during it."""
+    the test if a sanitizer wrote a report during it or childflow's seccomp
+    filter refused a system call (topology.SECCOMP_BLOCKED in any output)."""
     if "topo" not in request.fixturenames:
         yield
         return
     t = request.getfixturevalue("topo")
     san_dir = os.path.join(t.run_dir, "sanitizer")
     before = set(os.listdir(san_dir))
+    blocked_before = len(topology.seccomp_blocked)
     yield
     leftovers = t.kill_user_processes()
     if leftovers:
@@ -165,3 +167,8 @@ def _hygiene(request):
             with open(os.path.join(san_dir, name), errors="replace") as f:
                 text.append(f"=== {name}\n{f.read()[-20000:]}")
         pytest.fail("sanitizer report(s) during this test:\n" + "\n".join(text), pytrace=False)
+    blocked = topology.seccomp_blocked[blocked_before:]
+    if blocked:
+        pytest.fail("childflow's seccomp filter refused a system call the engine made (add it "
+                    "to src/engine/isolation.c with the reason):\n" + "\n".join(blocked),
+                    pytrace=False)

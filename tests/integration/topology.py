@@ -224,6 +224,14 @@ class CommandTimeout(AssertionError):
     """A command run by the harness did not finish within its timeout."""
 
 
+# The line childflow's engine prints when its seccomp filter refused a system
+# call (src/engine/isolation.h). Every Result that contains one is recorded
+# here, and the _hygiene fixture (conftest.py) fails the test that saw it: the
+# whole suite checks that the filter allows every call the engine makes.
+SECCOMP_BLOCKED = "childflow: seccomp: blocked system call"
+seccomp_blocked = []
+
+
 @dataclasses.dataclass(repr=False)
 class Result:
     """Outcome of a command: exit status (128+N for signal N), output."""
@@ -232,6 +240,12 @@ class Result:
     rc: int
     out: str
     err: str
+
+    def __post_init__(self):
+        for text in (self.err, self.out):
+            for line in (text or "").splitlines():
+                if SECCOMP_BLOCKED in line:
+                    seccomp_blocked.append(f"{self.argv!r}: {line}")
 
     def __str__(self):
         return (f"command {self.argv!r} exited {self.rc}\n"
