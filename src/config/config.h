@@ -65,42 +65,16 @@ struct cf_cidrv {
 	size_t n;
 };
 
-/* One bit per user-settable key; order is the --dump-profile order. */
+/*
+ * One bit per user-settable key, one row each in config/settings.def (the
+ * table every key comes from); order is the --dump-profile order.
+ */
 enum cf_key {
-	CF_KEY_EXTENDS,
-	CF_KEY_BACKEND,
-	CF_KEY_COMMAND,
-	CF_KEY_CAPTURE,
-	CF_KEY_CAPTURE_POINT,
-	CF_KEY_DNS,
-	CF_KEY_HOSTS_FILE,
-	CF_KEY_PROXY,
-	CF_KEY_PROXY_USER,
-	CF_KEY_PROXY_PASSWORD,
-	CF_KEY_PROXY_INSECURE,
-	CF_KEY_PROXY_SEND_IP,
-	CF_KEY_PROXY_REMOTE_DNS,
-	CF_KEY_SUMMARY,
-	CF_KEY_SUMMARY_FORMAT,
-	CF_KEY_DOCTOR_FORMAT,
-	CF_KEY_REPORT_FORMAT,
-	CF_KEY_FLOW_LOG,
-	CF_KEY_OFFLINE,
-	CF_KEY_BLOCK_PRIVATE,
-	CF_KEY_BLOCK_METADATA,
-	CF_KEY_DEFAULT_POLICY,
-	CF_KEY_ALLOW_CIDRS,
-	CF_KEY_DENY_CIDRS,
-	CF_KEY_ALLOW_DOMAINS,
-	CF_KEY_ALLOW_DOMAINS_EXACT,
-	CF_KEY_DENY_DOMAINS,
-	CF_KEY_DENY_DOMAINS_EXACT,
-	CF_KEY_PROXY_ONLY,
-	CF_KEY_FAIL_ON_LEAK,
-	CF_KEY_IFACE,
-	CF_KEY_ALLOW_HOST_PORTS,
-	CF_KEY_MASK,
-	CF_KEY_UNMASK,
+#define SETTING(id, ...) CF_KEY_##id,
+#define KEY_ONLY(id, ...) CF_KEY_##id,
+#define CLI_ONLY(...)
+#define CHOICES(...)
+#include "config/settings.def"
 	CF_KEY__COUNT,
 };
 
