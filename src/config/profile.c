@@ -76,7 +76,6 @@ struct source {
 	size_t errlen;
 };
 
-
 /* ---- messages ----------------------------------------------------------- */
 
 static int say(char *err, size_t errlen, int code, const char *fmt, ...)

@@ -38,8 +38,8 @@ _Static_assert(IFNAMSIZ == 16, "interface names are 1-15 characters");
 #include "config/settings.def"
 
 #define KEY_ROW(id, key, lng, type, field, choices, def, ctl, help)                                \
-	[CF_KEY_##id] = {key, lng, CF_T_##type, offsetof(struct cf_config, field), choices, def,   \
-			 ctl, help},
+	[CF_KEY_##id] = {key,	  lng, CF_T_##type, offsetof(struct cf_config, field),             \
+			 choices, def, ctl,	    help},
 #define SETTING(id, key, lng, shrt, type, field, choices, def, metavar, group, ctl, help)          \
 	KEY_ROW(id, key, lng, type, field, choices, def, ctl, help)
 #define KEY_ONLY(id, key, lng, shrt, type, field, choices, def, metavar, group, ctl, help)         \
@@ -84,8 +84,8 @@ static const char *shown(const struct cf_value_src *src, const char *v, char *bu
 	return src->cli ? v : cf_setting_shown(v, strlen(v), buf, len);
 }
 
-__attribute__((format(printf, 3, 4))) static int invalid(char *why, size_t whylen,
-							 const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int invalid(char *why, size_t whylen, const char *fmt,
+							 ...)
 {
 	va_list ap;
 
@@ -253,8 +253,8 @@ const char *cf_setting_choice(enum cf_key k, int value)
 	return NULL;
 }
 
-static int set_ip(struct cf_config *c, const char *value, const struct cf_value_src *src,
-		  char *why, size_t whylen)
+static int set_ip(struct cf_config *c, const char *value, const struct cf_value_src *src, char *why,
+		  size_t whylen)
 {
 	char buf[128];
 
@@ -337,7 +337,8 @@ static int add_cidr(struct cf_config *c, enum cf_key k, const char *value,
 	char buf[128];
 
 	if (cf_cidr_parse(value, &cidr) < 0)
-		return invalid(why, whylen, "invalid CIDR '%s'", shown(src, value, buf, sizeof(buf)));
+		return invalid(why, whylen, "invalid CIDR '%s'",
+			       shown(src, value, buf, sizeof(buf)));
 	return cf_cidrv_push(cf_setting_field(c, k), &cidr);
 }
 
@@ -362,9 +363,9 @@ static int add_host_port(struct cf_config *c, enum cf_key k, const char *value,
 	struct cf_host_port hp;
 
 	if (cf_host_port_parse(value, &hp) < 0)
-		return invalid(why, whylen,
-			       "invalid port '%s' (expected PORT, PORT/tcp or PORT/udp%s)",
-			       shown(src, value, buf, sizeof(buf)), src->cli ? ", PORT 1-65535" : "");
+		return invalid(
+		    why, whylen, "invalid port '%s' (expected PORT, PORT/tcp or PORT/udp%s)",
+		    shown(src, value, buf, sizeof(buf)), src->cli ? ", PORT 1-65535" : "");
 	return cf_strv_push(cf_setting_field(c, k), cf_host_port_format(&hp, norm, sizeof(norm)));
 }
 
@@ -377,12 +378,13 @@ static int add_path(struct cf_config *c, enum cf_key k, const char *value,
 	if (!path)
 		return -ENOMEM;
 	if (cf_mask_path_normalise(path) < 0)
-		return src->cli ? invalid(why, whylen,
-					  "'%s' is not an absolute path other than '/' (write it "
-					  "from the root, e.g. /run/user/1000/bus)",
-					  has_control_char(value) ? "?" : value)
-				: invalid(why, whylen, "'%s' is not an absolute path other than '/'",
-					  shown(src, value, buf, sizeof(buf)));
+		return src->cli
+			   ? invalid(why, whylen,
+				     "'%s' is not an absolute path other than '/' (write it "
+				     "from the root, e.g. /run/user/1000/bus)",
+				     has_control_char(value) ? "?" : value)
+			   : invalid(why, whylen, "'%s' is not an absolute path other than '/'",
+				     shown(src, value, buf, sizeof(buf)));
 	return cf_strv_push(cf_setting_field(c, k), path);
 }
 
@@ -507,8 +509,9 @@ static int push_key(struct cf_strv *out, const struct cf_config *c, enum cf_key 
 		v = *(const int *)field;
 		return v != s->def ? push_control(out, s->option, cf_setting_choice(k, v)) : 0;
 	case CF_T_IP:
-		return c->dns_set ? push_control(out, s->option, cf_ip_format(field, ip, sizeof(ip)))
-				  : 0;
+		return c->dns_set
+			   ? push_control(out, s->option, cf_ip_format(field, ip, sizeof(ip)))
+			   : 0;
 	case CF_T_PROXY:
 		return c->proxy.scheme != CF_PROXY_NONE ? push_proxy(out, s->option, field) : 0;
 	case CF_T_CIDRS:
