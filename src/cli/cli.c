@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Command-line parsing. One table (options[]) describes every option; the
- * getopt_long() array, the --help text and the option lookups are all built
- * from it, so an option cannot be parsed without being documented.
+ * Command-line parsing. The table of settings (config/settings.def) gives
+ * options[], one entry per option; the getopt_long() array, the --help text
+ * and the option lookups are all built from it, so an option cannot be
+ * parsed without being documented. An option of a key is checked and stored
+ * by the key's type (cf_setting_set(), shared with profiles); only the
+ * modes, --profile, --report and --root are handled here.
  *
  * getopt_long() keeps its state in globals. Setting optind = 0 before the
  * first call makes glibc re-initialise that state completely, so parsing can
@@ -24,7 +27,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config/settings.h"
 #include "proxy/uri.h"

@@ -4,7 +4,8 @@
  * merges "parent profile, child profile, CLI" one source at a time. Every
  * source fills its own struct cf_config and marks what it set in ->set;
  * cf_config_overlay() copies exactly those keys, so a key nobody set keeps
- * its built-in default.
+ * its built-in default. Defaults, copies and freeing go by each key's type
+ * in the table of settings (config/settings.def).
  *
  * String vectors keep a NULL after the last element (v[n] == NULL), so a
  * command can be handed to execvp() as it is.

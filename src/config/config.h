@@ -2,9 +2,11 @@
 /*
  * The effective configuration of one run: what the CLI, a profile chain and
  * the built-in defaults say, merged. Every field a user can set has a key in
- * enum cf_key; cf_config.set records which keys a source set explicitly, so
- * that "parent profile, child profile, CLI, then defaults" is one overlay
- * function (cf_config_overlay) and --dump-profile can tell what was chosen.
+ * enum cf_key; both come from the key's row in config/settings.def, the one
+ * table of settings. cf_config.set records which keys a source set
+ * explicitly, so that "parent profile, child profile, CLI, then defaults" is
+ * one overlay function (cf_config_overlay) and --dump-profile can tell what
+ * was chosen.
  */
 #ifndef CF_CONFIG_CONFIG_H
 #define CF_CONFIG_CONFIG_H
