@@ -93,7 +93,11 @@ char *cf_path_absolute(const char *dir, const char *path);
  */
 const char *cf_setting_shown(const char *s, size_t slen, char *buf, size_t len);
 
-/* cf_setting_field() - the address of key @k's field in @c. */
+/*
+ * cf_setting_field() - the address of key @k's field in @c. Like strchr(),
+ * it takes a const struct and returns a pointer callers use as const when
+ * @c is: one accessor for readers (dump, overlay source) and writers.
+ */
 static inline void *cf_setting_field(const struct cf_config *c, enum cf_key k)
 {
 	return (char *)(uintptr_t)c + cf_settings[k].off;
