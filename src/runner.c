@@ -13,12 +13,12 @@
 
 #include "capture/pcapng.h"
 #include "cli/cli.h"
+#include "config/settings.h"
 #include "dns/resolvconf.h"
 #include "doctor/doctor.h"
 #include "engine/engine.h"
 #include "engine/wire.h"
 #include "obs/flowlog.h"
-#include "proxy/uri.h"
 #include "sandbox/launch.h"
 #include "sandbox/masks.h"
 #include "sandbox/plan.h"
@@ -258,100 +258,6 @@ static void report_capture(const struct capture_files *cf, const struct cf_engin
 	report_one(cf->egress_path, res->egress_err, res->egress_dropped, true);
 }
 
-/* Push "FLAG VALUE" (or just FLAG), whole however long VALUE is (a path, a URI). */
-static int push_fmt(struct cf_strv *sv, const char *flag, const char *value)
-{
-	char *s = NULL;
-	int r;
-
-	if (asprintf(&s, "%s%s%s", flag, value ? " " : "", value ? value : "") < 0)
-		return -ENOMEM;
-	r = cf_strv_push(sv, s);
-	free(s);
-	return r;
-}
-
-static int push_cidrs(struct cf_strv *sv, const char *flag, const struct cf_cidrv *cv)
-{
-	char buf[CF_IP_STRLEN + 4];
-	int r = 0;
-
-	for (size_t i = 0; r == 0 && i < cv->n; i++)
-		r = push_fmt(sv, flag, cf_cidr_format(&cv->v[i], buf, sizeof(buf)));
-	return r;
-}
-
-static int push_names(struct cf_strv *sv, const char *flag, const struct cf_strv *names)
-{
-	int r = 0;
-
-	for (size_t i = 0; r == 0 && i < names->n; i++)
-		r = push_fmt(sv, flag, names->v[i]);
-	return r;
-}
-
-/* "--proxy scheme://host:port": without user and password, which a summary must not show. */
-static int push_proxy(struct cf_strv *out, const struct cf_proxy *proxy)
-{
-	struct cf_proxy bare = *proxy;
-	size_t len = strlen(proxy->host) + 32; /* scheme, "://", brackets, ":65535" */
-	char *uri = malloc(len);
-	int r;
-
-	if (!uri)
-		return -ENOMEM;
-	bare.user = bare.password = NULL;
-	r = cf_proxy_format(&bare, true, uri, len);
-	if (r >= 0)
-		r = push_fmt(out, "--proxy", uri);
-	free(uri);
-	return r < 0 ? r : 0;
-}
-
-int cf_run_controls(const struct cf_config *c, struct cf_strv *out)
-{
-	char ip[CF_IP_STRLEN];
-	int r = 0;
-
-	if (c->proxy.scheme != CF_PROXY_NONE)
-		r = push_proxy(out, &c->proxy);
-	if (r == 0 && c->dns_set)
-		r = push_fmt(out, "--dns", cf_ip_format(&c->dns, ip, sizeof(ip)));
-	if (r == 0 && c->hosts_file)
-		r = push_fmt(out, "--hosts-file", c->hosts_file);
-	if (r == 0 && c->proxy_remote_dns)
-		r = push_fmt(out, "--proxy-remote-dns", NULL);
-	if (r == 0 && c->offline)
-		r = push_fmt(out, "--offline", NULL);
-	if (r == 0 && c->block_private)
-		r = push_fmt(out, "--block-private", NULL);
-	if (r == 0 && c->block_metadata)
-		r = push_fmt(out, "--block-metadata", NULL);
-	if (r == 0 && c->default_policy == CF_POLICY_DENY)
-		r = push_fmt(out, "--default-policy", "deny");
-	if (r == 0)
-		r = push_cidrs(out, "--allow-cidr", &c->allow_cidrs);
-	if (r == 0)
-		r = push_cidrs(out, "--deny-cidr", &c->deny_cidrs);
-	if (r == 0)
-		r = push_names(out, "--allow-domain", &c->allow_domains);
-	if (r == 0)
-		r = push_names(out, "--allow-domain-exact", &c->allow_domains_exact);
-	if (r == 0)
-		r = push_names(out, "--deny-domain", &c->deny_domains);
-	if (r == 0)
-		r = push_names(out, "--deny-domain-exact", &c->deny_domains_exact);
-	if (r == 0 && c->proxy_only)
-		r = push_fmt(out, "--proxy-only", NULL);
-	if (r == 0 && c->fail_on_leak)
-		r = push_fmt(out, "--fail-on-leak", NULL);
-	if (r == 0)
-		r = push_names(out, "--allow-host-port", &c->allow_host_ports);
-	if (r == 0 && c->user)
-		r = push_fmt(out, "--user", c->user);
-	return r;
-}
-
 static void print_summary(const struct cf_config *cfg, const struct capture_files *cf,
 			  const struct cf_obs *obs, int code)
 {
@@ -368,7 +274,7 @@ static void print_summary(const struct cf_config *cfg, const struct capture_file
 	captures[0] = cf->child_path ? cf->child_path : cf->egress_path;
 	captures[1] = cf->child_path ? cf->egress_path : NULL;
 
-	if (cf_run_controls(cfg, &controls) == 0)
+	if (cf_config_controls(cfg, &controls) == 0)
 		run.controls = (const char *const *)controls.v;
 	if (cf_obs_print_summary(obs, &run, cfg->summary_format == CF_FORMAT_JSON, stderr) < 0)
 		log_error("--summary: cannot print the summary");

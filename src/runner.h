@@ -12,7 +12,4 @@
 /* Run cfg->command under the rootless backend; return the exit status. */
 int cf_run_rootless(const struct cf_config *cfg);
 
-/* The active controls of @cfg as "--flag value" strings, for the summary. Return 0 or -ENOMEM. */
-int cf_run_controls(const struct cf_config *cfg, struct cf_strv *out);
-
 #endif

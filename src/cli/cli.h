@@ -61,13 +61,17 @@ enum cf_cli_group {
 	CF_CLI_GROUP_OTHER,
 };
 
-/* One documented option; the parser, --help and completions share this table. */
+/*
+ * One documented option, a row of config/settings.def; the parser, --help
+ * and completions share this table.
+ */
 struct cf_cli_option {
 	const char *name; /* long name without "--" */
 	char short_name;  /* short flag, or 0 */
 	const char *arg;  /* argument name for --help, or NULL for a flag */
 	const char *help; /* one sentence, defaults and allowed values included */
 	enum cf_cli_group group;
+	enum cf_key key; /* the key it sets, or CF_KEY__COUNT (a mode, --root) */
 };
 
 /*

@@ -4,7 +4,8 @@
  * merges "parent profile, child profile, CLI" one source at a time. Every
  * source fills its own struct cf_config and marks what it set in ->set;
  * cf_config_overlay() copies exactly those keys, so a key nobody set keeps
- * its built-in default.
+ * its built-in default. Defaults, copies and freeing go by each key's type
+ * in the table of settings (config/settings.def).
  *
  * String vectors keep a NULL after the last element (v[n] == NULL), so a
  * command can be handed to execvp() as it is.
@@ -17,61 +18,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const key_names[CF_KEY__COUNT] = {
-    [CF_KEY_EXTENDS] = "extends",
-    [CF_KEY_BACKEND] = "backend",
-    [CF_KEY_COMMAND] = "command",
-    [CF_KEY_CAPTURE] = "capture",
-    [CF_KEY_CAPTURE_POINT] = "capture_point",
-    [CF_KEY_DNS] = "dns",
-    [CF_KEY_HOSTS_FILE] = "hosts_file",
-    [CF_KEY_PROXY] = "proxy",
-    [CF_KEY_PROXY_USER] = "proxy_user",
-    [CF_KEY_PROXY_PASSWORD] = "proxy_password",
-    [CF_KEY_PROXY_INSECURE] = "proxy_insecure",
-    [CF_KEY_PROXY_SEND_IP] = "proxy_send_ip",
-    [CF_KEY_PROXY_REMOTE_DNS] = "proxy_remote_dns",
-    [CF_KEY_SUMMARY] = "summary",
-    [CF_KEY_SUMMARY_FORMAT] = "summary_format",
-    [CF_KEY_DOCTOR_FORMAT] = "doctor_format",
-    [CF_KEY_REPORT_FORMAT] = "report_format",
-    [CF_KEY_FLOW_LOG] = "flow_log",
-    [CF_KEY_OFFLINE] = "offline",
-    [CF_KEY_BLOCK_PRIVATE] = "block_private",
-    [CF_KEY_BLOCK_METADATA] = "block_metadata",
-    [CF_KEY_DEFAULT_POLICY] = "default_policy",
-    [CF_KEY_ALLOW_CIDRS] = "allow_cidrs",
-    [CF_KEY_DENY_CIDRS] = "deny_cidrs",
-    [CF_KEY_ALLOW_DOMAINS] = "allow_domains",
-    [CF_KEY_ALLOW_DOMAINS_EXACT] = "allow_domains_exact",
-    [CF_KEY_DENY_DOMAINS] = "deny_domains",
-    [CF_KEY_DENY_DOMAINS_EXACT] = "deny_domains_exact",
-    [CF_KEY_PROXY_ONLY] = "proxy_only",
-    [CF_KEY_FAIL_ON_LEAK] = "fail_on_leak",
-    [CF_KEY_IFACE] = "iface",
-    [CF_KEY_ALLOW_HOST_PORTS] = "allow_host_ports",
-    [CF_KEY_MASK] = "mask",
-    [CF_KEY_UNMASK] = "unmask",
-    [CF_KEY_USER] = "user",
-};
-
-const char *cf_key_name(enum cf_key k)
-{
-	if ((unsigned int)k >= CF_KEY__COUNT)
-		return "?";
-	return key_names[k];
-}
+#include "config/settings.h"
 
 void cf_config_init(struct cf_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->backend = CF_BACKEND_ROOTLESS;
-	c->capture_point = CF_CAPTURE_CHILD;
 	c->proxy.scheme = CF_PROXY_NONE;
-	c->summary_format = CF_FORMAT_TEXT;
-	c->doctor_format = CF_FORMAT_TEXT;
-	c->report_format = CF_FORMAT_TEXT;
-	c->default_policy = CF_POLICY_ALLOW;
+	for (unsigned k = 0; k < CF_KEY__COUNT; k++) {
+		if (cf_settings[k].type == CF_T_BOOL)
+			*(bool *)cf_setting_field(c, (enum cf_key)k) = cf_settings[k].def;
+		else if (cf_settings[k].type == CF_T_CHOICE)
+			*(int *)cf_setting_field(c, (enum cf_key)k) = cf_settings[k].def;
+	}
 }
 
 /* Free a string that may hold a secret, wiping it first. */
@@ -140,28 +98,47 @@ void cf_proxy_free(struct cf_proxy *p)
 	p->scheme = CF_PROXY_NONE;
 }
 
+/* Release what key @k owns in @c. */
+static void free_key(struct cf_config *c, enum cf_key k)
+{
+	void *field = cf_setting_field(c, k);
+
+	switch (cf_settings[k].type) {
+	case CF_T_EXTENDS:
+	case CF_T_PATH_IN:
+	case CF_T_PATH_OUT:
+	case CF_T_USER:
+	case CF_T_TREE_USER:
+	case CF_T_IFACE:
+		free(*(char **)field);
+		break;
+	case CF_T_PASSWORD:
+		free_secret(*(char **)field);
+		break;
+	case CF_T_PROXY:
+		cf_proxy_free(field);
+		break;
+	case CF_T_COMMAND:
+	case CF_T_DOMAINS:
+	case CF_T_HOST_PORTS:
+	case CF_T_PATHS:
+		cf_strv_free(field);
+		break;
+	case CF_T_CIDRS:
+		cidrv_free(field);
+		break;
+	case CF_T_BOOL:
+	case CF_T_CHOICE:
+	case CF_T_IP:
+		break;
+	}
+}
+
 void cf_config_free(struct cf_config *c)
 {
-	free(c->extends);
-	cf_strv_free(&c->command);
-	free(c->capture);
-	free(c->hosts_file);
-	cf_proxy_free(&c->proxy);
-	free(c->proxy_user);
-	free_secret(c->proxy_password);
-	free(c->flow_log);
-	cidrv_free(&c->allow_cidrs);
-	cidrv_free(&c->deny_cidrs);
-	cf_strv_free(&c->allow_domains);
-	cf_strv_free(&c->allow_domains_exact);
-	cf_strv_free(&c->deny_domains);
-	cf_strv_free(&c->deny_domains_exact);
-	free(c->iface);
-	cf_strv_free(&c->allow_host_ports);
-	cf_strv_free(&c->mask);
-	cf_strv_free(&c->unmask);
+	for (unsigned k = 0; k < CF_KEY__COUNT; k++)
+		free_key(c, (enum cf_key)k);
 	cf_strv_free(&c->profile_files);
-	free(c->user);
 	cf_config_init(c);
 }
 
@@ -232,96 +209,38 @@ static int copy_proxy(struct cf_proxy *dst, const struct cf_proxy *src)
 /* Copy the value of key @k from @over into @base. */
 static int overlay_key(struct cf_config *base, const struct cf_config *over, enum cf_key k)
 {
-	switch (k) {
-	case CF_KEY_EXTENDS:
-		return copy_str(&base->extends, over->extends, false);
-	case CF_KEY_BACKEND:
-		base->backend = over->backend;
+	void *dst = cf_setting_field(base, k);
+	const void *src = cf_setting_field(over, k);
+
+	switch (cf_settings[k].type) {
+	case CF_T_BOOL:
+		*(bool *)dst = *(const bool *)src;
 		return 0;
-	case CF_KEY_COMMAND:
-		return copy_strv(&base->command, &over->command);
-	case CF_KEY_CAPTURE:
-		return copy_str(&base->capture, over->capture, false);
-	case CF_KEY_CAPTURE_POINT:
-		base->capture_point = over->capture_point;
+	case CF_T_CHOICE:
+		*(int *)dst = *(const int *)src;
 		return 0;
-	case CF_KEY_DNS:
+	case CF_T_IP:
 		base->dns_set = over->dns_set;
 		base->dns = over->dns;
 		return 0;
-	case CF_KEY_HOSTS_FILE:
-		return copy_str(&base->hosts_file, over->hosts_file, false);
-	case CF_KEY_PROXY:
-		return copy_proxy(&base->proxy, &over->proxy);
-	case CF_KEY_PROXY_USER:
-		return copy_str(&base->proxy_user, over->proxy_user, false);
-	case CF_KEY_PROXY_PASSWORD:
-		return copy_str(&base->proxy_password, over->proxy_password, true);
-	case CF_KEY_PROXY_INSECURE:
-		base->proxy_insecure = over->proxy_insecure;
-		break;
-	case CF_KEY_PROXY_SEND_IP:
-		base->proxy_send_ip = over->proxy_send_ip;
-		return 0;
-	case CF_KEY_PROXY_REMOTE_DNS:
-		base->proxy_remote_dns = over->proxy_remote_dns;
-		return 0;
-	case CF_KEY_SUMMARY:
-		base->summary = over->summary;
-		return 0;
-	case CF_KEY_SUMMARY_FORMAT:
-		base->summary_format = over->summary_format;
-		return 0;
-	case CF_KEY_DOCTOR_FORMAT:
-		base->doctor_format = over->doctor_format;
-		return 0;
-	case CF_KEY_REPORT_FORMAT:
-		base->report_format = over->report_format;
-		return 0;
-	case CF_KEY_FLOW_LOG:
-		return copy_str(&base->flow_log, over->flow_log, false);
-	case CF_KEY_OFFLINE:
-		base->offline = over->offline;
-		return 0;
-	case CF_KEY_BLOCK_PRIVATE:
-		base->block_private = over->block_private;
-		return 0;
-	case CF_KEY_BLOCK_METADATA:
-		base->block_metadata = over->block_metadata;
-		return 0;
-	case CF_KEY_DEFAULT_POLICY:
-		base->default_policy = over->default_policy;
-		return 0;
-	case CF_KEY_ALLOW_CIDRS:
-		return copy_cidrv(&base->allow_cidrs, &over->allow_cidrs);
-	case CF_KEY_DENY_CIDRS:
-		return copy_cidrv(&base->deny_cidrs, &over->deny_cidrs);
-	case CF_KEY_ALLOW_DOMAINS:
-		return copy_strv(&base->allow_domains, &over->allow_domains);
-	case CF_KEY_ALLOW_DOMAINS_EXACT:
-		return copy_strv(&base->allow_domains_exact, &over->allow_domains_exact);
-	case CF_KEY_DENY_DOMAINS:
-		return copy_strv(&base->deny_domains, &over->deny_domains);
-	case CF_KEY_DENY_DOMAINS_EXACT:
-		return copy_strv(&base->deny_domains_exact, &over->deny_domains_exact);
-	case CF_KEY_PROXY_ONLY:
-		base->proxy_only = over->proxy_only;
-		return 0;
-	case CF_KEY_FAIL_ON_LEAK:
-		base->fail_on_leak = over->fail_on_leak;
-		return 0;
-	case CF_KEY_IFACE:
-		return copy_str(&base->iface, over->iface, false);
-	case CF_KEY_ALLOW_HOST_PORTS:
-		return copy_strv(&base->allow_host_ports, &over->allow_host_ports);
-	case CF_KEY_MASK:
-		return copy_strv(&base->mask, &over->mask);
-	case CF_KEY_UNMASK:
-		return copy_strv(&base->unmask, &over->unmask);
-	case CF_KEY_USER:
-		return copy_str(&base->user, over->user, false);
-	case CF_KEY__COUNT:
-		break;
+	case CF_T_EXTENDS:
+	case CF_T_PATH_IN:
+	case CF_T_PATH_OUT:
+	case CF_T_USER:
+	case CF_T_TREE_USER:
+	case CF_T_IFACE:
+		return copy_str(dst, *(char *const *)src, false);
+	case CF_T_PASSWORD:
+		return copy_str(dst, *(char *const *)src, true);
+	case CF_T_PROXY:
+		return copy_proxy(dst, src);
+	case CF_T_COMMAND:
+	case CF_T_DOMAINS:
+	case CF_T_HOST_PORTS:
+	case CF_T_PATHS:
+		return copy_strv(dst, src);
+	case CF_T_CIDRS:
+		return copy_cidrv(dst, src);
 	}
 	return 0;
 }

@@ -2,9 +2,11 @@
 /*
  * The effective configuration of one run: what the CLI, a profile chain and
  * the built-in defaults say, merged. Every field a user can set has a key in
- * enum cf_key; cf_config.set records which keys a source set explicitly, so
- * that "parent profile, child profile, CLI, then defaults" is one overlay
- * function (cf_config_overlay) and --dump-profile can tell what was chosen.
+ * enum cf_key; both come from the key's row in config/settings.def, the one
+ * table of settings. cf_config.set records which keys a source set
+ * explicitly, so that "parent profile, child profile, CLI, then defaults" is
+ * one overlay function (cf_config_overlay) and --dump-profile can tell what
+ * was chosen.
  */
 #ifndef CF_CONFIG_CONFIG_H
 #define CF_CONFIG_CONFIG_H
@@ -65,89 +67,64 @@ struct cf_cidrv {
 	size_t n;
 };
 
-/* One bit per user-settable key; order is the --dump-profile order. */
+/*
+ * One bit per user-settable key, one row each in config/settings.def (the
+ * table every key comes from); order is the --dump-profile order.
+ */
 enum cf_key {
-	CF_KEY_EXTENDS,
-	CF_KEY_BACKEND,
-	CF_KEY_COMMAND,
-	CF_KEY_CAPTURE,
-	CF_KEY_CAPTURE_POINT,
-	CF_KEY_DNS,
-	CF_KEY_HOSTS_FILE,
-	CF_KEY_PROXY,
-	CF_KEY_PROXY_USER,
-	CF_KEY_PROXY_PASSWORD,
-	CF_KEY_PROXY_INSECURE,
-	CF_KEY_PROXY_SEND_IP,
-	CF_KEY_PROXY_REMOTE_DNS,
-	CF_KEY_SUMMARY,
-	CF_KEY_SUMMARY_FORMAT,
-	CF_KEY_DOCTOR_FORMAT,
-	CF_KEY_REPORT_FORMAT,
-	CF_KEY_FLOW_LOG,
-	CF_KEY_OFFLINE,
-	CF_KEY_BLOCK_PRIVATE,
-	CF_KEY_BLOCK_METADATA,
-	CF_KEY_DEFAULT_POLICY,
-	CF_KEY_ALLOW_CIDRS,
-	CF_KEY_DENY_CIDRS,
-	CF_KEY_ALLOW_DOMAINS,
-	CF_KEY_ALLOW_DOMAINS_EXACT,
-	CF_KEY_DENY_DOMAINS,
-	CF_KEY_DENY_DOMAINS_EXACT,
-	CF_KEY_PROXY_ONLY,
-	CF_KEY_FAIL_ON_LEAK,
-	CF_KEY_IFACE,
-	CF_KEY_ALLOW_HOST_PORTS,
-	CF_KEY_MASK,
-	CF_KEY_UNMASK,
-	CF_KEY_USER,
+#define SETTING(id, ...) CF_KEY_##id,
+#define KEY_ONLY(id, ...) CF_KEY_##id,
+#define CLI_ONLY(...)
+#define CHOICES(...)
+#include "config/settings.def"
 	CF_KEY__COUNT,
 };
 
 #define CF_KEY_BIT(k) (UINT64_C(1) << (k))
 
+/*
+ * The C type of a setting's field, by the type column of its row
+ * (config/settings.def; what each type holds: config/settings.h). A CHOICE
+ * field has its own enum type, so it is declared by hand in struct cf_config.
+ */
+#define CF_MEMBER_BOOL(field) bool field;
+#define CF_MEMBER_CHOICE(field)
+#define CF_MEMBER_EXTENDS(field) char *field;
+#define CF_MEMBER_PATH_IN(field) char *field;
+#define CF_MEMBER_PATH_OUT(field) char *field;
+#define CF_MEMBER_IP(field) struct cf_ip field;
+#define CF_MEMBER_PROXY(field) struct cf_proxy field; /* scheme CF_PROXY_NONE when unset */
+#define CF_MEMBER_USER(field) char *field;
+#define CF_MEMBER_PASSWORD(field) char *field;
+#define CF_MEMBER_IFACE(field) char *field;
+#define CF_MEMBER_TREE_USER(field) char *field;
+#define CF_MEMBER_COMMAND(field) struct cf_strv field;
+#define CF_MEMBER_CIDRS(field) struct cf_cidrv field;
+#define CF_MEMBER_DOMAINS(field) struct cf_strv field;
+#define CF_MEMBER_HOST_PORTS(field) struct cf_strv field;
+#define CF_MEMBER_PATHS(field) struct cf_strv field;
+
 struct cf_config {
 	uint64_t set; /* CF_KEY_BIT()s explicitly set by this source */
 
-	char *extends;
+	/* the CHOICE settings */
 	enum cf_backend backend;
-	struct cf_strv command;
-	char *capture;
 	enum cf_capture_point capture_point;
-	bool dns_set;
-	struct cf_ip dns;
-	char *hosts_file;
-	struct cf_proxy proxy; /* scheme CF_PROXY_NONE when unset */
-	char *proxy_user;
-	char *proxy_password;
-	bool proxy_insecure;
-	bool proxy_send_ip; /* ask the proxy for the IP even when the tree resolved a name */
-	bool proxy_remote_dns; /* answer DNS with synthetic addresses; the proxy resolves */
-	bool summary;
-	enum cf_format summary_format;	/* text or json */
-	enum cf_format doctor_format;	/* text or json */
-	enum cf_format report_format;	/* text, markdown or json */
-	char *flow_log;
-	bool offline;
-	bool block_private;
-	bool block_metadata;
+	enum cf_format summary_format; /* text or json */
+	enum cf_format doctor_format;  /* text or json */
+	enum cf_format report_format;  /* text, markdown or json */
 	enum cf_default_policy default_policy;
-	struct cf_cidrv allow_cidrs;
-	struct cf_cidrv deny_cidrs;
-	struct cf_strv allow_domains; /* normalised: lower case, no trailing dot */
-	struct cf_strv allow_domains_exact;
-	struct cf_strv deny_domains;
-	struct cf_strv deny_domains_exact;
-	bool proxy_only;
-	bool fail_on_leak;
-	char *iface;
-	struct cf_strv allow_host_ports; /* normalised "PORT/tcp" or "PORT/udp" */
-	struct cf_strv mask;   /* absolute paths hidden from the tree, beside the defaults */
-	struct cf_strv unmask; /* default masks given back (absolute, from the default list) */
+
+	/* every other setting: one member per row of config/settings.def */
+#define SETTING(id, key, lng, shrt, type, field, ...) CF_MEMBER_##type(field)
+#define KEY_ONLY(id, key, lng, shrt, type, field, ...) CF_MEMBER_##type(field)
+#define CLI_ONLY(...)
+#define CHOICES(...)
+#include "config/settings.def"
+
+	bool dns_set; /* whether dns holds a resolver (the IP key's own flag) */
 	/* Not a key: the --profile chain as loaded (absolute paths), hidden from the tree. */
 	struct cf_strv profile_files;
-	char *user; /* --user as written (a name or a UID), or NULL: resolved by the runner */
 };
 
 /* Fill @c with the built-in defaults and an empty set mask. */

@@ -12,10 +12,10 @@
  * (lists replace, never append). The command line is overlaid later by the
  * caller the same way.
  *
- * Every key is described once in key_types[] (its TOML shape and how it is
- * checked); values are checked with the command line's validators
- * (cf_ip_parse, cf_cidr_parse, cf_domain_normalise, cf_proxy_parse), and
- * every error names the file, line, column and key.
+ * Every key is a row of config/settings.def; its type says the TOML shape
+ * (string, boolean, array of strings), and each value is checked and stored
+ * by cf_setting_set(), the very code the command line uses. Every error
+ * names the file, line, column and key.
  *
  * Dumping: every key in enum cf_key order, written through the TOML
  * module's string writer so that the dump reads back to the same values.
@@ -27,7 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,97 +36,10 @@
 #include <unistd.h>
 
 #include "config/addr.h"
+#include "config/settings.h"
 #include "config/toml.h"
 #include "proxy/uri.h"
 #include "util/cleanup.h"
-
-enum key_type {
-	T_EXTENDS,  /* path of the parent profile */
-	T_PATH_IN,  /* a file to read: must exist */
-	T_PATH_OUT, /* a file to write: its directory must exist */
-	T_CHOICE,   /* a string from choices[] */
-	T_BOOL,
-	T_IP,
-	T_PROXY,
-	T_USER,
-	T_PASSWORD,
-	T_IFACE,
-	T_COMMAND,
-	T_CIDRS,
-	T_DOMAINS,
-	T_HOST_PORTS, /* PORT[/tcp|/udp], stored normalised */
-	T_PATHS, /* a list of absolute paths (cf_mask_path_normalise()) */
-};
-
-struct key_type_desc {
-	enum key_type type;
-	size_t off; /* of the field in struct cf_config, where one field holds the value */
-};
-
-#define OFF(member) offsetof(struct cf_config, member)
-
-static const struct key_type_desc key_types[CF_KEY__COUNT] = {
-    [CF_KEY_EXTENDS] = {T_EXTENDS, OFF(extends)},
-    [CF_KEY_BACKEND] = {T_CHOICE, 0},
-    [CF_KEY_COMMAND] = {T_COMMAND, OFF(command)},
-    [CF_KEY_CAPTURE] = {T_PATH_OUT, OFF(capture)},
-    [CF_KEY_CAPTURE_POINT] = {T_CHOICE, 0},
-    [CF_KEY_DNS] = {T_IP, 0},
-    [CF_KEY_HOSTS_FILE] = {T_PATH_IN, OFF(hosts_file)},
-    [CF_KEY_PROXY] = {T_PROXY, 0},
-    [CF_KEY_PROXY_USER] = {T_USER, OFF(proxy_user)},
-    [CF_KEY_PROXY_PASSWORD] = {T_PASSWORD, OFF(proxy_password)},
-    [CF_KEY_PROXY_INSECURE] = {T_BOOL, OFF(proxy_insecure)},
-    [CF_KEY_PROXY_SEND_IP] = {T_BOOL, OFF(proxy_send_ip)},
-    [CF_KEY_PROXY_REMOTE_DNS] = {T_BOOL, OFF(proxy_remote_dns)},
-    [CF_KEY_SUMMARY] = {T_BOOL, OFF(summary)},
-    [CF_KEY_SUMMARY_FORMAT] = {T_CHOICE, 0},
-    [CF_KEY_DOCTOR_FORMAT] = {T_CHOICE, 0},
-    [CF_KEY_REPORT_FORMAT] = {T_CHOICE, 0},
-    [CF_KEY_FLOW_LOG] = {T_PATH_OUT, OFF(flow_log)},
-    [CF_KEY_OFFLINE] = {T_BOOL, OFF(offline)},
-    [CF_KEY_BLOCK_PRIVATE] = {T_BOOL, OFF(block_private)},
-    [CF_KEY_BLOCK_METADATA] = {T_BOOL, OFF(block_metadata)},
-    [CF_KEY_DEFAULT_POLICY] = {T_CHOICE, 0},
-    [CF_KEY_ALLOW_CIDRS] = {T_CIDRS, OFF(allow_cidrs)},
-    [CF_KEY_DENY_CIDRS] = {T_CIDRS, OFF(deny_cidrs)},
-    [CF_KEY_ALLOW_DOMAINS] = {T_DOMAINS, OFF(allow_domains)},
-    [CF_KEY_ALLOW_DOMAINS_EXACT] = {T_DOMAINS, OFF(allow_domains_exact)},
-    [CF_KEY_DENY_DOMAINS] = {T_DOMAINS, OFF(deny_domains)},
-    [CF_KEY_DENY_DOMAINS_EXACT] = {T_DOMAINS, OFF(deny_domains_exact)},
-    [CF_KEY_PROXY_ONLY] = {T_BOOL, OFF(proxy_only)},
-    [CF_KEY_FAIL_ON_LEAK] = {T_BOOL, OFF(fail_on_leak)},
-    [CF_KEY_IFACE] = {T_IFACE, OFF(iface)},
-    [CF_KEY_ALLOW_HOST_PORTS] = {T_HOST_PORTS, OFF(allow_host_ports)},
-    [CF_KEY_MASK] = {T_PATHS, OFF(mask)},
-    [CF_KEY_UNMASK] = {T_PATHS, OFF(unmask)},
-    [CF_KEY_USER] = {T_USER, OFF(user)},
-};
-
-struct choice {
-	enum cf_key key;
-	const char *name;
-	int value;
-};
-
-/* The values of the string-choice keys, in the order --help lists them. */
-static const struct choice choices[] = {
-    {CF_KEY_BACKEND, "rootless-internal", CF_BACKEND_ROOTLESS},
-    {CF_KEY_BACKEND, "rootful", CF_BACKEND_ROOTFUL},
-    {CF_KEY_CAPTURE_POINT, "child", CF_CAPTURE_CHILD},
-    {CF_KEY_CAPTURE_POINT, "egress", CF_CAPTURE_EGRESS},
-    {CF_KEY_CAPTURE_POINT, "wire-egress", CF_CAPTURE_WIRE_EGRESS},
-    {CF_KEY_CAPTURE_POINT, "both", CF_CAPTURE_BOTH},
-    {CF_KEY_SUMMARY_FORMAT, "text", CF_FORMAT_TEXT},
-    {CF_KEY_SUMMARY_FORMAT, "json", CF_FORMAT_JSON},
-    {CF_KEY_DOCTOR_FORMAT, "text", CF_FORMAT_TEXT},
-    {CF_KEY_DOCTOR_FORMAT, "json", CF_FORMAT_JSON},
-    {CF_KEY_REPORT_FORMAT, "text", CF_FORMAT_TEXT},
-    {CF_KEY_REPORT_FORMAT, "markdown", CF_FORMAT_MARKDOWN},
-    {CF_KEY_REPORT_FORMAT, "json", CF_FORMAT_JSON},
-    {CF_KEY_DEFAULT_POLICY, "allow", CF_POLICY_ALLOW},
-    {CF_KEY_DEFAULT_POLICY, "deny", CF_POLICY_DENY},
-};
 
 /* Unknown keys people are likely to write, with what to write instead. */
 static const struct {
@@ -163,99 +76,7 @@ struct source {
 	size_t errlen;
 };
 
-/* ---- fields ------------------------------------------------------------- */
-
-static char **str_field(struct cf_config *c, enum cf_key k)
-{
-	return (char **)(void *)((char *)c + key_types[k].off);
-}
-
-static bool *bool_field(struct cf_config *c, enum cf_key k)
-{
-	return (bool *)(void *)((char *)c + key_types[k].off);
-}
-
-static struct cf_strv *strv_field(struct cf_config *c, enum cf_key k)
-{
-	return (struct cf_strv *)(void *)((char *)c + key_types[k].off);
-}
-
-static struct cf_cidrv *cidrv_field(struct cf_config *c, enum cf_key k)
-{
-	return (struct cf_cidrv *)(void *)((char *)c + key_types[k].off);
-}
-
-static void choice_store(struct cf_config *c, enum cf_key k, int v)
-{
-	switch (k) {
-	case CF_KEY_BACKEND:
-		c->backend = (enum cf_backend)v;
-		break;
-	case CF_KEY_CAPTURE_POINT:
-		c->capture_point = (enum cf_capture_point)v;
-		break;
-	case CF_KEY_SUMMARY_FORMAT:
-		c->summary_format = (enum cf_format)v;
-		break;
-	case CF_KEY_DOCTOR_FORMAT:
-		c->doctor_format = (enum cf_format)v;
-		break;
-	case CF_KEY_REPORT_FORMAT:
-		c->report_format = (enum cf_format)v;
-		break;
-	case CF_KEY_DEFAULT_POLICY:
-		c->default_policy = (enum cf_default_policy)v;
-		break;
-	default:
-		break;
-	}
-}
-
-static int choice_value(const struct cf_config *c, enum cf_key k)
-{
-	switch (k) {
-	case CF_KEY_BACKEND:
-		return (int)c->backend;
-	case CF_KEY_CAPTURE_POINT:
-		return (int)c->capture_point;
-	case CF_KEY_SUMMARY_FORMAT:
-		return (int)c->summary_format;
-	case CF_KEY_DOCTOR_FORMAT:
-		return (int)c->doctor_format;
-	case CF_KEY_REPORT_FORMAT:
-		return (int)c->report_format;
-	case CF_KEY_DEFAULT_POLICY:
-		return (int)c->default_policy;
-	default:
-		return -1;
-	}
-}
-
 /* ---- messages ----------------------------------------------------------- */
-
-/* @s (@slen bytes) for a message: control characters as '?', cut after 80 bytes. */
-static const char *shown_bytes(const char *s, size_t slen, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < slen && n + 4 < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (n >= 80 && (c & 0xC0) != 0x80) {
-			memcpy(buf + n, "...", 3);
-			n += 3;
-			break;
-		}
-		buf[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
-static const char *shown_value(const char *s, char *buf, size_t len)
-{
-	return shown_bytes(s, strlen(s), buf, len);
-}
 
 static int say(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -298,16 +119,6 @@ static int key_error(const struct source *s, const struct cf_toml_value *v, enum
 		va_end(ap);
 	}
 	return -EINVAL;
-}
-
-/* "key 'k': WHAT 'VALUE'SUFFIX", the value made printable. */
-static int value_error(const struct source *s, const struct cf_toml_value *v, enum cf_key k,
-		       const char *what, const char *value, const char *suffix)
-{
-	char shown[128];
-
-	return key_error(s, v, k, "%s '%s'%s", what, shown_value(value, shown, sizeof(shown)),
-			 suffix);
 }
 
 static const char *with_article(enum cf_toml_kind k)
@@ -387,33 +198,10 @@ static int unknown_key(const struct source *s, const struct cf_toml_entry *e)
 		}
 	}
 	return say(s->err, s->errlen, -EINVAL, "%s:%u:%u: unknown key '%s'%s", s->file, e->line,
-		   e->column, shown_bytes(e->key, e->key_len, shown, sizeof(shown)), hint);
+		   e->column, cf_setting_shown(e->key, e->key_len, shown, sizeof(shown)), hint);
 }
 
 /* ---- paths -------------------------------------------------------------- */
-
-/* @path made absolute against @dir (NULL: the current directory); NULL on ENOMEM or getcwd failure.
- */
-static char *absolute(const char *dir, const char *path)
-{
-	cleanup_free char *cwd = NULL;
-	char *abs;
-
-	if (path[0] == '/')
-		return strdup(path);
-	if (!dir) {
-		cwd = getcwd(NULL, 0);
-		if (!cwd)
-			return NULL;
-		dir = cwd;
-	}
-	while (path[0] == '.' && path[1] == '/')
-		path += 2 + strspn(path + 2, "/");
-	if (asprintf(&abs, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "",
-		     strcmp(path, ".") ? path : "") < 0)
-		return NULL;
-	return abs;
-}
 
 /* The directory of absolute path @abs. */
 static char *dir_of(const char *abs)
@@ -421,42 +209,6 @@ static char *dir_of(const char *abs)
 	const char *slash = strrchr(abs, '/');
 
 	return strndup(abs, slash == abs ? 1 : (size_t)(slash - abs));
-}
-
-static int check_input_file(const struct source *s, const struct cf_toml_value *v, enum cf_key k,
-			    const char *path)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0 || (S_ISREG(st.st_mode) && access(path, R_OK) < 0))
-		return key_error(s, v, k, "cannot read '%s': %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return key_error(s, v, k, "'%s' is not a regular file", path);
-	return 0;
-}
-
-static int check_output_file(const struct source *s, const struct cf_toml_value *v, enum cf_key k,
-			     const char *path)
-{
-	cleanup_free char *dir = NULL;
-	struct stat st;
-
-	if (stat(path, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
-			return key_error(s, v, k, "'%s' is a directory", path);
-		if (access(path, W_OK) < 0)
-			return key_error(s, v, k, "cannot write '%s': %s", path, strerror(errno));
-		return 0;
-	}
-	dir = dir_of(path);
-	if (!dir)
-		return oom(s->err, s->errlen);
-	if (stat(dir, &st) < 0 || (S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) < 0))
-		return key_error(s, v, k, "cannot create '%s': directory '%s': %s", path, dir,
-				 strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return key_error(s, v, k, "cannot create '%s': '%s' is not a directory", path, dir);
-	return 0;
 }
 
 /* ---- values ------------------------------------------------------------- */
@@ -472,238 +224,43 @@ static int want_string(const struct source *s, const struct cf_toml_value *v, en
 	return 0;
 }
 
-static bool has_control_char(const char *s)
+/* Check and store one string of key @k with the code the command line shares. */
+static int set_string(struct source *s, const struct cf_toml_value *v, enum cf_key k)
 {
-	for (; *s; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	}
-	return false;
-}
-
-static int set_path(struct source *s, const struct cf_toml_value *v, enum cf_key k)
-{
-	struct cf_config *c = &s->link->cfg;
-	char **dst = str_field(c, k);
-	const char *path;
-	char *abs;
+	struct cf_value_src src = {.cli = false, .dir = s->dir};
+	char why[PATH_MAX + 256];
+	const char *str = NULL;
 	int r;
 
-	r = want_string(s, v, k, &path);
+	r = want_string(s, v, k, &str);
 	if (r < 0)
 		return r;
-	if (!*path)
-		return key_error(s, v, k, "empty path");
-	if (path[0] == '~')
-		return key_error(s, v, k,
-				 "'~' is not expanded: write an absolute path, or one relative "
-				 "to the profile's directory");
-	abs = absolute(s->dir, path);
-	if (!abs)
+	r = cf_setting_set(&s->link->cfg, k, str, &src, why, sizeof(why));
+	if (r == -ENOMEM)
 		return oom(s->err, s->errlen);
-	if (key_types[k].type == T_PATH_IN)
-		r = check_input_file(s, v, k, abs);
-	else if (key_types[k].type == T_PATH_OUT)
-		r = check_output_file(s, v, k, abs);
-	if (r == 0 && key_types[k].type == T_EXTENDS) {
-		s->link->extends_as_written = strdup(path);
-		s->link->ext_line = v->line;
-		s->link->ext_col = v->column;
-		if (!s->link->extends_as_written)
-			r = oom(s->err, s->errlen);
-	}
-	if (r < 0) {
-		free(abs);
-		return r;
-	}
-	free(*dst);
-	*dst = abs;
-	return 0;
+	return r < 0 ? key_error(s, v, k, "%s", why) : 0;
 }
 
-static int set_choice(struct source *s, const struct cf_toml_value *v, enum cf_key k)
+/* extends: also remember how it was written and where, for cycle messages. */
+static int set_extends(struct source *s, const struct cf_toml_value *v, enum cf_key k)
 {
-	char list[128] = "", shown[128];
-	const char *name;
-	size_t n = 0;
-	int r;
+	struct link *l = s->link;
+	int r = set_string(s, v, k);
 
-	r = want_string(s, v, k, &name);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < CF_ARRAY_SIZE(choices); i++) {
-		if (choices[i].key != k)
-			continue;
-		if (strcmp(name, choices[i].name) == 0) {
-			choice_store(&s->link->cfg, k, choices[i].value);
-			return 0;
-		}
-		if (n < sizeof(list))
-			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "",
-					      choices[i].name);
-	}
-	return key_error(s, v, k, "invalid value '%s' (expected one of: %s)",
-			 shown_value(name, shown, sizeof(shown)), list);
+	l->extends_as_written = strdup(v->u.str.s);
+	l->ext_line = v->line;
+	l->ext_col = v->column;
+	return l->extends_as_written ? 0 : oom(s->err, s->errlen);
 }
 
 static int set_bool(struct source *s, const struct cf_toml_value *v, enum cf_key k)
 {
 	if (v->kind != CF_TOML_BOOLEAN)
 		return type_error(s, v, k, "a boolean (true or false)");
-	*bool_field(&s->link->cfg, k) = v->u.boolean;
+	cf_setting_set_bool(&s->link->cfg, k, v->u.boolean);
 	return 0;
-}
-
-static int set_dns(struct source *s, const struct cf_toml_value *v, enum cf_key k)
-{
-	struct cf_config *c = &s->link->cfg;
-	const char *ip;
-	int r;
-
-	r = want_string(s, v, k, &ip);
-	if (r < 0)
-		return r;
-	if (cf_ip_parse(ip, &c->dns) < 0)
-		return value_error(s, v, k, "invalid IP address", ip, "");
-	c->dns_set = true;
-	return 0;
-}
-
-static int set_proxy(struct source *s, const struct cf_toml_value *v, enum cf_key k)
-{
-	struct cf_config *c = &s->link->cfg;
-	struct cf_proxy p;
-	const char *uri;
-	char why[512];
-	int r;
-
-	r = want_string(s, v, k, &uri);
-	if (r < 0)
-		return r;
-	r = cf_proxy_parse(uri, &p, why, sizeof(why));
-	if (r == -ENOMEM)
-		return oom(s->err, s->errlen);
-	if (r < 0)
-		return key_error(s, v, k, "%s", why);
-	cf_proxy_free(&c->proxy);
-	c->proxy = p;
-	return 0;
-}
-
-/* proxy_user and proxy_password; the password is never quoted back. */
-static int set_credential(struct source *s, const struct cf_toml_value *v, enum cf_key k)
-{
-	bool user = key_types[k].type == T_USER;
-	char **dst = str_field(&s->link->cfg, k);
-	const char *str;
-	char *copy;
-	int r;
-
-	r = want_string(s, v, k, &str);
-	if (r < 0)
-		return r;
-	if (user && !*str)
-		return key_error(s, v, k, "empty user name");
-	if (has_control_char(str))
-		return user ? value_error(s, v, k, "control characters in user name", str, "")
-			    : key_error(s, v, k, "the password contains control characters");
-	copy = strdup(str);
-	if (!copy)
-		return oom(s->err, s->errlen);
-	*dst = copy; /* the reader rejects duplicate keys: *dst was NULL */
-	return 0;
-}
-
-_Static_assert(IFNAMSIZ == 16, "interface names are 1-15 characters");
-
-/* An interface name the kernel would accept (dev_valid_name()), as for --iface. */
-static int set_iface(struct source *s, const struct cf_toml_value *v, enum cf_key k)
-{
-	char **dst = str_field(&s->link->cfg, k);
-	const char *name;
-	size_t n;
-	int r;
-
-	r = want_string(s, v, k, &name);
-	if (r < 0)
-		return r;
-	n = strlen(name);
-	if (n == 0 || n >= IFNAMSIZ || !strcmp(name, ".") || !strcmp(name, "..") ||
-	    strpbrk(name, "/: \t\n\v\f\r") || has_control_char(name))
-		return value_error(s, v, k, "invalid interface name", name,
-				   " (1-15 characters, no '/', ':' or spaces)");
-	free(*dst);
-	*dst = strdup(name);
-	return *dst ? 0 : oom(s->err, s->errlen);
-}
-
-/* One PORT[/tcp|/udp] of allow_host_ports, stored as "PORT/tcp" or "PORT/udp". */
-static int add_host_port(struct source *s, const struct cf_toml_value *v, enum cf_key k,
-			 const char *str)
-{
-	char shown[128], norm[CF_HOST_PORT_STRLEN];
-	struct cf_host_port hp;
-
-	if (cf_host_port_parse(str, &hp) < 0)
-		return key_error(s, v, k, "invalid port '%s' (expected PORT, PORT/tcp or PORT/udp)",
-				 shown_value(str, shown, sizeof(shown)));
-	if (cf_strv_push(strv_field(&s->link->cfg, k), cf_host_port_format(&hp, norm, sizeof(norm))) <
-	    0)
-		return oom(s->err, s->errlen);
-	return 0;
-}
-
-/* Check one element of a list key and append it to the key's field. */
-static int add_element(struct source *s, const struct cf_toml_value *v, enum cf_key k)
-{
-	struct cf_config *c = &s->link->cfg;
-	cleanup_free char *name = NULL;
-	char shown[128];
-	struct cf_cidr cidr;
-	const char *str;
-	int r;
-
-	if (v->kind != CF_TOML_STRING)
-		return key_error(s, v, k, "expected an array of strings, found %s in it",
-				 with_article(v->kind));
-	r = want_string(s, v, k, &str);
-	if (r < 0)
-		return r;
-	switch (key_types[k].type) {
-	case T_CIDRS:
-		if (cf_cidr_parse(str, &cidr) < 0)
-			return key_error(s, v, k, "invalid CIDR '%s'",
-					 shown_value(str, shown, sizeof(shown)));
-		r = cf_cidrv_push(cidrv_field(c, k), &cidr);
-		break;
-	case T_DOMAINS:
-		name = strdup(str);
-		if (!name)
-			return oom(s->err, s->errlen);
-		if (cf_domain_normalise(name) < 0)
-			return key_error(s, v, k, "invalid domain '%s'",
-					 shown_value(str, shown, sizeof(shown)));
-		r = cf_strv_push(strv_field(c, k), name);
-		break;
-	case T_HOST_PORTS:
-		r = add_host_port(s, v, k, str);
-		if (r < 0)
-			return r;
-		break;
-	case T_PATHS:
-		name = strdup(str);
-		if (!name)
-			return oom(s->err, s->errlen);
-		if (cf_mask_path_normalise(name) < 0)
-			return key_error(s, v, k, "'%s' is not an absolute path other than '/'",
-					 shown_value(str, shown, sizeof(shown)));
-		r = cf_strv_push(strv_field(c, k), name);
-		break;
-	default:
-		r = cf_strv_push(strv_field(c, k), str);
-		break;
-	}
-	return r < 0 ? oom(s->err, s->errlen) : 0;
 }
 
 /* A list key: the reader rejects duplicate keys, so the field is still empty here. */
@@ -712,8 +269,13 @@ static int set_list(struct source *s, const struct cf_toml_value *v, enum cf_key
 	if (v->kind != CF_TOML_ARRAY)
 		return type_error(s, v, k, "an array of strings");
 	for (size_t i = 0; i < v->u.array.n; i++) {
-		int r = add_element(s, v->u.array.v[i], k);
+		const struct cf_toml_value *e = v->u.array.v[i];
+		int r;
 
+		if (e->kind != CF_TOML_STRING)
+			return key_error(s, e, k, "expected an array of strings, found %s in it",
+					 with_article(e->kind));
+		r = set_string(s, e, k);
 		if (r < 0)
 			return r;
 	}
@@ -724,40 +286,22 @@ static int set_key(struct source *s, const struct cf_toml_entry *e, enum cf_key 
 {
 	int r;
 
-	switch (key_types[k].type) {
-	case T_EXTENDS:
-	case T_PATH_IN:
-	case T_PATH_OUT:
-		r = set_path(s, e->value, k);
-		break;
-	case T_CHOICE:
-		r = set_choice(s, e->value, k);
-		break;
-	case T_BOOL:
+	switch (cf_settings[k].type) {
+	case CF_T_BOOL:
 		r = set_bool(s, e->value, k);
 		break;
-	case T_IP:
-		r = set_dns(s, e->value, k);
+	case CF_T_EXTENDS:
+		r = set_extends(s, e->value, k);
 		break;
-	case T_PROXY:
-		r = set_proxy(s, e->value, k);
-		break;
-	case T_USER:
-	case T_PASSWORD:
-		r = set_credential(s, e->value, k);
-		break;
-	case T_IFACE:
-		r = set_iface(s, e->value, k);
-		break;
-	case T_COMMAND:
-	case T_CIDRS:
-	case T_DOMAINS:
-	case T_HOST_PORTS:
-	case T_PATHS:
+	case CF_T_COMMAND:
+	case CF_T_CIDRS:
+	case CF_T_DOMAINS:
+	case CF_T_HOST_PORTS:
+	case CF_T_PATHS:
 		r = set_list(s, e->value, k);
 		break;
 	default:
-		r = -EINVAL;
+		r = set_string(s, e->value, k);
 		break;
 	}
 	if (r == 0)
@@ -832,7 +376,8 @@ static void wipe_secrets(struct cf_toml_value *root)
 		enum cf_key k;
 
 		if (key_of(&root->u.table.v[i], &k) == 0 &&
-		    (k == CF_KEY_PROXY || k == CF_KEY_PROXY_PASSWORD) && v->kind == CF_TOML_STRING)
+		    (cf_settings[k].type == CF_T_PROXY || cf_settings[k].type == CF_T_PASSWORD) &&
+		    v->kind == CF_TOML_STRING)
 			explicit_bzero(v->u.str.s, v->u.str.len);
 	}
 }
@@ -942,7 +487,7 @@ static int load_link(struct chain *ch, char *err, size_t errlen)
 static int load_chain(const char *path, struct chain *ch, char *err, size_t errlen)
 {
 	const char *shown = path;
-	char *abs = absolute(NULL, path);
+	char *abs = cf_path_absolute(NULL, path);
 
 	for (;;) {
 		struct link *l;
@@ -1096,24 +641,20 @@ static int dump_proxy(FILE *f, const struct cf_proxy *p, bool show_secrets)
 
 static int dump_choice(FILE *f, const struct cf_config *c, enum cf_key k)
 {
-	int v = choice_value(c, k);
+	const char *name = cf_setting_choice(k, *(const int *)cf_setting_field(c, k));
 
-	for (size_t i = 0; i < CF_ARRAY_SIZE(choices); i++) {
-		if (choices[i].key == k && choices[i].value == v)
-			return dump_string(f, k, choices[i].name);
-	}
-	return -EINVAL;
+	return name ? dump_string(f, k, name) : -EINVAL;
 }
 
 static int dump_key(FILE *f, const struct cf_config *c, enum cf_key k, bool show_secrets)
 {
-	struct cf_config *m = (struct cf_config *)c; /* the field helpers only compute addresses */
+	const void *field = cf_setting_field(c, k);
 	char buf[CF_IP_STRLEN];
 	const char *s;
 	int r;
 
-	switch (key_types[k].type) {
-	case T_EXTENDS:
+	switch (cf_settings[k].type) {
+	case CF_T_EXTENDS:
 		if (!c->extends)
 			return dump_not_set(f, k, "");
 		if (fputs("# extends = ", f) == EOF)
@@ -1122,42 +663,43 @@ static int dump_key(FILE *f, const struct cf_config *c, enum cf_key k, bool show
 		if (r < 0)
 			return r;
 		return fputs("  (already merged into the values below)\n", f) == EOF ? -EIO : 0;
-	case T_PATH_IN:
-	case T_PATH_OUT:
-	case T_USER:
-	case T_IFACE:
-		s = *str_field(m, k);
-		if (!s && k == CF_KEY_USER)
+	case CF_T_PATH_IN:
+	case CF_T_PATH_OUT:
+	case CF_T_USER:
+	case CF_T_TREE_USER:
+	case CF_T_IFACE:
+		s = *(char *const *)field;
+		if (!s && cf_settings[k].type == CF_T_TREE_USER)
 			return dump_not_set(f, k, " (the caller; for root: SUDO_UID, else nobody)");
 		return s ? dump_string(f, k, s) : dump_not_set(f, k, "");
-	case T_PASSWORD:
-		s = *str_field(m, k);
+	case CF_T_PASSWORD:
+		s = *(char *const *)field;
 		if (!s)
 			return dump_not_set(f, k, "");
 		return dump_string(f, k, show_secrets ? s : CF_PROFILE_MASK);
-	case T_CHOICE:
+	case CF_T_CHOICE:
 		return dump_choice(f, c, k);
-	case T_BOOL:
+	case CF_T_BOOL:
 		return fprintf(f, "%s = %s\n", cf_key_name(k),
-			       *bool_field(m, k) ? "true" : "false") < 0
+			       *(const bool *)field ? "true" : "false") < 0
 			   ? -EIO
 			   : 0;
-	case T_IP:
+	case CF_T_IP:
 		if (!c->dns_set)
 			return dump_not_set(f, k, " (the host's resolvers)");
 		return dump_string(f, k, cf_ip_format(&c->dns, buf, sizeof(buf)));
-	case T_PROXY:
+	case CF_T_PROXY:
 		if (c->proxy.scheme == CF_PROXY_NONE || !c->proxy.host)
 			return dump_not_set(f, k, " (direct connections)");
 		return dump_proxy(f, &c->proxy, show_secrets);
-	case T_COMMAND:
+	case CF_T_COMMAND:
 		return dump_command(f, &c->command);
-	case T_CIDRS:
-		return dump_cidrs(f, k, cidrv_field(m, k));
-	case T_DOMAINS:
-	case T_HOST_PORTS:
-	case T_PATHS:
-		return dump_strings(f, k, strv_field(m, k));
+	case CF_T_CIDRS:
+		return dump_cidrs(f, k, field);
+	case CF_T_DOMAINS:
+	case CF_T_HOST_PORTS:
+	case CF_T_PATHS:
+		return dump_strings(f, k, field);
 	}
 	return -EINVAL;
 }
