@@ -13,12 +13,12 @@
 
 #include "capture/pcapng.h"
 #include "cli/cli.h"
+#include "config/proxyuri.h"
 #include "dns/resolvconf.h"
 #include "doctor/doctor.h"
 #include "engine/engine.h"
 #include "engine/wire.h"
 #include "obs/flowlog.h"
-#include "proxy/uri.h"
 #include "sandbox/launch.h"
 #include "sandbox/masks.h"
 #include "sandbox/plan.h"

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proxy/uri.h"
+#include "config/proxyuri.h"
 #include "util/cleanup.h"
 
 /* Index of each entry of options[]; keep both in the same order. */

@@ -35,9 +35,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config/addr.h"
+#include "config/proxyuri.h"
 #include "config/toml.h"
-#include "proxy/uri.h"
+#include "net/addr.h"
 #include "util/cleanup.h"
 
 enum key_type {

@@ -19,7 +19,7 @@
 #include "config/config.h"
 #include "dns/resolvconf.h"
 #include "engine/engine.h"
-#include "engine/packet.h"
+#include "net/packet.h"
 #include "sandbox/plan.h"
 
 enum cf_watch_kind {
