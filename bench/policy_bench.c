@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "config/addr.h"
 #include "config/config.h"
+#include "net/addr.h"
 #include "policy/policy.h"
 
 #define N_CIDRS 10000

@@ -13,6 +13,7 @@
 
 #include "capture/pcapng.h"
 #include "cli/cli.h"
+#include "config/proxyuri.h"
 #include "config/settings.h"
 #include "dns/resolvconf.h"
 #include "doctor/doctor.h"
@@ -375,23 +376,24 @@ static int final_code(const struct cf_config *cfg, const struct cf_engine_result
 /*
  * The wire-egress packet socket is opened again only now: the sandbox's
  * helper (the tree's init) inherits childflow's descriptors, and a host
- * capture socket has no business in there.
+ * capture socket has no business in there. Return 0 with *@fd the socket
+ * (-1 without wire-egress), or -errno (logged).
  */
-static int open_wire(struct cf_sandbox *sb, struct capture_files *cf, int *fd)
+static int open_wire(const struct capture_files *cf, int *fd)
 {
+	int r;
+
 	*fd = -1;
 	if (!cf->wire)
 		return 0;
-	*fd = cf_wire_open_socket();
-	if (*fd >= 0)
+	r = cf_wire_open_socket();
+	if (r >= 0) {
+		*fd = r;
 		return 0;
+	}
 	log_error("--capture-point wire-egress: cannot open a packet socket on the host: %s",
-		  strerror(-*fd));
-	kill(sb->helper, SIGKILL);
-	waitpid(sb->helper, NULL, 0);
-	cf_sandbox_close(sb);
-	capture_files_discard(cf);
-	return CF_EXIT_SETUP;
+		  strerror(-r));
+	return r;
 }
 
 /*
@@ -461,9 +463,11 @@ static int run_sandboxed(const struct cf_config *cfg, const struct cf_tree_user 
 		capture_files_discard(cf);
 		return CF_EXIT_SETUP;
 	}
-	r = open_wire(&sb, cf, &wire_fd);
-	if (r)
-		return r;
+	if (open_wire(cf, &wire_fd) < 0) {
+		cf_sandbox_abort(&sb);
+		capture_files_discard(cf);
+		return CF_EXIT_SETUP;
+	}
 	struct cf_engine_opts eo = {
 		.cfg = cfg, .plan = &plan, .host_dns = &host_dns, .capture = cf->child, .obs = obs,
 		.egress = cf->wire ? NULL : cf->egress, .wire = cf->wire ? cf->egress : NULL,

@@ -28,8 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/proxyuri.h"
 #include "config/settings.h"
-#include "proxy/uri.h"
 #include "util/cleanup.h"
 
 /* Index of each option: the rows of config/settings.def that have one. */

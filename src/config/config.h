@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 enum cf_backend {
 	CF_BACKEND_ROOTLESS,

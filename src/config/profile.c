@@ -35,10 +35,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config/addr.h"
+#include "config/proxyuri.h"
 #include "config/settings.h"
 #include "config/toml.h"
-#include "proxy/uri.h"
+#include "net/addr.h"
 #include "util/cleanup.h"
 
 /* Unknown keys people are likely to write, with what to write instead. */

@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config/addr.h"
-#include "proxy/uri.h"
+#include "config/proxyuri.h"
+#include "net/addr.h"
 #include "util/cleanup.h"
 
 /* CHOICE fields are enums written through an int. */

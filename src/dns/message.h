@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 /* Size of a normalised name buffer (a presentation name longer than 255 chars is rejected). */
 #define CF_DNS_NAMELEN 256

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 #define CF_RESOLV_MAX 8
 

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 #define CF_SYNTH_V4_TEXT "198.19.0.0/16"
 #define CF_SYNTH_V6_TEXT "fd63:6866:6c77:53::/96"

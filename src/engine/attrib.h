@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 struct cf_attrib;
 

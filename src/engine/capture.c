@@ -18,8 +18,8 @@
 
 #include "capture/pcapng.h"
 #include "engine/capdrain.h"
-#include "engine/packet.h"
 #include "engine/pktring.h"
+#include "net/packet.h"
 
 /* The engine's re-injection of a vetted SYN: the tree already sent it once. */
 static bool is_reinjected_syn(const struct cf_plan *plan, const uint8_t *buf, size_t len)

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The engine context, shared by the engine's files (engine.c: loop and
- * control; tcp.c: connection vetting and relays; dnsfwd.c: the resolver).
+ * The engine context, shared by every file of engine/ that handles events
+ * (engine.c: loop and control; tcp.c, upstream.c: TCP vetting, proxying and
+ * relays; dgram.c: UDP and ICMP; dnsfwd.c, dnsstream.c: the resolver;
+ * flows.c: decisions and the flow log; capture.c, egress.c, wire.c: the
+ * capture views), directly or through their headers; nothing outside
+ * engine/ includes it (runner.c sees only engine.h's opaque struct).
  * Everything the engine mutates lives here; there is no other state.
  *
  * epoll data always points at a struct cf_watch embedded in the object that
@@ -19,7 +23,7 @@
 #include "config/config.h"
 #include "dns/resolvconf.h"
 #include "engine/engine.h"
-#include "engine/packet.h"
+#include "net/packet.h"
 #include "sandbox/plan.h"
 
 enum cf_watch_kind {

@@ -33,8 +33,8 @@
 #include <unistd.h>
 
 #include "capture/pcapng.h"
-#include "engine/packet.h"
 #include "engine/wire.h"
+#include "net/packet.h"
 #include "util/log.h"
 
 #define SYN_WINDOW 65535

@@ -22,8 +22,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "config/addr.h"
 #include "engine/ctx.h"
+#include "net/addr.h"
 
 /* Directions as the host sees them. */
 enum cf_egress_dir {

@@ -510,13 +510,6 @@ static void engine_fini(struct cf_engine *e)
 }
 
 /*
- * The tree exited, but the kernel may still hold bytes it wrote, and its
- * FIN, in sockets the engine has not read yet. Keep relaying until every
- * connection delivered the tree's end, as long as the destinations accept
- * data, so that nothing the tree sent is lost and no destination sees a
- * reset for a connection the tree closed cleanly.
- */
-/*
  * One turn of the loop: wait up to @timeout_ms (not at all while relays wait
  * for another turn), handle what is ready, then those relays. *@relayed is
  * set when a relay moved or may have moved data. Return 0 or -errno.
@@ -554,6 +547,15 @@ static int engine_turn(struct cf_engine *e, int timeout_ms, bool *relayed)
 	return 0;
 }
 
+/*
+ * The tree exited, but the kernel may still hold bytes it wrote, and its
+ * FIN, in sockets the engine has not read yet. Keep relaying until every
+ * connection delivered the tree's end, as long as the destinations accept
+ * data, so that nothing the tree sent is lost and no destination sees a
+ * reset for a connection the tree closed cleanly. Give up (engine_fini()
+ * then resets what is left) after FLUSH_IDLE_MS without progress or on a
+ * signal (flush_abort). Return 0 or -errno.
+ */
 static int engine_flush(struct cf_engine *e)
 {
 	uint64_t last = monotonic_ms();

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 struct cf_engine;
 

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 #include "policy/policy.h"
 
 /* Large enough for a dump message batch (the kernel fills up to 32 KiB per read). */

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/packet.h"
+#include "net/packet.h"
 
 /* The engine's bounds (docs/architecture.md says why these). */
 #define CF_REASM_MAX_DATAGRAMS 64

@@ -10,19 +10,29 @@
  * tree never sees "connected" for a destination that refused or never
  * answered.
  *
- * States of a connection:
+ * States of a connection (enum tcp_state):
  *   CONNECTING  upstream connect() in progress; SYN retransmits absorbed
+ *   PROXYING    connected to the proxy (--proxy): TLS to an https:// proxy
+ *               and the CONNECT/SOCKS5 handshake (upstream.c) before the SYN
+ *               is written back
  *   INJECTED    upstream connected, SYN written back; waiting for accept()
- *   RELAY       both sockets spliced (relay.c) until both sides closed
+ *   RELAY       both sockets relayed until both sides closed: spliced
+ *               (relay.c), through the proxy's TLS session (tlsrelay.c), or
+ *               answered by the engine's resolver for DNS (dnsstream.c)
+ *   DEAD        closed; kept on the graveyard until the current epoll batch
+ *               is done (its events may still follow), then freed
  *
- * Failures of CONNECTING answer the tree like the network would: RST for a
- * refused port, ICMP unreachable for unreachable hosts/networks, nothing for
- * a timeout (the tree's own SYN retries time out). Accepted connections with
- * no INJECTED entry are aborted: nothing reaches the network unvetted.
+ * Failures of CONNECTING and PROXYING answer the tree like the network
+ * would: RST for a refused port, ICMP unreachable for unreachable
+ * hosts/networks, nothing for a timeout (the tree's own SYN retries time
+ * out). Accepted connections with no INJECTED entry are aborted: nothing
+ * reaches the network unvetted.
  *
- * Pending connections (CONNECTING, INJECTED) are in a hash table keyed by the
- * tree's 4-tuple and on a list for expiry; RELAY connections only exist
- * through their epoll registrations.
+ * Pending connections (CONNECTING, PROXYING, INJECTED) are in a hash table
+ * keyed by the tree's 4-tuple and on the pending list, which the tick walks
+ * for deadlines. RELAY connections are on the relays list (for the flush
+ * count at the tree's exit, waking relays starved of pipes, and teardown)
+ * and, while their turn ran out, on the ready list.
  */
 #include "engine/tcp.h"
 

@@ -34,7 +34,6 @@ static void fail(struct cf_upstream *u, int err, const char *text)
 	snprintf(u->text, sizeof(u->text), "%s", text);
 }
 
-/* The name the tree resolved for the destination, if policy's memory has one and it is safe. */
 /*
  * Address rules (CIDRs, private and metadata blocks) judge the address the
  * tree resolved; a proxy asked for the name would resolve it again, possibly
@@ -47,8 +46,12 @@ static bool address_rules(const struct cf_config *c)
 }
 
 /*
- * The name the tree asked for when it got this address (its last query),
- * provided policy's name memory still holds the binding (TTL not expired).
+ * The name to ask the proxy for instead of @f's address, or NULL: for a
+ * stand-in address (--proxy-remote-dns) the name it stands for; otherwise the
+ * name the tree asked for when it got this address (its last query), provided
+ * policy's name memory still holds the binding (TTL not expired), else the
+ * last of the names that memory holds for it (a CNAME alias before an owner).
+ * cf_upstream_new() asks only when no address rule is active (address_rules()).
  */
 static const char *target_name(struct cf_engine *e, const struct cf_flow *f)
 {

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 #define CF_FLOW_LOG_SCHEMA_VERSION 1
 

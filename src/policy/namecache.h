@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 /* Records kept by cf_policy (address and CNAME bindings together). */
 #define CF_NC_DEFAULT_CAPACITY 65536u

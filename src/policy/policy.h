@@ -34,8 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/addr.h"
 #include "config/config.h"
+#include "net/addr.h"
 
 enum cf_flow_proto {
 	CF_PROTO_TCP,

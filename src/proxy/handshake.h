@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/addr.h"
 #include "config/config.h"
+#include "net/addr.h"
 
 /* Most header bytes (status line included, 1xx interim responses too) read from an HTTP proxy. */
 #define CF_HS_HTTP_MAX_REPLY 16384

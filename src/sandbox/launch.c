@@ -262,24 +262,30 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 	sb->ctlfd = sp[0];
 	r = spawn_helper(opts, sb, sp[1], err, errlen);
 	close(sp[1]);
-	if (r < 0)
-		return r;
-	r = write_id_maps(sb->helper, opts, err, errlen);
+	if (r == 0)
+		r = write_id_maps(sb->helper, opts, err, errlen);
 	if (r == 0)
 		r = send_ctl(sb->ctlfd, CF_CTL_MAPS_DONE, 0, NULL);
 	if (r == 0)
 		r = await_ready(sb, opts->capture, phase, err, errlen);
-	if (r < 0) {
-		kill(sb->helper, SIGKILL);
-		waitpid(sb->helper, NULL, 0);
-		sb->helper = -1;
-	}
+	if (r < 0)
+		cf_sandbox_abort(sb); /* the control socket and pidfd too, not just the helper */
 	return r;
 }
 
 int cf_sandbox_go(int ctlfd)
 {
 	return send_ctl(ctlfd, CF_CTL_GO, 0, NULL);
+}
+
+void cf_sandbox_abort(struct cf_sandbox *sb)
+{
+	if (sb->helper > 0) {
+		kill(sb->helper, SIGKILL); /* PID 1 of its namespace: the tree dies with it */
+		waitpid(sb->helper, NULL, 0);
+	}
+	sb->helper = -1;
+	cf_sandbox_close(sb);
 }
 
 void cf_sandbox_close(struct cf_sandbox *sb)

@@ -51,7 +51,8 @@ enum cf_sandbox_phase {
 
 /*
  * Create the sandbox up to the point where it waits for GO. Return 0, or
- * -errno with @err describing the problem and *phase set.
+ * -errno with @err describing the problem and *phase set; on failure the
+ * helper is killed and reaped and every fd of @sb is closed (-1).
  */
 int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 		     enum cf_sandbox_phase *phase, char *err, size_t errlen);
@@ -61,5 +62,11 @@ int cf_sandbox_go(int ctlfd);
 
 /* Close the sandbox's fds that the engine did not take over (set to -1 when taken). */
 void cf_sandbox_close(struct cf_sandbox *sb);
+
+/*
+ * cf_sandbox_abort() - kill and reap a started sandbox's helper (and with it
+ * the tree) before the engine took it over, then cf_sandbox_close() it.
+ */
+void cf_sandbox_abort(struct cf_sandbox *sb);
 
 #endif

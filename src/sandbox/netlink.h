@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 struct mnl_socket;
 

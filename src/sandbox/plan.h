@@ -10,7 +10,7 @@
 #ifndef CF_SANDBOX_PLAN_H
 #define CF_SANDBOX_PLAN_H
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 #define CF_PLAN_CHILD4 "198.18.0.2"
 #define CF_PLAN_GATEWAY4 "198.18.0.1"

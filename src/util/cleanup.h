@@ -28,20 +28,24 @@ static inline void cf_closep(int *fd)
 #define cleanup_free __attribute__((cleanup(cf_freep)))
 #define cleanup_fd __attribute__((cleanup(cf_closep)))
 
-/* Return *pp and set it to NULL, so a cleanup attribute no longer frees it. */
-#define take_ptr(pp)                                                           \
-	({                                                                     \
-		__typeof__(*(pp)) take_ptr_tmp_ = *(pp);                       \
-		*(pp) = NULL;                                                  \
-		take_ptr_tmp_;                                                 \
+/*
+ * Return *pp and set it to NULL, so a cleanup attribute no longer frees it.
+ * A GNU statement expression (the tree is gnu17); __extension__ keeps
+ * -Wpedantic quiet about it.
+ */
+#define take_ptr(pp)                                                                               \
+	__extension__({                                                                            \
+		__typeof__(*(pp)) take_ptr_tmp_ = *(pp);                                           \
+		*(pp) = NULL;                                                                      \
+		take_ptr_tmp_;                                                                     \
 	})
 
 /* Return *fdp and set it to -1, so cleanup_fd no longer closes it. */
-#define take_fd(fdp)                                                           \
-	({                                                                     \
-		int take_fd_tmp_ = *(fdp);                                     \
-		*(fdp) = -1;                                                   \
-		take_fd_tmp_;                                                  \
+#define take_fd(fdp)                                                                               \
+	__extension__({                                                                            \
+		int take_fd_tmp_ = *(fdp);                                                         \
+		*(fdp) = -1;                                                                       \
+		take_fd_tmp_;                                                                      \
 	})
 
 /* Function form of take_fd(), for struct members. */

@@ -25,8 +25,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "engine/packet.h"
 #include "engine/reasm.h"
+#include "net/packet.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

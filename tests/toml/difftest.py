@@ -183,7 +183,7 @@ def find_helper(tmp):
     if not cc:
         sys.exit("difftest: no toml_to_json helper and no C compiler to build one")
     out = os.path.join(tmp, "toml_to_json")
-    subprocess.run([cc, "-std=c17", "-D_GNU_SOURCE", "-O1", "-I", os.path.join(TOP, "src"),
+    subprocess.run([cc, "-std=gnu17", "-D_GNU_SOURCE", "-O1", "-I", os.path.join(TOP, "src"),
                     os.path.join(TOP, "src", "config", "toml.c"),
                     os.path.join(HERE, "toml_to_json.c"), "-o", out], check=True)
     return out

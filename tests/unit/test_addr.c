@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for src/config/addr.c: IP and CIDR parsing, matching, formatting. */
+/* Unit tests for src/net/addr.c: IP and CIDR parsing, matching, formatting. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 #include "util/cleanup.h"
 
 static struct cf_ip ip_of(const char *s)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests of src/engine/packet.c against references that do not come from it:
+ * Tests of src/net/packet.c against references that do not come from it:
  *
  * - bytes the Linux kernel (6.18) wrote into a tun device, stored below. How
  *   they were made, as root, in a private network namespace (`unshare -n`):
@@ -38,7 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/packet.h"
+#include "net/packet.h"
 
 /* ---- reference packets made by the kernel (see the top of this file) ---- */
 

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/addr.h"
 #include "config/config.h"
+#include "net/addr.h"
 #include "policy/namecache.h"
 #include "policy/policy.h"
 

@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "config/addr.h"
 #include "config/config.h"
 #include "config/profile.h"
-#include "proxy/uri.h"
+#include "config/proxyuri.h"
+#include "net/addr.h"
 
 struct fixture {
 	char dir[64];

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for src/proxy/uri.c: proxy URI parsing, formatting and masking. */
+/* Unit tests for src/config/proxyuri.c: proxy URI parsing, formatting and masking. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/uri.h"
+#include "config/proxyuri.h"
 #include "util/cleanup.h"
 
 #define SECRET "Sup3rS3cretPw"

@@ -32,8 +32,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/packet.h"
 #include "engine/reasm.h"
+#include "net/packet.h"
 
 /* ---- failing allocator ---------------------------------------------------------------------- */
 

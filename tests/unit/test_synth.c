@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "config/addr.h"
 #include "dns/synth.h"
+#include "net/addr.h"
 #include "alloc_fail.h"
 
 static struct cf_ip ip(const char *s)

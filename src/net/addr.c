@@ -5,7 +5,7 @@
  * CIDR parser adds the prefix and refuses host bits below it, because
  * "10.0.0.1/8" is far more often a typo than a deliberate range.
  */
-#include "config/addr.h"
+#include "net/addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "engine/packet.h"
+#include "net/packet.h"
 
 #define IP4_MF 0x2000
 #define IP4_DF 0x4000

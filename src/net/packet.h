@@ -8,8 +8,8 @@
  * building writes only into the caller's output buffer. All multi-byte fields
  * are read and written byte by byte, so buffers need no alignment.
  */
-#ifndef CF_ENGINE_PACKET_H
-#define CF_ENGINE_PACKET_H
+#ifndef CF_NET_PACKET_H
+#define CF_NET_PACKET_H
 
 #include <netinet/in.h>
 #include <netinet/tcp.h> /* TH_FIN, TH_SYN, TH_RST, TH_PUSH, TH_ACK, TH_URG */
@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 
 #define CF_PKT_IP4_HDR_LEN 20
 #define CF_PKT_IP6_HDR_LEN 40

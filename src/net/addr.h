@@ -4,8 +4,8 @@
  * (inet_pton, no host bits check relaxations documented per function) and
  * formatting matches what the flow log prints.
  */
-#ifndef CF_CONFIG_ADDR_H
-#define CF_CONFIG_ADDR_H
+#ifndef CF_NET_ADDR_H
+#define CF_NET_ADDR_H
 
 #include <netinet/in.h>
 #include <stdbool.h>

@@ -8,7 +8,7 @@
  * message quotes the URI through mask_uri(), which prints the user name but
  * replaces the password with "***".
  */
-#include "proxy/uri.h"
+#include "config/proxyuri.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config/addr.h"
+#include "net/addr.h"
 #include "util/cleanup.h"
 
 #define SOCKS5_MAX_CRED 255 /* RFC 1929: ULEN and PLEN are one byte */

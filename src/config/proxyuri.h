@@ -4,9 +4,11 @@
  * SCHEME http, https or socks5, HOST a name, an IPv4 literal or a bracketed
  * IPv6 literal, and USER/PASSWORD percent-encoded. Nothing this module writes
  * into an error message or a masked URI ever contains the password.
+ * It sits in config (not proxy/) because it fills config's struct cf_proxy
+ * for the command line and profiles, and config may not include upward.
  */
-#ifndef CF_PROXY_URI_H
-#define CF_PROXY_URI_H
+#ifndef CF_CONFIG_PROXYURI_H
+#define CF_CONFIG_PROXYURI_H
 
 #include <stdbool.h>
 #include <stddef.h>
