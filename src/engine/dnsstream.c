@@ -17,7 +17,7 @@
 
 #include "dns/message.h"
 
-#define FRAME_MAX (2 + 65535)
+#define FRAME_MAX CF_DNSSTREAM_FRAME_MAX
 
 struct dns_dir {
 	uint8_t in[FRAME_MAX];
@@ -33,6 +33,27 @@ struct cf_dnsstream {
 	uint64_t moved;	  /* bytes read or written so far: "did this pass make progress?" */
 	struct cf_egress_sock *eg; /* the upstream socket, for the egress capture */
 };
+
+size_t cf_dnsstream_want(const uint8_t *buf, size_t len)
+{
+	size_t whole;
+
+	if (len < 2)
+		return 2 - len;
+	whole = 2 + ((size_t)buf[0] << 8 | buf[1]);
+	return len < whole ? whole - len : 0;
+}
+
+size_t cf_dnsstream_got(const uint8_t *buf, size_t *len, size_t n)
+{
+	size_t whole = *len + n;
+
+	*len = whole;
+	if (cf_dnsstream_want(buf, whole) > 0)
+		return 0;
+	*len = 0;
+	return whole > 2 ? whole : 0;
+}
 
 int cf_dnsstream_new(struct cf_dnsstream **out)
 {
@@ -98,9 +119,8 @@ static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct
 	/* A query may be answered by the engine, into the answer direction: room for both. */
 	while (!d->eof && target->out_len + FRAME_MAX <= sizeof(target->out) &&
 	       (!queries || s->a.out_len + FRAME_MAX <= sizeof(s->a.out))) {
-		size_t want = d->in_len < 2 ? 2 - d->in_len
-					    : 2 + ((size_t)d->in[0] << 8 | d->in[1]) - d->in_len;
-		ssize_t n = read(fd, d->in + d->in_len, want);
+		ssize_t n = read(fd, d->in + d->in_len, cf_dnsstream_want(d->in, d->in_len));
+		size_t whole;
 
 		if (n == 0) {
 			d->eof = true;
@@ -112,17 +132,12 @@ static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		if (!queries)
 			cf_egress_tcp_data(s->eg, CF_EGRESS_IN, d->in + d->in_len, (size_t)n);
-		d->in_len += (size_t)n;
 		s->moved += (uint64_t)n;
-		if (d->in_len < 2 || d->in_len < 2 + ((size_t)d->in[0] << 8 | d->in[1]))
-			continue;
-		if (d->in_len > 2) {
-			if (queries)
-				on_query(e, s, f, d->in, d->in_len);
-			else
-				on_answer(e, s, f, d->in, d->in_len);
-		}
-		d->in_len = 0;
+		whole = cf_dnsstream_got(d->in, &d->in_len, (size_t)n);
+		if (whole > 0 && queries)
+			on_query(e, s, f, d->in, whole);
+		else if (whole > 0)
+			on_answer(e, s, f, d->in, whole);
 	}
 	return 0;
 }
