@@ -74,6 +74,7 @@ static void mask_uri(const char *uri, char *buf, size_t len)
 			for (const char *m = "***"; *m && pos + 1 < len; m++)
 				buf[pos++] = *m;
 			p = at - 1;
+			colon = NULL; /* once: an empty password puts @at right after @colon */
 			continue;
 		}
 		buf[pos++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;

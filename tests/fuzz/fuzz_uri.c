@@ -14,7 +14,8 @@
  * - formatted with the password masked, the text is the unmasked one with
  *   the encoded password (between the userinfo's ':' and the last '@')
  *   replaced by "***";
- * - on failure, the message is one line and does not contain the password
+ * - on failure, the message is one line, quotes the URI masked (not much
+ *   longer than the URI) and then the reason, and does not contain the password
  *   as the URI spells it (the bytes between the first ':' of the userinfo
  *   and the last '@'), nor does it after a successful parse masked.
  */
@@ -67,6 +68,26 @@ static bool spelled_password(const char *uri, char *pw, size_t cap)
 	if (!strpbrk(pw, "~!$&=,"))
 		return false;
 	return !strstr(at, pw) && strstr(uri, pw) == colon + 1;
+}
+
+/*
+ * The message quotes the URI with at most its password replaced by "***",
+ * then gives the reason (at most 255 bytes): so it is never much longer than
+ * the URI, and a URI short enough is quoted whole, reason included.
+ */
+static void check_message_length(const char *uri)
+{
+	static const char head[] = "invalid proxy URI '";
+	size_t len = strlen(uri);
+	struct cf_proxy p;
+	char full[2048];
+
+	if (len == 0 || len >= 400) /* "empty proxy URI"; or the quote is cut */
+		return;
+	CHECK(cf_proxy_parse(uri, &p, full, sizeof(full)) == -EINVAL);
+	CHECK(strncmp(full, head, strlen(head)) == 0);
+	CHECK(strlen(full) <= strlen(head) + len + 3 + strlen("': ") + 255);
+	CHECK(strstr(full, "': "));
 }
 
 static void check_roundtrip(const struct cf_proxy *p, size_t small)
@@ -138,6 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(memchr(err, '\0', sizeof(err)) && !strchr(err, '\n'));
 		if (spelled_password(uri, pw, sizeof(pw)))
 			CHECK(!strstr(err, pw));
+		check_message_length(uri);
 	}
 	/* No message buffer at all is fine too. */
 	if (cf_proxy_parse(uri, &p, NULL, 0) == 0)
