@@ -10,12 +10,20 @@
  * - every server found is the first word after "nameserver" on some line of
  *   the input (printed back with inet_ntop, it parses to the same address);
  * - the servers rendered with cf_resolvconf_render() parse back to the same
- *   set, v4 first then v6, each in order.
+ *   set, v4 first then v6, each in order; into a buffer too small, the
+ *   render fails with -ENOSPC;
+ * - cf_resolvconf_read() of the input as a file (NULs included) finds what
+ *   the parser finds in the text with each NUL read as a newline.
+ *
+ * The file is in $TMPDIR (or /tmp), one per process, removed at exit.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dns/resolvconf.h"
 
@@ -74,6 +82,52 @@ static void check_render(const struct cf_resolvconf *rc)
 	}
 }
 
+/* Into every buffer shorter than the whole render: -ENOSPC, and no write past it. */
+static void check_render_short(const struct cf_resolvconf *rc, size_t cap)
+{
+	char full[CF_RESOLV_MAX * 64 + 128], *buf;
+	ssize_t n = cf_resolvconf_render(rc->servers, rc->n, full, sizeof(full));
+
+	CHECK(n >= 0);
+	if (cap > (size_t)n)
+		return;
+	buf = malloc(cap ? cap : 1); /* exact size: ASan sees a write past it */
+	if (!buf)
+		return;
+	CHECK(cf_resolvconf_render(rc->servers, rc->n, buf, cap) == -ENOSPC);
+	free(buf);
+}
+
+static char file_path[4096];
+
+static void remove_file(void)
+{
+	(void)unlink(file_path);
+}
+
+/* cf_resolvconf_read() of @data as a file agrees with the parser on the text, NULs as newlines. */
+static void check_read(const uint8_t *data, size_t size, const struct cf_resolvconf *want_nul)
+{
+	struct cf_resolvconf got;
+	FILE *f;
+
+	if (!file_path[0]) {
+		const char *tmp = getenv("TMPDIR");
+		int fd;
+
+		CHECK((size_t)snprintf(file_path, sizeof(file_path), "%s/cf-fuzz-resolv.XXXXXX",
+				       tmp && *tmp ? tmp : "/tmp") < sizeof(file_path));
+		fd = mkstemp(file_path);
+		CHECK(fd >= 0);
+		close(fd);
+		atexit(remove_file);
+	}
+	f = fopen(file_path, "w");
+	CHECK(f && fwrite(data, 1, size, f) == size && fclose(f) == 0);
+	CHECK(cf_resolvconf_read(file_path, &got) == 0);
+	CHECK(memcmp(&got, want_nul, sizeof(got)) == 0);
+}
+
 /* Some line of @text names @ip right after "nameserver" (in some spelling inet_pton takes). */
 static void check_found_in(const char *text, const struct cf_ip *ip)
 {
@@ -110,6 +164,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < rc.n; i++)
 		check_found_in(text, &rc.servers[i]);
 	check_render(&rc);
+	check_render_short(&rc, size ? data[0] : 0);
+	/* What a file with these bytes gives: NULs read as newlines. */
+	for (size_t i = 0; i < size; i++)
+		if (text[i] == '\0')
+			text[i] = '\n';
+	CHECK(cf_resolvconf_parse(text, &rc) == 0);
+	check_read(data, size, &rc);
 	free(text);
 	return 0;
 }
