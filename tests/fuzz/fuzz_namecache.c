@@ -16,7 +16,8 @@
  * NAME is a byte: an index into a small pool (case and trailing-dot variants,
  * the root, the empty name, 253 and 254 characters) or, from 0xf0, a length
  * byte and that many raw bytes. ADDR is a byte: a pool index (v4, v6, the v4
- * ones v4-mapped and NAT64, a bad family) or, from 0xf0, 16 raw bytes.
+ * ones v4-mapped and NAT64, a bad family) or, from 0xf0, 4 (even) or 16 (odd)
+ * raw bytes.
  *
  * A model keeps every binding ever learned with its latest expiry (no
  * eviction). Properties, abort on violation:
@@ -24,7 +25,9 @@
  * - a lookup returns at most MAX distinct names, lower case and 1..253 long, each reachable
  *   in the model from the address (or its embedded IPv4) through unexpired
  *   bindings: an evicted or expired binding never comes back, no name is
- *   made up, and every byte of every name is read (ASan: no stale pointer);
+ *   made up, and every byte of every name is read, again at the next lookup
+ *   if nothing was learned in between (ASan: no stale pointer); a walk
+ *   visits only such names too;
  * - right after learning NAME -> ADDR, a lookup of ADDR returns NAME.
  */
 #include <stdbool.h>
@@ -92,6 +95,9 @@ struct state {
 	size_t nnames;
 	bool reached[MAX_OPS * 2]; /* scratch for the model's walk */
 	int queue[MAX_OPS * 2];
+	/* The names the last lookup returned: valid until the next learn, so read again. */
+	const char *last[CF_NC_WALK_MAX];
+	size_t nlast;
 };
 
 static void name_pool(size_t i, char *out)
@@ -301,6 +307,9 @@ static size_t lookup(struct state *s, const struct cf_ip *ip, size_t max, const 
 	struct cf_ip ips[2];
 	size_t nips = policy_ips(ip, ips), n;
 
+	/* No learn since the last lookup: its names are still there (ASan: no use after free). */
+	for (size_t i = 0; i < s->nlast; i++)
+		CHECK(strlen(s->last[i]) <= CF_NC_NAME_MAX);
 	if (s->policy_api) {
 		n = cf_policy_names_for(s->policy, ip, s->now_ms, names, max);
 	} else {
@@ -321,6 +330,8 @@ static size_t lookup(struct state *s, const struct cf_ip *ip, size_t max, const 
 		for (size_t j = 0; j < i; j++)
 			CHECK(names[j] != names[i] && strcmp(names[j], names[i]) != 0);
 	}
+	memcpy(s->last, names, n * sizeof(*names));
+	s->nlast = n;
 	return n;
 }
 
@@ -339,6 +350,7 @@ static void op_learn_address(struct state *s, struct input *in)
 	if (ttl & 0x8000)
 		ttl = UINT32_MAX - (ttl & 0x7fff); /* TTLs past the cap */
 	valid = normalise(name, norm) > 0 && (ip.family == AF_INET || ip.family == AF_INET6);
+	s->nlast = 0;
 	if (s->policy_api)
 		cf_policy_learn_address(s->policy, name, &ip, ttl, s->now_ms);
 	else
@@ -366,6 +378,7 @@ static void op_learn_cname(struct state *s, struct input *in)
 	take_name(in, target);
 	ttl = take16(in);
 	valid = normalise(alias, na) > 0 && normalise(target, nt) > 0 && strcmp(na, nt) != 0;
+	s->nlast = 0;
 	if (s->policy_api)
 		cf_policy_learn_cname(s->policy, alias, target, ttl, s->now_ms);
 	else
@@ -376,20 +389,23 @@ static void op_learn_cname(struct state *s, struct input *in)
 }
 
 struct stopper {
+	struct state *s;
 	size_t seen, stop_after;
 };
 
+/* A walk visits names the model reaches (s->reached set for its addresses). */
 static int visit(const char *name, void *ctx)
 {
 	struct stopper *st = ctx;
+	int k = model_name(st->s, name, false);
 
-	CHECK(strlen(name) <= CF_NC_NAME_MAX);
+	CHECK(strlen(name) <= CF_NC_NAME_MAX && k >= 0 && st->s->reached[k]);
 	return ++st->seen >= st->stop_after;
 }
 
 static void op_walk(struct state *s, struct input *in)
 {
-	struct stopper st = {0, 0};
+	struct stopper st = {s, 0, 0};
 	struct cf_ip ips[2];
 	size_t n;
 
@@ -398,6 +414,7 @@ static void op_walk(struct state *s, struct input *in)
 	st.stop_after = take8(in);
 	if (s->policy_api)
 		return;
+	model_reach(s, ips, 2);
 	n = cf_namecache_walk(s->nc, ips, 2, s->now_ms, 300, visit, &st);
 	CHECK(n == st.seen && n <= CF_NC_WALK_MAX);
 	CHECK(st.stop_after == 0 || n <= st.stop_after);
