@@ -662,7 +662,7 @@ static void extends_cycles_are_reported_with_the_chain(void **state)
 	free(cwd);
 }
 
-/* Found by fuzz_profile: a path's control characters went into the message as they were. */
+/* Found writing fuzz_profile: a path's control characters went into the message as written. */
 static void paths_in_messages_show_control_characters_as_question_marks(void **state)
 {
 	struct fixture *f = *state;

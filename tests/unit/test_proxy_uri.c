@@ -263,7 +263,7 @@ static void test_error_message_masks_password_but_shows_user(void **state)
 	assert_non_null(strstr(err, "bob:***@h"));
 }
 
-/* Found by fuzz_uri: an empty password was masked again and again, filling the message. */
+/* Found writing fuzz_uri: an empty password was masked again and again, filling the message. */
 static void test_error_message_masks_empty_password_once(void **state)
 {
 	struct cf_proxy p;
@@ -271,9 +271,9 @@ static void test_error_message_masks_empty_password_once(void **state)
 
 	(void)state;
 	assert_int_equal(cf_proxy_parse("socks5://u:@host:99999", &p, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err,
-			    "invalid proxy URI 'socks5://u:***@host:99999': port 99999 out of range "
-			    "1-65535");
+	assert_string_equal(
+	    err, "invalid proxy URI 'socks5://u:***@host:99999': port 99999 out of range "
+		 "1-65535");
 }
 
 static void test_parse_tolerates_tiny_or_absent_error_buffer(void **state)
