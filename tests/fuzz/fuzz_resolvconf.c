@@ -14,8 +14,6 @@
  *   render fails with -ENOSPC;
  * - cf_resolvconf_read() of the input as a file (NULs included) finds what
  *   the parser finds in the text with each NUL read as a newline.
- *
- * The file is in $TMPDIR (or /tmp), one per process, removed at exit.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "dns/resolvconf.h"
@@ -98,33 +97,25 @@ static void check_render_short(const struct cf_resolvconf *rc, size_t cap)
 	free(buf);
 }
 
-static char file_path[4096];
-
-static void remove_file(void)
-{
-	(void)unlink(file_path);
-}
-
-/* cf_resolvconf_read() of @data as a file agrees with the parser on the text, NULs as newlines. */
+/*
+ * cf_resolvconf_read() of @data as a file agrees with the parser on the text,
+ * NULs as newlines. The file is a memfd, opened by its /proc/self/fd path:
+ * no disk, nothing to clean up.
+ */
 static void check_read(const uint8_t *data, size_t size, const struct cf_resolvconf *want_nul)
 {
+	static int fd = -1;
+	static char path[64];
 	struct cf_resolvconf got;
-	FILE *f;
 
-	if (!file_path[0]) {
-		const char *tmp = getenv("TMPDIR");
-		int fd;
-
-		CHECK((size_t)snprintf(file_path, sizeof(file_path), "%s/cf-fuzz-resolv.XXXXXX",
-				       tmp && *tmp ? tmp : "/tmp") < sizeof(file_path));
-		fd = mkstemp(file_path);
+	if (fd < 0) {
+		fd = memfd_create("cf-fuzz-resolv.conf", MFD_CLOEXEC);
 		CHECK(fd >= 0);
-		close(fd);
-		atexit(remove_file);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	}
-	f = fopen(file_path, "w");
-	CHECK(f && fwrite(data, 1, size, f) == size && fclose(f) == 0);
-	CHECK(cf_resolvconf_read(file_path, &got) == 0);
+	CHECK(ftruncate(fd, 0) == 0);
+	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
+	CHECK(cf_resolvconf_read(path, &got) == 0);
 	CHECK(memcmp(&got, want_nul, sizeof(got)) == 0);
 }
 

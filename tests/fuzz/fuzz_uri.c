@@ -64,8 +64,12 @@ static bool spelled_password(const char *uri, char *pw, size_t cap)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)pw[i] < 0x20 || pw[i] == 0x7f)
 			return false;
-	/* A byte no fixed message text has, so the message cannot spell it by chance. */
-	if (!strpbrk(pw, "~!$&=,"))
+	/*
+	 * A byte no fixed message text has, so the message cannot spell it by
+	 * chance; and no quote or '*', so it cannot span the quoted URI's edges
+	 * or its "***" either.
+	 */
+	if (!strpbrk(pw, "~!$&=,") || strpbrk(pw, "'*"))
 		return false;
 	return !strstr(at, pw) && strstr(uri, pw) == colon + 1;
 }
