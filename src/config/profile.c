@@ -78,6 +78,17 @@ struct source {
 
 /* ---- messages ----------------------------------------------------------- */
 
+/*
+ * Control characters of @err as '?': messages quote paths as a profile wrote
+ * them, and a newline or an escape sequence must not reach the terminal.
+ */
+static void printable(char *err)
+{
+	for (; *err; err++)
+		if ((unsigned char)*err < 0x20 || *err == 0x7f)
+			*err = '?';
+}
+
 static int say(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -90,6 +101,7 @@ static int say(char *err, size_t errlen, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	printable(err);
 	return code;
 }
 
@@ -118,6 +130,7 @@ static int key_error(const struct source *s, const struct cf_toml_value *v, enum
 		vsnprintf(s->err + n, s->errlen - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
+	printable(s->err);
 	return -EINVAL;
 }
 
@@ -451,6 +464,7 @@ static int cycle_error(const struct chain *ch, char *err, size_t errlen)
 			     child->ext_line, child->ext_col);
 	for (size_t i = 0; i < ch->n && n < errlen; i++)
 		n += (size_t)snprintf(err + n, errlen - n, "%s%s", i ? " -> " : "", ch->v[i].shown);
+	printable(err);
 	return -EINVAL;
 }
 

@@ -24,7 +24,7 @@
 
 #include "dns/message.h"
 
-#define FRAME_MAX (2 + 65535)
+#define FRAME_MAX CF_DNSSTREAM_FRAME_MAX
 /* Queued whole frames a direction may hold before it stops reading. */
 #define OUT_MAX (2 * FRAME_MAX)
 /* First allocation of a buffer: a typical query or answer fits. */
@@ -49,6 +49,27 @@ struct cf_dnsstream {
 	uint64_t moved;	  /* bytes read or written so far: "did this pass make progress?" */
 	struct cf_egress_sock *eg; /* the upstream socket, for the egress capture */
 };
+
+size_t cf_dnsstream_want(const uint8_t *buf, size_t len)
+{
+	size_t whole;
+
+	if (len < 2)
+		return 2 - len;
+	whole = 2 + ((size_t)buf[0] << 8 | buf[1]);
+	return len < whole ? whole - len : 0;
+}
+
+size_t cf_dnsstream_got(const uint8_t *buf, size_t *len, size_t n)
+{
+	size_t whole = *len + n;
+
+	*len = whole;
+	if (cf_dnsstream_want(buf, whole) > 0)
+		return 0;
+	*len = 0;
+	return whole > 2 ? whole : 0;
+}
 
 int cf_dnsstream_new(struct cf_dnsstream **out)
 {
@@ -152,22 +173,17 @@ static int on_answer(struct cf_engine *e, struct cf_dnsstream *s, const struct c
 	return queue(&s->a, frame, len);
 }
 
-/* Length of the frame being assembled in @b: its prefix and message, or 2 until the prefix is in.
+/*
+ * A frame of @whole bytes was completed in @d->in (cf_dnsstream_got(); 0 for
+ * an empty message, which is dropped): hand it on, start the next one.
  */
-static size_t frame_len(const struct dns_buf *b)
-{
-	return b->len < 2 ? 2 : 2 + ((size_t)b->p[0] << 8 | b->p[1]);
-}
-
-/* A whole frame is in @d->in: hand it on, start the next one. */
 static int frame_done(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
-		      struct dns_dir *d, bool queries)
+		      struct dns_dir *d, size_t whole, bool queries)
 {
 	int r = 0;
 
-	if (d->in.len > 2) /* an empty message is dropped */
-		r = queries ? on_query(e, s, f, d->in.p, d->in.len)
-			    : on_answer(e, s, f, d->in.p, d->in.len);
+	if (whole > 0)
+		r = queries ? on_query(e, s, f, d->in.p, whole) : on_answer(e, s, f, d->in.p, whole);
 	buf_emptied(&d->in);
 	return r;
 }
@@ -181,11 +197,13 @@ static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct
 	/* A query may be answered by the engine, into the answer direction: room for both. */
 	while (!d->eof && target->out.len + FRAME_MAX <= OUT_MAX &&
 	       (!queries || s->a.out.len + FRAME_MAX <= OUT_MAX)) {
-		size_t frame = frame_len(&d->in);
+		/* the frame's whole length once its prefix is in, 2 until then */
+		size_t frame = d->in.len + cf_dnsstream_want(d->in.p, d->in.len);
 		/* Grow with the bytes that come, never past what the prefix announced. */
 		size_t limit = frame > BUF_MIN ? frame : BUF_MIN;
 		size_t need = d->in.len * 2 > BUF_MIN ? d->in.len * 2 : BUF_MIN;
 		int r = buf_reserve(&d->in, need < limit ? need : limit, limit);
+		size_t whole;
 		ssize_t n;
 
 		if (r < 0)
@@ -202,11 +220,11 @@ static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		if (!queries)
 			cf_egress_tcp_data(s->eg, CF_EGRESS_IN, d->in.p + d->in.len, (size_t)n);
-		d->in.len += (size_t)n;
 		s->moved += (uint64_t)n;
-		if (d->in.len < 2 || d->in.len < frame_len(&d->in))
-			continue;
-		r = frame_done(e, s, f, d, queries);
+		whole = cf_dnsstream_got(d->in.p, &d->in.len, (size_t)n);
+		if (d->in.len > 0)
+			continue; /* not whole yet */
+		r = frame_done(e, s, f, d, whole, queries);
 		if (r < 0)
 			return r;
 	}

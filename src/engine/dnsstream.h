@@ -26,6 +26,25 @@ struct cf_dnsstream;
  * in the worst case and BUF_MIN bytes per stream when frames stay partial.
  */
 #define CF_DNSSTREAM_MAX 64u
+/* Largest DNS-over-TCP frame: the 2-byte length, then up to 65535 bytes of message. */
+#define CF_DNSSTREAM_FRAME_MAX (2 + 65535)
+
+/*
+ * cf_dnsstream_want() - bytes still missing from the frame whose first @len
+ * bytes are at @buf: the rest of the length prefix, else the rest of the
+ * message; 0 once the frame is whole. Reading only that much never reads
+ * into the next frame, and never past CF_DNSSTREAM_FRAME_MAX in all.
+ */
+size_t cf_dnsstream_want(const uint8_t *buf, size_t len);
+
+/*
+ * cf_dnsstream_got() - count @n bytes just read into the frame at @buf, after
+ * the *@len it held (@n at most what cf_dnsstream_want() asked for). When
+ * that completes the frame, *@len goes back to 0 for the next one and the
+ * frame's length is returned if it carries a message (a frame of length 0
+ * is dropped); otherwise 0.
+ */
+size_t cf_dnsstream_got(const uint8_t *buf, size_t *len, size_t n);
 
 /* Allocate the stream state. Return 0 or -ENOMEM. */
 int cf_dnsstream_new(struct cf_dnsstream **out);

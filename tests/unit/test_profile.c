@@ -683,6 +683,34 @@ static void extends_cycles_are_reported_with_the_chain(void **state)
 	free(cwd);
 }
 
+/* Found writing fuzz_profile: a path's control characters went into the message as written. */
+static void paths_in_messages_show_control_characters_as_question_marks(void **state)
+{
+	struct fixture *f = *state;
+	char want[1024];
+	int r;
+
+	write_file(f, "p.toml", "extends = \"a\\nb.toml\"\n");
+	r = cf_profile_load(path_in(f, "p.toml"), &f->cfg, f->err, sizeof(f->err));
+	assert_int_equal(r, -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s/p.toml:1:11: key 'extends': cannot read '%s/a?b.toml': No such file or "
+		 "directory",
+		 f->dir, f->dir);
+	assert_string_equal(f->err, want);
+
+	/* An escape sequence the terminal would act on. */
+	write_file(f, "p.toml", "capture = \"no\\u001b[2Jdir/x.pcapng\"\n");
+	cf_config_free(&f->cfg);
+	r = cf_profile_load(path_in(f, "p.toml"), &f->cfg, f->err, sizeof(f->err));
+	assert_int_equal(r, -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s/p.toml:1:11: key 'capture': cannot create '%s/no?[2Jdir/x.pcapng': "
+		 "directory '%s/no?[2Jdir': No such file or directory",
+		 f->dir, f->dir, f->dir);
+	assert_string_equal(f->err, want);
+}
+
 static void a_missing_or_broken_parent_is_reported_where_it_is_named(void **state)
 {
 	struct fixture *f = *state;
@@ -1092,6 +1120,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(dump_refuses_a_value_outside_its_choices, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(dump_reports_a_failing_stream, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		paths_in_messages_show_control_characters_as_question_marks, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

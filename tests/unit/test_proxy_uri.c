@@ -263,6 +263,19 @@ static void test_error_message_masks_password_but_shows_user(void **state)
 	assert_non_null(strstr(err, "bob:***@h"));
 }
 
+/* Found writing fuzz_uri: an empty password was masked again and again, filling the message. */
+static void test_error_message_masks_empty_password_once(void **state)
+{
+	struct cf_proxy p;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cf_proxy_parse("socks5://u:@host:99999", &p, err, sizeof(err)), -EINVAL);
+	assert_string_equal(
+	    err, "invalid proxy URI 'socks5://u:***@host:99999': port 99999 out of range "
+		 "1-65535");
+}
+
 static void test_parse_tolerates_tiny_or_absent_error_buffer(void **state)
 {
 	struct cf_proxy p;
@@ -358,6 +371,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_rejects_path_query_fragment_and_spaces),
 	    cmocka_unit_test(test_parse_rejects_bad_userinfo),
 	    cmocka_unit_test(test_error_message_masks_password_but_shows_user),
+	    cmocka_unit_test(test_error_message_masks_empty_password_once),
 	    cmocka_unit_test(test_parse_tolerates_tiny_or_absent_error_buffer),
 	    cmocka_unit_test(test_scheme_names),
 	    cmocka_unit_test(test_format_writes_uri_with_explicit_port_and_brackets),
