@@ -178,9 +178,14 @@ while True:
 
 ROOT_DRIVER = r"""
 set -eu
-uid=$1 gid=$2 cf=$3 listener=$4 client=$5
-shift 5
+uid=$1 gid=$2 cf=$3 listener=$4 client=$5 scratch=$6
+shift 6
 bus=/run/user/$uid/bus
+if [ ! -d /run/user ]; then
+	# no logind on this machine: /run/user in an overlay of /run, this namespace's only
+	mkdir "$scratch/upper" "$scratch/work" "$scratch/upper/user"
+	mount -t overlay cft-run -o "lowerdir=/run,upperdir=$scratch/upper,workdir=$scratch/work" /run
+fi
 mount -t tmpfs -o mode=0755 cft-run-user /run/user
 mkdir -m 0700 /run/user/$uid
 chown "$uid:$gid" /run/user/$uid
@@ -198,11 +203,12 @@ kill "$lp"
 
 def test_a_root_callers_tree_cannot_reach_its_users_session_bus(topo, childflow):
     uid, gid = topo.state["uid"], topo.state["gid"]
+    scratch = topo.make_user_dir("root-driver-overlay")
     envs = [f"{k}={v}" for k, v in {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
                                      **childflow.env()}.items()]
     res = topo.run_host_root(["unshare", "-m", "--propagation", "private", "--",
                               "/bin/sh", "-c", ROOT_DRIVER, "cft-root-driver", str(uid),
-                              str(gid), childflow.argv()[0], LISTENER, CLIENT, *envs],
+                              str(gid), childflow.argv()[0], LISTENER, CLIENT, scratch, *envs],
                              timeout=120)
     assert res.rc == 0, str(res)
     masked, unmasked = res.out.splitlines()

@@ -160,10 +160,16 @@ symlink-etc)
 	;;
 run-user)
 	# plain, and a private, empty /run/user with the user's own /run/user/UID
-	# (the host namespace has none; nothing is written to the machine's /run)
+	# (the host namespace has none; nothing is written to the machine's /run).
+	# A machine without /run/user (no logind) gets one in an overlay of /run,
+	# for this command only: first, so the binds below land on top of it.
+	if [ ! -d /run/user ]; then
+		ovl=$(mktemp -d "$run/ovl.XXXXXX")
+		mkdir "$ovl/upper" "$ovl/work" "$ovl/upper/user"
+		mount -t overlay cft-run -o "lowerdir=/run,upperdir=$ovl/upper,workdir=$ovl/work" /run
+	fi
 	mount --bind "$run/host-etc/resolv.conf" /etc/resolv.conf
 	mount --bind "$run/host-etc/hosts" /etc/hosts
-	[ -d /run/user ] || { echo "no /run/user to mount a tmpfs on" >&2; exit 126; }
 	mount -t tmpfs -o size=1m,mode=0755 cft-run-user /run/user
 	mkdir -m 0700 "/run/user/$(id -u "$user")"
 	chown "$(id -u "$user"):$(id -g "$user")" "/run/user/$(id -u "$user")"
