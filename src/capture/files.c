@@ -213,17 +213,20 @@ int cf_capture_files_create(struct cf_capture_files *cf, const struct cf_config 
 int cf_capture_files_wire_socket(const struct cf_capture_files *cf, int *fd, char *err,
 				 size_t errlen)
 {
+	int r;
+
 	*fd = -1;
 	if (!cf->wire)
 		return 0;
-	*fd = cf_capture_wire_socket();
-	if (*fd >= 0)
-		return 0;
-	snprintf(err, errlen,
-		 "--capture-point wire-egress: cannot open a packet socket on the "
-		 "host: %s",
-		 strerror(-*fd));
-	return *fd;
+	r = cf_capture_wire_socket();
+	if (r < 0) {
+		snprintf(err, errlen,
+			 "--capture-point wire-egress: cannot open a packet socket on the host: %s",
+			 strerror(-r));
+		return r;
+	}
+	*fd = r;
+	return 0;
 }
 
 /* Close @w (NULL: the view is off); the engine's error counts before the close's. */

@@ -202,7 +202,6 @@ static int rootless_run(struct cf_run *run, struct cf_fail *fail)
 
 	st->engine_ran = true;
 	r = cf_engine_run(&eo, &st->sb, &run->result);
-	cf_sandbox_close(&st->sb);
 	if (r < 0) {
 		/* The engine said why already. */
 		cf_fail_set(fail, r, CF_FAIL_RUNTIME, "run", "engine_failure", "%s", strerror(-r));
@@ -226,11 +225,12 @@ static void rootless_teardown(struct cf_run *run)
 
 	if (!st)
 		return;
-	/* A helper still waiting for GO: the engine never reaped it. */
+	/* A helper still waiting for GO: no engine reaped it. */
 	if (st->sandbox_up && !st->engine_ran && st->sb.helper > 0) {
 		kill(st->sb.helper, SIGKILL);
 		waitpid(st->sb.helper, NULL, 0);
 	}
+	/* What the engine did not take, and what a failed start left (its ctlfd and pidfd). */
 	if (st->sandbox_up)
 		cf_sandbox_close(&st->sb);
 	if (!st->engine_ran)
