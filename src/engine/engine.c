@@ -595,6 +595,8 @@ int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,
 	r = engine_init(e, opts, sb);
 	if (r < 0) {
 		log_error("cannot start the engine: %s", strerror(-r));
+		/* The helper waits for GO, which will not come: waiting for it would hang. */
+		kill(e->helper, SIGKILL);
 		goto out;
 	}
 	r = cf_sandbox_go(e->ctlfd);
