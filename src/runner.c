@@ -252,7 +252,7 @@ static int failed(const struct cf_run *run, const struct cf_fail *fail)
 /* prepare, start, run, collect, teardown (backend/backend.h); return the exit status. */
 static int run_backend(const struct cf_backend_ops *b, struct cf_run *run)
 {
-	struct cf_fail fail = {0};
+	struct cf_fail fail = {.kind = CF_FAIL_RUNTIME}; /* a backend's omission: internal */
 	bool ran = false;
 	int r = b->prepare(run, &fail);
 
