@@ -2,8 +2,10 @@
 /*
  * childflow: run one command tree in its own network context.
  *
- * main() is the only place that prints a fatal error and picks an exit
- * status (cli.h, enum cf_exit); everything below returns -errno.
+ * main() and the runner (runner.c) are the only places that print a fatal
+ * error and pick an exit status (cli.h, enum cf_exit); the modules below
+ * return -errno with a one-line message (backends: struct cf_fail). Only
+ * the engine logs while the tree runs, as things happen.
  */
 #include <errno.h>
 #include <signal.h>
@@ -143,7 +145,7 @@ int main(int argc, char *argv[])
 		log_error("no command given: childflow [OPTIONS] -- COMMAND [ARGS]...");
 		goto out;
 	}
-	code = cf_run_rootless(&cfg);
+	code = cf_run(&cfg);
 out:
 	cf_cli_free(&cli);
 	cf_config_free(&cfg);

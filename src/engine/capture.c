@@ -89,7 +89,7 @@ void cf_capture_wait_room(struct cf_engine *e)
 
 int cf_capture_finish(struct cf_engine *e, uint64_t *dropped, uint64_t *packets)
 {
-	int r, err;
+	int err;
 
 	*dropped = *packets = 0;
 	if (!e->capture)
@@ -100,7 +100,6 @@ int cf_capture_finish(struct cf_engine *e, uint64_t *dropped, uint64_t *packets)
 	if (e->capture_fd >= 0)
 		close(e->capture_fd);
 	e->capture_fd = -1;
-	r = cf_pcapng_close(e->capture);
 	e->capture = NULL;
-	return err ? err : r;
+	return err;
 }

@@ -10,8 +10,8 @@
 #include "engine/ctx.h"
 
 /*
- * Start the thread that writes what capture socket @fd sees into @w (both
- * owned by the engine from now on).
+ * Start the thread that writes what capture socket @fd (owned by the engine
+ * from now on) sees into @w (borrowed: capture/files.h closes it).
  */
 int cf_capture_start(struct cf_engine *e, int fd, struct cf_pcapng *w);
 
@@ -24,9 +24,10 @@ int cf_capture_start(struct cf_engine *e, int fd, struct cf_pcapng *w);
 void cf_capture_wait_room(struct cf_engine *e);
 
 /*
- * Write what is still queued, flush and close. Return 0 or the first write
- * error (-errno); *dropped gets the packets the kernel dropped, *packets
- * those written.
+ * Write what is still queued, flush, stop the thread and close the socket;
+ * the writer stays open for its owner. Return 0 or the first write error
+ * (-errno); *dropped gets the packets the kernel dropped, *packets those
+ * written.
  */
 int cf_capture_finish(struct cf_engine *e, uint64_t *dropped, uint64_t *packets);
 

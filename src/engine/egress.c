@@ -66,10 +66,8 @@ int cf_egress_start(struct cf_engine *e, struct cf_pcapng *w)
 	struct cf_egress *eg = calloc(1, sizeof(*eg));
 	int r;
 
-	if (!eg) {
-		cf_pcapng_close(w);
+	if (!eg)
 		return -ENOMEM;
-	}
 	eg->w = w;
 	eg->rng = (uint32_t)now_ns() | 1u;
 	r = cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "egress",
@@ -77,7 +75,6 @@ int cf_egress_start(struct cf_engine *e, struct cf_pcapng *w)
 				    "host sockets (host addresses and ports), synthesized by "
 				    "the engine");
 	if (r < 0) {
-		cf_pcapng_close(w);
 		free(eg);
 		return r;
 	}
@@ -101,9 +98,7 @@ int cf_egress_finish(struct cf_engine *e, uint64_t *packets)
 	if (!eg)
 		return 0;
 	*packets = cf_pcapng_packets(eg->w);
-	r = cf_pcapng_close(eg->w);
-	if (eg->err)
-		r = eg->err;
+	r = eg->err;
 	free(eg);
 	e->egress = NULL;
 	return r;

@@ -47,13 +47,13 @@ struct cf_egress_sock {
 	bool established, fin[2], closed;
 };
 
-/* Start the synthesized view into @w (the engine owns it from now on). Return 0 or -errno. */
+/* Start the synthesized view into @w (borrowed: capture/files.h closes it). Return 0 or -errno. */
 int cf_egress_start(struct cf_engine *e, struct cf_pcapng *w);
 
 /* Periodic flush, so an interrupted run leaves a valid file. */
 void cf_egress_on_tick(struct cf_engine *e);
 
-/* Flush and close the view. Return 0 or its first write error (-errno); *packets: written. */
+/* Stop the view (the writer stays open). Return 0 or its first write error; *packets: written. */
 int cf_egress_finish(struct cf_engine *e, uint64_t *packets);
 
 /*

@@ -36,7 +36,6 @@
 #include <unistd.h>
 
 #include "engine/ctx.h"
-#include "capture/pcapng.h"
 #include "dns/synth.h"
 #include "engine/attrib.h"
 #include "engine/capture.h"
@@ -447,23 +446,18 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 		r = cf_attrib_new(take_fd_int(&sb->diag_fd), sb->helper, &e->attrib);
 	else if (sb->diag_fd >= 0)
 		close(take_fd_int(&sb->diag_fd)); /* see engine_fini: no socket may outlive tun0's fd */
+	/* The writers are borrowed: the capture set closes them (capture/files.h). */
 	if (r == 0 && o->capture) {
 		int fd = take_fd_int(&sb->capture_fd);
 
 		r = cf_capture_start(e, fd, o->capture);
-	} else if (o->capture) {
-		cf_pcapng_close(o->capture);
 	}
 	if (r == 0 && o->egress)
 		r = cf_egress_start(e, o->egress);
-	else if (o->egress)
-		cf_pcapng_close(o->egress);
-	if (r == 0 && o->wire) {
+	if (r == 0 && o->wire)
 		r = cf_wire_start(e, o->wire, o->wire_fd);
-	} else if (o->wire) {
-		cf_pcapng_close(o->wire);
+	else if (o->wire)
 		close(o->wire_fd);
-	}
 	return r;
 }
 
@@ -625,6 +619,8 @@ int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,
 	r = engine_init(e, opts, sb);
 	if (r < 0) {
 		log_error("cannot start the engine: %s", strerror(-r));
+		/* The helper waits for GO, which will not come: waiting for it would hang. */
+		kill(e->helper, SIGKILL);
 		goto out;
 	}
 	confine(e);

@@ -17,9 +17,10 @@ struct cf_engine_opts {
 	const struct cf_config *cfg;
 	const struct cf_plan *plan;
 	const struct cf_resolvconf *host_dns; /* upstream resolvers unless cfg->dns_set */
-	struct cf_pcapng *capture;	      /* child-view writer (the engine closes it), or NULL */
-	struct cf_pcapng *egress;	      /* egress-view writer (the engine closes it), or NULL */
-	struct cf_pcapng *wire;		      /* wire-egress writer (the engine closes it), or NULL */
+	/* The views' writers, borrowed: their owner closes them after the run (capture/files.h). */
+	struct cf_pcapng *capture; /* child view, or NULL */
+	struct cf_pcapng *egress;  /* egress view, or NULL */
+	struct cf_pcapng *wire;	   /* wire-egress view, or NULL */
 	int wire_fd; /* with wire: its host packet socket (the engine closes it) */
 	struct cf_obs *obs;		      /* flow events go here (owned by the caller), or NULL */
 	const struct sockaddr_storage *proxy_addr; /* --proxy, resolved on the host, or NULL */

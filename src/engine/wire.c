@@ -42,7 +42,6 @@
 #define MAX_IFACES 32
 #define FRAG_MEMO 32
 #define BATCH 256
-#define RCVBUF (32 << 20)
 
 #define ICMP4_ECHO_REPLY 0
 #define ICMP4_ECHO_REQUEST 8
@@ -100,20 +99,6 @@ struct wire_tuple {
 	uint32_t frag_id;
 };
 
-int cf_wire_open_socket(void)
-{
-	int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
-	int one = 1, size = RCVBUF;
-
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
-	/* Root may exceed rmem_max: the view sees all host traffic, so give it room. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	return fd;
-}
-
 int cf_wire_start(struct cf_engine *e, struct cf_pcapng *w, int fd)
 {
 	struct cf_wire *wire = calloc(1, sizeof(*wire));
@@ -121,7 +106,6 @@ int cf_wire_start(struct cf_engine *e, struct cf_pcapng *w, int fd)
 
 	if (!wire) {
 		close(fd);
-		cf_pcapng_close(w);
 		return -ENOMEM;
 	}
 	wire->e = e;
@@ -501,9 +485,7 @@ int cf_wire_finish(struct cf_engine *e, uint64_t *packets, uint64_t *dropped)
 		*dropped = st.tp_drops;
 	close(wire->fd);
 	*packets = cf_pcapng_packets(wire->pcap);
-	r = cf_pcapng_close(wire->pcap);
-	if (wire->err)
-		r = wire->err;
+	r = wire->err;
 	for (size_t i = 0; i < SET_BUCKETS; i++) {
 		while (wire->bucket[i]) {
 			struct wire_entry *x = wire->bucket[i];

@@ -14,12 +14,9 @@
 #include "engine/egress.h"
 
 /*
- * cf_wire_open_socket() - Open the host packet socket (needs CAP_NET_RAW in
- * the host's user namespace). Return the fd or -errno (-EPERM: no privilege).
+ * Start reading packet socket @fd (cf_capture_wire_socket(), owned by the
+ * engine now) into @w (borrowed: capture/files.h closes it). Return 0 or -errno.
  */
-int cf_wire_open_socket(void);
-
-/* Start reading packet socket @fd into @w (both owned by the engine now). Return 0 or -errno. */
 int cf_wire_start(struct cf_engine *e, struct cf_pcapng *w, int fd);
 
 /* Add @s's 4-tuple to the set of the tree's flows. */
@@ -35,9 +32,9 @@ void cf_wire_on_readable(struct cf_engine *e);
 void cf_wire_on_tick(struct cf_engine *e);
 
 /*
- * Read what is still queued, flush and close. Return 0 or the first write
- * error (-errno); *packets: written; *dropped: packets the kernel dropped on
- * the socket (any host traffic, not only the tree's).
+ * Read what is still queued and close the socket; the writer stays open for
+ * its owner. Return 0 or the first write error (-errno); *packets: written;
+ * *dropped: packets the kernel dropped on the socket (any host traffic).
  */
 int cf_wire_finish(struct cf_engine *e, uint64_t *packets, uint64_t *dropped);
 

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The interface every backend implements (docs/architecture.md, "Backends"),
+ * and what the runner shares with it for one run.
+ *
+ * The runner (runner.c) calls, in this order and each only if the one
+ * before succeeded: prepare, start, run; then collect if run was called;
+ * then teardown, always. A failing operation returns -errno and describes
+ * itself in a struct cf_fail (one line, and the class the runner maps to an
+ * exit status); backends never print a fatal error or pick an exit status.
+ */
+#ifndef CF_BACKEND_BACKEND_H
+#define CF_BACKEND_BACKEND_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "capture/files.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "obs/flowlog.h"
+#include "sandbox/treeuser.h"
+
+/* Which exit status a failure means (cli.h, enum cf_exit). */
+enum cf_fail_kind {
+	CF_FAIL_USAGE,	 /* the configuration cannot work here: CF_EXIT_USAGE */
+	CF_FAIL_SETUP,	 /* this host cannot run the sandbox: CF_EXIT_SETUP */
+	CF_FAIL_RUNTIME, /* childflow itself failed: CF_EXIT_RUNTIME */
+};
+
+/* Why an operation failed. */
+struct cf_fail {
+	enum cf_fail_kind kind;
+	/* The flow log's runtime_failure event (phase, reason code), or NULL for none. */
+	const char *phase, *reason;
+	bool said;     /* msg was logged already (by the engine), or there is none to print */
+	char msg[512]; /* one line for the user, also the event's detail */
+};
+
+/* One run, as the runner and the backend share it. */
+struct cf_run {
+	const struct cf_config *cfg;
+	const struct cf_tree_user *user; /* whom the tree runs as */
+	const struct cf_strv *masks;	 /* paths hidden from the tree (sandbox/masks.h) */
+	struct cf_obs *obs;		 /* flow log and summary, or NULL */
+	struct cf_capture_files capture; /* opened by the backend; the summary names them */
+	struct cf_engine_result result;	 /* filled by run() */
+	void *state;			 /* the backend's own, from prepare() to teardown() */
+};
+
+struct cf_backend_ops {
+	const char *name; /* as the summary and the capture files name it */
+	/*
+	 * Checks and resources that need no sandbox: the host's readiness,
+	 * the proxy's address, the capture files. Return 0 or -errno.
+	 */
+	int (*prepare)(struct cf_run *run, struct cf_fail *fail);
+	/* Build the sandbox up to the point where the command would start. Return 0 or -errno. */
+	int (*start)(struct cf_run *run, struct cf_fail *fail);
+	/*
+	 * Start the command and run the engine until it exited, filling
+	 * run->result. Return 0 (the result says how the command ended) or
+	 * -errno when the engine could not run.
+	 */
+	int (*run)(struct cf_run *run, struct cf_fail *fail);
+	/* After run(), whatever it returned: close and report the records (capture files). */
+	void (*collect)(struct cf_run *run);
+	/*
+	 * Release what prepare() and start() took; a run that never started
+	 * leaves no capture file. Called once, after any of the above failed or
+	 * after collect().
+	 */
+	void (*teardown)(struct cf_run *run);
+};
+
+/* cf_fail_set() - Fill @fail (kind, event or NULL, printf-style message); return @err. */
+__attribute__((format(printf, 6, 7))) int cf_fail_set(struct cf_fail *fail, int err,
+						      enum cf_fail_kind kind, const char *phase,
+						      const char *reason, const char *fmt, ...);
+
+/* cf_fail_as() - Classify @fail, whose msg a module filled already; return @err. */
+int cf_fail_as(struct cf_fail *fail, int err, enum cf_fail_kind kind, const char *phase,
+	       const char *reason);
+
+#endif
