@@ -30,19 +30,26 @@ struct unsupported {
 	bool (*is_set)(const struct cf_config *c);
 };
 
-static bool has_rootful(const struct cf_config *c) { return c->backend == CF_BACKEND_ROOTFUL; }
-static bool has_iface(const struct cf_config *c) { return c->iface != NULL; }
+static bool has_rootful(const struct cf_config *c)
+{
+	return c->backend == CF_BACKEND_ROOTFUL;
+}
+static bool has_iface(const struct cf_config *c)
+{
+	return c->iface != NULL;
+}
 
 static const struct unsupported not_yet[] = {
-	{ "--root (backend = \"rootful\")", has_rootful },
-	{ "--iface", has_iface },
+    {"--root (backend = \"rootful\")", has_rootful},
+    {"--iface", has_iface},
 };
 
 static int check_supported(const struct cf_config *c)
 {
 	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++) {
 		if (not_yet[i].is_set(c)) {
-			log_error("%s is not supported yet by this build of childflow", not_yet[i].option);
+			log_error("%s is not supported yet by this build of childflow",
+				  not_yet[i].option);
 			return -ENOTSUP;
 		}
 	}
@@ -78,7 +85,7 @@ static int build_config(const struct cf_cli *cli, struct cf_config *cfg)
 
 static int run_report(const char *path, const struct cf_config *cfg)
 {
-	int format = cfg->report_format == CF_FORMAT_JSON	  ? CF_REPORT_JSON
+	int format = cfg->report_format == CF_FORMAT_JSON	? CF_REPORT_JSON
 		     : cfg->report_format == CF_FORMAT_MARKDOWN ? CF_REPORT_MARKDOWN
 								: CF_REPORT_TEXT;
 	int r = cf_report_run(path, format, stdout, stderr);
@@ -133,8 +140,8 @@ int main(int argc, char *argv[])
 			goto out;
 		/* Secrets are masked unless asked for explicitly (docs/profile-schema.md). */
 		code = cf_profile_dump(&cfg, getenv("CHILDFLOW_SHOW_SECRETS") != NULL, stdout) < 0
-			       ? CF_EXIT_RUNTIME
-			       : 0;
+			   ? CF_EXIT_RUNTIME
+			   : 0;
 		goto out;
 	case CF_MODE_RUN:
 		break;

@@ -67,14 +67,14 @@ static int exit_code_of(const struct cf_engine_result *res, const char *cmd)
 static void print_summary(const struct cf_config *cfg, const char *backend,
 			  const struct cf_capture_files *cf, const struct cf_obs *obs, int code)
 {
-	struct cf_strv controls = { 0 };
-	const char *captures[3] = { NULL, NULL, NULL };
+	struct cf_strv controls = {0};
+	const char *captures[3] = {NULL, NULL, NULL};
 	struct cf_run_info run = {
-		.backend = backend,
-		.command = cfg->command.v,
-		.exit_code = code,
-		.captures = cf->child_path || cf->egress_path ? captures : NULL,
-		.flow_log = cfg->flow_log,
+	    .backend = backend,
+	    .command = cfg->command.v,
+	    .exit_code = code,
+	    .captures = cf->child_path || cf->egress_path ? captures : NULL,
+	    .flow_log = cfg->flow_log,
 	};
 
 	captures[0] = cf->child_path ? cf->child_path : cf->egress_path;

@@ -75,12 +75,12 @@ struct cf_pcapng {
 	off_t good_end; /* file offset after the last whole block, -1: not a regular file */
 	int n_interfaces;
 	uint64_t packets;
-	size_t used; /* bytes of whole blocks waiting in buf */
-	size_t cap;  /* size of buf */
+	size_t used;  /* bytes of whole blocks waiting in buf */
+	size_t cap;   /* size of buf */
 	uint8_t *buf; /* own, or the background writer's current buffer */
 	struct cf_bgwrite *bg;
-	off_t bg_base; /* with bg: good_end when it started, plus bytes written past it */
-	size_t room;   /* bytes of packet room handed out by cf_pcapng_packet_room() */
+	off_t bg_base;	/* with bg: good_end when it started, plus bytes written past it */
+	size_t room;	/* bytes of packet room handed out by cf_pcapng_packet_room() */
 	bool room_open; /* ... and not committed yet */
 	/*
 	 * What the next flush writes once cf_pcapng_write_packet_ref() was
@@ -296,7 +296,8 @@ static int flush_buffer(struct cf_pcapng *w)
 	int r;
 
 	if (w->error) {
-		w->n_gather = w->gather_len = 0; /* nothing is written any more: let go of the caller's bytes */
+		w->n_gather = w->gather_len =
+		    0; /* nothing is written any more: let go of the caller's bytes */
 		return w->error;
 	}
 	if (w->n_gather) {

@@ -372,7 +372,8 @@ int cf_config_check(const struct cf_config *c, char *err, size_t errlen)
 {
 	if ((c->proxy_user || c->proxy_password || c->proxy_insecure) &&
 	    c->proxy.scheme == CF_PROXY_NONE) {
-		snprintf(err, errlen, "--proxy-user, --proxy-password and --proxy-insecure need --proxy");
+		snprintf(err, errlen,
+			 "--proxy-user, --proxy-password and --proxy-insecure need --proxy");
 		return -EINVAL;
 	}
 	return check_remote_dns(c, err, errlen);

@@ -306,7 +306,8 @@ static int set_credential(struct cf_config *c, enum cf_key k, const char *value,
 	return 0;
 }
 
-/* --user: a name or a UID, looked up when the run starts (sandbox/treeuser.c); only its form here. */
+/* --user: a name or a UID, looked up when the run starts (sandbox/treeuser.c); only its form here.
+ */
 static int set_tree_user(struct cf_config *c, enum cf_key k, const char *value, char *why,
 			 size_t whylen)
 {

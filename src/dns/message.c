@@ -56,8 +56,8 @@ static int status_to_errno(ldns_status s)
  */
 static int check_single_tsig(const uint8_t *msg, size_t len)
 {
-	const unsigned count[] = { LDNS_QDCOUNT(msg), LDNS_ANCOUNT(msg), LDNS_NSCOUNT(msg),
-				   LDNS_ARCOUNT(msg) };
+	const unsigned count[] = {LDNS_QDCOUNT(msg), LDNS_ANCOUNT(msg), LDNS_NSCOUNT(msg),
+				  LDNS_ARCOUNT(msg)};
 	unsigned tsig = 0;
 	size_t pos = CF_DNS_HEADER_LEN;
 
@@ -73,7 +73,8 @@ static int check_single_tsig(const uint8_t *msg, size_t len)
 				return -ENOMEM;
 			if (s != LDNS_STATUS_OK)
 				goto out;
-			if (sec == LDNS_SECTION_ADDITIONAL && ldns_rr_get_type(rr) == LDNS_RR_TYPE_TSIG)
+			if (sec == LDNS_SECTION_ADDITIONAL &&
+			    ldns_rr_get_type(rr) == LDNS_RR_TYPE_TSIG)
 				tsig++;
 			ldns_rr_free(rr);
 		}

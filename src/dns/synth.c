@@ -33,7 +33,7 @@ struct cf_synth {
 	uint8_t key[16];
 };
 
-static const uint8_t v6_prefix[12] = { 0xfd, 0x63, 0x68, 0x66, 0x6c, 0x77, 0x00, 0x53 };
+static const uint8_t v6_prefix[12] = {0xfd, 0x63, 0x68, 0x66, 0x6c, 0x77, 0x00, 0x53};
 
 int cf_synth_new(size_t slots, uint64_t min_idle_ms, struct cf_synth **out)
 {
@@ -98,7 +98,7 @@ static long slot_of(const struct cf_ip *ip)
 
 bool cf_synth_contains(const struct cf_ip *ip)
 {
-	return ip->family == AF_INET ? ip->b[0] == 198 && ip->b[1] == 19
+	return ip->family == AF_INET	? ip->b[0] == 198 && ip->b[1] == 19
 	       : ip->family == AF_INET6 ? memcmp(ip->b, v6_prefix, sizeof(v6_prefix)) == 0
 					: false;
 }

@@ -30,8 +30,8 @@
 #include "util/cleanup.h"
 #include "util/fileio.h"
 
-__attribute__((format(printf, 3, 0))) static void vformat(char *buf, size_t len,
-							     const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vformat(char *buf, size_t len, const char *fmt,
+							  va_list ap)
 {
 	vsnprintf(buf, len, fmt, ap);
 }

@@ -44,12 +44,9 @@ struct ns_type {
 };
 
 static const struct ns_type ns_types[] = {
-    {CLONE_NEWUSER, "user", "max_user_namespaces"},
-    {CLONE_NEWNET, "network", "max_net_namespaces"},
-    {CLONE_NEWNS, "mount", "max_mnt_namespaces"},
-    {CLONE_NEWPID, "PID", "max_pid_namespaces"},
-    {CLONE_NEWUTS, "UTS", "max_uts_namespaces"},
-    {CLONE_NEWIPC, "IPC", "max_ipc_namespaces"},
+    {CLONE_NEWUSER, "user", "max_user_namespaces"}, {CLONE_NEWNET, "network", "max_net_namespaces"},
+    {CLONE_NEWNS, "mount", "max_mnt_namespaces"},   {CLONE_NEWPID, "PID", "max_pid_namespaces"},
+    {CLONE_NEWUTS, "UTS", "max_uts_namespaces"},    {CLONE_NEWIPC, "IPC", "max_ipc_namespaces"},
 };
 
 static bool sysctl_is(const char *path, long value)

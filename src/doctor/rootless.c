@@ -60,7 +60,8 @@ static void check_userns(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 
 	(void)ctx;
 	if (r == 0)
-		cf_check_set(c, CF_CHECK_OK, "created user, mount, network, PID, UTS and IPC namespaces");
+		cf_check_set(c, CF_CHECK_OK,
+			     "created user, mount, network, PID, UTS and IPC namespaces");
 	else
 		cf_doctor_explain_userns_error(c, -r, CF_DOCTOR_SANDBOX_NS);
 }

@@ -35,7 +35,7 @@ struct cache_entry {
 
 struct cf_attrib {
 	int diag_fd;
-	ino_t pidns; /* inode of the sandbox's PID namespace */
+	ino_t pidns;  /* inode of the sandbox's PID namespace */
 	int last_pid; /* the process the previous lookup found */
 	struct cache_entry cache[CACHE_SIZE];
 	struct cf_attrib_proc recall[RECALL_SIZE]; /* the latest lookups' results */
@@ -75,8 +75,8 @@ static void put_addr(const struct cf_ip *ip, __be32 *dst)
 }
 
 /* sock_diag: the inode of the tree's socket with this exact 4-tuple. */
-static int diag_inode(struct cf_attrib *a, uint8_t proto, const struct cf_ip *src,
-		      uint16_t sport, const struct cf_ip *dst, uint16_t dport, unsigned long *inode)
+static int diag_inode(struct cf_attrib *a, uint8_t proto, const struct cf_ip *src, uint16_t sport,
+		      const struct cf_ip *dst, uint16_t dport, unsigned long *inode)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -120,8 +120,10 @@ static unsigned long long start_time(int pid)
 	if (!f)
 		return 0;
 	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-			       "%*d %*d %llu", &start);
+		sscanf(p + 2,
+		       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+		       "%*d %*d %llu",
+		       &start);
 	fclose(f);
 	return start;
 }
@@ -247,8 +249,8 @@ int cf_attrib_recall(const struct cf_attrib *a, int pid, struct cf_attrib_proc *
 {
 	/* Newest first: a pid reused since holds the later process. */
 	for (unsigned i = 1; i <= RECALL_SIZE; i++) {
-		const struct cf_attrib_proc *p = &a->recall[(a->recall_next + RECALL_SIZE - i) %
-							    RECALL_SIZE];
+		const struct cf_attrib_proc *p =
+		    &a->recall[(a->recall_next + RECALL_SIZE - i) % RECALL_SIZE];
 
 		if (p->pid > 0 && p->pid == pid) {
 			*out = *p;

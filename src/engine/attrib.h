@@ -17,7 +17,7 @@
 struct cf_attrib;
 
 struct cf_attrib_proc {
-	int pid;	/* in the host's PID namespace */
+	int pid; /* in the host's PID namespace */
 	char comm[16];
 	char exe[256];
 };

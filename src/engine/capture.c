@@ -67,7 +67,11 @@ static bool keep(void *arg, const uint8_t *buf, size_t len, int ifindex, uint8_t
 int cf_capture_start(struct cf_engine *e, int fd, struct cf_pcapng *w)
 {
 	struct cf_capdrain_opts o = {
-	    .fd = fd, .out = w, .ring_blocks = CF_PKTRING_BLOCKS, .keep = keep, .keep_arg = &e->plan,
+	    .fd = fd,
+	    .out = w,
+	    .ring_blocks = CF_PKTRING_BLOCKS,
+	    .keep = keep,
+	    .keep_arg = &e->plan,
 	};
 	int r;
 

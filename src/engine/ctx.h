@@ -47,8 +47,7 @@ struct cf_watch {
 
 #define CF_ASKED_SLOTS 1024
 
-#define cf_container_of(ptr, type, member)                                     \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+#define cf_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 struct cf_tcp_table;
 struct cf_dnsfwd;
@@ -97,7 +96,7 @@ struct cf_engine {
 	struct cf_hostaddrs *hostaddrs; /* keeps the policy's host_local set current */
 	struct cf_watch w_hostaddrs;
 	bool hostaddrs_warned;
-	struct cf_obs *obs; /* flow log and summary aggregation, or NULL */
+	struct cf_obs *obs;	  /* flow log and summary aggregation, or NULL */
 	struct cf_attrib *attrib; /* process attribution, with obs only */
 
 	/*
@@ -108,7 +107,7 @@ struct cf_engine {
 	struct cf_asked_name {
 		struct cf_ip ip;
 		char name[256];
-	} *asked; /* CF_ASKED_SLOTS entries, with --proxy only */
+	} * asked;		/* CF_ASKED_SLOTS entries, with --proxy only */
 	struct cf_synth *synth; /* --proxy-remote-dns: stand-in addresses for names, or NULL */
 	bool synth_full_warned;
 
@@ -118,8 +117,8 @@ struct cf_engine {
 	struct cf_tls_ctx *tls_ctx; /* https:// proxies */
 	bool proxy_warned;
 
-	struct cf_egress *egress; /* synthesized egress view (egress.c), or NULL */
-	struct cf_wire *wire;	  /* wire-egress view (wire.c), or NULL */
+	struct cf_egress *egress;  /* synthesized egress view (egress.c), or NULL */
+	struct cf_wire *wire;	   /* wire-egress view (wire.c), or NULL */
 	struct cf_pcapng *capture; /* child view, or NULL */
 	int capture_fd;
 	struct cf_capdrain *capture_drain; /* the thread writing it */
@@ -132,7 +131,8 @@ struct cf_engine {
 	struct cf_engine_result *res;
 
 	uint8_t rxbuf[65536];
-	/* Room for the largest IPv6 packet; cf_engine_tun_write() fragments what tun0 cannot take. */
+	/* Room for the largest IPv6 packet; cf_engine_tun_write() fragments what tun0 cannot take.
+	 */
 	uint8_t txbuf[CF_PKT_IP6_MAX_LEN];
 };
 

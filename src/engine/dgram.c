@@ -42,7 +42,7 @@
 struct dgram_flow {
 	struct cf_watch w;
 	int fd;
-	uint8_t proto; /* IPPROTO_UDP, IPPROTO_ICMP or IPPROTO_ICMPV6 */
+	uint8_t proto;	     /* IPPROTO_UDP, IPPROTO_ICMP or IPPROTO_ICMPV6 */
 	struct cf_flow flow; /* sport/dport: UDP ports, or echo id in sport */
 	uint8_t ttl;	     /* TTL currently set on the socket */
 	bool dead;
@@ -117,8 +117,8 @@ int cf_dgram_init(struct cf_engine *e)
 static void flow_close(struct cf_engine *e, struct dgram_flow *f)
 {
 	struct cf_dgram_table *t = e->dgram;
-	struct dgram_flow **slot = find_slot(t, f->proto, &f->flow.src, &f->flow.dst,
-					     f->flow.sport, f->flow.dport);
+	struct dgram_flow **slot =
+	    find_slot(t, f->proto, &f->flow.src, &f->flow.dst, f->flow.sport, f->flow.dport);
 
 	if (*slot == f)
 		*slot = f->hnext;
@@ -224,8 +224,8 @@ static void evict_if_full(struct cf_engine *e)
  * Create the flow for @pkt. On failure return NULL with *err set and
  * *denied telling a policy refusal from a host socket failure.
  */
-static struct dgram_flow *flow_new(struct cf_engine *e, const struct cf_pkt *pkt,
-				   uint16_t sport, uint16_t dport, int *err, bool *denied)
+static struct dgram_flow *flow_new(struct cf_engine *e, const struct cf_pkt *pkt, uint16_t sport,
+				   uint16_t dport, int *err, bool *denied)
 {
 	struct dgram_flow *f = calloc(1, sizeof(*f));
 
@@ -319,7 +319,8 @@ void cf_dgram_on_packet(struct cf_engine *e, const struct cf_pkt *pkt)
 	if (!f) {
 		f = flow_new(e, pkt, sport, dport, &err, &denied);
 		if (!f) {
-			if (!denied && pkt->proto != IPPROTO_UDP && (err == -EACCES || err == -EPERM))
+			if (!denied && pkt->proto != IPPROTO_UDP &&
+			    (err == -EACCES || err == -EPERM))
 				no_ping_hint(e);
 			refuse(e, pkt, err);
 			return;
@@ -412,16 +413,18 @@ static void deliver_error(struct cf_engine *e, struct dgram_flow *f,
 static void drain_errors(struct cf_engine *e, struct dgram_flow *f)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
-				    sizeof(struct sockaddr_in6))];
+		char
+		    buf[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in6))];
 		struct cmsghdr align;
 	} u;
 	uint8_t data[QUOTE_MAX];
 
 	for (int i = 0; i < 16; i++) {
-		struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-				      .msg_controllen = sizeof(u.buf) };
+		struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = u.buf,
+				     .msg_controllen = sizeof(u.buf)};
 		struct cmsghdr *c;
 		ssize_t n = recvmsg(f->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
 
@@ -439,7 +442,7 @@ static void drain_errors(struct cf_engine *e, struct dgram_flow *f)
 			memset(&err, 0, sizeof(err));
 			memcpy(&err, CMSG_DATA(c),
 			       c->cmsg_len - CMSG_LEN(0) < sizeof(err) ? c->cmsg_len - CMSG_LEN(0)
-								      : sizeof(err));
+								       : sizeof(err));
 			deliver_error(e, f, &err.ee, data, (size_t)n);
 		}
 	}
@@ -459,7 +462,8 @@ void cf_dgram_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			/* With IP_RECVERR an error is reported here too; the queue has the details. */
+			/* With IP_RECVERR an error is reported here too; the queue has the details.
+			 */
 			drain_errors(e, f);
 			continue;
 		}

@@ -39,12 +39,12 @@ struct dns_query {
 	struct cf_ip client, server; /* the tree's address, and the server it asked */
 	uint16_t client_port, server_port;
 	uint16_t id;
-	uint64_t flow_id;	     /* ties the flow log's query and answer */
-	size_t resolver;	     /* index of the resolver tried */
+	uint64_t flow_id; /* ties the flow log's query and answer */
+	size_t resolver;  /* index of the resolver tried */
 	uint64_t deadline_ms;
 	uint8_t *msg;
 	size_t len;
-	bool dead; /* answered; freed after the current epoll batch */
+	bool dead;		   /* answered; freed after the current epoll batch */
 	struct cf_egress_sock egs; /* the host socket, for the egress capture views */
 	struct dns_query *prev, *next;
 };
@@ -121,7 +121,7 @@ static int query_send(struct cf_engine *e, struct dns_query *q)
 		server = cf_engine_resolver(e, q->resolver);
 	else if (q->resolver == 0 && cf_engine_host_target(e, &q->server, &loopback))
 		server = &loopback; /* policy allowed it: a port of --allow-host-port */
-	else /* the server the tree asked, and only that one */
+	else			    /* the server the tree asked, and only that one */
 		server = q->resolver == 0 ? &q->server : NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -165,7 +165,8 @@ static void reply(struct cf_engine *e, const struct dns_query *q, const uint8_t 
 static void fail_query(struct cf_engine *e, struct dns_query *q)
 {
 	uint8_t buf[512];
-	ssize_t n = cf_dns_build_empty_answer(q->msg, q->len, CF_DNS_RCODE_SERVFAIL, buf, sizeof(buf));
+	ssize_t n =
+	    cf_dns_build_empty_answer(q->msg, q->len, CF_DNS_RCODE_SERVFAIL, buf, sizeof(buf));
 
 	e->stats.dns_failures++;
 	if (n > 0) {

@@ -13,7 +13,8 @@ int cf_dnsfwd_init(struct cf_engine *e);
 /* Drop every query in flight and free the state. */
 void cf_dnsfwd_fini(struct cf_engine *e);
 
-/* Whether a UDP packet is a query for the forwarder (the virtual resolver, or any server with --dns). */
+/* Whether a UDP packet is a query for the forwarder (the virtual resolver, or any server with
+ * --dns). */
 bool cf_dnsfwd_wants(const struct cf_engine *e, const struct cf_pkt *pkt);
 
 /* Handle one UDP DNS query from the tree. */

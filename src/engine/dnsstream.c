@@ -149,8 +149,8 @@ static int on_query(struct cf_engine *e, struct cf_dnsstream *s, const struct cf
 
 	cf_flow_dns_query(e, f->id, true, frame + 2, len - 2, &f->dst, f->dport, &verdict);
 	if (verdict > 0) {
-		n = cf_flow_dns_remote_answer(e, f->id, true, &f->dst, f->dport, frame + 2,
-					      len - 2, ans + 2, sizeof(ans) - 2);
+		n = cf_flow_dns_remote_answer(e, f->id, true, &f->dst, f->dport, frame + 2, len - 2,
+					      ans + 2, sizeof(ans) - 2);
 	} else if (verdict == 0) {
 		return queue(&s->q, frame, len);
 	} else {
@@ -183,14 +183,15 @@ static int frame_done(struct cf_engine *e, struct cf_dnsstream *s, const struct 
 	int r = 0;
 
 	if (whole > 0)
-		r = queries ? on_query(e, s, f, d->in.p, whole) : on_answer(e, s, f, d->in.p, whole);
+		r = queries ? on_query(e, s, f, d->in.p, whole)
+			    : on_answer(e, s, f, d->in.p, whole);
 	buf_emptied(&d->in);
 	return r;
 }
 
 /* Read frames from @fd into @d->in; hand each whole one on. Return 0 or -errno. */
-static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f,
-		       int fd, struct dns_dir *d, bool queries)
+static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct cf_flow *f, int fd,
+		       struct dns_dir *d, bool queries)
 {
 	struct dns_dir *target = queries ? &s->q : &s->a;
 

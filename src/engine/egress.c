@@ -108,8 +108,7 @@ int cf_egress_finish(struct cf_engine *e, uint64_t *packets)
  * Write the @len bytes of packet built at @pkt: eg->pkt, or room in the
  * writer's buffer (cf_pcapng_packet_room()), which spares a copy of bulk data.
  */
-static void emit_at(struct cf_egress *eg, enum cf_egress_dir dir, const uint8_t *pkt,
-		    ssize_t len)
+static void emit_at(struct cf_egress *eg, enum cf_egress_dir dir, const uint8_t *pkt, ssize_t len)
 {
 	enum cf_pcapng_dir d = dir == CF_EGRESS_OUT ? CF_PCAPNG_DIR_OUT : CF_PCAPNG_DIR_IN;
 	int r;
@@ -168,7 +167,7 @@ static uint32_t next_isn(struct cf_egress *eg)
 }
 
 /* The SYN / SYN-ACK options: NOP, window scale. */
-static const uint8_t syn_opts[4] = { 1, 3, 3, WINDOW_SCALE };
+static const uint8_t syn_opts[4] = {1, 3, 3, WINDOW_SCALE};
 
 static void emit(struct cf_egress *eg, enum cf_egress_dir dir, ssize_t len)
 {
@@ -184,7 +183,9 @@ static void tcp_emit_at(struct cf_egress_sock *s, enum cf_egress_dir dir, uint8_
 	    .seq = seq,
 	    .ack = (flags & TH_ACK) ? s->next[1 - dir] : 0,
 	    .flags = flags,
-	    .window = (flags & TH_RST) ? 0 : (flags & TH_SYN) ? SYN_WINDOW : DATA_WINDOW,
+	    .window = (flags & TH_RST)	 ? 0
+		      : (flags & TH_SYN) ? SYN_WINDOW
+					 : DATA_WINDOW,
 	    .opts = (flags & TH_SYN) ? syn_opts : NULL,
 	    .opts_len = (flags & TH_SYN) ? sizeof(syn_opts) : 0,
 	    .payload = data,
@@ -403,8 +404,8 @@ static ssize_t build_dgram(struct cf_egress_sock *s, enum cf_egress_dir dir, con
 				      p + CF_PKT_ICMP_HDR_LEN, len - CF_PKT_ICMP_HDR_LEN, ttl);
 }
 
-void cf_egress_dgram(struct cf_egress_sock *s, enum cf_egress_dir dir, const void *data,
-		     size_t len, uint8_t ttl)
+void cf_egress_dgram(struct cf_egress_sock *s, enum cf_egress_dir dir, const void *data, size_t len,
+		     uint8_t ttl)
 {
 	if (!recording(s) || s->proto == IPPROTO_TCP)
 		return;

@@ -100,8 +100,8 @@ void cf_egress_tcp_rst(struct cf_egress_sock *s, enum cf_egress_dir dir);
  * or received, as given to send() / returned by recv(): the UDP payload, or
  * the ICMP message (8-byte echo header and data).
  */
-void cf_egress_dgram(struct cf_egress_sock *s, enum cf_egress_dir dir, const void *data,
-		     size_t len, uint8_t ttl);
+void cf_egress_dgram(struct cf_egress_sock *s, enum cf_egress_dir dir, const void *data, size_t len,
+		     uint8_t ttl);
 
 /*
  * An ICMP error the socket received (IP_RECVERR) from @from, about the

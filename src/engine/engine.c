@@ -68,14 +68,14 @@ static uint64_t monotonic_ms(void)
 
 int cf_engine_watch(struct cf_engine *e, int fd, uint32_t events, struct cf_watch *w)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = w };
+	struct epoll_event ev = {.events = events, .data.ptr = w};
 
 	return epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
 int cf_engine_rewatch(struct cf_engine *e, int fd, uint32_t events, struct cf_watch *w)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = w };
+	struct epoll_event ev = {.events = events, .data.ptr = w};
 
 	return epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
 }
@@ -276,9 +276,10 @@ static void on_hostaddrs(struct cf_engine *e)
 	int r = cf_hostaddrs_on_event(e->hostaddrs);
 
 	if (r < 0 && !e->hostaddrs_warned) {
-		log_warn("cannot read the host's addresses again (%s): host_local keeps denying the "
-			 "addresses read before",
-			 strerror(-r));
+		log_warn(
+		    "cannot read the host's addresses again (%s): host_local keeps denying the "
+		    "addresses read before",
+		    strerror(-r));
 		e->hostaddrs_warned = true;
 	}
 }
@@ -346,8 +347,8 @@ static int open_hostaddrs(struct cf_engine *e)
 static int open_loop_fds(struct cf_engine *e)
 {
 	struct itimerspec its = {
-		.it_interval = { .tv_sec = 0, .tv_nsec = TICK_MS * 1000000L },
-		.it_value = { .tv_sec = 0, .tv_nsec = TICK_MS * 1000000L },
+	    .it_interval = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L},
+	    .it_value = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L},
 	};
 	sigset_t mask;
 
@@ -375,13 +376,10 @@ static int watch_all(struct cf_engine *e)
 		struct cf_watch *w;
 		uint8_t kind;
 	} t[] = {
-		{ e->tun_fd, &e->w_tun, CF_W_TUN },
-		{ e->listen4, &e->w_listen4, CF_W_LISTEN },
-		{ e->listen6, &e->w_listen6, CF_W_LISTEN },
-		{ e->sigfd, &e->w_sig, CF_W_SIGNAL },
-		{ e->ctlfd, &e->w_ctl, CF_W_CTL },
-		{ e->pidfd, &e->w_pidfd, CF_W_PIDFD },
-		{ e->timerfd, &e->w_timer, CF_W_TIMER },
+	    {e->tun_fd, &e->w_tun, CF_W_TUN},	      {e->listen4, &e->w_listen4, CF_W_LISTEN},
+	    {e->listen6, &e->w_listen6, CF_W_LISTEN}, {e->sigfd, &e->w_sig, CF_W_SIGNAL},
+	    {e->ctlfd, &e->w_ctl, CF_W_CTL},	      {e->pidfd, &e->w_pidfd, CF_W_PIDFD},
+	    {e->timerfd, &e->w_timer, CF_W_TIMER},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -395,8 +393,7 @@ static int watch_all(struct cf_engine *e)
 	return 0;
 }
 
-static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
-		       struct cf_sandbox *sb)
+static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, struct cf_sandbox *sb)
 {
 	int r;
 
@@ -445,7 +442,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o,
 	if (r == 0 && o->obs)
 		r = cf_attrib_new(take_fd_int(&sb->diag_fd), sb->helper, &e->attrib);
 	else if (sb->diag_fd >= 0)
-		close(take_fd_int(&sb->diag_fd)); /* see engine_fini: no socket may outlive tun0's fd */
+		close(take_fd_int(
+		    &sb->diag_fd)); /* see engine_fini: no socket may outlive tun0's fd */
 	/* The writers are borrowed: the capture set closes them (capture/files.h). */
 	if (r == 0 && o->capture) {
 		int fd = take_fd_int(&sb->capture_fd);
@@ -474,12 +472,12 @@ static void engine_fini(struct cf_engine *e)
 	 * the listeners, the last sockets of that namespace, are closed, the
 	 * namespace is torn down by the kernel's own worker instead.
 	 */
-	int fds[] = { e->listen4, e->listen6, e->sigfd, e->ctlfd, e->pidfd,
-		      e->timerfd, e->epfd, e->tun_fd };
+	int fds[] = {e->listen4, e->listen6, e->sigfd, e->ctlfd,
+		     e->pidfd,	 e->timerfd, e->epfd,  e->tun_fd};
 
 	if (e->capture)
-		e->res->capture_err = cf_capture_finish(e, &e->res->capture_dropped,
-						       &e->res->capture_packets);
+		e->res->capture_err =
+		    cf_capture_finish(e, &e->res->capture_dropped, &e->res->capture_packets);
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);
@@ -488,8 +486,8 @@ static void engine_fini(struct cf_engine *e)
 	if (e->egress)
 		e->res->egress_err = cf_egress_finish(e, &e->res->egress_packets);
 	if (e->wire)
-		e->res->egress_err = cf_wire_finish(e, &e->res->egress_packets,
-						    &e->res->egress_dropped);
+		e->res->egress_err =
+		    cf_wire_finish(e, &e->res->egress_packets, &e->res->egress_dropped);
 	if (e->policy)
 		res_denials(e);
 	cf_hostaddrs_close(e->hostaddrs);
@@ -564,7 +562,8 @@ static int engine_flush(struct cf_engine *e)
 
 		if (e->flush_abort || monotonic_ms() - last >= FLUSH_IDLE_MS) {
 			log_warn("%zu connection(s) still had data of the command for their "
-				 "destination; resetting them", left);
+				 "destination; resetting them",
+				 left);
 			return 0;
 		}
 		r = engine_turn(e, FLUSH_IDLE_MS / 4, &relayed);
@@ -603,7 +602,8 @@ static void confine(struct cf_engine *e)
 			  "than x86_64 and aarch64); the engine runs without it");
 	else if (r < 0)
 		log_warn("the engine runs without its seccomp filter (%s): it is not confined; "
-			 "check that the kernel has CONFIG_SECCOMP_FILTER", strerror(-r));
+			 "check that the kernel has CONFIG_SECCOMP_FILTER",
+			 strerror(-r));
 }
 
 int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,

@@ -21,22 +21,22 @@ struct cf_engine_opts {
 	struct cf_pcapng *capture; /* child view, or NULL */
 	struct cf_pcapng *egress;  /* egress view, or NULL */
 	struct cf_pcapng *wire;	   /* wire-egress view, or NULL */
-	int wire_fd; /* with wire: its host packet socket (the engine closes it) */
-	struct cf_obs *obs;		      /* flow events go here (owned by the caller), or NULL */
+	int wire_fd;		   /* with wire: its host packet socket (the engine closes it) */
+	struct cf_obs *obs;	   /* flow events go here (owned by the caller), or NULL */
 	const struct sockaddr_storage *proxy_addr; /* --proxy, resolved on the host, or NULL */
 	socklen_t proxy_addr_len;
 };
 
 /* How the command ended, as the engine learnt it from the sandbox's init. */
 struct cf_engine_result {
-	int wait_status; /* valid when exec_err == 0 */
-	int exec_err;	 /* errno of a failed exec (ENOENT: not found) */
-	int fatal_err;	 /* the engine itself failed (-errno), 0 otherwise */
+	int wait_status;  /* valid when exec_err == 0 */
+	int exec_err;	  /* errno of a failed exec (ENOENT: not found) */
+	int fatal_err;	  /* the engine itself failed (-errno), 0 otherwise */
 	bool helper_lost; /* the sandbox ended without reporting a status */
-	uint64_t denials;  /* flows and queries policy refused */
-	int capture_err;   /* the capture file could not be written (-errno) */
+	uint64_t denials; /* flows and queries policy refused */
+	int capture_err;  /* the capture file could not be written (-errno) */
 	uint64_t capture_packets, capture_dropped;
-	int egress_err;	   /* the egress or wire-egress file could not be written (-errno) */
+	int egress_err; /* the egress or wire-egress file could not be written (-errno) */
 	uint64_t egress_packets, egress_dropped; /* dropped: wire-egress packet socket */
 };
 

@@ -72,8 +72,8 @@ static int police(struct cf_engine *e, enum cf_flow_proto proto, struct cf_flow 
 
 	if (cf_engine_host_target(e, &f->target, &loopback))
 		f->via_proxy = false;
-	cf_policy_check_flow(e->policy, proto, &f->target, f->target_port, f->via_proxy,
-			     e->now_ms, &v);
+	cf_policy_check_flow(e->policy, proto, &f->target, f->target_port, f->via_proxy, e->now_ms,
+			     &v);
 	if (!v.allow) {
 		violation(e, f->id, proto, &f->target, f->target_port, &v);
 		return -EACCES;
@@ -227,7 +227,7 @@ static void dns_answer(struct cf_engine *e, uint64_t id, bool tcp, const struct 
 		       bool learns)
 {
 	struct cf_ip ips[MAX_ANSWER_IPS];
-	struct cf_dns_answer a = { 0 };
+	struct cf_dns_answer a = {0};
 	struct cf_dns_query q;
 	size_t n = 0;
 	char tb[16];
@@ -262,8 +262,8 @@ void cf_flow_dns_relayed(struct cf_engine *e, uint64_t id, bool tcp, const struc
 		   cf_flow_dns_redirected(e, server));
 }
 
-void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *server,
-			uint16_t port, const uint8_t *msg, size_t len)
+void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *server, uint16_t port,
+			const uint8_t *msg, size_t len)
 {
 	struct cf_dns_query q;
 	char detail[320];
@@ -271,22 +271,22 @@ void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *se
 	dns_answer(e, id, false, server, port, msg, len, ANSWER_SYNTHETIC_EMPTY, false);
 	if (!e->obs)
 		return;
-	snprintf(detail, sizeof(detail), "no resolver answered the query for %s; the tree got SERVFAIL",
+	snprintf(detail, sizeof(detail),
+		 "no resolver answered the query for %s; the tree got SERVFAIL",
 		 cf_dns_parse_query(msg, len, &q) == 0 && q.has_question ? q.qname : "(no name)");
 	cf_obs_runtime_failure(e->obs, "run", "dns_upstream_timeout", detail);
 }
 
-void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp,
-			   const struct cf_ip *server, uint16_t port, const uint8_t *msg,
-			   size_t len)
+void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
+			   uint16_t port, const uint8_t *msg, size_t len)
 {
 	dns_answer(e, id, tcp, server, port, msg, len, ANSWER_SYNTHETIC_EMPTY, false);
 }
 
 static bool asks_for_addresses(const struct cf_dns_query *q)
 {
-	return q->qclass == 1 /* IN */ && (q->qtype == 1 /* A */ || q->qtype == 28 /* AAAA */ ||
-					   q->qtype == 255 /* ANY */);
+	return q->qclass == 1 /* IN */ &&
+	       (q->qtype == 1 /* A */ || q->qtype == 28 /* AAAA */ || q->qtype == 255 /* ANY */);
 }
 
 ssize_t cf_flow_dns_remote_answer(struct cf_engine *e, uint64_t id, bool tcp,
@@ -342,8 +342,8 @@ static const struct cf_obs_proc *owner(struct cf_engine *e, struct cf_flow *f,
 	if (!e->attrib || (f->proto != CF_PROTO_TCP && f->proto != CF_PROTO_UDP))
 		return NULL;
 	if (f->owner_pid <= 0 || cf_attrib_recall(e->attrib, f->owner_pid, ap) < 0) {
-		if (cf_attrib_lookup(e->attrib, proto, &f->src, f->sport, &f->dst, f->dport,
-				     ap) < 0)
+		if (cf_attrib_lookup(e->attrib, proto, &f->src, f->sport, &f->dst, f->dport, ap) <
+		    0)
 			return NULL;
 		f->owner_pid = ap->pid;
 	}

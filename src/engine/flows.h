@@ -16,15 +16,15 @@ struct cf_engine;
 
 struct cf_flow {
 	uint64_t id;
-	uint8_t proto;	    /* enum cf_flow_proto */
-	struct cf_ip src, dst;	    /* as the tree addressed it */
+	uint8_t proto;	       /* enum cf_flow_proto */
+	struct cf_ip src, dst; /* as the tree addressed it */
 	uint16_t sport, dport;
-	struct cf_ip target;	    /* where the engine connects (dst, or the resolver for DNS) */
+	struct cf_ip target; /* where the engine connects (dst, or the resolver for DNS) */
 	uint16_t target_port;
 	bool via_proxy;
-	bool is_dns;	    /* DNS over TCP redirected to the resolver */
+	bool is_dns; /* DNS over TCP redirected to the resolver */
 	bool connected;
-	int owner_pid;	    /* the process the first event named (0: none yet) */
+	int owner_pid; /* the process the first event named (0: none yet) */
 	uint64_t start_ms;
 	uint64_t bytes_sent, bytes_received;
 };
@@ -43,7 +43,8 @@ int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f);
  */
 int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t proto);
 
-/* Whether DNS the tree sends to @server goes to childflow's resolver choice (--dns or the host's). */
+/* Whether DNS the tree sends to @server goes to childflow's resolver choice (--dns or the host's).
+ */
 bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *server);
 
 /*
@@ -80,8 +81,8 @@ uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uin
 const char *cf_flow_asked_name(const struct cf_engine *e, const struct cf_ip *ip);
 
 /* No resolver answered: the engine answers SERVFAIL (@msg) and says so in the flow log. */
-void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *server,
-			uint16_t port, const uint8_t *msg, size_t len);
+void cf_flow_dns_failed(struct cf_engine *e, uint64_t id, const struct cf_ip *server, uint16_t port,
+			const uint8_t *msg, size_t len);
 
 /*
  * An answer from upstream is going back to the tree (@server: the server the
@@ -92,11 +93,11 @@ void cf_flow_dns_relayed(struct cf_engine *e, uint64_t id, bool tcp, const struc
 			 uint16_t port, const uint8_t *msg, size_t len);
 
 /* The engine answered a query itself (policy): log it. */
-void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp,
-			   const struct cf_ip *server, uint16_t port, const uint8_t *msg,
-			   size_t len);
+void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
+			   uint16_t port, const uint8_t *msg, size_t len);
 
-/* The upstream side of @f is open (@err 0) or failed (@err an errno; @why a text for the log, or NULL). */
+/* The upstream side of @f is open (@err 0) or failed (@err an errno; @why a text for the log, or
+ * NULL). */
 void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err, const char *why);
 
 /* A connected flow ended (bytes filled in by the caller). */

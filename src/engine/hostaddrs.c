@@ -104,8 +104,7 @@ static int on_route(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *tb[RTA_MAX + 1] = {0};
 	const struct rtmsg *rm = mnl_nlmsg_get_payload(nlh);
 
-	if (nlh->nlmsg_type != RTM_NEWROUTE ||
-	    mnl_attr_parse(nlh, sizeof(*rm), route_attr, tb) < 0)
+	if (nlh->nlmsg_type != RTM_NEWROUTE || mnl_attr_parse(nlh, sizeof(*rm), route_attr, tb) < 0)
 		return MNL_CB_OK;
 	add_route(data, rm, tb);
 	return MNL_CB_OK;

@@ -32,12 +32,12 @@ int cf_pktring_open(struct cf_pktring *r, int fd, size_t block_size, size_t nblo
 {
 	int version = TPACKET_V3;
 	struct tpacket_req3 req = {
-		.tp_block_size = (unsigned)block_size,
-		.tp_block_nr = (unsigned)nblocks,
-		/* V3 packs packets of any size into a block; the frame is the unit of account. */
-		.tp_frame_size = 2048,
-		.tp_frame_nr = (unsigned)(block_size / 2048 * nblocks),
-		.tp_retire_blk_tov = CF_PKTRING_RETIRE_MS,
+	    .tp_block_size = (unsigned)block_size,
+	    .tp_block_nr = (unsigned)nblocks,
+	    /* V3 packs packets of any size into a block; the frame is the unit of account. */
+	    .tp_frame_size = 2048,
+	    .tp_frame_nr = (unsigned)(block_size / 2048 * nblocks),
+	    .tp_retire_blk_tov = CF_PKTRING_RETIRE_MS,
 	};
 	void *map;
 
@@ -67,14 +67,14 @@ static void read_block(struct tpacket_block_desc *b, cf_pktring_fn fn, void *arg
 		const struct sockaddr_ll *sll =
 		    (const struct sockaddr_ll *)(const void *)(p + TPACKET_ALIGN(sizeof(*h)));
 		struct cf_pktring_pkt pkt = {
-			.data = p + h->tp_net,
-			.len = h->tp_snaplen,
-			.wire_len = h->tp_len,
-			.ts_ns = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec,
-			.ifindex = sll->sll_ifindex,
-			.protocol = ntohs(sll->sll_protocol),
-			.hatype = sll->sll_hatype,
-			.pkttype = sll->sll_pkttype,
+		    .data = p + h->tp_net,
+		    .len = h->tp_snaplen,
+		    .wire_len = h->tp_len,
+		    .ts_ns = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec,
+		    .ifindex = sll->sll_ifindex,
+		    .protocol = ntohs(sll->sll_protocol),
+		    .hatype = sll->sll_hatype,
+		    .pkttype = sll->sll_pkttype,
 		};
 
 		fn(arg, &pkt);
@@ -106,13 +106,14 @@ bool cf_pktring_backlogged(const struct cf_pktring *r)
 {
 	size_t cur = __atomic_load_n(&r->cur, __ATOMIC_ACQUIRE);
 
-	/* The kernel fills blocks in order: if the one half a ring ahead is full, all before it are. */
+	/* The kernel fills blocks in order: if the one half a ring ahead is full, all before it
+	 * are. */
 	return r->map && user_owned(block(r, (cur + r->nblocks / 2) % r->nblocks));
 }
 
 void cf_pktring_settle(struct cf_pktring *r)
 {
-	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
 	const struct tpacket_block_desc *b;
 
 	if (!r->map)
@@ -146,8 +147,12 @@ int cf_pktring_recv(int fd, uint8_t *buf, size_t cap, struct cf_pktring_pkt *pkt
 	} u;
 	struct sockaddr_ll sll;
 	struct iovec iov = {.iov_base = buf, .iov_len = cap};
-	struct msghdr msg = {.msg_name = &sll, .msg_namelen = sizeof(sll), .msg_iov = &iov,
-			     .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	struct msghdr msg = {.msg_name = &sll,
+			     .msg_namelen = sizeof(sll),
+			     .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
 	ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
 
 	if (n < 0)

@@ -46,7 +46,8 @@ static int take_pipe(struct cf_relay *r, struct cf_relay_dir *d)
 	return 0;
 }
 
-/* Return @d's pipe to @pool when it is empty (only then may it carry other bytes), else close it. */
+/* Return @d's pipe to @pool when it is empty (only then may it carry other bytes), else close it.
+ */
 static void put_pipe(struct cf_relay_dir *d, struct cf_pipe_pool *pool)
 {
 	if (d->pipe_r < 0)

@@ -15,9 +15,9 @@
 
 struct cf_relay_dir {
 	int pipe_r, pipe_w;
-	size_t in_pipe;	 /* bytes sitting in the pipe */
+	size_t in_pipe; /* bytes sitting in the pipe */
 	size_t pipe_cap;
-	uint64_t bytes;	 /* bytes delivered to the destination */
+	uint64_t bytes; /* bytes delivered to the destination */
 	bool src_eof;
 	bool dst_shut;
 	/* With a tap: a pipe holding a copy (tee) of the first @tapped bytes of the pipe. */

@@ -77,29 +77,28 @@ enum tcp_state {
 	TCP_DEAD, /* closed; freed after the current epoll batch (its events may follow) */
 };
 
-static const char *const state_names[] = { "CONNECTING", "PROXYING", "INJECTED", "RELAY",
-					    "DEAD" };
+static const char *const state_names[] = {"CONNECTING", "PROXYING", "INJECTED", "RELAY", "DEAD"};
 
 struct tcp_conn {
 	struct cf_watch w_up;	 /* upstream socket */
 	struct cf_watch w_child; /* child-side socket (RELAY) */
 	enum tcp_state state;
-	struct cf_flow flow;	 /* the tree's 4-tuple and the flow record */
+	struct cf_flow flow; /* the tree's 4-tuple and the flow record */
 	int up_fd, child_fd;
 	uint64_t deadline_ms;
 	uint8_t *syn;
 	size_t syn_len;
 	struct cf_relay relay;
-	struct cf_dnsstream *dns; /* instead of the splice relay for DNS over TCP */
-	struct cf_upstream *up;	  /* proxy session while PROXYING */
-	struct cf_tlsrelay *tlsr; /* instead of the splice relay through an https:// proxy */
-	struct cf_tls *tls;	  /* the proxy's TLS session, between PROXYING and RELAY */
-	struct cf_egress_sock egs; /* the upstream socket, for the egress capture views */
+	struct cf_dnsstream *dns;	/* instead of the splice relay for DNS over TCP */
+	struct cf_upstream *up;		/* proxy session while PROXYING */
+	struct cf_tlsrelay *tlsr;	/* instead of the splice relay through an https:// proxy */
+	struct cf_tls *tls;		/* the proxy's TLS session, between PROXYING and RELAY */
+	struct cf_egress_sock egs;	/* the upstream socket, for the egress capture views */
 	struct tcp_conn *hnext;		/* hash chain (pending only) */
 	struct tcp_conn *prev, *next;	/* pending list */
 	struct tcp_conn *rprev, *rnext; /* ready list: relays whose turn ran out (RELAY only) */
 	bool ready;
-	bool starved; /* its relay waits for a pipe: no descriptor was left */
+	bool starved;  /* its relay waits for a pipe: no descriptor was left */
 	bool dns_slot; /* a DNS-over-TCP stream, counted in n_dns */
 };
 
@@ -107,15 +106,15 @@ struct cf_tcp_table {
 	struct tcp_conn *bucket[TCP_BUCKETS];
 	struct tcp_conn pending; /* list heads */
 	struct tcp_conn relays;
-	struct tcp_conn ready; /* head of the ready list */
+	struct tcp_conn ready;	    /* head of the ready list */
 	struct tcp_conn *graveyard; /* DEAD connections, chained through hnext */
 	struct cf_pipe_pool pipes;
 	size_t n_pending, n_relay;
-	size_t n_injected; /* SYNs written back whose connection was not accepted yet */
+	size_t n_injected;	/* SYNs written back whose connection was not accepted yet */
 	bool listeners_nodelay; /* TCP_NODELAY set on the listeners, so on what they accept */
-	size_t max_conns; /* what the file-descriptor limit allows */
-	size_t n_starved;  /* relays waiting for a pipe */
-	bool wake_starved; /* descriptors were freed since they last tried */
+	size_t max_conns;	/* what the file-descriptor limit allows */
+	size_t n_starved;	/* relays waiting for a pipe */
+	bool wake_starved;	/* descriptors were freed since they last tried */
 	bool warned_full, warned_relay, warned_starved;
 	size_t n_dns; /* DNS-over-TCP streams, from SYN to close (at most CF_DNSSTREAM_MAX) */
 	bool warned_dns_full;
@@ -138,8 +137,8 @@ static void list_del(struct tcp_conn *c)
 
 static void conn_set_state(struct cf_tcp_table *t, struct tcp_conn *c, enum tcp_state s)
 {
-	log_debug("tcp flow %llu: %s -> %s", (unsigned long long)c->flow.id,
-		  state_names[c->state], state_names[s]);
+	log_debug("tcp flow %llu: %s -> %s", (unsigned long long)c->flow.id, state_names[c->state],
+		  state_names[s]);
 	if (c->state == TCP_INJECTED)
 		t->n_injected--;
 	if (s == TCP_INJECTED)
@@ -162,8 +161,8 @@ static uint32_t tuple_hash(const struct cf_ip *src, uint16_t sport, const struct
 	return h % TCP_BUCKETS;
 }
 
-static struct tcp_conn **find_slot(struct cf_tcp_table *t, const struct cf_ip *src,
-				   uint16_t sport, const struct cf_ip *dst, uint16_t dport)
+static struct tcp_conn **find_slot(struct cf_tcp_table *t, const struct cf_ip *src, uint16_t sport,
+				   const struct cf_ip *dst, uint16_t dport)
 {
 	struct tcp_conn **pp = &t->bucket[tuple_hash(src, sport, dst, dport)];
 
@@ -179,8 +178,8 @@ static struct tcp_conn **find_slot(struct cf_tcp_table *t, const struct cf_ip *s
 
 static void pending_link(struct cf_tcp_table *t, struct tcp_conn *c)
 {
-	struct tcp_conn **slot = find_slot(t, &c->flow.src, c->flow.sport, &c->flow.dst,
-					   c->flow.dport);
+	struct tcp_conn **slot =
+	    find_slot(t, &c->flow.src, c->flow.sport, &c->flow.dst, c->flow.dport);
 
 	c->hnext = NULL;
 	*slot = c;
@@ -190,8 +189,8 @@ static void pending_link(struct cf_tcp_table *t, struct tcp_conn *c)
 
 static void pending_unlink(struct cf_tcp_table *t, struct tcp_conn *c)
 {
-	struct tcp_conn **slot = find_slot(t, &c->flow.src, c->flow.sport, &c->flow.dst,
-					   c->flow.dport);
+	struct tcp_conn **slot =
+	    find_slot(t, &c->flow.src, c->flow.sport, &c->flow.dst, c->flow.dport);
 
 	if (*slot == c)
 		*slot = c->hnext;
@@ -226,7 +225,8 @@ static bool set_nodelay(int listen_fd)
 {
 	int one = 1;
 
-	return listen_fd < 0 || setsockopt(listen_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
+	return listen_fd < 0 ||
+	       setsockopt(listen_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
 }
 
 int cf_tcp_init(struct cf_engine *e)
@@ -246,7 +246,7 @@ int cf_tcp_init(struct cf_engine *e)
 
 static void abort_fd(int fd)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 	if (fd < 0)
 		return;
@@ -388,7 +388,7 @@ void cf_tcp_fini(struct cf_engine *e)
 		conn_free(e, t->pending.next, true);
 	while (t->relays.next != &t->relays) {
 		struct tcp_conn *c = t->relays.next;
-		uint64_t b[2] = { c->relay.dir[0].bytes, c->relay.dir[1].bytes };
+		uint64_t b[2] = {c->relay.dir[0].bytes, c->relay.dir[1].bytes};
 
 		if (c->tlsr)
 			cf_tlsrelay_bytes(c->tlsr, b);
@@ -721,8 +721,8 @@ static void tap_gap(void *arg, int dir, size_t n)
 {
 	struct tcp_conn *c = arg;
 
-	log_debug("tcp flow %llu: egress capture lost %zu bytes",
-		  (unsigned long long)c->flow.id, n);
+	log_debug("tcp flow %llu: egress capture lost %zu bytes", (unsigned long long)c->flow.id,
+		  n);
 	cf_egress_tcp_gap(&c->egs, (enum cf_egress_dir)dir, n);
 }
 
@@ -736,8 +736,8 @@ static void tap_eof(void *arg, int dir)
 /* Splice relay; with the egress view on, tapped on the upstream side. */
 static int relay_init(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 {
-	const struct cf_relay_tap tap = { .bytes = tap_bytes, .gap = tap_gap, .eof = tap_eof,
-					  .arg = c };
+	const struct cf_relay_tap tap = {
+	    .bytes = tap_bytes, .gap = tap_gap, .eof = tap_eof, .arg = c};
 	int err = cf_relay_init(&c->relay, child_fd, c->up_fd, &e->tcp->pipes), t;
 
 	/* A capture problem must not cost the tree its connection: relay untapped. */
@@ -745,7 +745,8 @@ static int relay_init(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 		t = cf_relay_set_tap(&c->relay, &tap);
 		if (t < 0)
 			log_warn("capture: cannot copy tcp flow %llu's bytes (%s); the egress view "
-				 "misses them", (unsigned long long)c->flow.id, strerror(-t));
+				 "misses them",
+				 (unsigned long long)c->flow.id, strerror(-t));
 	}
 	return err;
 }
@@ -822,12 +823,13 @@ void cf_tcp_on_listener(struct cf_engine *e, int listen_fd)
 	for (int i = 0; i < 256 && (i == 0 || e->tcp->n_injected > 0); i++) {
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof(peer);
-		int cfd = accept4(listen_fd, (struct sockaddr *)&peer, &pl,
-				  SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int cfd =
+		    accept4(listen_fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (cfd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_debug("accept on the transparent listener: %s", strerror(errno));
+				log_debug("accept on the transparent listener: %s",
+					  strerror(errno));
 			return;
 		}
 		accept_one(e, cfd, &peer);

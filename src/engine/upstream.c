@@ -68,15 +68,15 @@ static const char *target_name(struct cf_engine *e, const struct cf_flow *f)
 	return n > 0 ? names[n - 1] : NULL;
 }
 
-int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
-		    struct cf_egress_sock *eg, struct cf_upstream **out)
+int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd, struct cf_egress_sock *eg,
+		    struct cf_upstream **out)
 {
 	const struct cf_config *cfg = e->cfg;
 	struct cf_upstream *u = calloc(1, sizeof(*u));
 	struct cf_hs_target t = {
-		.name = cfg->proxy_send_ip || address_rules(cfg) ? NULL : target_name(e, f),
-		.ip = &f->dst,
-		.port = f->dport,
+	    .name = cfg->proxy_send_ip || address_rules(cfg) ? NULL : target_name(e, f),
+	    .ip = &f->dst,
+	    .port = f->dport,
 	};
 	/* A stand-in address means nothing to the proxy: only its name can be sent. */
 	bool name_only = e->synth && cf_synth_contains(&f->dst);
@@ -86,9 +86,9 @@ int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
 		return -ENOMEM;
 	u->fd = fd;
 	u->eg = eg;
-	r = name_only && !t.name ? -EINVAL
-				 : cf_hs_new(&cfg->proxy, cfg->proxy_user, cfg->proxy_password, &t,
-					     &u->hs);
+	r = name_only && !t.name
+		? -EINVAL
+		: cf_hs_new(&cfg->proxy, cfg->proxy_user, cfg->proxy_password, &t, &u->hs);
 	if (r == -EINVAL && t.name && !name_only) {
 		/* A name unsafe to put in a request: ask for the address instead. */
 		t.name = NULL;
@@ -196,7 +196,8 @@ static enum cf_upstream_status hs_step(struct cf_upstream *u, uint32_t *events)
 			const char *why = NULL;
 
 			u->err = cf_hs_error(u->hs, &why);
-			fail(u, u->err ? u->err : ECONNREFUSED, why ? why : "proxy: handshake failed");
+			fail(u, u->err ? u->err : ECONNREFUSED,
+			     why ? why : "proxy: handshake failed");
 			return CF_UPSTREAM_FAILED;
 		}
 		if (n > 0) {

@@ -142,8 +142,11 @@ static bool key_equal(const struct wire_key *a, const struct wire_key *b)
 
 static struct wire_key key_of(const struct cf_egress_sock *s)
 {
-	return (struct wire_key){ .proto = s->proto, .local = s->local, .remote = s->remote,
-				  .lport = s->lport, .rport = s->rport };
+	return (struct wire_key){.proto = s->proto,
+				 .local = s->local,
+				 .remote = s->remote,
+				 .lport = s->lport,
+				 .rport = s->rport};
 }
 
 static bool set_has(const struct cf_wire *wire, const struct wire_key *k)
@@ -326,10 +329,16 @@ static int parse_ip(const uint8_t *p, size_t len, struct wire_tuple *t)
 
 static bool tuple_in_set(const struct cf_wire *wire, const struct wire_tuple *t)
 {
-	struct wire_key a = { .proto = t->proto, .local = t->src, .remote = t->dst,
-			      .lport = t->sport, .rport = t->dport };
-	struct wire_key b = { .proto = t->proto, .local = t->dst, .remote = t->src,
-			      .lport = t->dport, .rport = t->sport };
+	struct wire_key a = {.proto = t->proto,
+			     .local = t->src,
+			     .remote = t->dst,
+			     .lport = t->sport,
+			     .rport = t->dport};
+	struct wire_key b = {.proto = t->proto,
+			     .local = t->dst,
+			     .remote = t->src,
+			     .lport = t->dport,
+			     .rport = t->sport};
 
 	if (t->echo) {
 		a.rport = 0; /* echo: the id is the local "port" in both directions */
@@ -355,8 +364,8 @@ static void frag_remember(struct cf_wire *wire, const struct wire_tuple *t)
 {
 	struct frag_memo *m = &wire->frags[wire->frag_next++ % FRAG_MEMO];
 
-	*m = (struct frag_memo){ .proto = t->proto, .src = t->src, .dst = t->dst,
-				 .id = t->frag_id, .used = true };
+	*m = (struct frag_memo){
+	    .proto = t->proto, .src = t->src, .dst = t->dst, .id = t->frag_id, .used = true};
 }
 
 /* Whether the packet @p belongs to one of the tree's flows. */

@@ -249,8 +249,8 @@ struct cf_pkt_tcp_seg {
 	const struct cf_ip *src, *dst; /* same family; it picks IPv4 or IPv6 */
 	uint16_t sport, dport;
 	uint32_t seq, ack;
-	uint8_t flags;	 /* TH_* */
-	uint16_t window; /* as sent (unscaled) */
+	uint8_t flags;	     /* TH_* */
+	uint16_t window;     /* as sent (unscaled) */
 	const uint8_t *opts; /* TCP options, a multiple of 4 bytes, at most CF_PKT_TCP_OPTS_MAX */
 	size_t opts_len;
 	/* Data; may already be at buf + CF_PKT_TCP4/6_PAYLOAD_OFF (no options: no copy then)

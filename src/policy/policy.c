@@ -117,7 +117,6 @@ struct cf_policy {
 	size_t n_host_ports;
 };
 
-
 static const struct builtin_range metadata_ranges[] = {
     {AF_INET, 32, {169, 254, 169, 254}, "the cloud instance metadata service"},
     {AF_INET6,
@@ -706,7 +705,8 @@ static void deny_builtin(struct cf_policy *p, struct flow *f, const struct built
 		set_text(v, "%s%s is %s, which never leaves the sandbox", dst_str(f),
 			 as_v4(f, matched, as, sizeof(as)), r->what);
 	else
-		set_text(v, "%s%s is %s; the sandbox never reaches the host (see --allow-host-port)",
+		set_text(v,
+			 "%s%s is %s; the sandbox never reaches the host (see --allow-host-port)",
 			 dst_str(f), as_v4(f, matched, as, sizeof(as)), r->what);
 }
 
@@ -760,11 +760,13 @@ static bool check_host_alias(struct cf_policy *p, struct flow *f, struct cf_verd
 	}
 	verdict_deny(p, v, CF_REASON_HOST_LOCAL);
 	if (f->proto == CF_PROTO_ICMPV4 || f->proto == CF_PROTO_ICMPV6)
-		set_text(v, "%s to host.childflow.internal (%s): only ports opened by "
+		set_text(v,
+			 "%s to host.childflow.internal (%s): only ports opened by "
 			 "--allow-host-port reach the host",
 			 cf_flow_proto_name(f->proto), dst_str(f));
 	else
-		set_text(v, "port %u/%s of host.childflow.internal (the host's loopback) is not "
+		set_text(v,
+			 "port %u/%s of host.childflow.internal (the host's loopback) is not "
 			 "open: use --allow-host-port %u/%s",
 			 f->port, udp ? "udp" : "tcp", f->port, udp ? "udp" : "tcp");
 	return true;
@@ -776,8 +778,8 @@ static bool check_never(struct cf_policy *p, struct flow *f, struct cf_verdict *
 	return check_builtin(p, f, multicast_ranges, CF_ARRAY_SIZE(multicast_ranges),
 			     CF_REASON_MULTICAST, v) ||
 	       check_builtin(p, f, p->host_bcast, p->n_host_bcast, CF_REASON_MULTICAST, v) ||
-	       check_builtin(p, f, local_ranges, CF_ARRAY_SIZE(local_ranges),
-			     CF_REASON_HOST_LOCAL, v) ||
+	       check_builtin(p, f, local_ranges, CF_ARRAY_SIZE(local_ranges), CF_REASON_HOST_LOCAL,
+			     v) ||
 	       check_builtin(p, f, p->host_nets, p->n_host_nets, CF_REASON_HOST_LOCAL, v);
 }
 
@@ -930,7 +932,8 @@ void cf_policy_check_flow(struct cf_policy *p, enum cf_flow_proto proto, const s
 		return;
 	if (p->remote_dns && proto != CF_PROTO_TCP && cf_synth_contains(dst)) {
 		verdict_deny(p, out, CF_REASON_REMOTE_DNS);
-		set_text(out, "%s to %s: the address stands for a name only the proxy resolves, "
+		set_text(out,
+			 "%s to %s: the address stands for a name only the proxy resolves, "
 			 "and the proxy carries TCP only (--proxy-remote-dns)",
 			 cf_flow_proto_name(proto), dst_str(&f));
 		return;

@@ -58,8 +58,10 @@ enum cf_reason {
 	CF_REASON_DENY_DOMAIN_EXACT,
 	CF_REASON_DEFAULT_DENY,
 	CF_REASON_PROXY_ONLY,
-	CF_REASON_REMOTE_DNS, /* UDP/ICMP to a remote-DNS stand-in address: only the proxy can reach it */
-	CF_REASON_HOST_LOCAL, /* an address of the host itself (or a port --allow-host-port did not open) */
+	CF_REASON_REMOTE_DNS, /* UDP/ICMP to a remote-DNS stand-in address: only the proxy can reach
+				 it */
+	CF_REASON_HOST_LOCAL, /* an address of the host itself (or a port --allow-host-port did not
+				 open) */
 	CF_REASON_MULTICAST,  /* multicast or broadcast: never leaves the sandbox */
 	CF_REASON__COUNT,
 };

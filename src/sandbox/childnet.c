@@ -35,10 +35,13 @@ static int open_tun(char *err, size_t errlen)
 			snprintf(err, errlen,
 				 "cannot open /dev/net/tun: %s (it must be usable by every user: "
 				 "'chmod 0666 /dev/net/tun' as root, or a udev rule "
-				 "KERNEL==\"tun\", MODE=\"0666\")", strerror(-r));
+				 "KERNEL==\"tun\", MODE=\"0666\")",
+				 strerror(-r));
 		else
-			snprintf(err, errlen, "cannot open /dev/net/tun: %s (load the tun module: "
-				 "'modprobe tun')", strerror(-r));
+			snprintf(err, errlen,
+				 "cannot open /dev/net/tun: %s (load the tun module: "
+				 "'modprobe tun')",
+				 strerror(-r));
 		return r;
 	}
 	memset(&ifr, 0, sizeof(ifr));
@@ -111,7 +114,7 @@ static int drop_lo_incoming(int fd)
 	    BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
 	    BPF_STMT(BPF_RET | BPF_K, 0),
 	};
-	struct sock_fprog prog = { .len = CF_ARRAY_SIZE(code), .filter = code };
+	struct sock_fprog prog = {.len = CF_ARRAY_SIZE(code), .filter = code};
 
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
 }
@@ -119,8 +122,8 @@ static int drop_lo_incoming(int fd)
 /* A packet socket for every interface of the sandbox, with kernel timestamps. */
 static int open_capture(void)
 {
-	cleanup_fd int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-				   htons(ETH_P_ALL));
+	cleanup_fd int fd =
+	    socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	int one = 1, size = 8 << 20, r;
 
 	if (fd < 0)
@@ -139,16 +142,16 @@ static int set_sysctls(gid_t gid)
 {
 	char range[64];
 	static const char *const zero[] = {
-		"/proc/sys/net/ipv4/conf/all/rp_filter",
-		"/proc/sys/net/ipv4/conf/" CF_PLAN_TUN_NAME "/rp_filter",
-		"/proc/sys/net/ipv6/conf/" CF_PLAN_TUN_NAME "/accept_ra",
-		"/proc/sys/net/ipv6/conf/" CF_PLAN_TUN_NAME "/router_solicitations",
-		/*
-		 * A SYN cookie's last ACK would have to reach the listener, which
-		 * only SYNs may (nftrules.c): with a full queue the SYN is dropped
-		 * instead, and the tree sends it again.
-		 */
-		"/proc/sys/net/ipv4/tcp_syncookies",
+	    "/proc/sys/net/ipv4/conf/all/rp_filter",
+	    "/proc/sys/net/ipv4/conf/" CF_PLAN_TUN_NAME "/rp_filter",
+	    "/proc/sys/net/ipv6/conf/" CF_PLAN_TUN_NAME "/accept_ra",
+	    "/proc/sys/net/ipv6/conf/" CF_PLAN_TUN_NAME "/router_solicitations",
+	    /*
+	     * A SYN cookie's last ACK would have to reach the listener, which
+	     * only SYNs may (nftrules.c): with a full queue the SYN is dropped
+	     * instead, and the tree sends it again.
+	     */
+	    "/proc/sys/net/ipv4/tcp_syncookies",
 	};
 	int r;
 
@@ -166,10 +169,9 @@ static int set_sysctls(gid_t gid)
 	return cf_write_file("/proc/sys/net/ipv4/ping_group_range", range);
 }
 
-static int set_routes(struct mnl_socket *nl, const struct cf_plan *plan, unsigned lo,
-		      unsigned tun)
+static int set_routes(struct mnl_socket *nl, const struct cf_plan *plan, unsigned lo, unsigned tun)
 {
-	static const int families[] = { AF_INET, AF_INET6 };
+	static const int families[] = {AF_INET, AF_INET6};
 	int r;
 
 	r = cf_nl_addr_add(nl, tun, &plan->child4, 32);
@@ -210,8 +212,10 @@ static int setup_links(const struct cf_plan *plan, char *err, size_t errlen)
 	if (r == 0) {
 		r = set_routes(nl, plan, lo, tun);
 		if (r < 0)
-			snprintf(err, errlen, "cannot set the sandbox's addresses and routes: %s "
-				 "(IPv6 disabled on this host?)", strerror(-r));
+			snprintf(err, errlen,
+				 "cannot set the sandbox's addresses and routes: %s "
+				 "(IPv6 disabled on this host?)",
+				 strerror(-r));
 	}
 	cf_nl_close(nl);
 	return r;
@@ -250,16 +254,20 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 	}
 	if (l4 < 0 || l6 < 0) {
 		r = l4 < 0 ? l4 : l6;
-		snprintf(err, errlen, "cannot open the transparent listeners: %s "
-			 "(the kernel needs IP_TRANSPARENT/TPROXY support)", strerror(-r));
+		snprintf(err, errlen,
+			 "cannot open the transparent listeners: %s "
+			 "(the kernel needs IP_TRANSPARENT/TPROXY support)",
+			 strerror(-r));
 		return r;
 	}
 	r = cf_nft_child_ruleset(ruleset, sizeof(ruleset), out->port4, out->port6);
 	if (r >= 0)
 		r = cf_nft_load(ruleset, nfterr, sizeof(nfterr));
 	if (r < 0) {
-		snprintf(err, errlen, "cannot load the sandbox's nftables rules (needs nf_tables "
-			 "with fib, socket and TPROXY support): %s", nfterr);
+		snprintf(err, errlen,
+			 "cannot load the sandbox's nftables rules (needs nf_tables "
+			 "with fib, socket and TPROXY support): %s",
+			 nfterr);
 		return r;
 	}
 	if (capture) {
@@ -270,7 +278,8 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 			return cap;
 		}
 	}
-	/* For the flow log's process attribution: netlink sockets stay in the netns they were made in. */
+	/* For the flow log's process attribution: netlink sockets stay in the netns they were made
+	 * in. */
 	diag = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (diag < 0) {
 		r = -errno;

@@ -12,8 +12,8 @@ int cf_fdpass_send(int sock, const void *data, size_t len, const int *fds, size_
 		char buf[CMSG_SPACE(sizeof(int) * CF_FDPASS_MAX)];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *cmsg;
 
 	if (nfds > CF_FDPASS_MAX)
@@ -42,9 +42,11 @@ ssize_t cf_fdpass_recv(int sock, void *data, size_t len, int *fds, size_t maxfds
 		char buf[CMSG_SPACE(sizeof(int) * CF_FDPASS_MAX)];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { .iov_base = data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			      .msg_controllen = sizeof(u.buf) };
+	struct iovec iov = {.iov_base = data, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
 	struct cmsghdr *cmsg;
 	ssize_t n;
 

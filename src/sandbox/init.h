@@ -16,7 +16,8 @@
  */
 __attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd, uid_t uid, gid_t gid);
 
-/* Drop every capability (ambient, effective, permitted, inheritable) and set no_new_privs. Return 0 or -errno. */
+/* Drop every capability (ambient, effective, permitted, inheritable) and set no_new_privs. Return 0
+ * or -errno. */
 int cf_drop_all_caps(void);
 
 #endif

@@ -77,14 +77,16 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 
 	sigset_t none;
 
-	/* childflow blocks the signals its engine reads and ignores SIGPIPE: undo both for the tree. */
+	/* childflow blocks the signals its engine reads and ignores SIGPIPE: undo both for the
+	 * tree. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (recv_ctl(ctlfd, &m, NULL, 0, &nfds) < 0 || m.type != CF_CTL_MAPS_DONE)
 		_exit(1);
-	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, opts->hosts_extra, err, sizeof(err));
+	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, opts->hosts_extra, err,
+			    sizeof(err));
 	if (r == 0)
 		r = cf_mounts_hide(opts->outputs, opts->masks, err, sizeof(err));
 	if (r == 0)
@@ -120,7 +122,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 static int run_idmap_tool(const char *tool, pid_t pid, unsigned id)
 {
 	char spid[16], sid[16];
-	char *argv[] = { (char *)tool, spid, sid, sid, (char *)"1", NULL };
+	char *argv[] = {(char *)tool, spid, sid, sid, (char *)"1", NULL};
 	pid_t child;
 	int st;
 
@@ -154,8 +156,10 @@ static int write_id_maps(pid_t pid, const struct cf_sandbox_opts *opts, char *er
 	if (r < 0 && !switching)
 		r = run_idmap_tool("newuidmap", pid, uid);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot write the sandbox's uid map: %s (install uidmap "
-			 "and give this user a range in /etc/subuid)", strerror(-r));
+		snprintf(err, errlen,
+			 "cannot write the sandbox's uid map: %s (install uidmap "
+			 "and give this user a range in /etc/subuid)",
+			 strerror(-r));
 		return r;
 	}
 	/* A root caller's command drops root's groups as it switches users (init.c). */
@@ -166,8 +170,10 @@ static int write_id_maps(pid_t pid, const struct cf_sandbox_opts *opts, char *er
 	if (r < 0 && !switching)
 		r = run_idmap_tool("newgidmap", pid, gid);
 	if (r < 0)
-		snprintf(err, errlen, "cannot write the sandbox's gid map: %s (install uidmap "
-			 "and give this user a range in /etc/subgid)", strerror(-r));
+		snprintf(err, errlen,
+			 "cannot write the sandbox's gid map: %s (install uidmap "
+			 "and give this user a range in /etc/subgid)",
+			 strerror(-r));
 	return r;
 }
 
@@ -175,7 +181,8 @@ static const char *userns_hint(int err)
 {
 	if (err == EPERM || err == EACCES)
 		return " (unprivileged user namespaces are disabled: check "
-		       "kernel.unprivileged_userns_clone, kernel.apparmor_restrict_unprivileged_userns "
+		       "kernel.unprivileged_userns_clone, "
+		       "kernel.apparmor_restrict_unprivileged_userns "
 		       "or a seccomp policy; `childflow --doctor` tells which)";
 	if (err == ENOSPC || err == EUSERS)
 		return " (user.max_user_namespaces or another namespace limit is exhausted)";
@@ -290,8 +297,8 @@ void cf_sandbox_abort(struct cf_sandbox *sb)
 
 void cf_sandbox_close(struct cf_sandbox *sb)
 {
-	int *fds[] = { &sb->pidfd, &sb->ctlfd,	 &sb->tun_fd,
-		       &sb->listen4, &sb->listen6, &sb->capture_fd, &sb->diag_fd };
+	int *fds[] = {&sb->pidfd,   &sb->ctlfd,	     &sb->tun_fd, &sb->listen4,
+		      &sb->listen6, &sb->capture_fd, &sb->diag_fd};
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)

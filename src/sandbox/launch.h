@@ -18,20 +18,20 @@
 #include "sandbox/plan.h"
 
 /* The namespaces the helper is clone3()d into (the doctor probes the same). */
-#define CF_SANDBOX_NAMESPACES                                                                  \
+#define CF_SANDBOX_NAMESPACES                                                                      \
 	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC)
 
 struct cf_sandbox_opts {
-	char *const *argv;	  /* the command */
-	const char *resolv_text;  /* the tree's /etc/resolv.conf */
-	const char *hosts_path;	  /* or NULL */
-	const char *hosts_extra;  /* lines added to the tree's /etc/hosts, or NULL */
+	char *const *argv;	 /* the command */
+	const char *resolv_text; /* the tree's /etc/resolv.conf */
+	const char *hosts_path;	 /* or NULL */
+	const char *hosts_extra; /* lines added to the tree's /etc/hosts, or NULL */
 	const struct cf_plan *plan;
-	bool capture;		  /* open a capture socket in the sandbox */
+	bool capture;		       /* open a capture socket in the sandbox */
 	const struct cf_strv *outputs; /* files the tree must not read or write (cf_mounts_hide) */
 	const struct cf_strv *masks;   /* paths (UNIX sockets) hidden from the tree */
-	uid_t uid;		  /* the tree's user and group (sandbox/treeuser.h): */
-	gid_t gid;		  /* the caller's own ids unless the caller is root */
+	uid_t uid;		       /* the tree's user and group (sandbox/treeuser.h): */
+	gid_t gid;		       /* the caller's own ids unless the caller is root */
 };
 
 struct cf_sandbox {
@@ -45,8 +45,8 @@ struct cf_sandbox {
 
 /* Failure classes, so main() can pick the documented exit code. */
 enum cf_sandbox_phase {
-	CF_SANDBOX_PREFLIGHT,	/* namespaces could not be created or mapped */
-	CF_SANDBOX_BOOTSTRAP,	/* set-up inside the sandbox failed */
+	CF_SANDBOX_PREFLIGHT, /* namespaces could not be created or mapped */
+	CF_SANDBOX_BOOTSTRAP, /* set-up inside the sandbox failed */
 };
 
 /*

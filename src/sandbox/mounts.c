@@ -67,7 +67,7 @@ static int real_target(const char *target, char *real, char *err, size_t errlen)
 static int attach_ro(int tree, const char *target, const char *what, char *err, size_t errlen)
 {
 	struct mount_attr attr = {
-		.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+	    .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
 	};
 	char real[PATH_MAX];
 	int r = real_target(target, real, err, errlen);
@@ -100,7 +100,8 @@ static int detached_tmpfs(const char *size, const char *what, int *mnt, char *er
 			 strerror(-r));
 		return r;
 	}
-	*mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	*mnt =
+	    fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 	if (*mnt < 0) {
 		r = -errno;
 		snprintf(err, errlen, "cannot mount a tmpfs for the sandbox's %s: %s", what,
@@ -184,7 +185,8 @@ static int override_hosts(const char *hosts_path, char *err, size_t errlen)
 
 	if (tree < 0) {
 		r = -errno;
-		snprintf(err, errlen, "--hosts-file: cannot use '%s': %s", hosts_path, strerror(-r));
+		snprintf(err, errlen, "--hosts-file: cannot use '%s': %s", hosts_path,
+			 strerror(-r));
 		return r;
 	}
 	return attach_ro(tree, "/etc/hosts", hosts_path, err, errlen);
@@ -300,10 +302,10 @@ int cf_mounts_hide(const struct cf_strv *outputs, const struct cf_strv *masks, c
 static int bind_read_only(const char *path, char *err, size_t errlen)
 {
 	struct mount_attr attr = {
-		.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+	    .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
 	};
-	cleanup_fd int tree = open_tree(AT_FDCWD, path,
-					OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	cleanup_fd int tree =
+	    open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	int r;
 
 	if (tree < 0 && errno == ENOENT)
@@ -322,7 +324,7 @@ static int bind_read_only(const char *path, char *err, size_t errlen)
 int cf_mounts_harden(char *err, size_t errlen)
 {
 	static const char *const read_only[] = {
-		"/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq", "/sys",
+	    "/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq", "/sys",
 	};
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(read_only); i++) {

@@ -76,8 +76,7 @@ static size_t ip_len(const struct cf_ip *ip)
 	return ip->family == AF_INET ? 4 : 16;
 }
 
-int cf_nl_addr_add(struct mnl_socket *nl, unsigned ifindex, const struct cf_ip *ip,
-		   unsigned prefix)
+int cf_nl_addr_add(struct mnl_socket *nl, unsigned ifindex, const struct cf_ip *ip, unsigned prefix)
 {
 	char buf[NL_BUF_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);

@@ -34,30 +34,31 @@
 
 int cf_nft_child_ruleset(char *buf, size_t len, uint16_t port4, uint16_t port6)
 {
-	int n = snprintf(buf, len,
-			 "table inet childflow {\n"
-			 "  chain output {\n"
-			 "    type route hook output priority mangle; policy accept;\n"
-			 "    meta l4proto != tcp return\n"
-			 "    fib daddr type local return\n"
-			 "    tcp flags & (syn | ack) == syn meta mark set %d return\n"
-			 "    meta mark set %d\n"
-			 "  }\n"
-			 "  chain prerouting {\n"
-			 "    type filter hook prerouting priority mangle; policy accept;\n"
-			 "    meta l4proto != tcp return\n"
-			 "    fib daddr type local return\n"
-			 "    meta nfproto ipv4 meta l4proto tcp tcp flags & (syn | ack) == syn "
-			 "tproxy ip to :%u meta mark set %d accept\n"
-			 "    meta nfproto ipv6 meta l4proto tcp tcp flags & (syn | ack) == syn "
-			 "tproxy ip6 to :%u meta mark set %d accept\n"
-			 "    meta nfproto ipv4 meta l4proto tcp tproxy ip to :%u meta mark set %d accept\n"
-			 "    meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :%u meta mark set %d accept\n"
-			 "    drop\n"
-			 "  }\n"
-			 "}\n",
-			 CF_MARK_TUN, CF_MARK_LOCAL, port4, CF_MARK_LOCAL, port6, CF_MARK_LOCAL,
-			 port6, CF_MARK_LOCAL, port4, CF_MARK_LOCAL);
+	int n = snprintf(
+	    buf, len,
+	    "table inet childflow {\n"
+	    "  chain output {\n"
+	    "    type route hook output priority mangle; policy accept;\n"
+	    "    meta l4proto != tcp return\n"
+	    "    fib daddr type local return\n"
+	    "    tcp flags & (syn | ack) == syn meta mark set %d return\n"
+	    "    meta mark set %d\n"
+	    "  }\n"
+	    "  chain prerouting {\n"
+	    "    type filter hook prerouting priority mangle; policy accept;\n"
+	    "    meta l4proto != tcp return\n"
+	    "    fib daddr type local return\n"
+	    "    meta nfproto ipv4 meta l4proto tcp tcp flags & (syn | ack) == syn "
+	    "tproxy ip to :%u meta mark set %d accept\n"
+	    "    meta nfproto ipv6 meta l4proto tcp tcp flags & (syn | ack) == syn "
+	    "tproxy ip6 to :%u meta mark set %d accept\n"
+	    "    meta nfproto ipv4 meta l4proto tcp tproxy ip to :%u meta mark set %d accept\n"
+	    "    meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :%u meta mark set %d accept\n"
+	    "    drop\n"
+	    "  }\n"
+	    "}\n",
+	    CF_MARK_TUN, CF_MARK_LOCAL, port4, CF_MARK_LOCAL, port6, CF_MARK_LOCAL, port6,
+	    CF_MARK_LOCAL, port4, CF_MARK_LOCAL);
 
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;

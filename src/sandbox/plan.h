@@ -22,7 +22,7 @@
 #define CF_PLAN_HOST6 "fd63:6866:6c77::fe"
 /* The tree's /etc/hosts lines for it (added with --allow-host-port). */
 #define CF_HOST_ALIAS_HOSTS                                                                        \
-	"# childflow: the host's loopback ports opened by --allow-host-port\n" CF_PLAN_HOST4     \
+	"# childflow: the host's loopback ports opened by --allow-host-port\n" CF_PLAN_HOST4       \
 	" " CF_PLAN_HOST_NAME "\n" CF_PLAN_HOST6 " " CF_PLAN_HOST_NAME "\n"
 #define CF_PLAN_TUN_NAME "tun0"
 /* The largest IPv4 packet: a 65,507-byte UDP datagram crosses tun0 unfragmented. */

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Writes that put all of a buffer out: whole-file writes to /proc and /sys, and loops over short writes. */
+/* Writes that put all of a buffer out: whole-file writes to /proc and /sys, and loops over short
+ * writes. */
 #ifndef CF_UTIL_FILEIO_H
 #define CF_UTIL_FILEIO_H
 
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Write all @len bytes at @buf to @fd, continuing after short writes and EINTR. Return 0 or -errno. */
+/* Write all @len bytes at @buf to @fd, continuing after short writes and EINTR. Return 0 or -errno.
+ */
 int cf_write_all(int fd, const void *buf, size_t len);
 
 /* Write all of @text to the existing file @path in one write(). Return 0 or -errno. */

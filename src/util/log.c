@@ -21,7 +21,7 @@ int cf_log_enabled(enum cf_log_level level)
 }
 
 __attribute__((format(printf, 3, 0))) static void vlog(enum cf_log_level level, int err,
-							  const char *fmt, va_list ap)
+						       const char *fmt, va_list ap)
 {
 	char buf[1024];
 	int n;

@@ -10,9 +10,9 @@
 
 static void run(enum cf_proxy_scheme scheme, bool auth, const uint8_t *data, size_t size)
 {
-	struct cf_proxy proxy = { .scheme = scheme, .host = (char *)"proxy.test", .port = 1080 };
-	struct cf_ip ip = { .family = AF_INET, .b = { 198, 51, 100, 10 } };
-	struct cf_hs_target t = { .name = "origin.test", .ip = &ip, .port = 80 };
+	struct cf_proxy proxy = {.scheme = scheme, .host = (char *)"proxy.test", .port = 1080};
+	struct cf_ip ip = {.family = AF_INET, .b = {198, 51, 100, 10}};
+	struct cf_hs_target t = {.name = "origin.test", .ip = &ip, .port = 80};
 	struct cf_hs *hs = NULL;
 	size_t off = 0;
 

@@ -119,7 +119,8 @@ static int packet_socket_on_lo(void)
 	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)), 0);
 	/* without a ring the socket's queue is all there is: as large as allowed */
 	if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &(int){16 << 20}, sizeof(int)) < 0)
-		assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &(int){16 << 20}, sizeof(int)), 0);
+		assert_int_equal(
+		    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &(int){16 << 20}, sizeof(int)), 0);
 	assert_int_equal(bind(s, (struct sockaddr *)&sll, sizeof(sll)), 0);
 	return s;
 }

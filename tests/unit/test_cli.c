@@ -392,7 +392,8 @@ static void test_dns_accepts_v4_and_v6_and_last_wins(void **state)
 	EXPECT_ERROR("--dns: invalid IP address '1.2.3'", NULL, "--dns", "1.2.3");
 	EXPECT_ERROR("--dns: invalid IP address '[::1]'", NULL, "-d", "[::1]");
 	EXPECT_ERROR("--dns: invalid IP address 'dns.google'", NULL, "-d", "dns.google");
-	EXPECT_ERROR("--dns: invalid IP address '198.51.100.53:53'", NULL, "-d", "198.51.100.53:53");
+	EXPECT_ERROR("--dns: invalid IP address '198.51.100.53:53'", NULL, "-d",
+		     "198.51.100.53:53");
 }
 
 static void test_cidr_lists_append_in_order(void **state)
@@ -817,23 +818,40 @@ static const struct {
 	char short_name;
 	bool arg;
 } reference[] = {
-    {"profile", 0, true},	  {"dump-profile", 0, false},
-    {"capture", 'c', true},	  {"capture-point", 'C', true},
-    {"root", 0, false},		  {"doctor", 0, false},
-    {"doctor-format", 0, true},	  {"report", 0, true},
-    {"report-format", 0, true},	  {"dns", 'd', true},
-    {"hosts-file", 0, true},	  {"proxy", 'p', true},
-    {"proxy-user", 'U', true},	  {"proxy-password", 'P', true},
-    {"proxy-insecure", 0, false}, {"summary", 0, false},
-    {"summary-format", 0, true},  {"flow-log", 0, true},
-    {"offline", 0, false},	  {"block-private", 0, false},
-    {"block-metadata", 0, false}, {"default-policy", 0, true},
-    {"allow-cidr", 0, true},	  {"deny-cidr", 0, true},
-    {"allow-domain", 0, true},	  {"allow-domain-exact", 0, true},
-    {"deny-domain", 0, true},	  {"deny-domain-exact", 0, true},
-    {"proxy-only", 0, false},	  {"fail-on-leak", 0, false},
-    {"iface", 'i', true},	  {"help", 'h', false},
-    {"version", 'V', false},	  {"mask", 0, true},
+    {"profile", 0, true},
+    {"dump-profile", 0, false},
+    {"capture", 'c', true},
+    {"capture-point", 'C', true},
+    {"root", 0, false},
+    {"doctor", 0, false},
+    {"doctor-format", 0, true},
+    {"report", 0, true},
+    {"report-format", 0, true},
+    {"dns", 'd', true},
+    {"hosts-file", 0, true},
+    {"proxy", 'p', true},
+    {"proxy-user", 'U', true},
+    {"proxy-password", 'P', true},
+    {"proxy-insecure", 0, false},
+    {"summary", 0, false},
+    {"summary-format", 0, true},
+    {"flow-log", 0, true},
+    {"offline", 0, false},
+    {"block-private", 0, false},
+    {"block-metadata", 0, false},
+    {"default-policy", 0, true},
+    {"allow-cidr", 0, true},
+    {"deny-cidr", 0, true},
+    {"allow-domain", 0, true},
+    {"allow-domain-exact", 0, true},
+    {"deny-domain", 0, true},
+    {"deny-domain-exact", 0, true},
+    {"proxy-only", 0, false},
+    {"fail-on-leak", 0, false},
+    {"iface", 'i', true},
+    {"help", 'h', false},
+    {"version", 'V', false},
+    {"mask", 0, true},
     {"unmask", 0, true},
     /* beyond the reference: the proxy issue asks for a way to always send IPs */
     {"proxy-send-ip", 0, false},

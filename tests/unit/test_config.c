@@ -56,22 +56,40 @@ static void test_init_gives_documented_defaults(void **state)
 static void test_key_names_are_the_profile_keys(void **state)
 {
 	static const char *const expected[CF_KEY__COUNT] = {
-	    "extends",	      "backend",
-	    "command",	      "capture",
-	    "capture_point",  "dns",
-	    "hosts_file",     "proxy",
-	    "proxy_user",     "proxy_password",
-	    "proxy_insecure", "proxy_send_ip", "proxy_remote_dns", "summary",
-	    "summary_format", "doctor_format",
-	    "report_format",  "flow_log",
-	    "offline",	      "block_private",
-	    "block_metadata", "default_policy",
-	    "allow_cidrs",    "deny_cidrs",
-	    "allow_domains",  "allow_domains_exact",
-	    "deny_domains",   "deny_domains_exact",
-	    "proxy_only",     "fail_on_leak",
-	    "iface",	      "allow_host_ports",
-	    "mask",	      "unmask",
+	    "extends",
+	    "backend",
+	    "command",
+	    "capture",
+	    "capture_point",
+	    "dns",
+	    "hosts_file",
+	    "proxy",
+	    "proxy_user",
+	    "proxy_password",
+	    "proxy_insecure",
+	    "proxy_send_ip",
+	    "proxy_remote_dns",
+	    "summary",
+	    "summary_format",
+	    "doctor_format",
+	    "report_format",
+	    "flow_log",
+	    "offline",
+	    "block_private",
+	    "block_metadata",
+	    "default_policy",
+	    "allow_cidrs",
+	    "deny_cidrs",
+	    "allow_domains",
+	    "allow_domains_exact",
+	    "deny_domains",
+	    "deny_domains_exact",
+	    "proxy_only",
+	    "fail_on_leak",
+	    "iface",
+	    "allow_host_ports",
+	    "mask",
+	    "unmask",
 	    "user",
 	};
 
@@ -495,8 +513,8 @@ static void test_check_refuses_proxy_settings_without_a_proxy(void **state)
 static void test_check_refuses_remote_dns_with_address_settings(void **state)
 {
 	static const char *const options[] = {
-	    "--proxy-send-ip", "--dns", "--offline", "--block-private", "--block-metadata",
-	    "--allow-cidr", "--deny-cidr",
+	    "--proxy-send-ip",	"--dns",	"--offline",   "--block-private",
+	    "--block-metadata", "--allow-cidr", "--deny-cidr",
 	};
 	struct cf_cidr net = cidr_of("203.0.113.0/24");
 	char err[256], want[64];

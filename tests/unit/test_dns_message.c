@@ -479,16 +479,17 @@ static void test_parse_query_on_response_sets_is_response(void **state)
 	assert_string_equal(q.qname, "www.example.com");
 }
 
-/* "example.org." AAAA, then TSIG records (root owner, class ANY, no rdata) in the additional section. */
+/* "example.org." AAAA, then TSIG records (root owner, class ANY, no rdata) in the additional
+ * section. */
 #define TSIG_RR 0x00, 0x00, 0xfa, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
 #define Q_WITH_TSIGS(n)                                                                            \
 	0xbe, 0xef, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, (n), 0x07, 0x65, 0x78,   \
 	    0x61, 0x6d, 0x70, 0x6c, 0x65, 0x03, 0x6f, 0x72, 0x67, 0x00, 0x00, 0x1c, 0x00, 0x01
-static const uint8_t q_one_tsig[] = { Q_WITH_TSIGS(1), TSIG_RR };
+static const uint8_t q_one_tsig[] = {Q_WITH_TSIGS(1), TSIG_RR};
 /* ldns_wire2pkt() would leak all but the last: see check_single_tsig(). */
-static const uint8_t q_three_tsigs[] = { Q_WITH_TSIGS(3), TSIG_RR, TSIG_RR, TSIG_RR };
+static const uint8_t q_three_tsigs[] = {Q_WITH_TSIGS(3), TSIG_RR, TSIG_RR, TSIG_RR};
 /* Two TSIGs, then a record cut short: ldns leaks the first TSIG before it fails. */
-static const uint8_t q_two_tsigs_then_garbage[] = { Q_WITH_TSIGS(3), TSIG_RR, TSIG_RR, 0x00, 0x00 };
+static const uint8_t q_two_tsigs_then_garbage[] = {Q_WITH_TSIGS(3), TSIG_RR, TSIG_RR, 0x00, 0x00};
 
 static void test_parse_query_accepts_one_tsig_record(void **state)
 {

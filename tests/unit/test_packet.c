@@ -736,7 +736,8 @@ static void parse_ipv6_records_only_the_first_of_two_fragment_headers(void **sta
 	struct cf_pkt p;
 
 	(void)state;
-	/* the kernel's first fragment with a second Fragment header (offset 8, M) behind the first */
+	/* the kernel's first fragment with a second Fragment header (offset 8, M) behind the first
+	 */
 	fill(b, ref_udp6_hbh_frag1_head, 56, sizeof(b), 0);
 	b[5] = 0xe0; /* payload length 0x04e0: 8 more */
 	b[48] = IPPROTO_FRAGMENT;
@@ -792,7 +793,8 @@ static void parse_quote_reads_the_start_of_a_big_udp_datagram(void **state)
 	assert_int_equal(p.payload_len, 1252);
 	assert_ip(&p.dst, "10.0.0.2");
 
-	/* IPv6: 1280 bytes of a 1456-byte datagram (the hop-by-hop fragment's headers, unfragmented) */
+	/* IPv6: 1280 bytes of a 1456-byte datagram (the hop-by-hop fragment's headers,
+	 * unfragmented) */
 	fill(b, ref_udp6_hbh_frag1_head, 48, sizeof(b), 0);
 	b[4] = 0x05;
 	b[5] = 0x88; /* payload length: hop-by-hop 8 + UDP 1408 */
@@ -814,8 +816,8 @@ static void parse_quote_of_a_whole_packet_is_parse(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(kernel_packets) / sizeof(kernel_packets[0]); i++) {
 		assert_int_equal(cf_pkt_parse(kernel_packets[i].p, kernel_packets[i].len, &a), 0);
-		assert_int_equal(
-		    cf_pkt_parse_quote(kernel_packets[i].p, kernel_packets[i].len, &b), 0);
+		assert_int_equal(cf_pkt_parse_quote(kernel_packets[i].p, kernel_packets[i].len, &b),
+				 0);
 		assert_false(b.truncated);
 		assert_memory_equal(&a, &b, sizeof(a));
 	}
@@ -853,9 +855,8 @@ static void build_icmp_error_from_a_kept_start_quotes_the_original_bytes(void **
 	assert_int_equal(cf_pkt_parse(whole, sizeof(whole), &a), 0);
 	assert_int_equal(cf_pkt_parse_quote(kept, sizeof(kept), &b), 0);
 	/* packet too big, MTU 1400: 48 bytes of headers + 1232 quoted, the same either way */
-	assert_int_equal(cf_pkt_build_icmp_error(from_whole, sizeof(from_whole), &a, &router, 2, 0,
-						 1400),
-			 1280);
+	assert_int_equal(
+	    cf_pkt_build_icmp_error(from_whole, sizeof(from_whole), &a, &router, 2, 0, 1400), 1280);
 	assert_int_equal(
 	    cf_pkt_build_icmp_error(from_kept, sizeof(from_kept), &b, &router, 2, 0, 1400), 1280);
 	assert_memory_equal(from_whole, from_kept, 1280);
@@ -864,7 +865,8 @@ static void build_icmp_error_from_a_kept_start_quotes_the_original_bytes(void **
 
 /* ---- IPv6 fragmentation ---- */
 
-/* A UDP datagram of @len bytes (i * 7 & 0xff) fd00::1:40001 -> fd00::2:53, built by cf_pkt_build_udp(). */
+/* A UDP datagram of @len bytes (i * 7 & 0xff) fd00::1:40001 -> fd00::2:53, built by
+ * cf_pkt_build_udp(). */
 static size_t udp6_packet(uint8_t *buf, size_t cap, size_t len)
 {
 	struct cf_ip src = ip("fd00::1"), dst = ip("fd00::2");
@@ -2166,8 +2168,15 @@ static void built_packets_parse_back_to_what_was_asked(void **state)
 static struct cf_pkt_tcp_seg tcp_seg(const struct cf_ip *src, const struct cf_ip *dst)
 {
 	return (struct cf_pkt_tcp_seg){
-	    .src = src, .dst = dst, .sport = 1000, .dport = 2000, .seq = 1, .ack = 2,
-	    .flags = TH_ACK, .window = 65535, .ttl = 64,
+	    .src = src,
+	    .dst = dst,
+	    .sport = 1000,
+	    .dport = 2000,
+	    .seq = 1,
+	    .ack = 2,
+	    .flags = TH_ACK,
+	    .window = 65535,
+	    .ttl = 64,
 	};
 }
 
@@ -2246,7 +2255,7 @@ static void build_tcp_matches_kernel_rst_and_segment_with_data(void **state)
 
 static void build_tcp_parses_back_with_valid_checksums(void **state)
 {
-	static const uint8_t opts[4] = { 1, 3, 3, 7 }; /* NOP, window scale 7 */
+	static const uint8_t opts[4] = {1, 3, 3, 7}; /* NOP, window scale 7 */
 	struct cf_ip a = ip("2001:db8::1"), b = ip("2001:db8::2");
 	struct cf_ip a4 = ip("192.0.2.1"), b4 = ip("198.51.100.2");
 	struct cf_pkt_tcp_seg s = tcp_seg(&a, &b);
@@ -2332,7 +2341,7 @@ static void build_tcp_uses_payload_already_in_place_or_overlapping(void **state)
 
 static void build_tcp_limits_data_to_one_packet(void **state)
 {
-	static const uint8_t opts[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+	static const uint8_t opts[8] = {1, 1, 1, 1, 1, 1, 1, 1};
 	struct cf_ip a = ip("10.0.0.1"), b = ip("10.0.0.2");
 	struct cf_ip a6 = ip("fd00::1"), b6 = ip("fd00::2");
 	struct cf_pkt_tcp_seg s = tcp_seg(&a, &b);
@@ -2367,8 +2376,8 @@ static void build_tcp_limits_data_to_one_packet(void **state)
 
 static void build_tcp_rejects_bad_families_options_and_missing_data(void **state)
 {
-	static const uint8_t opts[44] = { 0 };
-	struct cf_ip a = ip("10.0.0.1"), b6 = ip("fd00::2"), none = { 0 };
+	static const uint8_t opts[44] = {0};
+	struct cf_ip a = ip("10.0.0.1"), b6 = ip("fd00::2"), none = {0};
 	struct cf_pkt_tcp_seg s = tcp_seg(&a, &b6);
 	uint8_t buf[128];
 
@@ -2440,7 +2449,8 @@ int main(void)
 	    cmocka_unit_test(parse_quote_of_a_whole_packet_is_parse),
 	    cmocka_unit_test(parse_quote_still_needs_the_ip_and_l4_headers),
 	    cmocka_unit_test(build_icmp_error_from_a_kept_start_quotes_the_original_bytes),
-	    cmocka_unit_test(frag6_splits_the_largest_udp_datagram_as_the_kernel_does_for_mtu_65535),
+	    cmocka_unit_test(
+		frag6_splits_the_largest_udp_datagram_as_the_kernel_does_for_mtu_65535),
 	    cmocka_unit_test(frag6_uses_multiples_of_8_that_fit_the_mtu),
 	    cmocka_unit_test(frag6_refuses_what_it_cannot_split),
 	    cmocka_unit_test(frag6_fragments_parse_as_the_kernels_do),

@@ -995,7 +995,8 @@ static int write_past_limit(struct cf_pcapng *w, rlim_t limit, const uint8_t *da
 	int r = 0;
 
 	for (int i = 0; i < 100 && r == 0; i++) {
-		r = by_ref ? cf_pcapng_write_packet_ref(w, 0, (uint64_t)i, data, len, CF_PCAPNG_DIR_OUT)
+		r = by_ref ? cf_pcapng_write_packet_ref(w, 0, (uint64_t)i, data, len,
+							CF_PCAPNG_DIR_OUT)
 			   : cf_pcapng_write_packet(w, 0, (uint64_t)i, data, len, CF_PCAPNG_DIR_IN);
 		if (r == 0 && i % per_flush == per_flush - 1)
 			r = cf_pcapng_flush(w);
@@ -1051,10 +1052,10 @@ static void write_mixed(struct cf_pcapng *w, const uint8_t *data)
 	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "tun0", "d"), 0);
 	for (int round = 0; round < 12; round++) {
 		for (size_t i = 0; i < N_ELEMENTS(sizes); i++)
-			assert_int_equal(cf_pcapng_write_packet(w, 0, TS_NS + i, data, sizes[i],
-								i % 2 ? CF_PCAPNG_DIR_IN
-								      : CF_PCAPNG_DIR_OUT),
-					 0);
+			assert_int_equal(
+			    cf_pcapng_write_packet(w, 0, TS_NS + i, data, sizes[i],
+						   i % 2 ? CF_PCAPNG_DIR_IN : CF_PCAPNG_DIR_OUT),
+			    0);
 		if (round % 5 == 4)
 			assert_int_equal(cf_pcapng_flush(w), 0);
 	}
@@ -1189,8 +1190,8 @@ static void write_inplace_or_copied(struct cf_pcapng *w, const uint8_t *data, bo
 			uint8_t *room;
 
 			if (!inplace) {
-				assert_int_equal(cf_pcapng_write_packet(w, 0, TS_NS + i, data, n, dir),
-						 0);
+				assert_int_equal(
+				    cf_pcapng_write_packet(w, 0, TS_NS + i, data, n, dir), 0);
 				continue;
 			}
 			/* asked for more than it then holds, as the egress view does */
@@ -1281,18 +1282,25 @@ static void write_by_ref_or_copied(struct cf_pcapng *w, const uint8_t *data, boo
 	for (int i = 0; i < 3000; i++) {
 		size_t n = i % 50 == 49 ? sizes[(i / 50) % N_ELEMENTS(sizes)] : (size_t)(i % 97);
 		enum cf_pcapng_dir dir = (enum cf_pcapng_dir)(i % 3);
-		enum how how = !by_ref ? COPIED : i % 7 == 3 ? COPIED : i % 11 == 5 ? IN_PLACE : BY_REF;
+		enum how how = !by_ref	     ? COPIED
+			       : i % 7 == 3  ? COPIED
+			       : i % 11 == 5 ? IN_PLACE
+					     : BY_REF;
 		uint8_t *room;
 
 		if (how == IN_PLACE && n <= 65535) {
 			room = cf_pcapng_packet_room(w, n);
 			assert_non_null(room);
 			memcpy(room, data + i, n);
-			assert_int_equal(cf_pcapng_packet_commit(w, 0, TS_NS + (uint64_t)i, n, dir), 0);
+			assert_int_equal(cf_pcapng_packet_commit(w, 0, TS_NS + (uint64_t)i, n, dir),
+					 0);
 		} else if (how == BY_REF) {
-			assert_int_equal(cf_pcapng_write_packet_ref(w, 0, TS_NS + (uint64_t)i, data + i, n, dir), 0);
+			assert_int_equal(
+			    cf_pcapng_write_packet_ref(w, 0, TS_NS + (uint64_t)i, data + i, n, dir),
+			    0);
 		} else {
-			assert_int_equal(cf_pcapng_write_packet(w, 0, TS_NS + (uint64_t)i, data + i, n, dir), 0);
+			assert_int_equal(
+			    cf_pcapng_write_packet(w, 0, TS_NS + (uint64_t)i, data + i, n, dir), 0);
 		}
 		/* 1,500 packets between flushes: more pieces than one writev() takes */
 		if (i % 1500 == 1499)
@@ -1333,7 +1341,8 @@ static void test_packet_by_reference_needs_a_known_interface_and_data(void **sta
 	struct cf_pcapng *w = open_ok(f->path, &child_meta);
 	const uint8_t data[4] = {0x45};
 
-	assert_int_equal(cf_pcapng_write_packet_ref(NULL, 0, 1, data, 4, CF_PCAPNG_DIR_IN), -EINVAL);
+	assert_int_equal(cf_pcapng_write_packet_ref(NULL, 0, 1, data, 4, CF_PCAPNG_DIR_IN),
+			 -EINVAL);
 	assert_int_equal(cf_pcapng_write_packet_ref(w, 0, 1, data, 4, CF_PCAPNG_DIR_IN), -EINVAL);
 	assert_int_equal(cf_pcapng_add_interface(w, CF_PCAPNG_LINKTYPE_RAW, "sandbox", NULL), 0);
 	assert_int_equal(cf_pcapng_write_packet_ref(w, 1, 1, data, 4, CF_PCAPNG_DIR_IN), -EINVAL);
@@ -1380,8 +1389,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_interface_blocks_match_reference, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_packet_by_reference_is_the_same_block, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(test_packet_by_reference_needs_a_known_interface_and_data,
-					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_packet_by_reference_needs_a_known_interface_and_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_packet_by_reference_write_error_cuts_at_a_block_boundary, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_packet_blocks_match_reference, setup, teardown),
@@ -1415,8 +1424,7 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_capinfos_shows_section_comments_and_interface,
 					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_background_writes_the_same_bytes, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(test_background_writes_the_same_bytes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_background_write_error_surfaces_and_cuts_at_a_block_boundary, setup, teardown),
 	    cmocka_unit_test(test_background_closed_pipe_gives_epipe_by_close),

@@ -1204,8 +1204,8 @@ static void test_block_private_covers_every_listed_range(void **state)
 	    {"fec0::1", "fec0::/10"},
 	};
 	static const char *const allowed[] = {
-	    "11.0.0.1",	   "172.15.255.255", "172.32.0.0", "192.169.0.1", "100.63.255.255",
-	    "100.128.0.0", "128.0.0.1",	     "203.0.113.1",    "::2",	  "fe00::1",
+	    "11.0.0.1",	   "172.15.255.255", "172.32.0.0",  "192.169.0.1", "100.63.255.255",
+	    "100.128.0.0", "128.0.0.1",	     "203.0.113.1", "::2",	   "fe00::1",
 	    "fb00::1",	   "2001:db8::1",
 	};
 	struct cf_config c;
@@ -1404,8 +1404,10 @@ static void test_multicast_and_broadcast_never_leave_whatever_the_rules(void **s
 	    {"239.255.255.250", "224.0.0.0/4"}, /* SSDP */
 	    {"224.0.0.9", "224.0.0.0/4"},	/* RIPv2 */
 	    {"224.0.0.251", "224.0.0.0/4"},	/* mDNS */
-	    {"255.255.255.255", "240.0.0.0/4"}, {"240.0.0.1", "240.0.0.0/4"},
-	    {"ff02::1", "ff00::/8"},		{"ff05::c", "ff00::/8"},
+	    {"255.255.255.255", "240.0.0.0/4"},
+	    {"240.0.0.1", "240.0.0.0/4"},
+	    {"ff02::1", "ff00::/8"},
+	    {"ff05::c", "ff00::/8"},
 	    {"::ffff:239.255.255.250", "224.0.0.0/4"},
 	};
 	struct cf_config c;
@@ -1482,8 +1484,8 @@ static void test_host_alias_opens_exactly_the_listed_ports(void **state)
 
 static void test_host_port_parse_accepts_port_and_protocol_only(void **state)
 {
-	static const char *const bad[] = {"", "0", "65536", "01", "80/", "80/sctp", "/tcp",
-					  "80/TCP", "-1", "80 ", "123456", "8o"};
+	static const char *const bad[] = {"",	  "0",	    "65536", "01",  "80/",    "80/sctp",
+					  "/tcp", "80/TCP", "-1",    "80 ", "123456", "8o"};
 	struct cf_host_port hp;
 	char buf[CF_HOST_PORT_STRLEN];
 

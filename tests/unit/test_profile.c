@@ -406,7 +406,8 @@ static void wrong_types_are_errors_naming_line_column_and_key(void **state)
 	    {"fail_on_leak = 0\n", "1:16: key 'fail_on_leak': expected a boolean (true or "
 				   "false), got an integer"},
 	    {"iface = [\"eth0\"]\n", "1:9: key 'iface': expected a string, got an array"},
-	    {"mask = \"/run/x.sock\"\n", "1:8: key 'mask': expected an array of strings, got a string"},
+	    {"mask = \"/run/x.sock\"\n",
+	     "1:8: key 'mask': expected an array of strings, got a string"},
 	};
 	struct fixture *f = *state;
 
@@ -418,9 +419,9 @@ static void invalid_values_are_errors_naming_the_key_and_value(void **state)
 {
 	static const struct type_case cases[] = {
 	    {"mask = [\"run/x.sock\"]\n", "1:9: key 'mask': 'run/x.sock' is not an absolute path "
-					 "other than '/'"},
+					  "other than '/'"},
 	    {"unmask = [\"/\"]\n", "1:11: key 'unmask': '/' is not an absolute path other "
-				     "than '/'"},
+				   "than '/'"},
 	    {"backend = \"rootless\"\n", "1:11: key 'backend': invalid value 'rootless' "
 					 "(expected one of: rootless-internal, rootful)"},
 	    {"capture_point = \"host\"\n", "1:17: key 'capture_point': invalid value 'host' "

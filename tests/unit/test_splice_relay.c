@@ -98,8 +98,8 @@ static void tap_eof(void *arg, int dir)
 
 static void set_tap(struct pair *p, struct tapped *t)
 {
-	const struct cf_relay_tap tap = { .bytes = tap_bytes, .gap = tap_gap, .eof = tap_eof,
-					  .arg = t };
+	const struct cf_relay_tap tap = {
+	    .bytes = tap_bytes, .gap = tap_gap, .eof = tap_eof, .arg = t};
 
 	memset(t, 0, sizeof(*t));
 	assert_int_equal(cf_relay_set_tap(&p->r, &tap), 0);
@@ -167,7 +167,7 @@ static void relay_moves_bytes_both_ways_and_passes_half_close(void **state)
 	assert_int_equal(shutdown(p.child_app, SHUT_WR), 0);
 	assert_int_equal(cf_relay_progress(&p.r), CF_RELAY_ACTIVE);
 	assert_int_equal(read(p.up_app, buf, sizeof(buf)), 0); /* EOF passed on */
-	assert_int_equal(write(p.up_app, "late", 4), 4);	/* the other way still works */
+	assert_int_equal(write(p.up_app, "late", 4), 4);       /* the other way still works */
 	assert_int_equal(cf_relay_progress(&p.r), CF_RELAY_ACTIVE);
 	assert_int_equal(read(p.child_app, buf, sizeof(buf)), 4);
 	assert_int_equal(shutdown(p.up_app, SHUT_WR), 0);

@@ -87,11 +87,11 @@ static void test_both_addresses_lead_back_to_the_name(void **state)
 static void test_addresses_without_a_name_have_none(void **state)
 {
 	static const char *const none[] = {
-	    "198.19.0.3",	      /* in range, never given out */
-	    "198.19.0.0",	      /* slot 0 does not exist */
-	    "198.19.255.255",	      /* past the last slot */
-	    "198.18.0.1",	      /* the tree's resolver */
-	    "198.51.100.10",	      "fd63:6866:6c77:53::3", "fd63:6866:6c77::1",
+	    "198.19.0.3",     /* in range, never given out */
+	    "198.19.0.0",     /* slot 0 does not exist */
+	    "198.19.255.255", /* past the last slot */
+	    "198.18.0.1",     /* the tree's resolver */
+	    "198.51.100.10",	   "fd63:6866:6c77:53::3",   "fd63:6866:6c77::1",
 	    "fd63:6866:6c77:53::", "fd63:6866:6c77:53::1:1", "2001:db8::1",
 	};
 	struct cf_synth *s = table(16, 1000);
