@@ -21,6 +21,7 @@
 #include "config/profile.h"
 #include "doctor/doctor.h"
 #include "obs/report.h"
+#include "rootful/rootful.h"
 #include "runner.h"
 #include "util/log.h"
 
@@ -30,17 +31,12 @@ struct unsupported {
 	bool (*is_set)(const struct cf_config *c);
 };
 
-static bool has_rootful(const struct cf_config *c)
-{
-	return c->backend == CF_BACKEND_ROOTFUL;
-}
 static bool has_iface(const struct cf_config *c)
 {
 	return c->iface != NULL;
 }
 
 static const struct unsupported not_yet[] = {
-    {"--root (backend = \"rootful\")", has_rootful},
     {"--iface", has_iface},
 };
 
@@ -129,6 +125,9 @@ int main(int argc, char *argv[])
 		code = cf_doctor_run(cfg.backend, cfg.doctor_format == CF_FORMAT_JSON, stdout);
 		if (code < 0)
 			code = CF_EXIT_RUNTIME;
+		goto out;
+	case CF_MODE_CLEANUP:
+		code = cf_rootful_cleanup_run();
 		goto out;
 	case CF_MODE_REPORT:
 		if (build_config(&cli, &cfg) < 0)

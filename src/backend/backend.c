@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "backend/backend.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
 
 int cf_fail_set(struct cf_fail *fail, int err, enum cf_fail_kind kind, const char *phase,
 		const char *reason, const char *fmt, ...)
@@ -26,4 +30,38 @@ int cf_fail_as(struct cf_fail *fail, int err, enum cf_fail_kind kind, const char
 	fail->reason = reason;
 	fail->said = false;
 	return err;
+}
+
+int cf_backend_resolv(const struct cf_config *cfg, const struct cf_plan *plan,
+		      struct cf_resolvconf *host_dns, char *text, size_t len)
+{
+	host_dns->n = 0;
+	if (!cfg->dns_set) {
+		int r = cf_resolvconf_read("/etc/resolv.conf", host_dns);
+
+		if (r < 0)
+			log_warn(
+			    "cannot read the host's /etc/resolv.conf (%s): the tree's DNS will "
+			    "fail unless --dns is given",
+			    strerror(-r));
+	}
+	return cf_resolvconf_render((const struct cf_ip[]){plan->gateway4, plan->gateway6}, 2, text,
+				    len) < 0
+		   ? -ENOSPC
+		   : 0;
+}
+
+int cf_backend_output_files(const struct cf_run *run, struct cf_strv *out)
+{
+	const struct cf_config *cfg = run->cfg;
+	const char *const files[] = {cfg->flow_log, run->capture.child_path,
+				     run->capture.egress_path};
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < sizeof(files) / sizeof(files[0]); i++)
+		if (files[i])
+			r = cf_strv_push(out, files[i]);
+	for (size_t i = 0; r == 0 && i < cfg->profile_files.n; i++)
+		r = cf_strv_push(out, cfg->profile_files.v[i]);
+	return r;
 }

@@ -210,6 +210,30 @@ static const struct builtin_range local_ranges[] = {
     {AF_INET6, 128, {0}, "the unspecified address (this host)"},
 };
 
+size_t cf_policy_builtin_ranges(enum cf_reason reason, struct cf_cidr *out, size_t max)
+{
+	const struct builtin_range *v = NULL;
+	size_t n = 0;
+
+	if (reason == CF_REASON_METADATA) {
+		v = metadata_ranges;
+		n = CF_ARRAY_SIZE(metadata_ranges);
+	} else if (reason == CF_REASON_PRIVATE) {
+		v = private_ranges;
+		n = CF_ARRAY_SIZE(private_ranges);
+	} else if (reason == CF_REASON_MULTICAST) {
+		v = multicast_ranges;
+		n = CF_ARRAY_SIZE(multicast_ranges);
+	}
+	for (size_t i = 0; i < n && i < max; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].ip.family = v[i].family;
+		memcpy(out[i].ip.b, v[i].b, sizeof(v[i].b));
+		out[i].prefix = v[i].prefix;
+	}
+	return n;
+}
+
 /* ---- addresses ---------------------------------------------------------- */
 
 static uint8_t family_bits(uint8_t family)

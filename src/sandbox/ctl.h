@@ -4,7 +4,8 @@
  * namespaces) and the helper (pid 1 of the sandbox), one fixed-size record
  * per SOCK_SEQPACKET message:
  *
- *   engine -> helper  MAPS_DONE     uid/gid maps are written, set up the sandbox
+ *   engine -> helper  MAPS_DONE     uid/gid maps are written (rootful: the veth
+ *                                   exists), set up the sandbox
  *   helper -> engine  READY + fds   tun, listener v4, listener v6
  *   helper -> engine  SETUP_FAILED  err + one-line text; the helper exits
  *   engine -> helper  GO            exec the command

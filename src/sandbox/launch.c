@@ -90,7 +90,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	if (r == 0)
 		r = cf_mounts_hide(opts->outputs, opts->masks, err, sizeof(err));
 	if (r == 0)
-		r = cf_child_net_setup(opts->plan, opts->gid, opts->capture, &net, err,
+		r = cf_child_net_setup(opts->plan, opts->veth, opts->gid, opts->capture, &net, err,
 				       sizeof(err));
 	/* Only now: the network set-up writes the sandbox's /proc/sys/net. */
 	if (r == 0)
@@ -197,7 +197,10 @@ static int spawn_helper(const struct cf_sandbox_opts *opts, struct cf_sandbox *s
 	long pid;
 
 	memset(&args, 0, sizeof(args));
-	args.flags = CF_SANDBOX_NAMESPACES | CLONE_PIDFD;
+	/* Root's tree gets no user namespace: its init drops every capability instead. */
+	args.flags = (opts->veth ? CF_SANDBOX_NAMESPACES & ~(uint64_t)CLONE_NEWUSER
+				 : CF_SANDBOX_NAMESPACES) |
+		     CLONE_PIDFD;
 	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	args.exit_signal = SIGCHLD;
 	fflush(NULL);
@@ -270,7 +273,8 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 	r = spawn_helper(opts, sb, sp[1], err, errlen);
 	close(sp[1]);
 	if (r == 0)
-		r = write_id_maps(sb->helper, opts, err, errlen);
+		r = opts->host_setup ? opts->host_setup(sb->helper, opts->host_arg, err, errlen)
+				     : write_id_maps(sb->helper, opts, err, errlen);
 	if (r == 0)
 		r = send_ctl(sb->ctlfd, CF_CTL_MAPS_DONE, 0, NULL);
 	if (r == 0)

@@ -8,6 +8,7 @@
 #define CF_SANDBOX_NETLINK_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "net/addr.h"
 
@@ -36,5 +37,33 @@ int cf_nl_route_add(struct mnl_socket *nl, int family, uint32_t table, uint8_t t
 /* Add "fwmark @mark lookup @table" at @priority for @family. Return 0 or -errno. */
 int cf_nl_rule_add(struct mnl_socket *nl, int family, uint32_t mark, uint32_t table,
 		   uint32_t priority);
+
+/* Add a default route of @gw's family via @gw out of @ifindex, in the main table. Return 0 or
+ * -errno. */
+int cf_nl_route_default_via(struct mnl_socket *nl, const struct cf_ip *gw, unsigned ifindex);
+
+/*
+ * Create a veth pair: @name here, its peer @peer_name in the network
+ * namespace of process @peer_pid. Return 0 or -errno (-EEXIST: @name is taken).
+ */
+int cf_nl_veth_add(struct mnl_socket *nl, const char *name, const char *peer_name, pid_t peer_pid);
+
+/* Delete the link called @name (with a veth, its peer too). Return 0 or -errno (-ENODEV). */
+int cf_nl_link_del(struct mnl_socket *nl, const char *name);
+
+/* One route of a dump: destination prefix and output interface (0: none). */
+struct cf_nl_route {
+	struct cf_ip dst; /* family set; all zero for a default route */
+	unsigned prefix;
+	unsigned oif;
+	uint8_t type; /* RTN_UNICAST, RTN_LOCAL, ... */
+};
+
+/*
+ * Call @fn for every route of @family (AF_INET or AF_INET6) in the main
+ * table. Return 0 or -errno.
+ */
+int cf_nl_route_dump(struct mnl_socket *nl, int family,
+		     void (*fn)(const struct cf_nl_route *r, void *arg), void *arg);
 
 #endif
