@@ -2,6 +2,7 @@
 #include "backend/backend.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,4 +65,27 @@ int cf_backend_output_files(const struct cf_run *run, struct cf_strv *out)
 	for (size_t i = 0; r == 0 && i < cfg->profile_files.n; i++)
 		r = cf_strv_push(out, cfg->profile_files.v[i]);
 	return r;
+}
+
+int cf_backend_resolve_proxy(const struct cf_config *cfg, struct sockaddr_storage *addr,
+			     socklen_t *len, struct cf_fail *fail)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+	struct addrinfo *res = NULL;
+	char port[8];
+	int r;
+
+	*len = 0;
+	if (cfg->proxy.scheme == CF_PROXY_NONE)
+		return 0;
+	snprintf(port, sizeof(port), "%u", cfg->proxy.port);
+	r = getaddrinfo(cfg->proxy.host, port, &hints, &res);
+	if (r != 0 || !res)
+		return cf_fail_set(fail, -EHOSTUNREACH, CF_FAIL_USAGE, NULL, NULL,
+				   "--proxy: cannot resolve '%s': %s", cfg->proxy.host,
+				   r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
 }

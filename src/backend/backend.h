@@ -14,6 +14,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "capture/files.h"
 #include "config/config.h"
@@ -96,6 +97,14 @@ int cf_fail_as(struct cf_fail *fail, int err, enum cf_fail_kind kind, const char
  */
 int cf_backend_resolv(const struct cf_config *cfg, const struct cf_plan *plan,
 		      struct cf_resolvconf *host_dns, char *text, size_t len);
+
+/*
+ * cf_backend_resolve_proxy() - resolve --proxy's host on the host, never
+ * through the tree's DNS policy, into @addr/@len (*len 0 without a proxy).
+ * Return 0 or -errno with @fail set.
+ */
+int cf_backend_resolve_proxy(const struct cf_config *cfg, struct sockaddr_storage *addr,
+			     socklen_t *len, struct cf_fail *fail);
 
 /*
  * cf_backend_output_files() - the files of @run the tree must neither read

@@ -2,8 +2,10 @@
 /*
  * Why these ranges: 198.18.0.0/15 is for benchmarks (RFC 2544), so no real
  * service lives there; the sandbox's tun0 uses 198.18.0.0/24 inside the
- * tree, the veths of runs take /30s of 198.19.0.0/16 (16,384 of them). The
- * IPv6 side is a /64 of childflow's ULA prefix, whose subnet 0 is tun0's. A
+ * tree and --proxy-remote-dns's stand-ins 198.19.0.0/16 (dns/synth.h), the
+ * veths of runs take /30s of 198.18.128.0/17 (8,192 of them). The IPv6 side
+ * is a /64 of childflow's ULA prefix fd63:6866:6c77::/48 from its upper
+ * half (subnet 0 is tun0's, subnet 0x53 the stand-ins'). A
  * candidate that overlaps any route of the host's main table (another run's
  * veth, a VPN, a LAN that happens to use the range) is skipped.
  */
@@ -93,8 +95,8 @@ static void fill_link(struct cf_veth_plan *l, const uint8_t rnd[4], bool v6)
 	memset(l, 0, sizeof(*l));
 	l->host4.family = l->tree4.family = AF_INET;
 	l->host4.b[0] = l->tree4.b[0] = 198;
-	l->host4.b[1] = l->tree4.b[1] = 19;
-	l->host4.b[2] = l->tree4.b[2] = rnd[0];
+	l->host4.b[1] = l->tree4.b[1] = 18;
+	l->host4.b[2] = l->tree4.b[2] = (uint8_t)(0x80 | rnd[0]);
 	l->host4.b[3] = (uint8_t)((rnd[1] & 0xfc) | 1);
 	l->tree4.b[3] = (uint8_t)((rnd[1] & 0xfc) | 2);
 	if (!v6)
@@ -103,8 +105,8 @@ static void fill_link(struct cf_veth_plan *l, const uint8_t rnd[4], bool v6)
 
 	l->host6.family = l->tree6.family = AF_INET6;
 	memcpy(l->host6.b, ula, sizeof(ula));
-	l->host6.b[6] = rnd[2];
-	l->host6.b[7] = rnd[3] ? rnd[3] : 1; /* subnet 0 is tun0's */
+	l->host6.b[6] = (uint8_t)(0x80 | rnd[2]);
+	l->host6.b[7] = rnd[3];
 	l->tree6 = l->host6;
 	l->host6.b[15] = 1;
 	l->tree6.b[15] = 2;
@@ -168,7 +170,7 @@ int cf_host_plan_make(struct cf_host_plan *hp, bool v6, char *err, size_t errlen
 	r = pick_link(nl, hp, v6);
 	if (r == -EADDRINUSE)
 		snprintf(err, errlen,
-			 "no free /30 in 198.19.0.0/16 for the run's veth after %d tries: host "
+			 "no free /30 in 198.18.128.0/17 for the run's veth after %d tries: host "
 			 "routes cover the range",
 			 TRIES);
 	else if (r < 0)

@@ -2,7 +2,7 @@
 /*
  * What one rootful run adds to the host, chosen before anything changes:
  * the run id and the names made from it, the veth pair's addresses (a /30
- * in 198.19.0.0/16 and a /64 in fd63:6866:6c77::/48 that no host route
+ * in 198.18.128.0/17 and a /64 in fd63:6866:6c77:8000::/49 that no host route
  * overlaps), and the interfaces the tree's traffic may leave by (whose
  * forwarding the run turns on, rootful/state.h).
  */

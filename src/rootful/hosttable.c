@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/synth.h"
 #include "policy/policy.h"
 
 struct out {
@@ -119,8 +120,7 @@ static void put_sources(struct out *o, const struct cf_host_plan *hp)
 		put(o, "    meta nfproto ipv6 drop\n");
 }
 
-static int put_from_tree(struct out *o, const struct cf_config *cfg,
-			 const struct cf_host_plan *hp)
+static int put_from_tree(struct out *o, const struct cf_config *cfg, const struct cf_host_plan *hp)
 {
 	int r;
 
@@ -131,10 +131,17 @@ static int put_from_tree(struct out *o, const struct cf_config *cfg,
 	put(o, "    fib daddr type { broadcast, multicast } goto deny\n");
 	if (cfg->offline)
 		put(o, "    goto deny\n");
+	/* Stand-ins for names only the proxy resolves: it carries TCP alone, the engine's. */
+	if (cfg->proxy_remote_dns)
+		put(o, "    ip daddr " CF_SYNTH_V4_TEXT " goto deny\n"
+		       "    ip6 daddr " CF_SYNTH_V6_TEXT " goto deny\n");
 	if (cfg->block_metadata)
 		put_builtin(o, CF_REASON_METADATA);
 	if (cfg->block_private)
 		put_builtin(o, CF_REASON_PRIVATE);
+	/* With a proxy the kernel's path carries only UDP and ICMP, which no proxy takes. */
+	if (cfg->proxy_only)
+		put(o, "    goto deny\n");
 	r = put_cidr_rules(o, cfg);
 	if (cfg->default_policy == CF_POLICY_DENY)
 		put(o, "    goto deny\n");
@@ -153,8 +160,9 @@ static void put_forward(struct out *o, const struct cf_host_plan *hp,
 	    "    oifname \"%s\" drop\n",
 	    hp->veth, hp->veth, hp->veth);
 	for (size_t i = 0; i < st->n; i++)
-		put(o, "    meta nfproto %s iifname \"%s\" oifname != \"" CF_HOST_VETH_PREFIX
-		       "*\" drop\n",
+		put(o,
+		    "    meta nfproto %s iifname \"%s\" oifname != \"" CF_HOST_VETH_PREFIX
+		    "*\" drop\n",
 		    st->ch[i].family == AF_INET ? "ipv4" : "ipv6", st->ch[i].iface);
 	put(o, "  }\n");
 }

@@ -38,8 +38,11 @@ struct rootful {
 	int v6_mode; /* cf_rootful_v6_mode() */
 	struct cf_resolvconf host_dns;
 	char resolv[512];
+	struct sockaddr_storage proxy;
+	socklen_t proxy_len; /* 0: no proxy */
 	struct cf_strv outputs;
-	struct cf_strv masks; /* the run's masks, and the run records (a --user root tree owns them) */
+	struct cf_strv
+	    masks; /* the run's masks, and the run records (a --user root tree owns them) */
 	struct cf_reaper reaper;
 	struct cf_rootful_state state;
 	struct nft_ctx *nft; /* owns the run's table */
@@ -58,8 +61,6 @@ static const char *not_yet(const struct cf_config *cfg)
 		return "--capture";
 	if (cfg->fail_on_leak)
 		return "--fail-on-leak";
-	if (cfg->proxy.scheme != CF_PROXY_NONE)
-		return "--proxy";
 	if (cfg->allow_domains.n || cfg->allow_domains_exact.n || cfg->deny_domains.n ||
 	    cfg->deny_domains_exact.n)
 		return "domain rules (--allow-domain, --deny-domain and their -exact forms)";
@@ -71,14 +72,16 @@ static int rootful_check(const struct cf_config *cfg, struct cf_fail *fail)
 	const char *what = not_yet(cfg);
 
 	if (geteuid() != 0)
-		return cf_fail_set(fail, -EPERM, CF_FAIL_USAGE, NULL, NULL,
-				   "--root needs root: run childflow as root (sudo), or drop --root "
-				   "to use the rootless backend");
+		return cf_fail_set(
+		    fail, -EPERM, CF_FAIL_USAGE, NULL, NULL,
+		    "--root needs root: run childflow as root (sudo), or drop --root "
+		    "to use the rootless backend");
 	if (what)
-		return cf_fail_set(fail, -ENOTSUP, CF_FAIL_USAGE, NULL, NULL,
-				   "--root: %s is not supported by the rootful backend yet; drop it, "
-				   "or drop --root to use the rootless backend",
-				   what);
+		return cf_fail_set(
+		    fail, -ENOTSUP, CF_FAIL_USAGE, NULL, NULL,
+		    "--root: %s is not supported by the rootful backend yet; drop it, "
+		    "or drop --root to use the rootless backend",
+		    what);
 	return 0;
 }
 
@@ -96,6 +99,9 @@ static int rootful_prepare(struct cf_run *run, struct cf_fail *fail)
 	r = cf_doctor_preflight(cfg->backend, fail->msg, sizeof(fail->msg));
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
+	r = cf_backend_resolve_proxy(cfg, &st->proxy, &st->proxy_len, fail);
+	if (r < 0)
+		return r;
 	st->v6_mode = cf_rootful_v6_mode();
 	if (st->v6_mode == 0)
 		log_warn("--root: the tree gets IPv4 only: IPv6 forwarding needs Linux 6.17's "
@@ -103,6 +109,8 @@ static int rootful_prepare(struct cf_run *run, struct cf_fail *fail)
 	r = cf_host_plan_make(&st->host, st->v6_mode != 0, fail->msg, sizeof(fail->msg));
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
+	/* With a proxy every TCP connection is the engine's, through the tree-side TPROXY. */
+	st->host.link.tcp_via_engine = st->proxy_len > 0;
 	cf_plan_default(&st->plan);
 	r = cf_backend_resolv(cfg, &st->plan, &st->host_dns, st->resolv, sizeof(st->resolv));
 	if (r < 0)
@@ -231,6 +239,8 @@ static int rootful_run(struct cf_run *run, struct cf_fail *fail)
 	    .host_dns = &st->host_dns,
 	    .wire_fd = -1,
 	    .obs = run->obs,
+	    .proxy_addr = st->proxy_len ? &st->proxy : NULL,
+	    .proxy_addr_len = st->proxy_len,
 	};
 	int r;
 
@@ -262,8 +272,9 @@ static void rootful_teardown(struct cf_run *run)
 		cf_sandbox_close(&st->sb);
 	cf_host_table_drop(st->nft);
 	if (cf_reaper_finish(&st->reaper) < 0)
-		log_warn("--root: the run's reaper did not answer; it undoes the run's changes when "
-			 "it notices childflow is gone (or run `childflow --cleanup`)");
+		log_warn(
+		    "--root: the run's reaper did not answer; it undoes the run's changes when "
+		    "it notices childflow is gone (or run `childflow --cleanup`)");
 	cf_strv_free(&st->outputs);
 	cf_strv_free(&st->masks);
 	free(st);

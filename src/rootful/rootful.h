@@ -14,7 +14,8 @@
 /* The rootful backend's operations (backend/backend.h). */
 extern const struct cf_backend_ops cf_rootful_backend;
 
-/* cf_rootful_cleanup_run() - `childflow --cleanup`: undo what dead runs left. Return an exit status. */
+/* cf_rootful_cleanup_run() - `childflow --cleanup`: undo what dead runs left. Return an exit
+ * status. */
 int cf_rootful_cleanup_run(void);
 
 #endif

@@ -245,8 +245,8 @@ static bool others_rely(const char *path, const char *self, char orig[8])
 		struct record rec;
 		char id[9];
 
-		if (!record_id(de->d_name, id) || strcmp(id, self) == 0 || record_read(id, &rec) < 0 ||
-		    !record_live(&rec))
+		if (!record_id(de->d_name, id) || strcmp(id, self) == 0 ||
+		    record_read(id, &rec) < 0 || !record_live(&rec))
 			continue;
 		for (size_t i = 0; i < rec.n && !found; i++) {
 			if (strcmp(rec.ch[i].path, path) == 0) {
@@ -421,8 +421,9 @@ int cf_rootful_cleanup(FILE *say)
 		if (!record_id(de->d_name, id) || record_read(id, &rec) < 0 || record_live(&rec))
 			continue;
 		if (say)
-			fprintf(say, "childflow: run %s (pid %d) died without undoing its changes\n",
-				id, (int)rec.pid);
+			fprintf(say,
+				"childflow: run %s (pid %d) died without undoing its changes\n", id,
+				(int)rec.pid);
 		if (cf_rootful_state_release(id, say) == 0)
 			n++;
 	}

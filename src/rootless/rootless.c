@@ -38,28 +38,6 @@ struct rootless {
 	int wire_fd;	 /* the wire-egress view's packet socket until the engine takes it */
 };
 
-/* The proxy's own name is resolved here, on the host, never through the tree's DNS policy. */
-static int resolve_proxy(const struct cf_config *cfg, struct rootless *st, struct cf_fail *fail)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
-	struct addrinfo *res = NULL;
-	char port[8];
-	int r;
-
-	if (cfg->proxy.scheme == CF_PROXY_NONE)
-		return 0;
-	snprintf(port, sizeof(port), "%u", cfg->proxy.port);
-	r = getaddrinfo(cfg->proxy.host, port, &hints, &res);
-	if (r != 0 || !res)
-		return cf_fail_set(fail, -EHOSTUNREACH, CF_FAIL_USAGE, NULL, NULL,
-				   "--proxy: cannot resolve '%s': %s", cfg->proxy.host,
-				   r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
-	memcpy(&st->proxy, res->ai_addr, res->ai_addrlen);
-	st->proxy_len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
 /*
  * Create the capture files before anything runs, so a bad path fails early
  * (never overwritten); no capture privilege for wire-egress is the host's
@@ -95,7 +73,7 @@ static int rootless_prepare(struct cf_run *run, struct cf_fail *fail)
 	r = cf_doctor_preflight(cfg->backend, fail->msg, sizeof(fail->msg));
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
-	r = resolve_proxy(cfg, st, fail);
+	r = cf_backend_resolve_proxy(cfg, &st->proxy, &st->proxy_len, fail);
 	if (r == 0)
 		r = open_capture(run, fail);
 	if (r < 0)
