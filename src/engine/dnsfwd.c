@@ -25,8 +25,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dns/message.h"
 #include "capture/capview.h"
+#include "dns/message.h"
 #include "engine/flows.h"
 #include "util/log.h"
 

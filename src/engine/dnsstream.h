@@ -10,8 +10,8 @@
 #ifndef CF_ENGINE_DNSSTREAM_H
 #define CF_ENGINE_DNSSTREAM_H
 
-#include "engine/ctx.h"
 #include "capture/capview.h"
+#include "engine/ctx.h"
 #include "engine/flows.h"
 #include "engine/relay.h"
 

@@ -41,7 +41,6 @@
 #include "engine/attrib.h"
 #include "engine/dgram.h"
 #include "engine/dnsfwd.h"
-#include "capture/capview.h"
 #include "engine/hostaddrs.h"
 #include "engine/isolation.h"
 #include "engine/reasm.h"

@@ -48,8 +48,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine/dnsstream.h"
 #include "capture/capview.h"
+#include "engine/dnsstream.h"
 #include "engine/flows.h"
 #include "engine/relay.h"
 #include "engine/tlsrelay.h"

@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 
-#include "engine/ctx.h"
 #include "capture/capview.h"
+#include "engine/ctx.h"
 #include "engine/flows.h"
 
 struct cf_upstream;
