@@ -42,9 +42,10 @@ enum cf_capview_dir {
 
 struct cf_capview_opts {
 	/*
-	 * The child view: a packet socket in the sandbox on its tun0 and lo
-	 * (SOCK_DGRAM, SO_TIMESTAMPNS), and the tree's addresses, which tell
-	 * which way a packet on lo goes and which SYN the engine re-injected.
+	 * The child view: a packet socket that sees the tree's packets
+	 * (SOCK_DGRAM, SO_TIMESTAMPNS; rootless: tun0 and lo of the sandbox),
+	 * and the tree's addresses, which tell which way a packet on lo goes
+	 * and which SYN the engine re-injected (child.c's filter).
 	 */
 	struct cf_pcapng *child; /* NULL: the view is off */
 	int child_fd;

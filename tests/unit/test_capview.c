@@ -25,10 +25,10 @@
 #include "capture/pcapng.h"
 
 struct fixture {
-	int memfd;		/* the egress file's bytes */
-	struct cf_pcapng *w;	/* its writer */
-	struct cf_capview *v;	/* the egress view only */
-	int sock;		/* bound to 127.0.0.1, never connected */
+	int memfd;		 /* the egress file's bytes */
+	struct cf_pcapng *w;	 /* its writer */
+	struct cf_capview *v;	 /* the egress view only */
+	int sock;		 /* bound to 127.0.0.1, never connected */
 	struct sockaddr_in peer; /* 127.0.0.1:9 */
 	struct cf_capview_sock s;
 };
