@@ -3,9 +3,9 @@
  * The engine context, shared by every file of engine/ that handles events
  * (engine.c: loop and control; tcp.c, upstream.c: TCP vetting, proxying and
  * relays; dgram.c: UDP and ICMP; dnsfwd.c, dnsstream.c: the resolver;
- * flows.c: decisions and the flow log; capture.c, egress.c, wire.c: the
- * capture views), directly or through their headers; nothing outside
- * engine/ includes it (runner.c sees only engine.h's opaque struct).
+ * flows.c: decisions and the flow log), directly or through their headers;
+ * nothing outside engine/ includes it (runner.c sees only engine.h's opaque
+ * struct). The capture views are capture/'s, behind capture/capview.h.
  * Everything the engine mutates lives here; there is no other state.
  *
  * epoll data always points at a struct cf_watch embedded in the object that
@@ -37,7 +37,7 @@ enum cf_watch_kind {
 	CF_W_TCP_RELAY,
 	CF_W_DNS_UPSTREAM,
 	CF_W_DGRAM,
-	CF_W_WIRE,
+	CF_W_CAPVIEW, /* the capture views' descriptor (the wire-egress packet socket) */
 	CF_W_HOSTADDRS,
 };
 
@@ -54,13 +54,10 @@ struct cf_dnsfwd;
 struct cf_dgram_table;
 struct cf_reasm;
 struct cf_policy;
-struct cf_pcapng;
-struct cf_capdrain;
 struct cf_obs;
 struct cf_tls_ctx;
 struct cf_attrib;
-struct cf_egress;
-struct cf_wire;
+struct cf_capview;
 struct cf_synth;
 
 /* Engine-wide counters, the seed of the summary. */
@@ -117,11 +114,8 @@ struct cf_engine {
 	struct cf_tls_ctx *tls_ctx; /* https:// proxies */
 	bool proxy_warned;
 
-	struct cf_egress *egress;  /* synthesized egress view (egress.c), or NULL */
-	struct cf_wire *wire;	   /* wire-egress view (wire.c), or NULL */
-	struct cf_pcapng *capture; /* child view, or NULL */
-	int capture_fd;
-	struct cf_capdrain *capture_drain; /* the thread writing it */
+	struct cf_capview *capview; /* the capture views (capture/capview.h), or NULL */
+	struct cf_watch w_capview;
 	struct cf_engine_stats stats;
 
 	uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop turn */

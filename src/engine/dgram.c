@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine/egress.h"
+#include "capture/capview.h"
 #include "engine/flows.h"
 #include "util/log.h"
 
@@ -49,7 +49,7 @@ struct dgram_flow {
 	uint64_t last_ms;
 	uint8_t quote[QUOTE_MAX]; /* the tree's last packet of this flow, for ICMP errors */
 	size_t quote_len;
-	struct cf_egress_sock egs; /* the host socket, for the egress capture views */
+	struct cf_capview_sock egs; /* the host socket, for the egress capture views */
 	struct dgram_flow *hnext;
 	struct dgram_flow *prev, *next; /* LRU: most recent at the tail */
 };
@@ -125,7 +125,7 @@ static void flow_close(struct cf_engine *e, struct dgram_flow *f)
 	lru_del(f);
 	t->n--;
 	cf_flow_end(e, &f->flow);
-	cf_egress_sock_close(&f->egs, false);
+	cf_capview_sock_close(&f->egs, false);
 	close(f->fd);
 	f->fd = -1;
 	f->dead = true;
@@ -192,7 +192,8 @@ static int open_socket(struct cf_engine *e, struct dgram_flow *f)
 			       &ss);
 	if (connect(f->fd, (struct sockaddr *)&ss, sl) < 0)
 		return -errno;
-	cf_egress_sock_open(e, &f->egs, f->fd, (uint8_t)type_proto, (struct sockaddr *)&ss);
+	cf_capview_sock_open(e->capview, &f->egs, f->fd, (uint8_t)type_proto,
+			     (struct sockaddr *)&ss);
 	return cf_engine_watch(e, f->fd, EPOLLIN, &f->w);
 }
 
@@ -246,7 +247,7 @@ static struct dgram_flow *flow_new(struct cf_engine *e, const struct cf_pkt *pkt
 		cf_flow_connect_result(e, &f->flow, -*err, NULL);
 	}
 	if (*err < 0) {
-		cf_egress_sock_close(&f->egs, false);
+		cf_capview_sock_close(&f->egs, false);
 		if (f->fd >= 0)
 			close(f->fd);
 		free(f);
@@ -292,8 +293,8 @@ static int send_payload(struct dgram_flow *f, const struct cf_pkt *pkt)
 	if (n < 0)
 		return -errno;
 	f->flow.bytes_sent += (uint64_t)n;
-	cf_egress_dgram(&f->egs, CF_EGRESS_OUT, f->proto == IPPROTO_UDP ? pkt->payload : pkt->l4,
-			(size_t)n, pkt->ttl);
+	cf_capview_dgram(&f->egs, CF_CAPVIEW_OUT, f->proto == IPPROTO_UDP ? pkt->payload : pkt->l4,
+			 (size_t)n, pkt->ttl);
 	return 0;
 }
 
@@ -341,7 +342,7 @@ static void deliver(struct cf_engine *e, struct dgram_flow *f, const uint8_t *bu
 {
 	ssize_t n;
 
-	cf_egress_dgram(&f->egs, CF_EGRESS_IN, buf, len, 64);
+	cf_capview_dgram(&f->egs, CF_CAPVIEW_IN, buf, len, 64);
 	if (f->proto == IPPROTO_UDP) {
 		n = cf_pkt_build_udp(e->txbuf, sizeof(e->txbuf), &f->flow.dst, f->flow.dport,
 				     &f->flow.src, f->flow.sport, buf, len, 64, 0);
@@ -394,9 +395,10 @@ static void deliver_error(struct cf_engine *e, struct dgram_flow *f,
 
 	if (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6)
 		return;
-	if (cf_ip_from_sockaddr(offender, &from, &port) < 0)
-		from = f->egs.remote; /* for the egress view: the host socket's peer */
-	cf_egress_icmp_error(&f->egs, &from, ee->ee_type, ee->ee_code, ee->ee_info, sent, sent_len);
+	/* Without an offender's address, the egress view takes the host socket's peer. */
+	cf_capview_icmp_error(&f->egs,
+			      cf_ip_from_sockaddr(offender, &from, &port) == 0 ? &from : NULL,
+			      ee->ee_type, ee->ee_code, ee->ee_info, sent, sent_len);
 	if (cf_ip_from_sockaddr(offender, &from, &port) < 0)
 		from = f->flow.dst;
 	/* The host socket may be v6 for a v4 flow only in theory; keep the tree's family. */

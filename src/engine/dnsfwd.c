@@ -25,8 +25,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "capture/capview.h"
 #include "dns/message.h"
-#include "engine/egress.h"
 #include "engine/flows.h"
 #include "util/log.h"
 
@@ -44,8 +44,8 @@ struct dns_query {
 	uint64_t deadline_ms;
 	uint8_t *msg;
 	size_t len;
-	bool dead;		   /* answered; freed after the current epoll batch */
-	struct cf_egress_sock egs; /* the host socket, for the egress capture views */
+	bool dead;		    /* answered; freed after the current epoll batch */
+	struct cf_capview_sock egs; /* the host socket, for the egress capture views */
 	struct dns_query *prev, *next;
 };
 
@@ -72,7 +72,7 @@ static void query_free(struct cf_engine *e, struct dns_query *q)
 	q->prev->next = q->next;
 	q->next->prev = q->prev;
 	e->dns->n--;
-	cf_egress_sock_close(&q->egs, false);
+	cf_capview_sock_close(&q->egs, false);
 	if (q->fd >= 0)
 		close(q->fd);
 	q->fd = -1;
@@ -130,7 +130,7 @@ static int query_send(struct cf_engine *e, struct dns_query *q)
 	if (!server)
 		return -ENOENT;
 	if (q->fd >= 0) {
-		cf_egress_sock_close(&q->egs, false);
+		cf_capview_sock_close(&q->egs, false);
 		close(q->fd); /* epoll forgets a closed fd by itself */
 		q->fd = -1;
 	}
@@ -142,10 +142,10 @@ static int query_send(struct cf_engine *e, struct dns_query *q)
 	q->fd = fd;
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0)
 		return -errno;
-	cf_egress_sock_open(e, &q->egs, fd, IPPROTO_UDP, (struct sockaddr *)&ss);
+	cf_capview_sock_open(e->capview, &q->egs, fd, IPPROTO_UDP, (struct sockaddr *)&ss);
 	if (send(fd, q->msg, q->len, 0) < 0)
 		return -errno;
-	cf_egress_dgram(&q->egs, CF_EGRESS_OUT, q->msg, q->len, 64);
+	cf_capview_dgram(&q->egs, CF_CAPVIEW_OUT, q->msg, q->len, 64);
 	q->deadline_ms = e->now_ms + QUERY_TIMEOUT_MS;
 	return cf_engine_watch(e, fd, EPOLLIN, &q->w);
 }
@@ -291,7 +291,7 @@ void cf_dnsfwd_on_event(struct cf_engine *e, struct cf_watch *w)
 			q->deadline_ms = e->now_ms;
 			return;
 		}
-		cf_egress_dgram(&q->egs, CF_EGRESS_IN, buf, (size_t)n, 64);
+		cf_capview_dgram(&q->egs, CF_CAPVIEW_IN, buf, (size_t)n, 64);
 		if (n >= 12 && buf[0] == (q->id >> 8) && buf[1] == (q->id & 0xff))
 			break;
 	}

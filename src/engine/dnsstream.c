@@ -47,7 +47,7 @@ struct cf_dnsstream {
 	struct dns_dir q; /* tree -> resolver */
 	struct dns_dir a; /* resolver -> tree */
 	uint64_t moved;	  /* bytes read or written so far: "did this pass make progress?" */
-	struct cf_egress_sock *eg; /* the upstream socket, for the egress capture */
+	struct cf_capview_sock *eg; /* the upstream socket, for the egress capture */
 };
 
 size_t cf_dnsstream_want(const uint8_t *buf, size_t len)
@@ -214,13 +214,13 @@ static int read_frames(struct cf_engine *e, struct cf_dnsstream *s, const struct
 		if (n == 0) {
 			d->eof = true;
 			if (!queries)
-				cf_egress_tcp_fin(s->eg, CF_EGRESS_IN);
+				cf_capview_tcp_fin(s->eg, CF_CAPVIEW_IN);
 			break;
 		}
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		if (!queries)
-			cf_egress_tcp_data(s->eg, CF_EGRESS_IN, d->in.p + d->in.len, (size_t)n);
+			cf_capview_tcp_data(s->eg, CF_CAPVIEW_IN, d->in.p + d->in.len, (size_t)n);
 		s->moved += (uint64_t)n;
 		whole = cf_dnsstream_got(d->in.p, &d->in.len, (size_t)n);
 		if (d->in.len > 0)
@@ -241,7 +241,7 @@ static int flush(struct cf_dnsstream *s, struct dns_dir *d, bool src_eof, int fd
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		if (d == &s->q)
-			cf_egress_tcp_data(s->eg, CF_EGRESS_OUT, d->out.p, (size_t)n);
+			cf_capview_tcp_data(s->eg, CF_CAPVIEW_OUT, d->out.p, (size_t)n);
 		memmove(d->out.p, d->out.p + n, d->out.len - (size_t)n);
 		d->out.len -= (size_t)n;
 		s->moved += (uint64_t)n;
@@ -253,14 +253,14 @@ static int flush(struct cf_dnsstream *s, struct dns_dir *d, bool src_eof, int fd
 			return -errno;
 		d->shut = true;
 		if (d == &s->q)
-			cf_egress_tcp_fin(s->eg, CF_EGRESS_OUT);
+			cf_capview_tcp_fin(s->eg, CF_CAPVIEW_OUT);
 	}
 	return 0;
 }
 
 enum cf_relay_state cf_dnsstream_progress(struct cf_engine *e, struct cf_dnsstream *s,
 					  const struct cf_flow *f, int child_fd, int up_fd,
-					  struct cf_egress_sock *eg)
+					  struct cf_capview_sock *eg)
 {
 	uint64_t before;
 	int err;

@@ -10,8 +10,8 @@
 #ifndef CF_ENGINE_DNSSTREAM_H
 #define CF_ENGINE_DNSSTREAM_H
 
+#include "capture/capview.h"
 #include "engine/ctx.h"
-#include "engine/egress.h"
 #include "engine/flows.h"
 #include "engine/relay.h"
 
@@ -61,6 +61,6 @@ void cf_dnsstream_free(struct cf_dnsstream *s);
  */
 enum cf_relay_state cf_dnsstream_progress(struct cf_engine *e, struct cf_dnsstream *s,
 					  const struct cf_flow *f, int child_fd, int up_fd,
-					  struct cf_egress_sock *eg);
+					  struct cf_capview_sock *eg);
 
 #endif

@@ -36,17 +36,15 @@
 #include <unistd.h>
 
 #include "engine/ctx.h"
+#include "capture/capview.h"
 #include "dns/synth.h"
 #include "engine/attrib.h"
-#include "engine/capture.h"
 #include "engine/dgram.h"
 #include "engine/dnsfwd.h"
-#include "engine/egress.h"
 #include "engine/hostaddrs.h"
 #include "engine/isolation.h"
 #include "engine/reasm.h"
 #include "engine/tcp.h"
-#include "engine/wire.h"
 #include "policy/policy.h"
 #include "proxy/tls.h"
 #include "sandbox/ctl.h"
@@ -266,8 +264,7 @@ static void on_timer(struct cf_engine *e)
 	cf_dnsfwd_on_tick(e);
 	cf_dgram_on_tick(e);
 	cf_reasm_expire(e->reasm, e->now_ms);
-	cf_egress_on_tick(e);
-	cf_wire_on_tick(e);
+	cf_capview_on_tick(e->capview);
 }
 
 /* The host's addresses changed: read them again, or keep the old set and say so once. */
@@ -286,8 +283,7 @@ static void on_hostaddrs(struct cf_engine *e)
 
 static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 {
-	if (e->capture)
-		cf_capture_wait_room(e);
+	cf_capview_wait_room(e->capview);
 	switch (w->kind) {
 	case CF_W_TUN:
 		on_tun(e);
@@ -318,8 +314,8 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 	case CF_W_DGRAM:
 		cf_dgram_on_event(e, w, events);
 		break;
-	case CF_W_WIRE:
-		cf_wire_on_readable(e);
+	case CF_W_CAPVIEW:
+		cf_capview_on_readable(e->capview);
 		break;
 	case CF_W_HOSTADDRS:
 		break; /* before everything else, by engine_turn() */
@@ -393,6 +389,30 @@ static int watch_all(struct cf_engine *e)
 	return 0;
 }
 
+/*
+ * Start the capture views, which take the child view's packet socket and the
+ * wire view's; the writers are borrowed (capture/files.h closes them).
+ */
+static int start_capview(struct cf_engine *e, const struct cf_engine_opts *o, struct cf_sandbox *sb)
+{
+	struct cf_capview_opts co = {
+	    .child = o->capture,
+	    .child_fd = o->capture ? take_fd_int(&sb->capture_fd) : -1,
+	    .tree4 = e->plan.child4,
+	    .tree6 = e->plan.child6,
+	    .egress = o->egress,
+	    .wire = o->wire,
+	    .wire_fd = o->wire ? o->wire_fd : -1,
+	};
+	int r = cf_capview_start(&co, &e->capview);
+	int fd = cf_capview_poll_fd(e->capview);
+
+	e->w_capview.kind = CF_W_CAPVIEW;
+	if (r == 0 && fd >= 0)
+		r = cf_engine_watch(e, fd, EPOLLIN, &e->w_capview);
+	return r;
+}
+
 static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, struct cf_sandbox *sb)
 {
 	int r;
@@ -407,7 +427,7 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 	if (o->host_dns)
 		e->host_dns = *o->host_dns;
 	e->helper = sb->helper;
-	e->epfd = e->sigfd = e->timerfd = e->capture_fd = -1;
+	e->epfd = e->sigfd = e->timerfd = -1;
 	/* The engine owns these fds from now on. */
 	e->tun_fd = take_fd_int(&sb->tun_fd);
 	e->listen4 = take_fd_int(&sb->listen4);
@@ -444,17 +464,9 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 	else if (sb->diag_fd >= 0)
 		close(take_fd_int(
 		    &sb->diag_fd)); /* see engine_fini: no socket may outlive tun0's fd */
-	/* The writers are borrowed: the capture set closes them (capture/files.h). */
-	if (r == 0 && o->capture) {
-		int fd = take_fd_int(&sb->capture_fd);
-
-		r = cf_capture_start(e, fd, o->capture);
-	}
-	if (r == 0 && o->egress)
-		r = cf_egress_start(e, o->egress);
-	if (r == 0 && o->wire)
-		r = cf_wire_start(e, o->wire, o->wire_fd);
-	else if (o->wire)
+	if (r == 0)
+		return start_capview(e, o, sb);
+	if (o->wire)
 		close(o->wire_fd);
 	return r;
 }
@@ -462,6 +474,29 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 static void res_denials(struct cf_engine *e)
 {
 	e->res->denials = cf_policy_denials(e->policy);
+}
+
+/* Stop the child view, and keep what it wrote in the result. */
+static void stop_child_view(struct cf_engine *e)
+{
+	struct cf_capview_stats st;
+
+	cf_capview_stop_child(e->capview, &st);
+	e->res->capture_err = st.err;
+	e->res->capture_packets = st.packets;
+	e->res->capture_dropped = st.dropped;
+}
+
+/* Stop the other views and free them, and keep what the egress file got in the result. */
+static void stop_capview(struct cf_engine *e)
+{
+	struct cf_capview_stats st;
+
+	cf_capview_free(e->capview, &st);
+	e->capview = NULL;
+	e->res->egress_err = st.err;
+	e->res->egress_packets = st.packets;
+	e->res->egress_dropped = st.dropped;
 }
 
 static void engine_fini(struct cf_engine *e)
@@ -475,19 +510,13 @@ static void engine_fini(struct cf_engine *e)
 	int fds[] = {e->listen4, e->listen6, e->sigfd, e->ctlfd,
 		     e->pidfd,	 e->timerfd, e->epfd,  e->tun_fd};
 
-	if (e->capture)
-		e->res->capture_err =
-		    cf_capture_finish(e, &e->res->capture_dropped, &e->res->capture_packets);
+	stop_child_view(e);
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);
 	cf_reasm_free(e->reasm);
-	/* After the flows: closing their sockets still writes (FIN, RST) to these views. */
-	if (e->egress)
-		e->res->egress_err = cf_egress_finish(e, &e->res->egress_packets);
-	if (e->wire)
-		e->res->egress_err =
-		    cf_wire_finish(e, &e->res->egress_packets, &e->res->egress_dropped);
+	/* After the flows: closing their sockets still writes (FIN, RST) to the egress views. */
+	stop_capview(e);
 	if (e->policy)
 		res_denials(e);
 	cf_hostaddrs_close(e->hostaddrs);

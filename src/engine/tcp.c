@@ -48,9 +48,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine/capture.h"
+#include "capture/capview.h"
 #include "engine/dnsstream.h"
-#include "engine/egress.h"
 #include "engine/flows.h"
 #include "engine/relay.h"
 #include "engine/tlsrelay.h"
@@ -93,7 +92,7 @@ struct tcp_conn {
 	struct cf_upstream *up;		/* proxy session while PROXYING */
 	struct cf_tlsrelay *tlsr;	/* instead of the splice relay through an https:// proxy */
 	struct cf_tls *tls;		/* the proxy's TLS session, between PROXYING and RELAY */
-	struct cf_egress_sock egs;	/* the upstream socket, for the egress capture views */
+	struct cf_capview_sock egs;	/* the upstream socket, for the egress capture views */
 	struct tcp_conn *hnext;		/* hash chain (pending only) */
 	struct tcp_conn *prev, *next;	/* pending list */
 	struct tcp_conn *rprev, *rnext; /* ready list: relays whose turn ran out (RELAY only) */
@@ -323,7 +322,7 @@ static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 	if (c->dns_slot)
 		e->tcp->n_dns--;
 	c->dns_slot = false;
-	cf_egress_sock_close(&c->egs, reset);
+	cf_capview_sock_close(&c->egs, reset);
 	if (reset) {
 		abort_fd(c->up_fd);
 		abort_fd(c->child_fd);
@@ -485,7 +484,8 @@ static int open_upstream(struct cf_engine *e, struct tcp_conn *c)
 	c->up_fd = fd;
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
 		return -errno;
-	cf_egress_sock_open(e, &c->egs, fd, IPPROTO_TCP, (struct sockaddr *)&ss); /* SYN sent */
+	cf_capview_sock_open(e->capview, &c->egs, fd, IPPROTO_TCP,
+			     (struct sockaddr *)&ss); /* SYN sent */
 	/*
 	 * Loopback connects may complete at once; the EPOLLOUT event reports both
 	 * cases. A direct connection is watched as its relay will be, so it
@@ -636,9 +636,9 @@ static void upstream_ready(struct cf_engine *e, struct tcp_conn *c, uint32_t eve
 	    getsockopt(c->up_fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 		soerr = errno;
 	if (soerr == ECONNREFUSED)
-		cf_egress_tcp_refused(&c->egs);
+		cf_capview_tcp_refused(&c->egs);
 	else if (soerr == 0)
-		cf_egress_tcp_connected(&c->egs);
+		cf_capview_tcp_connected(&c->egs);
 	if (soerr) {
 		if (c->flow.via_proxy) {
 			proxy_unreachable(e, soerr);
@@ -679,7 +679,7 @@ static void relay_run(struct cf_engine *e, struct tcp_conn *c)
 		return;
 	if (s == CF_RELAY_RESET && !c->dns && !c->tlsr && c->relay.error_side == 1 &&
 	    c->relay.error == ECONNRESET)
-		cf_egress_tcp_rst(&c->egs, CF_EGRESS_IN); /* the peer reset it */
+		cf_capview_tcp_rst(&c->egs, CF_CAPVIEW_IN); /* the peer reset it */
 	if (c->tlsr) {
 		cf_tlsrelay_bytes(c->tlsr, b);
 		c->relay.dir[0].bytes = b[0];
@@ -712,7 +712,7 @@ static void tap_bytes(void *arg, int dir, int fd, size_t n)
 {
 	struct tcp_conn *c = arg;
 
-	if (cf_egress_tcp_data_fd(&c->egs, (enum cf_egress_dir)dir, fd, n) < 0)
+	if (cf_capview_tcp_data_fd(&c->egs, (enum cf_capview_dir)dir, fd, n) < 0)
 		log_debug("tcp flow %llu: egress capture lost bytes",
 			  (unsigned long long)c->flow.id);
 }
@@ -723,14 +723,14 @@ static void tap_gap(void *arg, int dir, size_t n)
 
 	log_debug("tcp flow %llu: egress capture lost %zu bytes", (unsigned long long)c->flow.id,
 		  n);
-	cf_egress_tcp_gap(&c->egs, (enum cf_egress_dir)dir, n);
+	cf_capview_tcp_gap(&c->egs, (enum cf_capview_dir)dir, n);
 }
 
 static void tap_eof(void *arg, int dir)
 {
 	struct tcp_conn *c = arg;
 
-	cf_egress_tcp_fin(&c->egs, (enum cf_egress_dir)dir);
+	cf_capview_tcp_fin(&c->egs, (enum cf_capview_dir)dir);
 }
 
 /* Splice relay; with the egress view on, tapped on the upstream side. */
@@ -741,7 +741,7 @@ static int relay_init(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 	int err = cf_relay_init(&c->relay, child_fd, c->up_fd, &e->tcp->pipes), t;
 
 	/* A capture problem must not cost the tree its connection: relay untapped. */
-	if (err == 0 && c->egs.eg) {
+	if (err == 0 && cf_capview_sock_taps(&c->egs)) {
 		t = cf_relay_set_tap(&c->relay, &tap);
 		if (t < 0)
 			log_warn("capture: cannot copy tcp flow %llu's bytes (%s); the egress view "
@@ -896,8 +896,7 @@ void cf_tcp_run_ready(struct cf_engine *e)
 		struct tcp_conn *c = t->ready.rnext;
 
 		ready_del(c);
-		if (e->capture)
-			cf_capture_wait_room(e);
+		cf_capview_wait_room(e->capview);
 		relay_run(e, c);
 	}
 }

@@ -22,13 +22,13 @@ struct dir {
 struct cf_tlsrelay {
 	int fd;
 	struct cf_tls *tls;
-	struct cf_egress_sock *eg;
+	struct cf_capview_sock *eg;
 	struct dir up;	 /* tree -> proxy */
 	struct dir down; /* proxy -> tree */
 	uint64_t moved;
 };
 
-int cf_tlsrelay_new(int child_fd, struct cf_tls *tls, struct cf_egress_sock *eg,
+int cf_tlsrelay_new(int child_fd, struct cf_tls *tls, struct cf_capview_sock *eg,
 		    struct cf_tlsrelay **out)
 {
 	struct cf_tlsrelay *r = calloc(1, sizeof(*r));
@@ -75,7 +75,7 @@ static int step_up(struct cf_tlsrelay *r)
 			return 0;
 		if (n < 0)
 			return (int)n;
-		cf_egress_tcp_data(r->eg, CF_EGRESS_OUT, d->buf + d->off, (size_t)n);
+		cf_capview_tcp_data(r->eg, CF_CAPVIEW_OUT, d->buf + d->off, (size_t)n);
 		d->off += (size_t)n;
 		d->len -= (size_t)n;
 		d->bytes += (uint64_t)n;
@@ -102,13 +102,13 @@ static int step_down(struct cf_tlsrelay *r)
 		n = cf_tls_read(r->tls, d->buf, BUF);
 		if (n == 0) {
 			d->eof = true;
-			cf_egress_tcp_fin(r->eg, CF_EGRESS_IN);
+			cf_capview_tcp_fin(r->eg, CF_CAPVIEW_IN);
 		} else if (n == -EAGAIN)
 			;
 		else if (n < 0)
 			return (int)n;
 		else {
-			cf_egress_tcp_data(r->eg, CF_EGRESS_IN, d->buf, (size_t)n);
+			cf_capview_tcp_data(r->eg, CF_CAPVIEW_IN, d->buf, (size_t)n);
 			d->off = 0;
 			d->len = (size_t)n;
 			r->moved += (uint64_t)n;

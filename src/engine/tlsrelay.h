@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "engine/egress.h"
+#include "capture/capview.h"
 #include "engine/relay.h"
 
 struct cf_tls;
@@ -22,7 +22,7 @@ struct cf_tlsrelay;
  * plaintext written to and read from the proxy goes to the egress capture
  * @eg. Return 0 or -ENOMEM.
  */
-int cf_tlsrelay_new(int child_fd, struct cf_tls *tls, struct cf_egress_sock *eg,
+int cf_tlsrelay_new(int child_fd, struct cf_tls *tls, struct cf_capview_sock *eg,
 		    struct cf_tlsrelay **out);
 
 /* Free it and its TLS session (NULL is fine). */

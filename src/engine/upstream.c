@@ -18,7 +18,7 @@
 
 struct cf_upstream {
 	int fd;
-	struct cf_egress_sock *eg;
+	struct cf_capview_sock *eg;
 	struct cf_tls *tls; /* NULL for http:// and socks5:// */
 	bool tls_done;
 	struct cf_hs *hs;
@@ -68,8 +68,8 @@ static const char *target_name(struct cf_engine *e, const struct cf_flow *f)
 	return n > 0 ? names[n - 1] : NULL;
 }
 
-int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd, struct cf_egress_sock *eg,
-		    struct cf_upstream **out)
+int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
+		    struct cf_capview_sock *eg, struct cf_upstream **out)
 {
 	const struct cf_config *cfg = e->cfg;
 	struct cf_upstream *u = calloc(1, sizeof(*u));
@@ -120,7 +120,7 @@ static ssize_t io_write(struct cf_upstream *u, const uint8_t *p, size_t n)
 	if (w < 0 && !u->tls)
 		return -errno;
 	if (w > 0)
-		cf_egress_tcp_data(u->eg, CF_EGRESS_OUT, p, (size_t)w);
+		cf_capview_tcp_data(u->eg, CF_CAPVIEW_OUT, p, (size_t)w);
 	return w;
 }
 
@@ -131,9 +131,9 @@ static ssize_t io_read(struct cf_upstream *u, uint8_t *p, size_t n)
 	if (r < 0 && !u->tls)
 		return -errno;
 	if (r > 0)
-		cf_egress_tcp_data(u->eg, CF_EGRESS_IN, p, (size_t)r);
+		cf_capview_tcp_data(u->eg, CF_CAPVIEW_IN, p, (size_t)r);
 	else if (r == 0)
-		cf_egress_tcp_fin(u->eg, CF_EGRESS_IN);
+		cf_capview_tcp_fin(u->eg, CF_CAPVIEW_IN);
 	return r;
 }
 

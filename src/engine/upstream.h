@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 
+#include "capture/capview.h"
 #include "engine/ctx.h"
-#include "engine/egress.h"
 #include "engine/flows.h"
 
 struct cf_upstream;
@@ -28,8 +28,8 @@ enum cf_upstream_status {
  * (the handshake, and what follows it in the same reads) go to the egress
  * capture @eg. Return 0 or -errno.
  */
-int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd, struct cf_egress_sock *eg,
-		    struct cf_upstream **out);
+int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
+		    struct cf_capview_sock *eg, struct cf_upstream **out);
 
 /* Free it, and its TLS session unless taken (NULL is fine). */
 void cf_upstream_free(struct cf_upstream *u);

@@ -100,7 +100,7 @@ int cf_tproxy_listener(int family, int backlog, uint16_t *port)
 
 /*
  * A packet socket sees each packet on lo twice, going out and coming in;
- * the capture keeps only the outgoing copy (engine/capture.c). Dropping the
+ * the capture keeps only the outgoing copy (capture/child.c). Dropping the
  * other in the kernel halves the work there, and the receive queue (capped
  * by net.core.rmem_max) holds twice as many packets the capture wants.
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for src/engine/capdrain.c: a real packet socket on lo, in a
+ * Unit tests for src/capture/capdrain.c: a real packet socket on lo, in a
  * network namespace of the test's own (as root, or in a user namespace of
  * its own otherwise), so only the test's packets are seen.
  */
@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "capture/pcapng.h"
-#include "engine/capdrain.h"
-#include "engine/pktring.h"
+#include "capture/capdrain.h"
+#include "capture/pktring.h"
 
 #define PORT 5555
 #define BIG 60000 /* a datagram's payload in the load tests */

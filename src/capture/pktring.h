@@ -6,8 +6,8 @@
  * that a rootless process cannot raise) and overflows at once under bulk
  * traffic. Reading costs no system call per packet either.
  */
-#ifndef CF_ENGINE_PKTRING_H
-#define CF_ENGINE_PKTRING_H
+#ifndef CF_CAPTURE_PKTRING_H
+#define CF_CAPTURE_PKTRING_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -6,7 +6,7 @@
  * the only thing shared both ways, so it is read with acquire and written
  * with release ordering.
  */
-#include "engine/pktring.h"
+#include "capture/pktring.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

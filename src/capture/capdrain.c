@@ -7,7 +7,7 @@
  * thread goes on giving blocks back without writing them, so the producer
  * is never held by a capture that has stopped.
  */
-#include "engine/capdrain.h"
+#include "capture/capdrain.h"
 
 #include <errno.h>
 #include <linux/if_packet.h>
@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine/pktring.h"
+#include "capture/pktring.h"
 #include "util/log.h"
 #include "util/thread.h"
 

@@ -23,7 +23,7 @@
  * Timestamps are the moment the engine recorded the event. The data are
  * exact; the segmentation, timing and TCP bookkeeping are the engine's.
  */
-#include "engine/egress.h"
+#include "capture/egress.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include "capture/pcapng.h"
-#include "engine/wire.h"
 #include "net/packet.h"
 #include "util/log.h"
 
@@ -61,11 +60,12 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int cf_egress_start(struct cf_engine *e, struct cf_pcapng *w)
+int cf_egress_start(struct cf_pcapng *w, struct cf_egress **out)
 {
 	struct cf_egress *eg = calloc(1, sizeof(*eg));
 	int r;
 
+	*out = NULL;
 	if (!eg)
 		return -ENOMEM;
 	eg->w = w;
@@ -79,38 +79,33 @@ int cf_egress_start(struct cf_engine *e, struct cf_pcapng *w)
 		return r;
 	}
 	eg->iface = r;
-	e->egress = eg;
+	*out = eg;
 	return 0;
 }
 
-void cf_egress_on_tick(struct cf_engine *e)
+void cf_egress_flush(struct cf_egress *eg)
 {
-	if (e->egress && !e->egress->err)
-		(void)cf_pcapng_flush(e->egress->w);
+	if (eg && !eg->err)
+		(void)cf_pcapng_flush(eg->w);
 }
 
-int cf_egress_finish(struct cf_engine *e, uint64_t *packets)
+void cf_egress_stop(struct cf_egress *eg, struct cf_capview_stats *st)
 {
-	struct cf_egress *eg = e->egress;
-	int r;
-
-	*packets = 0;
+	*st = (struct cf_capview_stats){0};
 	if (!eg)
-		return 0;
-	*packets = cf_pcapng_packets(eg->w);
-	r = eg->err;
+		return;
+	st->packets = cf_pcapng_packets(eg->w);
+	st->err = eg->err;
 	free(eg);
-	e->egress = NULL;
-	return r;
 }
 
 /*
  * Write the @len bytes of packet built at @pkt: eg->pkt, or room in the
  * writer's buffer (cf_pcapng_packet_room()), which spares a copy of bulk data.
  */
-static void emit_at(struct cf_egress *eg, enum cf_egress_dir dir, const uint8_t *pkt, ssize_t len)
+static void emit_at(struct cf_egress *eg, enum cf_capview_dir dir, const uint8_t *pkt, ssize_t len)
 {
-	enum cf_pcapng_dir d = dir == CF_EGRESS_OUT ? CF_PCAPNG_DIR_OUT : CF_PCAPNG_DIR_IN;
+	enum cf_pcapng_dir d = dir == CF_CAPVIEW_OUT ? CF_PCAPNG_DIR_OUT : CF_PCAPNG_DIR_IN;
 	int r;
 
 	if (len <= 0 || eg->err)
@@ -127,15 +122,15 @@ static void emit_at(struct cf_egress *eg, enum cf_egress_dir dir, const uint8_t 
 }
 
 /* A socket the synthesized view records, with a writer that still works. */
-static struct cf_egress *recording(const struct cf_egress_sock *s)
+static struct cf_egress *recording(const struct cf_capview_sock *s)
 {
 	return s->open && s->eg && !s->eg->err ? s->eg : NULL;
 }
 
-static void ends(const struct cf_egress_sock *s, enum cf_egress_dir dir, const struct cf_ip **src,
+static void ends(const struct cf_capview_sock *s, enum cf_capview_dir dir, const struct cf_ip **src,
 		 uint16_t *sport, const struct cf_ip **dst, uint16_t *dport)
 {
-	bool out = dir == CF_EGRESS_OUT;
+	bool out = dir == CF_CAPVIEW_OUT;
 
 	*src = out ? &s->local : &s->remote;
 	*dst = out ? &s->remote : &s->local;
@@ -143,17 +138,7 @@ static void ends(const struct cf_egress_sock *s, enum cf_egress_dir dir, const s
 	*dport = out ? s->rport : s->lport;
 }
 
-/* ---- sockets ---- */
-
-static int local_addr(int fd, struct cf_ip *ip, uint16_t *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return -errno;
-	return cf_ip_from_sockaddr((struct sockaddr *)&ss, ip, port);
-}
+/* ---- TCP segments ---- */
 
 static uint32_t next_isn(struct cf_egress *eg)
 {
@@ -169,13 +154,13 @@ static uint32_t next_isn(struct cf_egress *eg)
 /* The SYN / SYN-ACK options: NOP, window scale. */
 static const uint8_t syn_opts[4] = {1, 3, 3, WINDOW_SCALE};
 
-static void emit(struct cf_egress *eg, enum cf_egress_dir dir, ssize_t len)
+static void emit(struct cf_egress *eg, enum cf_capview_dir dir, ssize_t len)
 {
 	emit_at(eg, dir, eg->pkt, len);
 }
 
 /* A TCP segment built at @pkt (@cap bytes; its payload may already be in place). */
-static void tcp_emit_at(struct cf_egress_sock *s, enum cf_egress_dir dir, uint8_t flags,
+static void tcp_emit_at(struct cf_capview_sock *s, enum cf_capview_dir dir, uint8_t flags,
 			uint32_t seq, const uint8_t *data, size_t len, uint8_t *pkt, size_t cap)
 {
 	struct cf_egress *eg = s->eg;
@@ -198,94 +183,61 @@ static void tcp_emit_at(struct cf_egress_sock *s, enum cf_egress_dir dir, uint8_
 	emit_at(eg, dir, pkt, cf_pkt_build_tcp(pkt, cap, &seg));
 }
 
-static void tcp_emit(struct cf_egress_sock *s, enum cf_egress_dir dir, uint8_t flags, uint32_t seq,
-		     const uint8_t *data, size_t len)
+static void tcp_emit(struct cf_capview_sock *s, enum cf_capview_dir dir, uint8_t flags,
+		     uint32_t seq, const uint8_t *data, size_t len)
 {
 	tcp_emit_at(s, dir, flags, seq, data, len, s->eg->pkt, sizeof(s->eg->pkt));
 }
 
-void cf_egress_sock_open(struct cf_engine *e, struct cf_egress_sock *s, int fd, uint8_t proto,
-			 const struct sockaddr *peer)
+void cf_egress_sock_opened(struct cf_capview_sock *s)
 {
-	memset(s, 0, sizeof(*s));
-	if (!e->egress && !e->wire)
-		return;
-	/* Not getpeername(): a ping socket has no peer port and reports ENOTCONN. */
-	if (local_addr(fd, &s->local, &s->lport) < 0 ||
-	    cf_ip_from_sockaddr(peer, &s->remote, &s->rport) < 0 ||
-	    s->remote.family != s->local.family) {
-		log_debug("capture: cannot learn a host socket's addresses; not recorded");
-		return;
-	}
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		s->rport = 0;
-	s->proto = proto;
-	s->open = true;
-	s->wire = e->wire;
-	s->eg = e->egress;
-	if (s->wire)
-		cf_wire_add(s->wire, s);
-	if (proto == IPPROTO_TCP && recording(s)) {
-		uint32_t isn = next_isn(s->eg);
+	uint32_t isn;
 
-		tcp_emit(s, CF_EGRESS_OUT, TH_SYN, isn, NULL, 0);
-		s->next[CF_EGRESS_OUT] = isn + 1;
-	}
-}
-
-void cf_egress_sock_close(struct cf_egress_sock *s, bool reset)
-{
-	if (!s->open)
+	if (s->proto != IPPROTO_TCP || !recording(s))
 		return;
-	if (s->proto == IPPROTO_TCP && s->established && !s->closed) {
-		if (reset)
-			cf_egress_tcp_rst(s, CF_EGRESS_OUT);
-		else if (!s->fin[CF_EGRESS_OUT])
-			cf_egress_tcp_fin(s, CF_EGRESS_OUT);
-	}
-	if (s->wire)
-		cf_wire_remove(s->wire, s);
-	s->open = false;
+	isn = next_isn(s->eg);
+	tcp_emit(s, CF_CAPVIEW_OUT, TH_SYN, isn, NULL, 0);
+	s->next[CF_CAPVIEW_OUT] = isn + 1;
 }
 
 /* ---- TCP ---- */
 
-void cf_egress_tcp_connected(struct cf_egress_sock *s)
+void cf_capview_tcp_connected(struct cf_capview_sock *s)
 {
 	uint32_t isn;
 
 	if (!recording(s) || s->proto != IPPROTO_TCP || s->established)
 		return;
 	isn = next_isn(s->eg);
-	s->next[CF_EGRESS_IN] = isn + 1;
-	tcp_emit(s, CF_EGRESS_IN, TH_SYN | TH_ACK, isn, NULL, 0);
-	tcp_emit(s, CF_EGRESS_OUT, TH_ACK, s->next[CF_EGRESS_OUT], NULL, 0);
+	s->next[CF_CAPVIEW_IN] = isn + 1;
+	tcp_emit(s, CF_CAPVIEW_IN, TH_SYN | TH_ACK, isn, NULL, 0);
+	tcp_emit(s, CF_CAPVIEW_OUT, TH_ACK, s->next[CF_CAPVIEW_OUT], NULL, 0);
 	s->established = true;
 }
 
-void cf_egress_tcp_refused(struct cf_egress_sock *s)
+void cf_capview_tcp_refused(struct cf_capview_sock *s)
 {
 	if (!recording(s) || s->proto != IPPROTO_TCP || s->established)
 		return;
-	s->next[CF_EGRESS_IN] = 0;
-	tcp_emit(s, CF_EGRESS_IN, TH_RST | TH_ACK, 0, NULL, 0);
+	s->next[CF_CAPVIEW_IN] = 0;
+	tcp_emit(s, CF_CAPVIEW_IN, TH_RST | TH_ACK, 0, NULL, 0);
 	s->closed = true;
 }
 
-static bool tcp_live(const struct cf_egress_sock *s)
+static bool tcp_live(const struct cf_capview_sock *s)
 {
 	return recording(s) && s->proto == IPPROTO_TCP && s->established && !s->closed;
 }
 
 /* Largest TCP payload of one synthesized segment (one IP packet, no options). */
-static size_t seg_max(const struct cf_egress_sock *s)
+static size_t seg_max(const struct cf_capview_sock *s)
 {
 	return s->local.family == AF_INET ? 65535 - CF_PKT_IP4_HDR_LEN - CF_PKT_TCP_HDR_LEN
 					  : 65535 - CF_PKT_TCP_HDR_LEN;
 }
 
 /* One data segment, built at @pkt (@cap bytes), whose bytes may already be in place there. */
-static void tcp_segment_at(struct cf_egress_sock *s, enum cf_egress_dir dir, const uint8_t *data,
+static void tcp_segment_at(struct cf_capview_sock *s, enum cf_capview_dir dir, const uint8_t *data,
 			   size_t len, bool last, uint8_t *pkt, size_t cap)
 {
 	uint32_t seq = s->next[dir];
@@ -295,22 +247,22 @@ static void tcp_segment_at(struct cf_egress_sock *s, enum cf_egress_dir dir, con
 	tcp_emit_at(s, dir, (uint8_t)(TH_ACK | (last ? TH_PUSH : 0)), seq, data, len, pkt, cap);
 }
 
-static void tcp_segment(struct cf_egress_sock *s, enum cf_egress_dir dir, const uint8_t *data,
+static void tcp_segment(struct cf_capview_sock *s, enum cf_capview_dir dir, const uint8_t *data,
 			size_t len, bool last)
 {
 	tcp_segment_at(s, dir, data, len, last, s->eg->pkt, sizeof(s->eg->pkt));
 }
 
 /* The receiver's ACK of everything so far (bytes in flight stay within the window). */
-static void tcp_ack_from_other(struct cf_egress_sock *s, enum cf_egress_dir dir)
+static void tcp_ack_from_other(struct cf_capview_sock *s, enum cf_capview_dir dir)
 {
-	enum cf_egress_dir other = dir == CF_EGRESS_OUT ? CF_EGRESS_IN : CF_EGRESS_OUT;
+	enum cf_capview_dir other = dir == CF_CAPVIEW_OUT ? CF_CAPVIEW_IN : CF_CAPVIEW_OUT;
 
 	tcp_emit(s, other, TH_ACK, s->next[other], NULL, 0);
 }
 
-void cf_egress_tcp_data(struct cf_egress_sock *s, enum cf_egress_dir dir, const void *data,
-			size_t len)
+void cf_capview_tcp_data(struct cf_capview_sock *s, enum cf_capview_dir dir, const void *data,
+			 size_t len)
 {
 	const uint8_t *p = data;
 
@@ -326,7 +278,7 @@ void cf_egress_tcp_data(struct cf_egress_sock *s, enum cf_egress_dir dir, const 
 	tcp_ack_from_other(s, dir);
 }
 
-int cf_egress_tcp_data_fd(struct cf_egress_sock *s, enum cf_egress_dir dir, int fd, size_t len)
+int cf_capview_tcp_data_fd(struct cf_capview_sock *s, enum cf_capview_dir dir, int fd, size_t len)
 {
 	struct cf_egress *eg = s->eg;
 	bool live = tcp_live(s);
@@ -345,7 +297,7 @@ int cf_egress_tcp_data_fd(struct cf_egress_sock *s, enum cf_egress_dir dir, int 
 		/* Read even when not recorded any more (write error, closed): empty the tap. */
 		n = read(fd, pkt + off, want);
 		if (n <= 0) {
-			cf_egress_tcp_gap(s, dir, len);
+			cf_capview_tcp_gap(s, dir, len);
 			return n < 0 ? -errno : -EIO;
 		}
 		len -= (size_t)n;
@@ -357,15 +309,15 @@ int cf_egress_tcp_data_fd(struct cf_egress_sock *s, enum cf_egress_dir dir, int 
 	return 0;
 }
 
-void cf_egress_tcp_gap(struct cf_egress_sock *s, enum cf_egress_dir dir, size_t len)
+void cf_capview_tcp_gap(struct cf_capview_sock *s, enum cf_capview_dir dir, size_t len)
 {
 	if (tcp_live(s))
 		s->next[dir] += (uint32_t)len;
 }
 
-void cf_egress_tcp_fin(struct cf_egress_sock *s, enum cf_egress_dir dir)
+void cf_capview_tcp_fin(struct cf_capview_sock *s, enum cf_capview_dir dir)
 {
-	enum cf_egress_dir other = dir == CF_EGRESS_OUT ? CF_EGRESS_IN : CF_EGRESS_OUT;
+	enum cf_capview_dir other = dir == CF_CAPVIEW_OUT ? CF_CAPVIEW_IN : CF_CAPVIEW_OUT;
 
 	if (!tcp_live(s) || s->fin[dir])
 		return;
@@ -375,7 +327,7 @@ void cf_egress_tcp_fin(struct cf_egress_sock *s, enum cf_egress_dir dir)
 	tcp_emit(s, other, TH_ACK, s->next[other], NULL, 0);
 }
 
-void cf_egress_tcp_rst(struct cf_egress_sock *s, enum cf_egress_dir dir)
+void cf_capview_tcp_rst(struct cf_capview_sock *s, enum cf_capview_dir dir)
 {
 	if (!tcp_live(s))
 		return;
@@ -386,7 +338,7 @@ void cf_egress_tcp_rst(struct cf_egress_sock *s, enum cf_egress_dir dir)
 /* ---- datagrams ---- */
 
 /* Build the datagram @s sent or received into eg->pkt. Return its length or -errno. */
-static ssize_t build_dgram(struct cf_egress_sock *s, enum cf_egress_dir dir, const uint8_t *p,
+static ssize_t build_dgram(struct cf_capview_sock *s, enum cf_capview_dir dir, const uint8_t *p,
 			   size_t len, uint8_t ttl)
 {
 	struct cf_egress *eg = s->eg;
@@ -399,33 +351,35 @@ static ssize_t build_dgram(struct cf_egress_sock *s, enum cf_egress_dir dir, con
 					ttl, eg->ip_id++);
 	if (len < CF_PKT_ICMP_HDR_LEN)
 		return -EINVAL;
-	return cf_pkt_build_icmp_echo(eg->pkt, sizeof(eg->pkt), src, dst, dir == CF_EGRESS_IN,
+	return cf_pkt_build_icmp_echo(eg->pkt, sizeof(eg->pkt), src, dst, dir == CF_CAPVIEW_IN,
 				      s->lport, (uint16_t)(p[6] << 8 | p[7]),
 				      p + CF_PKT_ICMP_HDR_LEN, len - CF_PKT_ICMP_HDR_LEN, ttl);
 }
 
-void cf_egress_dgram(struct cf_egress_sock *s, enum cf_egress_dir dir, const void *data, size_t len,
-		     uint8_t ttl)
+void cf_capview_dgram(struct cf_capview_sock *s, enum cf_capview_dir dir, const void *data,
+		      size_t len, uint8_t ttl)
 {
 	if (!recording(s) || s->proto == IPPROTO_TCP)
 		return;
 	emit(s->eg, dir, build_dgram(s, dir, data, len, ttl));
 }
 
-void cf_egress_icmp_error(struct cf_egress_sock *s, const struct cf_ip *from, uint8_t type,
-			  uint8_t code, uint32_t info, const void *sent, size_t sent_len)
+void cf_capview_icmp_error(struct cf_capview_sock *s, const struct cf_ip *from, uint8_t type,
+			   uint8_t code, uint32_t info, const void *sent, size_t sent_len)
 {
 	struct cf_egress *eg = s->eg;
 	struct cf_pkt orig;
 	ssize_t n;
 
+	if (!from)
+		from = &s->remote;
 	if (!recording(s) || s->proto == IPPROTO_TCP || from->family != s->local.family)
 		return;
 	/* The datagram as it left (the quote's TTL is not known: 1 is what expired). */
-	n = build_dgram(s, CF_EGRESS_OUT, sent, sent_len, 1);
+	n = build_dgram(s, CF_CAPVIEW_OUT, sent, sent_len, 1);
 	if (n <= 0 || cf_pkt_parse(eg->pkt, (size_t)n, &orig) < 0)
 		return;
 	/* Built in place: the quote is moved before the headers are written. */
-	emit(eg, CF_EGRESS_IN,
+	emit(eg, CF_CAPVIEW_IN,
 	     cf_pkt_build_icmp_error(eg->pkt, sizeof(eg->pkt), &orig, from, type, code, info));
 }

@@ -11,8 +11,8 @@
  * it before every event) until the thread has caught up. The traffic being
  * captured then waits for the capture instead of overflowing the ring.
  */
-#ifndef CF_ENGINE_CAPDRAIN_H
-#define CF_ENGINE_CAPDRAIN_H
+#ifndef CF_CAPTURE_CAPDRAIN_H
+#define CF_CAPTURE_CAPDRAIN_H
 
 #include <stdbool.h>
 #include <stddef.h>

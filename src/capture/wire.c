@@ -5,20 +5,20 @@
  * childflow (as root, or with CAP_NET_RAW on the host) opens one cooked
  * AF_PACKET socket (SOCK_DGRAM, ETH_P_ALL) in the host's network namespace
  * before the tree starts: it sees every IPv4/IPv6 packet of every interface,
- * without link-layer headers. The engine keeps a hash set of the 4-tuples
+ * without link-layer headers. The view keeps a hash set of the 4-tuples
  * (protocol, local address and port, remote address and port; ICMP echo
- * sockets: their echo id) of its own host sockets for the tree, added when a
- * socket connects and removed GRACE_MS after it closed (its FIN exchange and
- * late packets still arrive). A packet is written when its 4-tuple, in either
- * orientation, is in the set; an ICMP error when the packet it quotes is;
- * a later fragment when its first fragment was. Everything else on the host
- * is dropped unread by the view.
+ * sockets: their echo id) of the engine's host sockets for the tree, added
+ * when the engine reports a socket open (cf_capview_sock_open()) and removed
+ * GRACE_MS after it closed (its FIN exchange and late packets still arrive). A packet is written
+ * when its 4-tuple, in either orientation, is in the set; an ICMP error when the packet it quotes
+ * is; a later fragment when its first fragment was. Everything else on the host is dropped unread
+ * by the view.
  *
  * Each interface gets its own Interface Description Block (LINKTYPE_RAW, its
  * name) the first time one of its packets is kept. On lo every packet passes
  * twice (out and in): only the outgoing copy is kept.
  */
-#include "engine/wire.h"
+#include "capture/wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,12 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "capture/pcapng.h"
-#include "engine/pktring.h"
+#include "capture/pktring.h"
 #include "util/log.h"
 
 #define SET_BUCKETS 1024
@@ -70,7 +70,6 @@ struct frag_memo {
 };
 
 struct cf_wire {
-	struct cf_watch w;
 	int fd;
 	int err;
 	struct cf_pcapng *pcap;
@@ -82,7 +81,6 @@ struct cf_wire {
 	struct wire_entry *closing, *closing_tail;
 	struct frag_memo frags[FRAG_MEMO];
 	unsigned frag_next;
-	struct cf_engine *e;
 	uint8_t buf[CF_PCAPNG_SNAPLEN];
 };
 
@@ -99,22 +97,33 @@ struct wire_tuple {
 	uint32_t frag_id;
 };
 
-int cf_wire_start(struct cf_engine *e, struct cf_pcapng *w, int fd)
+int cf_wire_start(struct cf_pcapng *w, int fd, struct cf_wire **out)
 {
 	struct cf_wire *wire = calloc(1, sizeof(*wire));
-	int r;
 
+	*out = NULL;
 	if (!wire) {
 		close(fd);
 		return -ENOMEM;
 	}
-	wire->e = e;
 	wire->fd = fd;
 	wire->pcap = w;
-	wire->w.kind = CF_W_WIRE;
-	e->wire = wire;
-	r = cf_engine_watch(e, fd, EPOLLIN, &wire->w);
-	return r;
+	*out = wire;
+	return 0;
+}
+
+int cf_wire_fd(const struct cf_wire *wire)
+{
+	return wire->fd;
+}
+
+/* CLOCK_MONOTONIC in milliseconds: when a closed socket's grace time ends. */
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* ---- the set of the tree's 4-tuples ---- */
@@ -140,7 +149,7 @@ static bool key_equal(const struct wire_key *a, const struct wire_key *b)
 	       cf_ip_equal(&a->local, &b->local) && cf_ip_equal(&a->remote, &b->remote);
 }
 
-static struct wire_key key_of(const struct cf_egress_sock *s)
+static struct wire_key key_of(const struct cf_capview_sock *s)
 {
 	return (struct wire_key){.proto = s->proto,
 				 .local = s->local,
@@ -157,7 +166,7 @@ static bool set_has(const struct cf_wire *wire, const struct wire_key *k)
 	return false;
 }
 
-void cf_wire_add(struct cf_wire *wire, const struct cf_egress_sock *s)
+void cf_wire_add(struct cf_wire *wire, const struct cf_capview_sock *s)
 {
 	struct wire_entry *x = calloc(1, sizeof(*x));
 	uint32_t h;
@@ -172,14 +181,14 @@ void cf_wire_add(struct cf_wire *wire, const struct cf_egress_sock *s)
 	wire->bucket[h] = x;
 }
 
-void cf_wire_remove(struct cf_wire *wire, const struct cf_egress_sock *s)
+void cf_wire_remove(struct cf_wire *wire, const struct cf_capview_sock *s)
 {
 	struct wire_key k = key_of(s);
 
 	for (struct wire_entry *x = wire->bucket[key_hash(&k)]; x; x = x->hnext) {
 		if (x->expires_ms || !key_equal(&x->k, &k))
 			continue;
-		x->expires_ms = wire->e->now_ms + GRACE_MS;
+		x->expires_ms = monotonic_ms() + GRACE_MS;
 		if (wire->closing_tail)
 			wire->closing_tail->cnext = x;
 		else
@@ -455,46 +464,27 @@ static void read_batch(struct cf_wire *wire, int max)
 			return;
 }
 
-void cf_wire_on_readable(struct cf_engine *e)
+void cf_wire_on_readable(struct cf_wire *wire)
 {
-	if (!e->wire)
-		return;
-	if (e->wire->err) {
+	if (wire->err) {
 		/* Keep the queue from filling up: read and drop. */
 		for (int i = 0; i < BATCH; i++)
-			if (recv(e->wire->fd, e->wire->buf, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
+			if (recv(wire->fd, wire->buf, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
 				break;
 		return;
 	}
-	read_batch(e->wire, BATCH);
+	read_batch(wire, BATCH);
 }
 
-void cf_wire_on_tick(struct cf_engine *e)
+void cf_wire_on_tick(struct cf_wire *wire)
 {
-	if (!e->wire)
-		return;
-	expire(e->wire, e->now_ms);
-	if (!e->wire->err)
-		(void)cf_pcapng_flush(e->wire->pcap);
-}
-
-int cf_wire_finish(struct cf_engine *e, uint64_t *packets, uint64_t *dropped)
-{
-	struct cf_wire *wire = e->wire;
-	struct tpacket_stats st;
-	socklen_t sl = sizeof(st);
-	int r;
-
-	*packets = *dropped = 0;
-	if (!wire)
-		return 0;
+	expire(wire, monotonic_ms());
 	if (!wire->err)
-		read_batch(wire, 1 << 20);
-	if (getsockopt(wire->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0)
-		*dropped = st.tp_drops;
-	close(wire->fd);
-	*packets = cf_pcapng_packets(wire->pcap);
-	r = wire->err;
+		(void)cf_pcapng_flush(wire->pcap);
+}
+
+static void free_set(struct cf_wire *wire)
+{
 	for (size_t i = 0; i < SET_BUCKETS; i++) {
 		while (wire->bucket[i]) {
 			struct wire_entry *x = wire->bucket[i];
@@ -503,7 +493,23 @@ int cf_wire_finish(struct cf_engine *e, uint64_t *packets, uint64_t *dropped)
 			free(x);
 		}
 	}
+}
+
+void cf_wire_stop(struct cf_wire *wire, struct cf_capview_stats *st)
+{
+	struct tpacket_stats ts;
+	socklen_t sl = sizeof(ts);
+
+	*st = (struct cf_capview_stats){0};
+	if (!wire)
+		return;
+	if (!wire->err)
+		read_batch(wire, 1 << 20);
+	if (getsockopt(wire->fd, SOL_PACKET, PACKET_STATISTICS, &ts, &sl) == 0)
+		st->dropped = ts.tp_drops;
+	close(wire->fd);
+	st->packets = cf_pcapng_packets(wire->pcap);
+	st->err = wire->err;
+	free_set(wire);
 	free(wire);
-	e->wire = NULL;
-	return r;
 }
