@@ -40,6 +40,7 @@
 #include "dns/synth.h"
 #include "engine/attrib.h"
 #include "engine/dgram.h"
+#include "engine/ctrack.h"
 #include "engine/dnsfwd.h"
 #include "engine/hostaddrs.h"
 #include "engine/isolation.h"
@@ -319,6 +320,9 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		break;
 	case CF_W_HOSTADDRS:
 		break; /* before everything else, by engine_turn() */
+	case CF_W_CTRACK:
+		cf_ctrack_on_readable(e);
+		break;
 	default:
 		break;
 	}
@@ -464,6 +468,10 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 	else if (sb->diag_fd >= 0)
 		close(take_fd_int(
 		    &sb->diag_fd)); /* see engine_fini: no socket may outlive tun0's fd */
+	if (r == 0 && o->obs && o->veth && sb->ctrack_fd >= 0)
+		r = cf_ctrack_new(e, take_fd_int(&sb->ctrack_fd), o->veth);
+	else if (sb->ctrack_fd >= 0)
+		close(take_fd_int(&sb->ctrack_fd));
 	if (r == 0)
 		return start_capview(e, o, sb);
 	if (o->wire)

@@ -24,6 +24,7 @@ struct cf_engine_opts {
 	int wire_fd;		   /* with wire: its host packet socket (the engine closes it) */
 	struct cf_obs *obs;	   /* flow events go here (owned by the caller), or NULL */
 	const struct sockaddr_storage *proxy_addr; /* --proxy, resolved on the host, or NULL */
+	const struct cf_veth_plan *veth; /* rootful: the tree's link to the host, else NULL */
 	socklen_t proxy_addr_len;
 };
 

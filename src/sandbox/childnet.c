@@ -8,6 +8,7 @@
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <arpa/inet.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -263,10 +264,50 @@ static int setup_links(const struct cf_plan *plan, const struct cf_veth_plan *ve
 	return r;
 }
 
+/*
+ * The rootful tree's conntrack events, for the engine's records of what the
+ * host's kernel carries (engine/ctrack.h). Counted bytes, and finished TCP
+ * entries gone after a second rather than two minutes (this namespace's own
+ * table: nothing here filters or translates by it).
+ */
+static int open_ctrack(char *err, size_t errlen)
+{
+	static const char *const one[] = {
+	    "/proc/sys/net/netfilter/nf_conntrack_acct",
+	    "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait",
+	    "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close",
+	};
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK,
+				 .nl_groups = NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE |
+					      NF_NETLINK_CONNTRACK_DESTROY};
+	cleanup_fd int fd = -1;
+	int size = 16 << 20, r;
+
+	for (size_t i = 0; i < CF_ARRAY_SIZE(one); i++) {
+		r = cf_write_file(one[i], "1");
+		if (r < 0) {
+			snprintf(err, errlen, "cannot write %s in the sandbox: %s", one[i],
+				 strerror(-r));
+			return r;
+		}
+	}
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot subscribe to the sandbox's conntrack events: %s",
+			 strerror(-r));
+		return r;
+	}
+	/* Losses are counted and reported, never silent; a large buffer makes them rare. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	return take_fd(&fd);
+}
+
 int cf_child_net_setup(const struct cf_plan *plan, const struct cf_veth_plan *veth, gid_t gid,
 		       bool capture, struct cf_child_net *out, char *err, size_t errlen)
 {
-	cleanup_fd int tun = -1, l4 = -1, l6 = -1, cap = -1, diag = -1;
+	cleanup_fd int tun = -1, l4 = -1, l6 = -1, cap = -1, diag = -1, ct = -1;
 	char ruleset[3072], nfterr[256] = "ruleset does not fit its buffer";
 	int r;
 
@@ -312,6 +353,11 @@ int cf_child_net_setup(const struct cf_plan *plan, const struct cf_veth_plan *ve
 			 nfterr);
 		return r;
 	}
+	if (veth) {
+		ct = open_ctrack(err, errlen);
+		if (ct < 0)
+			return ct;
+	}
 	if (capture) {
 		cap = open_capture();
 		if (cap < 0) {
@@ -330,6 +376,7 @@ int cf_child_net_setup(const struct cf_plan *plan, const struct cf_veth_plan *ve
 		return r;
 	}
 	out->diag = take_fd(&diag);
+	out->ctrack = take_fd(&ct);
 	out->capture = take_fd(&cap);
 	out->tun_fd = take_fd(&tun);
 	out->listen4 = take_fd(&l4);

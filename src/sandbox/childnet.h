@@ -22,6 +22,7 @@ struct cf_child_net {
 	int listen6;
 	int capture; /* AF_PACKET socket seeing tun0 and lo, or -1 */
 	int diag;    /* NETLINK_SOCK_DIAG socket of the sandbox's network namespace */
+	int ctrack;  /* rootful: its conntrack events (NETLINK_NETFILTER), else -1 */
 	uint16_t port4;
 	uint16_t port6;
 };

@@ -6,7 +6,8 @@
  *
  *   engine -> helper  MAPS_DONE     uid/gid maps are written (rootful: the veth
  *                                   exists), set up the sandbox
- *   helper -> engine  READY + fds   tun, listener v4, listener v6
+ *   helper -> engine  READY + fds   tun, listener v4, listener v6, sock_diag,
+ *                                   [capture], [conntrack events (rootful)]
  *   helper -> engine  SETUP_FAILED  err + one-line text; the helper exits
  *   engine -> helper  GO            exec the command
  *   helper -> engine  EXEC_FAILED   err (ENOENT: not found, else not executable)

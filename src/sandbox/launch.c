@@ -73,7 +73,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	struct cf_ctl_msg m;
 	char err[400];
 	size_t nfds;
-	int r, fds[5];
+	int r, fds[6];
 
 	sigset_t none;
 
@@ -107,8 +107,11 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	fds[1] = net.listen4;
 	fds[2] = net.listen6;
 	fds[3] = net.diag;
-	fds[4] = net.capture;
-	nfds = net.capture >= 0 ? 5 : 4;
+	nfds = 4;
+	if (net.capture >= 0)
+		fds[nfds++] = net.capture;
+	if (net.ctrack >= 0)
+		fds[nfds++] = net.ctrack;
 	if (cf_fdpass_send(ctlfd, &m, sizeof(m), fds, nfds) < 0)
 		_exit(1);
 	for (size_t i = 0; i < nfds; i++)
@@ -221,13 +224,13 @@ static int spawn_helper(const struct cf_sandbox_opts *opts, struct cf_sandbox *s
 	return 0;
 }
 
-static int await_ready(struct cf_sandbox *sb, bool opts_capture, enum cf_sandbox_phase *phase,
-		       char *err, size_t errlen)
+static int await_ready(struct cf_sandbox *sb, const struct cf_sandbox_opts *opts,
+		       enum cf_sandbox_phase *phase, char *err, size_t errlen)
 {
 	struct cf_ctl_msg m;
-	int fds[5];
-	size_t nfds = 0;
-	int r = recv_ctl(sb->ctlfd, &m, fds, 5, &nfds);
+	int fds[6];
+	size_t nfds = 0, want = 4 + (opts->capture ? 1u : 0u) + (opts->veth ? 1u : 0u);
+	int r = recv_ctl(sb->ctlfd, &m, fds, 6, &nfds);
 
 	*phase = CF_SANDBOX_BOOTSTRAP;
 	if (r < 0) {
@@ -238,7 +241,7 @@ static int await_ready(struct cf_sandbox *sb, bool opts_capture, enum cf_sandbox
 		snprintf(err, errlen, "%s", m.text);
 		return m.err ? -m.err : -EIO;
 	}
-	if (m.type != CF_CTL_READY || nfds != (opts_capture ? 5u : 4u)) {
+	if (m.type != CF_CTL_READY || nfds != want) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		snprintf(err, errlen, "the sandbox helper sent an unexpected message");
@@ -248,7 +251,8 @@ static int await_ready(struct cf_sandbox *sb, bool opts_capture, enum cf_sandbox
 	sb->listen4 = fds[1];
 	sb->listen6 = fds[2];
 	sb->diag_fd = fds[3];
-	sb->capture_fd = opts_capture ? fds[4] : -1;
+	sb->capture_fd = opts->capture ? fds[4] : -1;
+	sb->ctrack_fd = opts->veth ? fds[want - 1] : -1;
 	sb->port4 = m.port4;
 	sb->port6 = m.port6;
 	return 0;
@@ -262,7 +266,7 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 	memset(sb, 0, sizeof(*sb));
 	sb->helper = -1;
 	sb->pidfd = sb->ctlfd = sb->tun_fd = sb->listen4 = sb->listen6 = sb->capture_fd = -1;
-	sb->diag_fd = -1;
+	sb->diag_fd = sb->ctrack_fd = -1;
 	*phase = CF_SANDBOX_PREFLIGHT;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		r = -errno;
@@ -278,7 +282,7 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 	if (r == 0)
 		r = send_ctl(sb->ctlfd, CF_CTL_MAPS_DONE, 0, NULL);
 	if (r == 0)
-		r = await_ready(sb, opts->capture, phase, err, errlen);
+		r = await_ready(sb, opts, phase, err, errlen);
 	if (r < 0)
 		cf_sandbox_abort(sb); /* the control socket and pidfd too, not just the helper */
 	return r;
@@ -302,7 +306,7 @@ void cf_sandbox_abort(struct cf_sandbox *sb)
 void cf_sandbox_close(struct cf_sandbox *sb)
 {
 	int *fds[] = {&sb->pidfd,   &sb->ctlfd,	     &sb->tun_fd, &sb->listen4,
-		      &sb->listen6, &sb->capture_fd, &sb->diag_fd};
+		      &sb->listen6, &sb->capture_fd, &sb->diag_fd, &sb->ctrack_fd};
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)

@@ -48,6 +48,7 @@ struct cf_sandbox {
 	int ctlfd;
 	int tun_fd, listen4, listen6, diag_fd;
 	int capture_fd; /* -1 without capture */
+	int ctrack_fd;	/* rootful: the tree's conntrack events (NETLINK_NETFILTER), else -1 */
 	uint16_t port4, port6;
 };
 

@@ -52,7 +52,7 @@ static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 	cf_ip_format(&plan->gateway6, gw6, sizeof(gw6));
 	cf_ip_format(&plan->host6, h6, sizeof(h6));
 	n = snprintf(buf, len,
-		     "    meta l4proto udp udp dport 53 meta mark set %d return\n"
+		     "    meta l4proto udp udp dport 53 meta mark set %d ct mark set %d return\n"
 		     "    meta l4proto != tcp return\n"
 		     "%s"
 		     "    tcp dport 53 goto to_engine\n"
@@ -60,9 +60,10 @@ static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 		     "    ip6 daddr { %s, %s } goto to_engine\n"
 		     "    return\n"
 		     "  }\n"
-		     "  chain to_engine {\n",
-		     CF_MARK_TUN, veth->tcp_via_engine ? "    goto to_engine\n" : "", gw4, h4, gw6,
-		     h6);
+		     "  chain to_engine {\n"
+		     "    ct mark set %d\n",
+		     CF_MARK_TUN, CF_CT_MARK_ENGINE, veth->tcp_via_engine ? "    goto to_engine\n" : "",
+		     gw4, h4, gw6, h6, CF_CT_MARK_ENGINE);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 

@@ -33,6 +33,8 @@
 /* fwmarks and routing tables of the child's policy routing (DESIGN.md). */
 #define CF_MARK_LOCAL 1
 #define CF_MARK_TUN 2
+/* rootful: the conntrack mark of the tree's connections that the engine carries (tun0). */
+#define CF_CT_MARK_ENGINE 16
 #define CF_TABLE_LOCAL 100
 #define CF_TABLE_TUN 101
 
