@@ -292,6 +292,7 @@ static int send_payload(struct dgram_flow *f, const struct cf_pkt *pkt)
 	if (n < 0)
 		return -errno;
 	f->flow.bytes_sent += (uint64_t)n;
+	f->flow.packets_sent++;
 	cf_egress_dgram(&f->egs, CF_EGRESS_OUT, f->proto == IPPROTO_UDP ? pkt->payload : pkt->l4,
 			(size_t)n, pkt->ttl);
 	return 0;
@@ -357,6 +358,7 @@ static void deliver(struct cf_engine *e, struct dgram_flow *f, const uint8_t *bu
 	}
 	if (n > 0) {
 		f->flow.bytes_received += len;
+		f->flow.packets_received++;
 		cf_engine_tun_write(e, e->txbuf, (size_t)n);
 	}
 }
