@@ -346,7 +346,7 @@ void cf_obs_policy_violation(struct cf_obs *o, uint64_t flow_id, const char *pro
 	set_addr(&e, "remote", "remote_ip", "remote_port", ip, port, has_ports(protocol));
 	set_str(&e, "action", "deny");
 	set_str(&e, "reason_code", reason_code);
-	set_str(&e, "control", control);
+	set_str(&e, "control", control && *control ? control : CF_OBS_CONTROL_BUILTIN);
 	set_str_or_null(&e, "matched_cidr", matched_cidr);
 	set_str_or_null(&e, "matched_domain", matched_domain);
 	set_str(&e, "reason", reason);

@@ -27,6 +27,12 @@
 
 #define CF_FLOW_LOG_SCHEMA_VERSION 1
 
+/*
+ * policy_violation's "control" for denials no option turns on (host_local,
+ * multicast): v1 types "control" as a string, so it is never null.
+ */
+#define CF_OBS_CONTROL_BUILTIN "built-in"
+
 /* Owns the optional flow-log file and the summary aggregator. */
 struct cf_obs;
 
@@ -81,7 +87,8 @@ void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const struct cf_i
  * cf_obs_policy_violation() - Policy denied a flow (action "deny").
  * @protocol: "tcp", "udp", "dns", "icmpv4" or "icmpv6" (for ICMP @port is
  * ignored: "remote" is the bare address and "remote_port" null).
- * NULL or "" @matched_cidr / @matched_domain are written as null.
+ * NULL or "" @matched_cidr / @matched_domain are written as null; a NULL or
+ * "" @control as CF_OBS_CONTROL_BUILTIN.
  */
 void cf_obs_policy_violation(struct cf_obs *o, uint64_t flow_id, const char *protocol,
 			     const struct cf_ip *ip, uint16_t port, const char *reason_code,

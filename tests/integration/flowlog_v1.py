@@ -60,7 +60,7 @@ V1 = {
                          ("remote_port", {INT, NULL}, None),
                          ("action", {STR}, {"deny"}),
                          ("reason_code", {STR}, REASON_CODES),
-                         ("control", {STR}, None),
+                         ("control", {STR}, None),  # "built-in" for host_local, multicast
                          ("matched_cidr", {STR, NULL}, None),
                          ("matched_domain", {STR, NULL}, None),
                          ("reason", {STR}, None)],

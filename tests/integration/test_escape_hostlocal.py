@@ -154,7 +154,7 @@ def test_the_hosts_own_addresses_are_refused_and_logged_as_host_local(
     assert len(hl) >= 4, hl
     assert {v["reason_code"] for v in F.violations(events)} == {"host_local"}, events
     for v in hl:
-        assert v["control"] is None and v["action"] == "deny", v
+        assert v["control"] == "built-in" and v["action"] == "deny", v
         assert "never reaches the host" in v["reason"], v
     # nothing of it was ever attempted on the host
     attempted = {e["remote_ip"] for e in F.of_type(events, "connect_attempt")

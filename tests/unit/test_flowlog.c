@@ -421,8 +421,10 @@ static void policy_violation_has_every_field(void **state)
 				"203.0.113.64/26", "", "203.0.113.66 is in 203.0.113.64/26");
 	cf_obs_policy_violation(o, 12, "dns", &dst, 53, "deny_domain", "--deny-domain", NULL,
 				"example.org", "under example.org");
+	cf_obs_policy_violation(o, 13, "udp", &dst, 1900, "multicast", NULL, "224.0.0.0/4", NULL,
+				"multicast");
 	cf_obs_close(o);
-	j = line_of(f->path, 2, 0);
+	j = line_of(f->path, 3, 0);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "policy_violation"),
 		      I("flow_id", 11), S("protocol", "tcp"), S("remote", "203.0.113.66:443"),
 		      S("remote_ip", "203.0.113.66"), I("remote_port", 443), S("action", "deny"),
@@ -430,10 +432,14 @@ static void policy_violation_has_every_field(void **state)
 		      S("matched_cidr", "203.0.113.64/26"), N("matched_domain"),
 		      S("reason", "203.0.113.66 is in 203.0.113.64/26"));
 	json_decref(j);
-	j = line_of(f->path, 2, 1);
+	j = line_of(f->path, 3, 1);
 	assert_true(json_is_null(json_object_get(j, "matched_cidr")));
 	assert_string_equal(json_string_value(json_object_get(j, "matched_domain")), "example.org");
 	assert_string_equal(json_string_value(json_object_get(j, "protocol")), "dns");
+	json_decref(j);
+	/* schema v1 types control as a string: a built-in denial names itself */
+	j = line_of(f->path, 3, 2);
+	assert_string_equal(json_string_value(json_object_get(j, "control")), "built-in");
 	json_decref(j);
 }
 
