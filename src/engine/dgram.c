@@ -15,6 +15,11 @@
  *
  * Flows expire after IDLE_MS without traffic either way; at most MAX_FLOWS
  * exist, the least recently used is closed to make room (logged once).
+ *
+ * The flow log has one datagram_flow_start per flow, once its host socket is
+ * open or failed to open (not connect_attempt/_result: schema v1 keeps those
+ * for TCP), and one datagram_flow_end when it closes, with the bytes and
+ * datagrams it carried.
  */
 #include "engine/dgram.h"
 
