@@ -408,6 +408,6 @@ void cf_obs_runtime_failure(struct cf_obs *o, const char *phase, const char *rea
 
 	set_str(&e, "phase", phase);
 	set_str(&e, "reason_code", reason_code);
-	set_str(&e, "detail", detail);
+	set_str(&e, "detail", detail ? detail : ""); /* a string in v1, never null */
 	emit(o, &e);
 }

@@ -130,7 +130,8 @@ void cf_obs_datagram_flow_start(struct cf_obs *o, uint64_t flow_id, const struct
 void cf_obs_datagram_flow_end(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_dgram *d,
 			      const struct cf_obs_traffic *t);
 
-/* cf_obs_runtime_failure() - childflow itself failed in @phase (a stable @reason_code). */
+/* cf_obs_runtime_failure() - childflow itself failed in @phase (a stable @reason_code; NULL
+ * @detail: ""). */
 void cf_obs_runtime_failure(struct cf_obs *o, const char *phase, const char *reason_code,
 			    const char *detail);
 
