@@ -15,6 +15,11 @@
  *
  * Flows expire after IDLE_MS without traffic either way; at most MAX_FLOWS
  * exist, the least recently used is closed to make room (logged once).
+ *
+ * The flow log has one datagram_flow_start per flow, once its host socket is
+ * open or failed to open (not connect_attempt/_result: schema v1 keeps those
+ * for TCP), and one datagram_flow_end when it closes, with the bytes and
+ * datagrams it carried.
  */
 #include "engine/dgram.h"
 
@@ -293,6 +298,7 @@ static int send_payload(struct dgram_flow *f, const struct cf_pkt *pkt)
 	if (n < 0)
 		return -errno;
 	f->flow.bytes_sent += (uint64_t)n;
+	f->flow.packets_sent++;
 	cf_capview_dgram(&f->egs, CF_CAPVIEW_OUT, f->proto == IPPROTO_UDP ? pkt->payload : pkt->l4,
 			 (size_t)n, pkt->ttl);
 	return 0;
@@ -358,6 +364,7 @@ static void deliver(struct cf_engine *e, struct dgram_flow *f, const uint8_t *bu
 	}
 	if (n > 0) {
 		f->flow.bytes_received += len;
+		f->flow.packets_received++;
 		cf_engine_tun_write(e, e->txbuf, (size_t)n);
 	}
 }

@@ -365,9 +365,11 @@ static void attempt(struct cf_engine *e, struct cf_flow *f)
 			  cf_addrport_format(&f->src, f->sport, a, sizeof(a)),
 			  cf_addrport_format(&f->target, f->target_port, b, sizeof(b)));
 	}
-	if (e->obs && !f->is_dns)
-		cf_obs_connect_attempt(e->obs, f->id, proto_name(f), &f->target, f->target_port,
-				       f->via_proxy, owner(e, f, &ap, &op));
+	/* A datagram flow's one start event comes once its socket is open
+	 * (cf_flow_connect_result()). */
+	if (e->obs && !f->is_dns && f->proto == CF_PROTO_TCP)
+		cf_obs_connect_attempt(e->obs, f->id, &f->target, f->target_port, f->via_proxy,
+				       owner(e, f, &ap, &op));
 }
 
 /*
@@ -454,27 +456,73 @@ int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t ipproto
 	return r;
 }
 
+/* @f as the datagram-flow events name it, with @proc (may be NULL). */
+static struct cf_obs_dgram obs_dgram(const struct cf_flow *f, const struct cf_obs_proc *proc)
+{
+	return (struct cf_obs_dgram){.protocol = proto_name(f),
+				     .ip = &f->target,
+				     .port = f->target_port,
+				     .via_proxy = f->via_proxy,
+				     .proc = proc};
+}
+
+/*
+ * The process a flow's start event named, without a new lookup: at its end
+ * the tree's socket may be gone or its port taken by another process.
+ */
+static const struct cf_obs_proc *recalled_owner(struct cf_engine *e, const struct cf_flow *f,
+						struct cf_attrib_proc *ap, struct cf_obs_proc *op)
+{
+	if (!e->attrib || f->owner_pid <= 0 || cf_attrib_recall(e->attrib, f->owner_pid, ap) < 0)
+		return NULL;
+	op->pid = ap->pid;
+	op->comm = ap->comm;
+	op->exe = ap->exe;
+	return op;
+}
+
 void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err, const char *why)
 {
 	struct cf_attrib_proc ap;
 	struct cf_obs_proc op;
+	const char *error = err ? (why ? why : strerror(err)) : NULL;
+	struct cf_obs_dgram d;
 
 	f->connected = err == 0;
 	if (err)
-		log_debug("flow %llu: connect failed: %s", (unsigned long long)f->id,
-			  why ? why : strerror(err));
-	if (e->obs && !f->is_dns)
-		cf_obs_connect_result(e->obs, f->id, proto_name(f), &f->target, f->target_port,
-				      f->via_proxy, err ? (why ? why : strerror(err)) : NULL,
-				      owner(e, f, &ap, &op));
+		log_debug("flow %llu: connect failed: %s", (unsigned long long)f->id, error);
+	if (!e->obs || f->is_dns)
+		return;
+	if (f->proto == CF_PROTO_TCP) {
+		cf_obs_connect_result(e->obs, f->id, &f->target, f->target_port, f->via_proxy,
+				      error, owner(e, f, &ap, &op));
+		return;
+	}
+	d = obs_dgram(f, owner(e, f, &ap, &op));
+	cf_obs_datagram_flow_start(e->obs, f->id, &d, error);
 }
 
 void cf_flow_end(struct cf_engine *e, struct cf_flow *f)
 {
+	struct cf_attrib_proc ap;
+	struct cf_obs_proc op;
+	struct cf_obs_traffic t = {.bytes_sent = f->bytes_sent,
+				   .bytes_received = f->bytes_received,
+				   .packets_sent = f->packets_sent,
+				   .packets_received = f->packets_received,
+				   .duration_ms = e->now_ms - f->start_ms};
+	struct cf_obs_dgram d;
+
 	log_debug("flow %llu: end after %llu ms, %llu bytes out, %llu bytes in",
-		  (unsigned long long)f->id, (unsigned long long)(e->now_ms - f->start_ms),
+		  (unsigned long long)f->id, (unsigned long long)t.duration_ms,
 		  (unsigned long long)f->bytes_sent, (unsigned long long)f->bytes_received);
-	if (e->obs && f->connected && !f->is_dns)
-		cf_obs_flow_end(e->obs, f->id, proto_name(f), &f->target, f->target_port,
-				f->bytes_sent, f->bytes_received, e->now_ms - f->start_ms);
+	if (!e->obs || !f->connected || f->is_dns)
+		return;
+	if (f->proto == CF_PROTO_TCP) {
+		cf_obs_flow_end(e->obs, f->id, &f->target, f->target_port, f->bytes_sent,
+				f->bytes_received, t.duration_ms);
+		return;
+	}
+	d = obs_dgram(f, recalled_owner(e, f, &ap, &op));
+	cf_obs_datagram_flow_end(e->obs, f->id, &d, &t);
 }

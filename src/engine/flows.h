@@ -27,6 +27,7 @@ struct cf_flow {
 	int owner_pid; /* the process the first event named (0: none yet) */
 	uint64_t start_ms;
 	uint64_t bytes_sent, bytes_received;
+	uint64_t packets_sent, packets_received; /* datagram flows: datagrams relayed */
 };
 
 /*
@@ -96,11 +97,14 @@ void cf_flow_dns_relayed(struct cf_engine *e, uint64_t id, bool tcp, const struc
 void cf_flow_dns_synthetic(struct cf_engine *e, uint64_t id, bool tcp, const struct cf_ip *server,
 			   uint16_t port, const uint8_t *msg, size_t len);
 
-/* The upstream side of @f is open (@err 0) or failed (@err an errno; @why a text for the log, or
- * NULL). */
+/*
+ * The upstream side of @f is open (@err 0) or failed (@err an errno; @why a
+ * text for the log, or NULL). Flow log: connect_result for TCP,
+ * datagram_flow_start for UDP and ICMP.
+ */
 void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err, const char *why);
 
-/* A connected flow ended (bytes filled in by the caller). */
+/* A connected flow ended (bytes filled in by the caller): flow_end or datagram_flow_end. */
 void cf_flow_end(struct cf_engine *e, struct cf_flow *f);
 
 #endif

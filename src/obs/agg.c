@@ -441,6 +441,13 @@ static void add_flow_end(struct cf_agg *a, const json_t *ev)
 	a->bytes_received = sat_add(a->bytes_received, uint_field(ev, "bytes_received"));
 }
 
+/* A datagram flow's one start event counts as a connection's attempt and its result. */
+static void add_datagram_flow_start(struct cf_agg *a, const json_t *ev)
+{
+	add_connect_attempt(a, ev);
+	add_connect_result(a, ev);
+}
+
 static void add_runtime_failure(struct cf_agg *a, const json_t *ev)
 {
 	struct cf_tally_entry *e;
@@ -467,6 +474,8 @@ static const struct {
     {"policy_violation", add_policy_violation},
     {"flow_end", add_flow_end},
     {"runtime_failure", add_runtime_failure},
+    {"datagram_flow_start", add_datagram_flow_start},
+    {"datagram_flow_end", add_flow_end},
 };
 
 enum cf_agg_result cf_agg_add(struct cf_agg *a, const json_t *ev)

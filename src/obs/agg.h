@@ -93,7 +93,8 @@ struct cf_agg {
 	struct cf_tally by_type;   /* event type */
 	struct cf_tally protocols; /* value of "protocol", per event that has one */
 
-	/* connect_attempt / connect_result / flow_end */
+	/* connect_attempt / connect_result / flow_end, and datagram_flow_start / _end (UDP, ICMP)
+	 */
 	uint64_t attempts, attempts_proxied, attempts_direct;
 	uint64_t results_ok, results_error;
 	uint64_t flows_ended, bytes_sent, bytes_received;

@@ -301,25 +301,32 @@ void cf_obs_dns_answer(struct cf_obs *o, uint64_t flow_id, const char *protocol,
 	emit(o, &e);
 }
 
-void cf_obs_connect_attempt(struct cf_obs *o, uint64_t flow_id, const char *protocol,
-			    const struct cf_ip *ip, uint16_t port, bool via_proxy,
-			    const struct cf_obs_proc *proc)
+/* The fields every TCP connection event starts with: connect_* and flow_end are TCP (schema v1). */
+static struct event tcp_event_start(const char *name, uint64_t flow_id, const struct cf_ip *ip,
+				    uint16_t port)
 {
-	struct event e = flow_event_start("connect_attempt", flow_id, protocol);
+	struct event e = flow_event_start(name, flow_id, "tcp");
 
-	set_addr(&e, "remote_addr", "remote_ip", "remote_port", ip, port, has_ports(protocol));
+	set_addr(&e, "remote_addr", "remote_ip", "remote_port", ip, port, true);
+	return e;
+}
+
+void cf_obs_connect_attempt(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip,
+			    uint16_t port, bool via_proxy, const struct cf_obs_proc *proc)
+{
+	struct event e = tcp_event_start("connect_attempt", flow_id, ip, port);
+
 	set(&e, "via_proxy", json_boolean(via_proxy));
 	set_proc(&e, proc);
 	emit(o, &e);
 }
 
-void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const char *protocol,
-			   const struct cf_ip *ip, uint16_t port, bool via_proxy, const char *error,
+void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip,
+			   uint16_t port, bool via_proxy, const char *error,
 			   const struct cf_obs_proc *proc)
 {
-	struct event e = flow_event_start("connect_result", flow_id, protocol);
+	struct event e = tcp_event_start("connect_result", flow_id, ip, port);
 
-	set_addr(&e, "remote_addr", "remote_ip", "remote_port", ip, port, has_ports(protocol));
 	set(&e, "via_proxy", json_boolean(via_proxy));
 	set_str(&e, "status", error ? "error" : "ok");
 	set_str(&e, "error", error);
@@ -339,23 +346,58 @@ void cf_obs_policy_violation(struct cf_obs *o, uint64_t flow_id, const char *pro
 	set_addr(&e, "remote", "remote_ip", "remote_port", ip, port, has_ports(protocol));
 	set_str(&e, "action", "deny");
 	set_str(&e, "reason_code", reason_code);
-	set_str(&e, "control", control);
+	set_str(&e, "control", control && *control ? control : CF_OBS_CONTROL_BUILTIN);
 	set_str_or_null(&e, "matched_cidr", matched_cidr);
 	set_str_or_null(&e, "matched_domain", matched_domain);
 	set_str(&e, "reason", reason);
 	emit(o, &e);
 }
 
-void cf_obs_flow_end(struct cf_obs *o, uint64_t flow_id, const char *protocol,
-		     const struct cf_ip *ip, uint16_t port, uint64_t bytes_sent,
-		     uint64_t bytes_received, uint64_t duration_ms)
+void cf_obs_flow_end(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip, uint16_t port,
+		     uint64_t bytes_sent, uint64_t bytes_received, uint64_t duration_ms)
 {
-	struct event e = flow_event_start("flow_end", flow_id, protocol);
+	struct event e = tcp_event_start("flow_end", flow_id, ip, port);
 
-	set_addr(&e, "remote_addr", "remote_ip", "remote_port", ip, port, has_ports(protocol));
 	set(&e, "bytes_sent", cf_json_u64(bytes_sent));
 	set(&e, "bytes_received", cf_json_u64(bytes_received));
 	set(&e, "duration_ms", cf_json_u64(duration_ms));
+	emit(o, &e);
+}
+
+/* The fields both datagram-flow events start with (ICMP: bare address, null port). */
+static struct event dgram_event_start(const char *name, uint64_t flow_id,
+				      const struct cf_obs_dgram *d)
+{
+	struct event e = flow_event_start(name, flow_id, d->protocol);
+
+	set_addr(&e, "remote_addr", "remote_ip", "remote_port", d->ip, d->port,
+		 has_ports(d->protocol));
+	set(&e, "via_proxy", json_boolean(d->via_proxy));
+	return e;
+}
+
+void cf_obs_datagram_flow_start(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_dgram *d,
+				const char *error)
+{
+	struct event e = dgram_event_start("datagram_flow_start", flow_id, d);
+
+	set_str(&e, "status", error ? "error" : "ok");
+	set_str(&e, "error", error);
+	set_proc(&e, d->proc);
+	emit(o, &e);
+}
+
+void cf_obs_datagram_flow_end(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_dgram *d,
+			      const struct cf_obs_traffic *t)
+{
+	struct event e = dgram_event_start("datagram_flow_end", flow_id, d);
+
+	set(&e, "bytes_sent", cf_json_u64(t->bytes_sent));
+	set(&e, "bytes_received", cf_json_u64(t->bytes_received));
+	set(&e, "packets_sent", cf_json_u64(t->packets_sent));
+	set(&e, "packets_received", cf_json_u64(t->packets_received));
+	set(&e, "duration_ms", cf_json_u64(t->duration_ms));
+	set_proc(&e, d->proc);
 	emit(o, &e);
 }
 
@@ -366,6 +408,6 @@ void cf_obs_runtime_failure(struct cf_obs *o, const char *phase, const char *rea
 
 	set_str(&e, "phase", phase);
 	set_str(&e, "reason_code", reason_code);
-	set_str(&e, "detail", detail);
+	set_str(&e, "detail", detail ? detail : ""); /* a string in v1, never null */
 	emit(o, &e);
 }

@@ -27,6 +27,12 @@
 
 #define CF_FLOW_LOG_SCHEMA_VERSION 1
 
+/*
+ * policy_violation's "control" for denials no option turns on (host_local,
+ * multicast): v1 types "control" as a string, so it is never null.
+ */
+#define CF_OBS_CONTROL_BUILTIN "built-in"
+
 /* Owns the optional flow-log file and the summary aggregator. */
 struct cf_obs;
 
@@ -68,33 +74,64 @@ void cf_obs_dns_answer(struct cf_obs *o, uint64_t flow_id, const char *protocol,
 		       const char *qtype, const char *mode, size_t bytes,
 		       const struct cf_ip *answer_ips, size_t n_ips);
 
-/* cf_obs_connect_attempt() - The engine starts an upstream connection (@proc may be NULL). */
-void cf_obs_connect_attempt(struct cf_obs *o, uint64_t flow_id, const char *protocol,
-			    const struct cf_ip *ip, uint16_t port, bool via_proxy,
-			    const struct cf_obs_proc *proc);
+/* cf_obs_connect_attempt() - The engine starts an upstream TCP connection (@proc may be NULL). */
+void cf_obs_connect_attempt(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip,
+			    uint16_t port, bool via_proxy, const struct cf_obs_proc *proc);
 
-/* cf_obs_connect_result() - The upstream connection finished; @error NULL means success. */
-void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const char *protocol,
-			   const struct cf_ip *ip, uint16_t port, bool via_proxy, const char *error,
+/* cf_obs_connect_result() - The upstream TCP connection finished; @error NULL means success. */
+void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip,
+			   uint16_t port, bool via_proxy, const char *error,
 			   const struct cf_obs_proc *proc);
 
 /*
  * cf_obs_policy_violation() - Policy denied a flow (action "deny").
  * @protocol: "tcp", "udp", "dns", "icmpv4" or "icmpv6" (for ICMP @port is
  * ignored: "remote" is the bare address and "remote_port" null).
- * NULL or "" @matched_cidr / @matched_domain are written as null.
+ * NULL or "" @matched_cidr / @matched_domain are written as null; a NULL or
+ * "" @control as CF_OBS_CONTROL_BUILTIN.
  */
 void cf_obs_policy_violation(struct cf_obs *o, uint64_t flow_id, const char *protocol,
 			     const struct cf_ip *ip, uint16_t port, const char *reason_code,
 			     const char *control, const char *matched_cidr,
 			     const char *matched_domain, const char *reason);
 
-/* cf_obs_flow_end() - A flow ended (for ICMP protocols @port is ignored, as above). */
-void cf_obs_flow_end(struct cf_obs *o, uint64_t flow_id, const char *protocol,
-		     const struct cf_ip *ip, uint16_t port, uint64_t bytes_sent,
-		     uint64_t bytes_received, uint64_t duration_ms);
+/* cf_obs_flow_end() - A relayed TCP connection ended. */
+void cf_obs_flow_end(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip, uint16_t port,
+		     uint64_t bytes_sent, uint64_t bytes_received, uint64_t duration_ms);
 
-/* cf_obs_runtime_failure() - childflow itself failed in @phase (a stable @reason_code). */
+/*
+ * A datagram flow (UDP, ICMP echo) as its events name it. Schema v1 keeps
+ * connect_attempt, connect_result and flow_end for TCP with integer ports, so
+ * datagram flows have events of their own (docs/flow-log-schema.md).
+ */
+struct cf_obs_dgram {
+	const char *protocol;	/* "udp", "icmpv4" or "icmpv6" */
+	const struct cf_ip *ip; /* the destination (NULL: unknown) */
+	uint16_t port;		/* its port; ignored for ICMP (written as null) */
+	bool via_proxy;
+	const struct cf_obs_proc *proc; /* NULL: unknown */
+};
+
+/* What a datagram flow carried, for its datagram_flow_end event. */
+struct cf_obs_traffic {
+	uint64_t bytes_sent, bytes_received;	 /* payload bytes */
+	uint64_t packets_sent, packets_received; /* datagrams */
+	uint64_t duration_ms;
+};
+
+/*
+ * cf_obs_datagram_flow_start() - The engine opened (@error NULL) or failed to
+ * open the upstream side of a new datagram flow @d.
+ */
+void cf_obs_datagram_flow_start(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_dgram *d,
+				const char *error);
+
+/* cf_obs_datagram_flow_end() - A datagram flow that started ended, having carried @t. */
+void cf_obs_datagram_flow_end(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_dgram *d,
+			      const struct cf_obs_traffic *t);
+
+/* cf_obs_runtime_failure() - childflow itself failed in @phase (a stable @reason_code; NULL
+ * @detail: ""). */
 void cf_obs_runtime_failure(struct cf_obs *o, const char *phase, const char *reason_code,
 			    const char *detail);
 

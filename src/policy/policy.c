@@ -180,7 +180,7 @@ static const struct {
     [CF_REASON_DEFAULT_DENY] = {"default_deny", "--default-policy"},
     [CF_REASON_PROXY_ONLY] = {"proxy_only", "--proxy-only"},
     [CF_REASON_REMOTE_DNS] = {"remote_dns", "--proxy-remote-dns"},
-    /* Built in, no flag turns them on: the flow log's control is null. */
+    /* Built in, no flag turns them on: the flow log's control is "built-in". */
     [CF_REASON_HOST_LOCAL] = {"host_local", NULL},
     [CF_REASON_MULTICAST] = {"multicast", NULL},
 };

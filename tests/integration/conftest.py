@@ -11,6 +11,10 @@ Fixtures:
              `childflow ARGV...` as the unprivileged user in the host
              namespace and returns topology.Result(rc, out, err)
   userdir    a fresh scratch directory owned by the unprivileged user
+
+Every test is also checked (autouse, like the hygiene checks): every flow log
+childflow wrote during it, named by --flow-log or found in the user's scratch
+directories, must hold only lines of schema v1 as flowlog_v1.py states it.
 """
 
 import atexit
@@ -19,9 +23,12 @@ import shutil
 import signal
 import sys
 
+import stat
+
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flowlog_v1  # noqa: E402
 import topology  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -85,6 +92,71 @@ def childflow_bin(topo):
     return dst
 
 
+class FlowLogs:
+    """The flow logs the session's runs wrote, validated against schema v1
+    (flowlog_v1.py) once per version of each file: right after the run that
+    named it with --flow-log, and in a sweep of the scratch directories after
+    each test (logs named by a profile or written by a childflow a test
+    started another way)."""
+
+    def __init__(self):
+        self.named = set()
+        self.seen = {}      # path -> (inode, mtime_ns, size) when last validated
+        self.problems = []
+
+    def note(self, args):
+        """Remember the --flow-log paths among childflow's @args (absolute ones)."""
+        paths = []
+        args = [str(a) for a in args]
+        for i, a in enumerate(args):
+            if a == "--":
+                break
+            if a == "--flow-log" and i + 1 < len(args):
+                paths.append(str(args[i + 1]))
+            elif a.startswith("--flow-log="):
+                paths.append(a.split("=", 1)[1])
+        self.named.update(p for p in paths if os.path.isabs(p))
+
+    def check(self, paths, uid=None):
+        """Validate those of @paths that changed since their last check (and
+        are owned by @uid, when given)."""
+        for p in paths:
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if not stat.S_ISREG(st.st_mode) or self.seen.get(p) == key:
+                continue
+            if uid is not None and st.st_uid != uid:
+                continue
+            self.seen[p] = key
+            if flowlog_v1.looks_like_flow_log(p):
+                self.problems += flowlog_v1.validate_file(p)
+
+    def check_named(self):
+        """check() every file named by --flow-log so far (unchanged ones cost a stat)."""
+        self.check(sorted(self.named))
+
+    def sweep(self, topo):
+        """check() every file named so far, and every file of the scratch
+        directories that childflow (run as the user) may have written: the
+        user's files. The logs tests write by hand for --report (garbage, a
+        log cut short) are root's."""
+        self.check_named()
+        paths = []
+        for root, _, files in os.walk(os.path.join(topo.run_dir, "t")):
+            paths += [os.path.join(root, f) for f in files]
+        self.check(sorted(paths), uid=topo.state["uid"])
+
+    def take_problems(self):
+        out, self.problems = self.problems, []
+        return out
+
+
+flow_logs = FlowLogs()
+
+
 class Childflow:
     """Runs the childflow binary as the topology's unprivileged user."""
 
@@ -115,13 +187,17 @@ class Childflow:
         return env
 
     def argv(self, *args):
+        flow_logs.note(args)
         return [self._bin(), *args]
 
     def run(self, *args, timeout=60, env=None, input=None, tun_mode="0666",
             variant="plain"):
         """Run `childflow ARGS...`; returns topology.Result."""
-        return self.topo.run_user(self.argv(*args), timeout=timeout, env=self.env(env),
-                                  input=input, tun_mode=tun_mode, variant=variant)
+        try:
+            return self.topo.run_user(self.argv(*args), timeout=timeout, env=self.env(env),
+                                      input=input, tun_mode=tun_mode, variant=variant)
+        finally:
+            flow_logs.check_named()
 
     def spawn(self, *args, env=None, tun_mode="0666", variant="plain"):
         """Start `childflow ARGS...` in the background; returns the Popen
@@ -131,7 +207,10 @@ class Childflow:
 
     def finish(self, proc, timeout=60):
         """Wait for a spawned childflow; returns topology.Result."""
-        return topology.communicate(proc, proc.args, timeout)
+        try:
+            return topology.communicate(proc, proc.args, timeout)
+        finally:
+            flow_logs.check_named()
 
 
 @pytest.fixture
@@ -172,3 +251,20 @@ def _hygiene(request):
         pytest.fail("childflow's seccomp filter refused a system call the engine made (add it "
                     "to src/engine/isolation.c with the reason):\n" + "\n".join(blocked),
                     pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _flow_logs_v1(request):
+    """After each test: every flow log written so far is schema v1
+    (flowlog_v1.py), or the test fails with the offending lines."""
+    if "topo" not in request.fixturenames:
+        yield
+        return
+    t = request.getfixturevalue("topo")
+    yield
+    flow_logs.sweep(t)
+    problems = flow_logs.take_problems()
+    if problems:
+        pytest.fail(f"{len(problems)} flow-log line(s) break schema v1 "
+                    "(tests/integration/flowlog_v1.py, docs/flow-log-schema.md):\n"
+                    + "\n".join(problems[:20]), pytrace=False)

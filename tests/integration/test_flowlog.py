@@ -17,6 +17,7 @@ import pytest
 
 import conftest
 import featurelib as F
+import flowlog_v1 as V1
 import topology as T
 
 O4, O6, B4 = T.ORIGIN_V4, T.ORIGIN_V6, T.ORIGIN_B_V4
@@ -36,120 +37,41 @@ while True:
 print(got)
 """
 
-# Documented fields per event, in the documented order (after the common
-# schema_version, ts_ms, event, flow_id).
-FIELDS = {
-    "dns_query": ["protocol", "server", "server_ip", "server_port", "qname", "qtype"],
-    "dns_answer": ["protocol", "server", "server_ip", "server_port", "qname", "qtype",
-                   "mode", "bytes", "answer_ips"],
-    "connect_attempt": ["protocol", "remote_addr", "remote_ip", "remote_port", "via_proxy",
-                        "pid", "comm", "exe"],
-    "connect_result": ["protocol", "remote_addr", "remote_ip", "remote_port", "via_proxy",
-                       "status", "error", "pid", "comm", "exe"],
-    "policy_violation": ["protocol", "remote", "remote_ip", "remote_port", "action",
-                         "reason_code", "control", "matched_cidr", "matched_domain", "reason"],
-    "flow_end": ["protocol", "remote_addr", "remote_ip", "remote_port", "bytes_sent",
-                 "bytes_received", "duration_ms"],
-    "runtime_failure": ["phase", "reason_code", "detail"],
-}
-REASON_CODES = {"offline", "metadata", "private", "deny_cidr", "deny_domain",
-                "deny_domain_exact", "default_deny", "proxy_only", "remote_dns"}
-
-STR, INT, BOOL, LIST = "str", "int", "bool", "list"
+DGRAM_PROTOCOLS = ("udp", "icmpv4", "icmpv6")
 
 
 def is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def check_type(ev, key, kind, nullable=False):
-    v = ev[key]
-    if v is None:
-        assert nullable, f"{key} is null: {ev}"
-        return
-    ok = {STR: isinstance(v, str), INT: is_int(v), BOOL: isinstance(v, bool),
-          LIST: isinstance(v, list)}[kind]
-    assert ok, f"{key} should be {kind}{' or null' if nullable else ''}: {ev}"
-
-
-def check_endpoint(ev, addr_key, ip_key, port_key, icmp_ok):
-    """ip:port strings agree with the ip and port fields; ICMP has no port."""
-    addr, ip, port = ev[addr_key], ev[ip_key], ev[port_key]
-    if addr is None:
-        assert ip is None and port is None, ev
-        return
-    check_type(ev, ip_key, STR)
-    if ev["protocol"] in ("icmpv4", "icmpv6"):
-        assert icmp_ok, ev
-        assert port is None and addr == ip, ev
-        return
-    check_type(ev, port_key, INT)
-    want = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-    assert addr == want, ev
-
-
 def check_event(ev, t0, t1):
-    """Every documented field present, typed as documented, in order."""
-    keys = list(ev)
-    assert keys[:3] == ["schema_version", "ts_ms", "event"], ev
-    assert ev["schema_version"] == 1 and is_int(ev["schema_version"]), ev
-    assert is_int(ev["ts_ms"]) and t0 - 1000 <= ev["ts_ms"] <= t1 + 1000, ev
+    """The v1 contract (flowlog_v1.py: every documented field present, typed
+    as documented, in order), and what this run's events must also hold."""
+    assert V1.validate_event(ev) == [], ev
+    assert t0 - 1000 <= ev["ts_ms"] <= t1 + 1000, ev
     name = ev["event"]
-    assert name in FIELDS, ev
-    common = [] if name == "runtime_failure" else ["flow_id"]
-    want = common + FIELDS[name]
-    assert [k for k in keys[3:] if k in want] == want, f"fields missing or out of order: {ev}"
-    if common:
-        assert keys[3] == "flow_id" and is_int(ev["flow_id"]), ev
-    if name in ("dns_query", "dns_answer"):
-        assert ev["protocol"] in ("udp", "tcp"), ev
-        check_endpoint(ev, "server", "server_ip", "server_port", icmp_ok=False)
-        check_type(ev, "qname", STR, nullable=True)
-        check_type(ev, "qtype", STR)
-        if ev["qname"] is not None:
-            assert ev["qname"] == ev["qname"].lower() and not ev["qname"].endswith(".") \
-                or ev["qname"] == ".", ev
-    if name == "dns_answer":
-        assert ev["mode"] in ("relayed", "synthetic_empty", "synthetic_address"), ev
-        check_type(ev, "bytes", INT)
-        check_type(ev, "answer_ips", LIST)
-        assert all(isinstance(ip, str) for ip in ev["answer_ips"]), ev
-        if ev["mode"] == "synthetic_empty":
-            assert ev["answer_ips"] == [], ev
-    if name in ("connect_attempt", "connect_result"):
-        assert ev["protocol"] in ("tcp", "udp", "icmpv4", "icmpv6"), ev
-        check_endpoint(ev, "remote_addr", "remote_ip", "remote_port", icmp_ok=True)
-        check_type(ev, "via_proxy", BOOL)
-        check_type(ev, "pid", INT, nullable=True)
-        check_type(ev, "comm", STR, nullable=True)
-        check_type(ev, "exe", STR, nullable=True)
-    if name == "connect_result":
-        assert ev["status"] in ("ok", "error"), ev
-        if ev["status"] == "ok":
-            assert ev["error"] is None, ev
-        else:
-            check_type(ev, "error", STR)
+    if name in ("dns_query", "dns_answer") and ev["qname"] is not None:
+        assert ev["qname"] == ev["qname"].lower() and not ev["qname"].endswith(".") \
+            or ev["qname"] == ".", ev
+    if name == "dns_answer" and ev["mode"] == "synthetic_empty":
+        assert ev["answer_ips"] == [], ev
     if name == "policy_violation":
-        assert ev["protocol"] in ("tcp", "udp", "dns", "icmpv4", "icmpv6"), ev
-        check_endpoint(ev, "remote", "remote_ip", "remote_port", icmp_ok=True)
-        assert ev["action"] == "deny", ev
-        assert ev["reason_code"] in REASON_CODES, ev
-        check_type(ev, "control", STR)
         assert ev["control"].startswith("--"), ev
-        check_type(ev, "matched_cidr", STR, nullable=True)
-        check_type(ev, "matched_domain", STR, nullable=True)
-        check_type(ev, "reason", STR)
         assert ev["reason"], ev
-    if name == "flow_end":
-        assert ev["protocol"] in ("tcp", "udp", "icmpv4", "icmpv6"), ev
-        check_endpoint(ev, "remote_addr", "remote_ip", "remote_port", icmp_ok=True)
-        for k in ("bytes_sent", "bytes_received", "duration_ms"):
-            check_type(ev, k, INT)
-            assert ev[k] >= 0, ev
-    if name == "runtime_failure":
-        assert ev["phase"] in ("cli_validate", "preflight", "child_bootstrap", "run"), ev
-        check_type(ev, "reason_code", STR)
-        check_type(ev, "detail", STR, nullable=True)
+
+
+def connections(events):
+    """Every flow start, TCP (connect_attempt) and datagram (datagram_flow_start)."""
+    return [e for e in events if e["event"] in ("connect_attempt", "datagram_flow_start")]
+
+
+def results(events):
+    """Every flow's result: connect_result, and datagram_flow_start (which is one too)."""
+    return [e for e in events if e["event"] in ("connect_result", "datagram_flow_start")]
+
+
+def ends(events):
+    return [e for e in events if e["event"] in ("flow_end", "datagram_flow_end")]
 
 
 # --- one rich run shared by the module ------------------------------------------------
@@ -216,7 +138,31 @@ def test_every_line_is_schema_valid_json(rich):
 def test_every_event_type_of_a_run_appears(rich):
     kinds = {e["event"] for e in rich.events}
     assert kinds == {"dns_query", "dns_answer", "connect_attempt", "connect_result",
-                     "policy_violation", "flow_end"}, kinds
+                     "policy_violation", "flow_end", "datagram_flow_start",
+                     "datagram_flow_end"}, kinds
+
+
+@pytest.mark.core
+def test_udp_and_icmp_flows_have_events_of_their_own_and_tcp_keeps_v1s(rich):
+    """Schema v1: connect_attempt, connect_result and flow_end are TCP with
+    integer ports; the datagram flows of the run (ping v4 and v6, a UDP
+    probe) are datagram_flow_start and datagram_flow_end."""
+    tcp_events = [e for e in rich.events
+                  if e["event"] in ("connect_attempt", "connect_result", "flow_end")]
+    assert tcp_events and all(e["protocol"] == "tcp" and is_int(e["remote_port"])
+                              for e in tcp_events), tcp_events
+    starts = F.of_type(rich.events, "datagram_flow_start")
+    assert {(e["protocol"], e["remote_ip"]) for e in starts} == {
+        ("icmpv4", O4), ("icmpv6", O6), ("udp", O4)}, starts
+    for s in starts:
+        assert s["status"] == "ok" and s["error"] is None and s["via_proxy"] is False, s
+        (end,) = [e for e in F.of_type(rich.events, "datagram_flow_end")
+                  if e["flow_id"] == s["flow_id"]]
+        for k in ("protocol", "remote_addr", "remote_ip", "remote_port", "via_proxy"):
+            assert end[k] == s[k], (s, end)
+        assert rich.events.index(s) < rich.events.index(end)
+    (udp,) = [e for e in starts if e["protocol"] == "udp"]
+    assert (udp["remote_addr"], udp["remote_port"]) == (f"{O4}:7", 7), udp
 
 
 def test_flow_log_is_created_mode_0600(rich):
@@ -242,7 +188,7 @@ def test_dns_query_and_answer_share_a_flow_id_and_their_fields(rich):
     assert set(queries) == set(answers)
     for fid, q in queries.items():
         a = answers[fid]
-        for k in FIELDS["dns_query"]:
+        for k in [name for name, _, _ in V1.V1["dns_query"]]:
             assert a[k] == q[k], (q, a)
     seen = {(q["protocol"], q["server_ip"], q["qname"], q["qtype"]) for q in queries.values()}
     assert ("udp", F.RESOLVER_V4, T.ORIGIN_NAME, "AAAA") in seen, seen
@@ -277,7 +223,7 @@ def test_flow_id_ties_attempt_result_and_end_of_each_connection(rich):
         else:
             assert ends == [], (a, ends)
     for e in F.of_type(ev, "flow_end"):
-        assert e["flow_id"] in ids or e["protocol"] == "udp", e
+        assert e["flow_id"] in ids, e
 
 
 def test_refused_connection_is_an_error_result(rich):
@@ -313,22 +259,35 @@ def test_flow_end_counts_exact_payload_bytes(rich):
     assert http["bytes_sent"] > 0
 
 
-def test_ping_is_a_flow_without_ports_with_bytes(rich):
+def test_ping_is_a_flow_without_ports_with_bytes_and_packets(rich):
     for ip, proto in ((O4, "icmpv4"), (O6, "icmpv6")):
-        ends = [e for e in F.of_type(rich.events, "flow_end") if e["remote_ip"] == ip
+        ends = [e for e in F.of_type(rich.events, "datagram_flow_end") if e["remote_ip"] == ip
                 and e["protocol"] == proto]
         assert len(ends) == 1, rich.events
         e = ends[0]
         assert (e["remote_addr"], e["remote_port"]) == (ip, None), e
         assert e["bytes_sent"] > 0 and e["bytes_received"] > 0, e
+        # F.ping_cmd sends one echo request and gets its reply
+        assert (e["packets_sent"], e["packets_received"]) == (1, 1), e
+        assert e["bytes_sent"] == e["bytes_received"], e
+
+
+def test_udp_flow_end_counts_datagrams_and_payload_bytes(rich):
+    (e,) = [e for e in F.of_type(rich.events, "datagram_flow_end") if e["protocol"] == "udp"]
+    # the probe's one datagram (F.PROBE) met the origin's port unreachable: nothing came back
+    assert (e["remote_addr"], e["packets_sent"], e["packets_received"], e["bytes_sent"],
+            e["bytes_received"]) == (f"{O4}:7", 1, 0, len(b"childflow feature test datagram"),
+                                     0), e
 
 
 def test_pid_comm_and_exe_are_consistent_when_known(rich):
-    for a in F.of_type(rich.events, "connect_attempt"):
+    for a in connections(rich.events):
         if a["protocol"] in ("icmpv4", "icmpv6"):
             assert a["pid"] is None, a
         if a["comm"] == "curl":
             assert a["exe"] is None or a["exe"].endswith("/curl"), a
+    (udp,) = [e for e in F.of_type(rich.events, "datagram_flow_start") if e["protocol"] == "udp"]
+    assert udp["comm"] in ("python3", None), udp
 
 
 # --- summary ------------------------------------------------------------------------------
@@ -355,18 +314,18 @@ def test_json_summary_is_the_last_stderr_line_and_counts_match_the_log(rich):
     counts = collections.Counter(e["event"] for e in ev)
     assert {x["key"]: x["count"] for x in summary["events"]["by_type"]} == dict(counts)
     assert ranked_ok(summary["events"]["by_type"])
-    attempts = F.of_type(ev, "connect_attempt")
-    results = F.of_type(ev, "connect_result")
+    attempts = connections(ev)
+    res = results(ev)
     assert summary["connections"] == {
         "attempts": len(attempts),
         "via_proxy": sum(a["via_proxy"] for a in attempts),
         "direct": sum(not a["via_proxy"] for a in attempts),
-        "ok": sum(r["status"] == "ok" for r in results),
-        "error": sum(r["status"] == "error" for r in results)}
+        "ok": sum(r["status"] == "ok" for r in res),
+        "error": sum(r["status"] == "error" for r in res)}
     assert summary["violations"]["total"] == len(F.violations(ev))
     by_reason = collections.Counter(v["reason_code"] for v in F.violations(ev))
     assert {x["key"]: x["count"] for x in summary["violations"]["by_reason_code"]} == by_reason
-    errors = [r for r in results if r["status"] == "error"]
+    errors = [r for r in res if r["status"] == "error"]
     assert summary["connect_errors"]["total"] == len(errors)
     assert summary["runtime_failures"]["total"] == 0
     targets = collections.Counter(a["remote_addr"] for a in attempts)
@@ -390,7 +349,7 @@ def test_text_summary_goes_to_stderr_and_counts_match_the_log(childflow, userdir
     assert re.search(r"^\s+backend\s+rootless-internal$", text, re.M), text
     assert re.search(r"^\s+exit code\s+0$", text, re.M), text
     assert re.search(rf"^\s+policy violations\s+{len(F.violations(ev))}$", text, re.M), text
-    n_attempts = len(F.of_type(ev, "connect_attempt"))
+    n_attempts = len(connections(ev))
     assert re.search(rf"^\s+connections\s+{n_attempts} attempts", text, re.M), text
 
 
@@ -492,10 +451,11 @@ def test_json_report_counts_match_the_log_and_the_summary(childflow, rich):
     assert rep["time"]["last_ts_ms"] == max(e["ts_ms"] for e in ev)
     counts = collections.Counter(e["event"] for e in ev)
     assert {x["key"]: x["count"] for x in rep["events"]["by_type"]} == dict(counts)
-    ends = F.of_type(ev, "flow_end")
-    assert rep["traffic"] == {"flows_ended": len(ends),
-                              "bytes_sent": sum(e["bytes_sent"] for e in ends),
-                              "bytes_received": sum(e["bytes_received"] for e in ends)}
+    done = ends(ev)
+    assert F.of_type(ev, "datagram_flow_end"), ev
+    assert rep["traffic"] == {"flows_ended": len(done),
+                              "bytes_sent": sum(e["bytes_sent"] for e in done),
+                              "bytes_received": sum(e["bytes_received"] for e in done)}
     assert rep["dns"]["queries"] == counts["dns_query"]
     assert rep["dns"]["answers"] == counts["dns_answer"]
     assert rep["dns"]["synthetic_empty"] == sum(

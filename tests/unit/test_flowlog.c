@@ -254,7 +254,7 @@ static void null_obs_is_harmless(void **state)
 	struct cf_ip a = ip("203.0.113.5");
 
 	(void)state;
-	cf_obs_connect_attempt(NULL, 1, "tcp", &a, 80, false, NULL);
+	cf_obs_connect_attempt(NULL, 1, &a, 80, false, NULL);
 	cf_obs_runtime_failure(NULL, "run", "x", "y");
 	assert_int_equal(cf_obs_violations(NULL), 0);
 	assert_int_equal(cf_obs_flow_log_error(NULL), 0);
@@ -346,8 +346,8 @@ static void connect_attempt_has_every_field_with_process(void **state)
 	json_t *j;
 
 	assert_int_equal(cf_obs_open(f->path, &o), 0);
-	cf_obs_connect_attempt(o, 9, "tcp", &dst, 443, true, &p);
-	cf_obs_connect_attempt(o, 10, "tcp", &dst, 80, false, NULL);
+	cf_obs_connect_attempt(o, 9, &dst, 443, true, &p);
+	cf_obs_connect_attempt(o, 10, &dst, 80, false, NULL);
 	cf_obs_close(o);
 	j = line_of(f->path, 2, 0);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_attempt"),
@@ -372,7 +372,7 @@ static void unknown_process_fields_are_null(void **state)
 	json_t *j;
 
 	assert_int_equal(cf_obs_open(f->path, &o), 0);
-	cf_obs_connect_attempt(o, 1, "tcp", &dst, 80, false, &p);
+	cf_obs_connect_attempt(o, 1, &dst, 80, false, &p);
 	cf_obs_close(o);
 	j = line_of(f->path, 1, 0);
 	assert_true(json_is_null(json_object_get(j, "pid")));
@@ -390,8 +390,8 @@ static void connect_result_ok_and_error(void **state)
 	json_t *j;
 
 	assert_int_equal(cf_obs_open(f->path, &o), 0);
-	cf_obs_connect_result(o, 5, "tcp", &dst, 443, true, NULL, &p);
-	cf_obs_connect_result(o, 6, "tcp", &dst, 8443, false, "connection refused", NULL);
+	cf_obs_connect_result(o, 5, &dst, 443, true, NULL, &p);
+	cf_obs_connect_result(o, 6, &dst, 8443, false, "connection refused", NULL);
 	cf_obs_close(o);
 	j = line_of(f->path, 2, 0);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_result"),
@@ -421,8 +421,10 @@ static void policy_violation_has_every_field(void **state)
 				"203.0.113.64/26", "", "203.0.113.66 is in 203.0.113.64/26");
 	cf_obs_policy_violation(o, 12, "dns", &dst, 53, "deny_domain", "--deny-domain", NULL,
 				"example.org", "under example.org");
+	cf_obs_policy_violation(o, 13, "udp", &dst, 1900, "multicast", NULL, "224.0.0.0/4", NULL,
+				"multicast");
 	cf_obs_close(o);
-	j = line_of(f->path, 2, 0);
+	j = line_of(f->path, 3, 0);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "policy_violation"),
 		      I("flow_id", 11), S("protocol", "tcp"), S("remote", "203.0.113.66:443"),
 		      S("remote_ip", "203.0.113.66"), I("remote_port", 443), S("action", "deny"),
@@ -430,10 +432,14 @@ static void policy_violation_has_every_field(void **state)
 		      S("matched_cidr", "203.0.113.64/26"), N("matched_domain"),
 		      S("reason", "203.0.113.66 is in 203.0.113.64/26"));
 	json_decref(j);
-	j = line_of(f->path, 2, 1);
+	j = line_of(f->path, 3, 1);
 	assert_true(json_is_null(json_object_get(j, "matched_cidr")));
 	assert_string_equal(json_string_value(json_object_get(j, "matched_domain")), "example.org");
 	assert_string_equal(json_string_value(json_object_get(j, "protocol")), "dns");
+	json_decref(j);
+	/* schema v1 types control as a string: a built-in denial names itself */
+	j = line_of(f->path, 3, 2);
+	assert_string_equal(json_string_value(json_object_get(j, "control")), "built-in");
 	json_decref(j);
 }
 
@@ -441,23 +447,30 @@ static void icmp_addresses_have_no_port(void **state)
 {
 	struct fixture *f = *state;
 	struct cf_ip v4 = ip("198.51.100.99"), v6 = ip("2001:db8::99");
+	struct cf_obs_dgram d = {.protocol = "icmpv6", .ip = &v6, .port = 77};
+	struct cf_obs_traffic t = {.bytes_sent = 64, .bytes_received = 64};
 	struct cf_obs *o;
 	json_t *j;
 
 	assert_int_equal(cf_obs_open(f->path, &o), 0);
 	cf_obs_policy_violation(o, 1, "icmpv4", &v4, 1234, "default_deny", "--default-policy", NULL,
 				NULL, "no allow rule");
-	cf_obs_flow_end(o, 2, "icmpv6", &v6, 77, 64, 64, 3);
+	cf_obs_datagram_flow_start(o, 2, &d, NULL);
+	cf_obs_datagram_flow_end(o, 2, &d, &t);
 	cf_obs_close(o);
-	j = line_of(f->path, 2, 0);
+	j = line_of(f->path, 3, 0);
 	assert_string_equal(json_string_value(json_object_get(j, "remote")), "198.51.100.99");
 	assert_string_equal(json_string_value(json_object_get(j, "remote_ip")), "198.51.100.99");
 	assert_true(json_is_null(json_object_get(j, "remote_port")));
 	json_decref(j);
-	j = line_of(f->path, 2, 1);
-	assert_string_equal(json_string_value(json_object_get(j, "remote_addr")), "2001:db8::99");
-	assert_true(json_is_null(json_object_get(j, "remote_port")));
-	json_decref(j);
+	for (size_t i = 1; i < 3; i++) {
+		j = line_of(f->path, 3, i);
+		assert_string_equal(json_string_value(json_object_get(j, "protocol")), "icmpv6");
+		assert_string_equal(json_string_value(json_object_get(j, "remote_addr")),
+				    "2001:db8::99");
+		assert_true(json_is_null(json_object_get(j, "remote_port")));
+		json_decref(j);
+	}
 }
 
 static void flow_end_has_every_field(void **state)
@@ -468,12 +481,12 @@ static void flow_end_has_every_field(void **state)
 	json_t *j;
 
 	assert_int_equal(cf_obs_open(f->path, &o), 0);
-	cf_obs_flow_end(o, 15, "udp", &dst, 123, 48, 96, 1000);
-	cf_obs_flow_end(o, 16, "tcp", NULL, 0, UINT64_MAX, 0, 0);
+	cf_obs_flow_end(o, 15, &dst, 123, 48, 96, 1000);
+	cf_obs_flow_end(o, 16, NULL, 0, UINT64_MAX, 0, 0);
 	cf_obs_close(o);
 	j = line_of(f->path, 2, 0);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "flow_end"),
-		      I("flow_id", 15), S("protocol", "udp"), S("remote_addr", "203.0.113.123:123"),
+		      I("flow_id", 15), S("protocol", "tcp"), S("remote_addr", "203.0.113.123:123"),
 		      S("remote_ip", "203.0.113.123"), I("remote_port", 123), I("bytes_sent", 48),
 		      I("bytes_received", 96), I("duration_ms", 1000));
 	json_decref(j);
@@ -482,6 +495,99 @@ static void flow_end_has_every_field(void **state)
 		      I("flow_id", 16), S("protocol", "tcp"), N("remote_addr"), N("remote_ip"),
 		      N("remote_port"), I("bytes_sent", INT64_MAX), I("bytes_received", 0),
 		      I("duration_ms", 0));
+	json_decref(j);
+}
+
+static void tcp_events_are_tcp_whatever_the_caller(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_ip dst = ip("198.51.100.7");
+	struct cf_obs *o;
+	json_t *j;
+
+	assert_int_equal(cf_obs_open(f->path, &o), 0);
+	cf_obs_connect_attempt(o, 1, &dst, 443, false, NULL);
+	cf_obs_connect_result(o, 1, &dst, 443, false, NULL, NULL);
+	cf_obs_flow_end(o, 1, &dst, 443, 1, 2, 3);
+	cf_obs_close(o);
+	for (size_t i = 0; i < 3; i++) {
+		j = line_of(f->path, 3, i);
+		assert_string_equal(json_string_value(json_object_get(j, "protocol")), "tcp");
+		assert_true(json_is_integer(json_object_get(j, "remote_port")));
+		json_decref(j);
+	}
+}
+
+static void datagram_flow_start_has_every_field(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_ip dst = ip("203.0.113.123"), v6 = ip("2001:db8::53");
+	struct cf_obs_proc p = {.pid = 77, .comm = "ntpdate", .exe = "/usr/sbin/ntpdate"};
+	struct cf_obs_dgram d = {.protocol = "udp", .ip = &dst, .port = 123, .proc = &p};
+	struct cf_obs_dgram e = {.protocol = "icmpv4", .ip = &dst, .port = 9, .via_proxy = true};
+	struct cf_obs_dgram g = {.protocol = "udp", .ip = &v6, .port = 53};
+	struct cf_obs *o;
+	json_t *j;
+
+	assert_int_equal(cf_obs_open(f->path, &o), 0);
+	cf_obs_datagram_flow_start(o, 15, &d, NULL);
+	cf_obs_datagram_flow_start(o, 16, &e, "Operation not permitted");
+	cf_obs_datagram_flow_start(o, 17, &g, NULL);
+	cf_obs_close(o);
+	j = line_of(f->path, 3, 0);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"),
+		      S("event", "datagram_flow_start"), I("flow_id", 15), S("protocol", "udp"),
+		      S("remote_addr", "203.0.113.123:123"), S("remote_ip", "203.0.113.123"),
+		      I("remote_port", 123), F("via_proxy"), S("status", "ok"), N("error"),
+		      I("pid", 77), S("comm", "ntpdate"), S("exe", "/usr/sbin/ntpdate"));
+	json_decref(j);
+	j = line_of(f->path, 3, 1);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"),
+		      S("event", "datagram_flow_start"), I("flow_id", 16), S("protocol", "icmpv4"),
+		      S("remote_addr", "203.0.113.123"), S("remote_ip", "203.0.113.123"),
+		      N("remote_port"), T("via_proxy"), S("status", "error"),
+		      S("error", "Operation not permitted"), N("pid"), N("comm"), N("exe"));
+	json_decref(j);
+	j = line_of(f->path, 3, 2);
+	assert_string_equal(json_string_value(json_object_get(j, "remote_addr")),
+			    "[2001:db8::53]:53");
+	json_decref(j);
+}
+
+static void datagram_flow_end_has_every_field(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_ip dst = ip("203.0.113.123");
+	struct cf_obs_proc p = {.pid = 77, .comm = "ntpdate", .exe = NULL};
+	struct cf_obs_dgram d = {.protocol = "udp", .ip = &dst, .port = 123, .proc = &p};
+	struct cf_obs_dgram n = {.protocol = "udp"};
+	struct cf_obs_traffic t = {.bytes_sent = 48,
+				   .bytes_received = 96,
+				   .packets_sent = 1,
+				   .packets_received = 2,
+				   .duration_ms = 1000};
+	struct cf_obs_traffic big = {.bytes_sent = UINT64_MAX};
+	struct cf_obs *o;
+	json_t *j;
+
+	assert_int_equal(cf_obs_open(f->path, &o), 0);
+	cf_obs_datagram_flow_end(o, 15, &d, &t);
+	cf_obs_datagram_flow_end(o, 16, &n, &big);
+	cf_obs_close(o);
+	j = line_of(f->path, 2, 0);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "datagram_flow_end"),
+		      I("flow_id", 15), S("protocol", "udp"), S("remote_addr", "203.0.113.123:123"),
+		      S("remote_ip", "203.0.113.123"), I("remote_port", 123), F("via_proxy"),
+		      I("bytes_sent", 48), I("bytes_received", 96), I("packets_sent", 1),
+		      I("packets_received", 2), I("duration_ms", 1000), I("pid", 77),
+		      S("comm", "ntpdate"), N("exe"));
+	json_decref(j);
+	j = line_of(f->path, 2, 1);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "datagram_flow_end"),
+		      I("flow_id", 16), S("protocol", "udp"), N("remote_addr"), N("remote_ip"),
+		      N("remote_port"), F("via_proxy"), I("bytes_sent", INT64_MAX),
+		      I("bytes_received", 0), I("packets_sent", 0), I("packets_received", 0),
+		      I("duration_ms", 0), N("pid"), N("comm"), N("exe"));
 	json_decref(j);
 }
 
@@ -500,8 +606,9 @@ static void runtime_failure_has_no_flow_fields(void **state)
 		      S("phase", "child_bootstrap"), S("reason_code", "tap_create_blocked"),
 		      S("detail", "/dev/net/tun: EPERM"));
 	json_decref(j);
+	/* v1 types detail as a string: none is "", never null */
 	j = line_of(f->path, 2, 1);
-	assert_true(json_is_null(json_object_get(j, "detail")));
+	assert_string_equal(json_string_value(json_object_get(j, "detail")), "");
 	json_decref(j);
 }
 
@@ -519,10 +626,10 @@ static void every_event_is_one_line(void **state)
 	big[sizeof(big) - 1] = '\0';
 	assert_int_equal(cf_obs_open(f->path, &o), 0);
 	for (int i = 0; i < 50; i++)
-		cf_obs_connect_attempt(o, (uint64_t)i, "tcp", &a, 443, false, NULL);
+		cf_obs_connect_attempt(o, (uint64_t)i, &a, 443, false, NULL);
 	/* Longer than the stack buffer: still one line. */
 	cf_obs_runtime_failure(o, "run", "long", big);
-	cf_obs_flow_end(o, 1, "tcp", &a, 443, 1, 2, 3);
+	cf_obs_flow_end(o, 1, &a, 443, 1, 2, 3);
 	cf_obs_close(o);
 	j = line_of(f->path, 52, 49);
 	assert_int_equal(json_integer_value(json_object_get(j, "flow_id")), 49);
@@ -648,20 +755,24 @@ static void hostile_names_in_every_string_field_still_give_valid_json(void **sta
 	struct fixture *f = *state;
 	struct cf_ip a = ip("198.51.100.7");
 	struct cf_obs_proc p = {.pid = 1, .comm = nasty, .exe = nasty};
+	struct cf_obs_dgram d = {.protocol = nasty, .ip = &a, .port = 1, .proc = &p};
+	struct cf_obs_traffic t = {0};
 	struct cf_obs *o;
 
 	assert_int_equal(cf_obs_open(f->path, &o), 0);
 	cf_obs_dns_query(o, 1, nasty, &a, 53, nasty, nasty);
 	cf_obs_dns_answer(o, 1, nasty, &a, 53, nasty, nasty, nasty, 1, &a, 1);
-	cf_obs_connect_attempt(o, 1, nasty, &a, 1, false, &p);
-	cf_obs_connect_result(o, 1, nasty, &a, 1, false, nasty, &p);
+	cf_obs_connect_attempt(o, 1, &a, 1, false, &p);
+	cf_obs_connect_result(o, 1, &a, 1, false, nasty, &p);
 	cf_obs_policy_violation(o, 1, nasty, &a, 1, nasty, nasty, nasty, nasty, nasty);
-	cf_obs_flow_end(o, 1, nasty, &a, 1, 0, 0, 0);
+	cf_obs_flow_end(o, 1, &a, 1, 0, 0, 0);
 	cf_obs_runtime_failure(o, nasty, nasty, nasty);
+	cf_obs_datagram_flow_start(o, 2, &d, nasty);
+	cf_obs_datagram_flow_end(o, 2, &d, &t);
 	assert_int_equal(cf_obs_dropped_events(o), 0);
 	cf_obs_close(o);
-	for (size_t i = 0; i < 7; i++)
-		json_decref(line_of(f->path, 7, i)); /* line_of fails on invalid JSON */
+	for (size_t i = 0; i < 9; i++)
+		json_decref(line_of(f->path, 9, i)); /* line_of fails on invalid JSON */
 }
 
 /* --- errors and counters ---------------------------------------------------- */
@@ -695,19 +806,19 @@ static void record_run(struct cf_obs *o)
 
 	cf_obs_dns_query(o, 1, "udp", &dns, 53, "example.com", "A");
 	cf_obs_dns_answer(o, 1, "udp", &dns, 53, "example.com", "A", "relayed", 61, ans, 2);
-	cf_obs_connect_attempt(o, 2, "tcp", &a, 443, true, &curl);
-	cf_obs_connect_result(o, 2, "tcp", &a, 443, true, NULL, &curl);
-	cf_obs_connect_attempt(o, 3, "tcp", &b, 443, true, &curl);
-	cf_obs_connect_result(o, 3, "tcp", &b, 443, true, "proxy: 502 Bad Gateway", &curl);
-	cf_obs_connect_attempt(o, 4, "tcp", &c, 8080, false, NULL);
-	cf_obs_connect_result(o, 4, "tcp", &c, 8080, false, "connection refused", NULL);
-	cf_obs_connect_attempt(o, 5, "tcp", &a, 443, true, &curl);
-	cf_obs_connect_result(o, 5, "tcp", &a, 443, true, NULL, &curl);
+	cf_obs_connect_attempt(o, 2, &a, 443, true, &curl);
+	cf_obs_connect_result(o, 2, &a, 443, true, NULL, &curl);
+	cf_obs_connect_attempt(o, 3, &b, 443, true, &curl);
+	cf_obs_connect_result(o, 3, &b, 443, true, "proxy: 502 Bad Gateway", &curl);
+	cf_obs_connect_attempt(o, 4, &c, 8080, false, NULL);
+	cf_obs_connect_result(o, 4, &c, 8080, false, "connection refused", NULL);
+	cf_obs_connect_attempt(o, 5, &a, 443, true, &curl);
+	cf_obs_connect_result(o, 5, &a, 443, true, NULL, &curl);
 	cf_obs_policy_violation(o, 6, "tcp", &m, 80, "metadata", "--block-metadata",
 				"169.254.169.254/32", NULL, "metadata endpoint");
 	cf_obs_policy_violation(o, 7, "dns", &dns, 53, "deny_domain", "--deny-domain", NULL,
 				"tracker.example", "denied domain");
-	cf_obs_flow_end(o, 2, "tcp", &a, 443, 500, 12000, 830);
+	cf_obs_flow_end(o, 2, &a, 443, 500, 12000, 830);
 	cf_obs_runtime_failure(o, "run", "dns_upstream_timeout", "no reply from 192.0.2.53:53");
 }
 
@@ -873,7 +984,7 @@ static void summary_mentions_a_flow_log_write_error(void **state)
 	if (access("/dev/full", W_OK) != 0)
 		skip();
 	assert_int_equal(cf_obs_open("/dev/full", &o), 0);
-	cf_obs_connect_attempt(o, 1, "tcp", &a, 80, false, NULL);
+	cf_obs_connect_attempt(o, 1, &a, 80, false, NULL);
 	text = summary_of(o, &run, false);
 	assert_non_null(strstr(text, "/dev/full (writing failed: No space left on device;"));
 	free(text);
@@ -893,7 +1004,7 @@ static void summary_escapes_hostile_command_and_names(void **state)
 
 	(void)state;
 	assert_int_equal(cf_obs_open(NULL, &o), 0);
-	cf_obs_connect_result(o, 1, "tcp", &a, 80, false, "bad\x1b[31m", NULL);
+	cf_obs_connect_result(o, 1, &a, 80, false, "bad\x1b[31m", NULL);
 	text = summary_of(o, &run, false);
 	assert_non_null(strstr(text, "sh -c 'echo \\x1b]0;pwned\\x07'"));
 	assert_non_null(strstr(text, "bad\\x1b[31m"));
@@ -935,6 +1046,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(policy_violation_has_every_field, setup, teardown),
 	    cmocka_unit_test_setup_teardown(icmp_addresses_have_no_port, setup, teardown),
 	    cmocka_unit_test_setup_teardown(flow_end_has_every_field, setup, teardown),
+	    cmocka_unit_test_setup_teardown(tcp_events_are_tcp_whatever_the_caller, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(datagram_flow_start_has_every_field, setup, teardown),
+	    cmocka_unit_test_setup_teardown(datagram_flow_end_has_every_field, setup, teardown),
 	    cmocka_unit_test_setup_teardown(runtime_failure_has_no_flow_fields, setup, teardown),
 	    cmocka_unit_test_setup_teardown(every_event_is_one_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(every_control_character_round_trips_and_stays_escaped,

@@ -1306,7 +1306,7 @@ static void expect_never(const struct cf_verdict *v, enum cf_reason reason, cons
 {
 	assert_false(v->allow);
 	assert_int_equal(v->reason, reason);
-	assert_null(v->control); /* built in: the flow log's control is null */
+	assert_null(v->control); /* built in: the flow log writes "built-in" */
 	assert_string_equal(v->matched_cidr, cidr);
 	assert_string_equal(v->matched_domain, "");
 	assert_string_equal(v->reason_text, text);

@@ -612,6 +612,48 @@ static void aggregator_classifies_events(void **state)
 	cf_agg_free(NULL);
 }
 
+static void datagram_flows_count_as_connections_and_traffic(void **state)
+{
+	struct cf_agg *a;
+	struct cf_tally_entry *e;
+
+	(void)state;
+	assert_int_equal(cf_agg_new(&a), 0);
+	assert_int_equal(add_json(a, "{\"schema_version\":1,\"event\":\"datagram_flow_start\","
+				     "\"protocol\":\"udp\",\"remote_addr\":\"192.0.2.5:53\","
+				     "\"remote_ip\":\"192.0.2.5\",\"via_proxy\":false,"
+				     "\"status\":\"ok\",\"error\":null,\"comm\":\"dig\"}"),
+			 CF_AGG_COUNTED);
+	assert_int_equal(add_json(a, "{\"schema_version\":1,\"event\":\"datagram_flow_start\","
+				     "\"protocol\":\"icmpv4\",\"remote_addr\":\"192.0.2.6\","
+				     "\"remote_ip\":\"192.0.2.6\",\"via_proxy\":false,"
+				     "\"status\":\"error\",\"error\":\"Operation not permitted\"}"),
+			 CF_AGG_COUNTED);
+	assert_int_equal(add_json(a, "{\"schema_version\":1,\"event\":\"datagram_flow_end\","
+				     "\"protocol\":\"udp\",\"remote_addr\":\"192.0.2.5:53\","
+				     "\"bytes_sent\":40,\"bytes_received\":120,\"packets_sent\":1,"
+				     "\"packets_received\":1}"),
+			 CF_AGG_COUNTED);
+	assert_int_equal(a->unknown_events, 0);
+	/* a datagram flow's start is its attempt and its result */
+	assert_int_equal(a->attempts, 2);
+	assert_int_equal(a->attempts_direct, 2);
+	assert_int_equal(a->results_ok, 1);
+	assert_int_equal(a->results_error, 1);
+	assert_non_null(cf_tally_find(&a->errors, "Operation not permitted", 23));
+	assert_non_null(cf_tally_find(&a->targets, "192.0.2.6", 9));
+	e = cf_tally_find(&a->processes, "dig", 3);
+	assert_non_null(e);
+	assert_int_equal(e->count, 1);
+	assert_int_equal(a->flows_ended, 1);
+	assert_int_equal(a->bytes_sent, 40);
+	assert_int_equal(a->bytes_received, 120);
+	e = cf_tally_find(&a->protocols, "udp", 3);
+	assert_non_null(e);
+	assert_int_equal(e->count, 2);
+	cf_agg_free(a);
+}
+
 static void fields_of_the_wrong_type_count_as_missing(void **state)
 {
 	struct cf_agg *a;
@@ -780,6 +822,7 @@ int main(void)
 	    cmocka_unit_test(long_keys_are_cut_on_a_character_boundary),
 	    cmocka_unit_test(nul_and_invalid_bytes_in_keys_become_replacement_characters),
 	    cmocka_unit_test(aggregator_classifies_events),
+	    cmocka_unit_test(datagram_flows_count_as_connections_and_traffic),
 	    cmocka_unit_test(fields_of_the_wrong_type_count_as_missing),
 	    cmocka_unit_test(connections_are_attributed_to_the_latest_name_of_their_ip),
 	    cmocka_unit_test(distinct_targets_over_the_cap_show_as_other_in_the_report),
