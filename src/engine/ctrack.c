@@ -15,6 +15,7 @@
 #include <libmnl/libmnl.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -196,7 +197,7 @@ static int on_msg(const struct nlmsghdr *nlh, void *data)
 {
 	struct cf_engine *e = data;
 	struct cf_ctrack *c = e->ctrack;
-	uint8_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+	unsigned type = NFNL_MSG_TYPE(nlh->nlmsg_type);
 	struct entry en;
 	struct ct_flow *cf;
 

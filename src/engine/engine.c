@@ -519,6 +519,8 @@ static void engine_fini(struct cf_engine *e)
 		     e->pidfd,	 e->timerfd, e->epfd,  e->tun_fd};
 
 	stop_child_view(e);
+	/* Its last dump still needs policy and the flow log: first. */
+	cf_ctrack_finish(e);
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);

@@ -53,14 +53,8 @@ struct rootful {
 /* What the rootful backend does not carry yet: refused before anything changes. */
 static const char *not_yet(const struct cf_config *cfg)
 {
-	if (cfg->flow_log)
-		return "--flow-log";
-	if (cfg->summary)
-		return "--summary";
 	if (cfg->capture)
 		return "--capture";
-	if (cfg->fail_on_leak)
-		return "--fail-on-leak";
 	if (cfg->allow_domains.n || cfg->allow_domains_exact.n || cfg->deny_domains.n ||
 	    cfg->deny_domains_exact.n)
 		return "domain rules (--allow-domain, --deny-domain and their -exact forms)";
@@ -241,6 +235,7 @@ static int rootful_run(struct cf_run *run, struct cf_fail *fail)
 	    .obs = run->obs,
 	    .proxy_addr = st->proxy_len ? &st->proxy : NULL,
 	    .proxy_addr_len = st->proxy_len,
+	    .veth = &st->host.link,
 	};
 	int r;
 
