@@ -116,6 +116,7 @@ struct cf_engine {
 	socklen_t proxy_addr_len;
 	struct cf_tls_ctx *tls_ctx; /* https:// proxies */
 	bool proxy_warned;
+	bool proxy_tls_warned; /* the proxy's certificate was refused, and said so */
 
 	struct cf_egress *egress;  /* synthesized egress view (egress.c), or NULL */
 	struct cf_wire *wire;	   /* wire-egress view (wire.c), or NULL */
