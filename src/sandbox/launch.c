@@ -13,7 +13,9 @@
  * helper, still holding every capability in its new user namespace, builds
  * the mounts and the child network, sends READY with the tun and listener
  * fds, waits for GO and becomes init. Every step's failure comes back as
- * SETUP_FAILED with a one-line reason.
+ * SETUP_FAILED with a one-line reason and the step it failed in (enum
+ * cf_sandbox_step, sandbox/ctl.h), which the flow log names as its
+ * runtime_failure reason_code (cf_sandbox_step_reason()).
  */
 #include "sandbox/launch.h"
 
