@@ -62,8 +62,8 @@ static void subject_of(X509 *cert, char *buf, size_t len)
 	snprintf(buf, len, "?");
 	if (!mem)
 		return;
-	if (X509_NAME_print_ex(mem, X509_get_subject_name(cert), 0,
-			       XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+	/* ONELINE escapes bytes above 0x7f as \XX: nothing a terminal would interpret */
+	if (X509_NAME_print_ex(mem, X509_get_subject_name(cert), 0, XN_FLAG_ONELINE) >= 0) {
 		n = BIO_get_mem_data(mem, &p);
 		if (n > 0)
 			snprintf(buf, len, "%.*s", (int)(n < (long)len ? n : (long)len - 1), p);
@@ -193,6 +193,7 @@ void cf_tls_free(struct cf_tls *t)
 static void describe_cert_error(struct cf_tls *t, long v)
 {
 	bool name = v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH;
+
 	if (name)
 		snprintf(t->err, sizeof(t->err), "proxy TLS: hostname mismatch");
 	else
