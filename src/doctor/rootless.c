@@ -463,7 +463,7 @@ static void sandbox_setup(struct cf_check *c, void *arg)
 {
 	struct cf_child_net net = {.tun_fd = -1, .listen4 = -1, .listen6 = -1, .capture = -1};
 	struct cf_plan plan;
-	enum cf_sandbox_step step; /* the message names the step already */
+	enum cf_sandbox_step step = CF_STEP_UNKNOWN; /* the message names the step already */
 	char err[400] = "";
 	int r;
 
