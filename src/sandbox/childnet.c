@@ -222,23 +222,28 @@ static int setup_links(const struct cf_plan *plan, char *err, size_t errlen)
 }
 
 int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
-		       struct cf_child_net *out, char *err, size_t errlen)
+		       struct cf_child_net *out, enum cf_sandbox_step *step, char *err,
+		       size_t errlen)
 {
 	cleanup_fd int tun = -1, l4 = -1, l6 = -1, cap = -1, diag = -1;
 	char ruleset[2048], nfterr[256] = "ruleset does not fit its buffer";
 	int r;
 
+	*step = CF_STEP_TUN;
 	tun = open_tun(err, errlen);
 	if (tun < 0)
 		return tun;
+	*step = CF_STEP_LINKS;
 	r = setup_links(plan, err, errlen);
 	if (r < 0)
 		return r;
+	*step = CF_STEP_SYSCTLS;
 	r = set_sysctls(gid);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot set the sandbox's sysctls: %s", strerror(-r));
 		return r;
 	}
+	*step = CF_STEP_TPROXY;
 	l4 = cf_tproxy_listener(AF_INET, 4096, &out->port4);
 	/* Each family's rules need the other's port to be free of its listeners (nftrules.c). */
 	for (int i = 0; l4 >= 0 && i < 8 && (l6 < 0 || out->port6 == out->port4); i++) {
@@ -260,6 +265,7 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 			 strerror(-r));
 		return r;
 	}
+	*step = CF_STEP_NFTABLES;
 	r = cf_nft_child_ruleset(ruleset, sizeof(ruleset), out->port4, out->port6);
 	if (r >= 0)
 		r = cf_nft_load(ruleset, nfterr, sizeof(nfterr));
@@ -270,6 +276,7 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 			 nfterr);
 		return r;
 	}
+	*step = CF_STEP_CAPTURE;
 	if (capture) {
 		cap = open_capture();
 		if (cap < 0) {
@@ -280,6 +287,7 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 	}
 	/* For the flow log's process attribution: netlink sockets stay in the netns they were made
 	 * in. */
+	*step = CF_STEP_SOCK_DIAG;
 	diag = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (diag < 0) {
 		r = -errno;
