@@ -123,8 +123,7 @@ int main(int argc, char *argv[])
 		if (build_config(&cli, &cfg) < 0)
 			goto out;
 		code = cf_doctor_run(cfg.backend, cfg.doctor_format == CF_FORMAT_JSON, stdout);
-		if (code < 0)
-			code = CF_EXIT_RUNTIME;
+		code = code < 0 ? CF_EXIT_RUNTIME : cf_doctor_exit_status(code);
 		goto out;
 	case CF_MODE_CLEANUP:
 		code = cf_rootful_cleanup_run();

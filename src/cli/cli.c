@@ -462,6 +462,7 @@ void cf_cli_usage(FILE *f)
 	      "          'childflow --doctor')\n"
 	      "  125     usage or configuration error\n"
 	      "  126     the command was found but could not be executed\n"
-	      "  127     the command was not found\n",
+	      "  127     the command was not found\n"
+	      "--doctor exits 0 when runs work (also with warnings), 1 when blocked.\n",
 	      f);
 }

@@ -368,15 +368,62 @@ static int check_remote_dns(const struct cf_config *c, char *err, size_t errlen)
 	return 0;
 }
 
-int cf_config_check(const struct cf_config *c, char *err, size_t errlen)
+/*
+ * Settings that mean nothing without another one, refused like the
+ * original refuses them (docs/compatibility.md): each message names both
+ * settings, as an option and as a profile key, since either may have set it.
+ */
+static int check_dependencies(const struct cf_config *c, char *err, size_t errlen)
 {
-	if ((c->proxy_user || c->proxy_password || c->proxy_insecure) &&
-	    c->proxy.scheme == CF_PROXY_NONE) {
+	bool proxy = c->proxy.scheme != CF_PROXY_NONE;
+	const char *user = c->proxy_user ? c->proxy_user : c->proxy.user;
+	const char *password = c->proxy_password ? c->proxy_password : c->proxy.password;
+
+	if ((c->proxy_user || c->proxy_password || c->proxy_insecure) && !proxy) {
 		snprintf(err, errlen,
-			 "--proxy-user, --proxy-password and --proxy-insecure need --proxy");
+			 "--proxy-user, --proxy-password and --proxy-insecure need --proxy "
+			 "(profile key proxy)");
 		return -EINVAL;
 	}
-	return check_remote_dns(c, err, errlen);
+	if (c->proxy_only && !proxy) {
+		snprintf(err, errlen,
+			 "--proxy-only (proxy_only) needs --proxy (proxy): without a proxy it "
+			 "would block all traffic (use --offline for that)");
+		return -EINVAL;
+	}
+	if (c->proxy_insecure && c->proxy.scheme != CF_PROXY_HTTPS) {
+		snprintf(err, errlen,
+			 "--proxy-insecure (proxy_insecure) is only for https:// proxies: the "
+			 "--proxy %s:// has no certificate to accept",
+			 c->proxy.scheme == CF_PROXY_SOCKS5 ? "socks5" : "http");
+		return -EINVAL;
+	}
+	if (user && !password) {
+		snprintf(err, errlen,
+			 "--proxy-user (proxy_user) needs a password: give --proxy-password "
+			 "(proxy_password) or user:password@ in the --proxy URI");
+		return -EINVAL;
+	}
+	if (password && !user) {
+		snprintf(err, errlen,
+			 "--proxy-password (proxy_password) needs a user: give --proxy-user "
+			 "(proxy_user) or user:password@ in the --proxy URI");
+		return -EINVAL;
+	}
+	if (c->capture_point != CF_CAPTURE_CHILD && !c->capture) {
+		snprintf(err, errlen,
+			 "--capture-point %s (capture_point) needs --capture FILE (capture)",
+			 cf_setting_choice(CF_KEY_CAPTURE_POINT, (int)c->capture_point));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cf_config_check(const struct cf_config *c, char *err, size_t errlen)
+{
+	int r = check_dependencies(c, err, errlen);
+
+	return r < 0 ? r : check_remote_dns(c, err, errlen);
 }
 
 int cf_host_port_parse(const char *s, struct cf_host_port *out)

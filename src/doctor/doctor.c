@@ -128,3 +128,8 @@ int cf_doctor_preflight(enum cf_backend backend, char *err, size_t errlen)
 	}
 	return 0;
 }
+
+int cf_doctor_exit_status(enum cf_doctor_verdict verdict)
+{
+	return verdict == CF_DOCTOR_BLOCKED ? 1 : 0;
+}

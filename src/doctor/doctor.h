@@ -15,7 +15,7 @@
 
 #include "config/config.h"
 
-/* cf_doctor_run()'s verdicts, which are also `childflow --doctor`'s exit statuses. */
+/* cf_doctor_run()'s verdicts (cf_doctor_exit_status() gives the exit status of each). */
 enum cf_doctor_verdict {
 	CF_DOCTOR_READY = 0,	/* every check passed */
 	CF_DOCTOR_WARNINGS = 1, /* the backend runs, but something is degraded (e.g. ping) */
@@ -29,6 +29,13 @@ enum cf_doctor_verdict {
  * written.
  */
 int cf_doctor_run(enum cf_backend backend, bool json, FILE *out);
+
+/*
+ * cf_doctor_exit_status() - `childflow --doctor`'s exit status for @verdict:
+ * 0 when runs work (ready, also with warnings: a warning is not a failure),
+ * 1 when blocked, as the original's.
+ */
+int cf_doctor_exit_status(enum cf_doctor_verdict verdict);
 
 /*
  * The cheap checks (a few ms) whose failure a run would otherwise report as

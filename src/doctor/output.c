@@ -141,7 +141,7 @@ static json_t *report_json(const struct cf_doctor_report *rep)
 	if (r == 0)
 		r = set(o, "status", json_string(cf_doctor_verdict_name(rep->verdict)));
 	if (r == 0)
-		r = set(o, "exit_status", json_integer(rep->verdict));
+		r = set(o, "exit_status", json_integer(cf_doctor_exit_status(rep->verdict)));
 	for (size_t i = 0; r == 0 && i < rep->table->n; i++) {
 		json_t *c = check_json(&rep->table->defs[i], &rep->results[i]);
 

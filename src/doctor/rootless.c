@@ -465,14 +465,16 @@ static void sandbox_setup(struct cf_check *c, void *arg)
 {
 	struct cf_child_net net = {.tun_fd = -1, .listen4 = -1, .listen6 = -1, .capture = -1};
 	struct cf_plan plan;
+	enum cf_sandbox_step step = CF_STEP_UNKNOWN; /* the message names the step already */
 	char err[400] = "";
 	int r;
 
 	(void)arg;
-	r = cf_mounts_setup("nameserver " CF_PLAN_GATEWAY4 "\n", NULL, NULL, err, sizeof(err));
+	r = cf_mounts_setup("nameserver " CF_PLAN_GATEWAY4 "\n", NULL, NULL, &step, err,
+			    sizeof(err));
 	if (r == 0) {
 		cf_plan_default(&plan);
-		r = cf_child_net_setup(&plan, NULL, getgid(), false, &net, err, sizeof(err));
+		r = cf_child_net_setup(&plan, NULL, getgid(), false, &net, &step, err, sizeof(err));
 	}
 	if (r == 0)
 		r = cf_mounts_harden(err, sizeof(err));

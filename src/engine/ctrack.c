@@ -170,10 +170,9 @@ static void end_flow(struct cf_engine *e, struct ct_flow *cf, const struct entry
 		return;
 	if (!cf->resulted) {
 		cf->resulted = true;
-		cf_flow_connect_result(e, &cf->f,
-				       en && en->tcp_state == TCP_CONNTRACK_CLOSE ? ECONNREFUSED
-										  : ETIMEDOUT,
-				       NULL);
+		cf_flow_connect_result(
+		    e, &cf->f,
+		    en && en->tcp_state == TCP_CONNTRACK_CLOSE ? ECONNREFUSED : ETIMEDOUT, NULL);
 	}
 	if (en) {
 		cf->f.bytes_sent = en->bytes_out;
@@ -226,8 +225,9 @@ void cf_ctrack_on_readable(struct cf_engine *e)
 			continue;
 		if (n < 0 && errno == ENOBUFS) {
 			if (c->lost++ == 0)
-				log_warn("conntrack events were lost (the engine fell behind): the flow "
-					 "log misses some of the tree's direct flows");
+				log_warn(
+				    "conntrack events were lost (the engine fell behind): the flow "
+				    "log misses some of the tree's direct flows");
 			continue;
 		}
 		if (n <= 0)

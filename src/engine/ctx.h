@@ -116,6 +116,7 @@ struct cf_engine {
 	socklen_t proxy_addr_len;
 	struct cf_tls_ctx *tls_ctx; /* https:// proxies */
 	bool proxy_warned;
+	bool proxy_tls_warned; /* the proxy's certificate was refused, and said so */
 
 	struct cf_capview *capview; /* the capture views (capture/capview.h), or NULL */
 	struct cf_watch w_capview;

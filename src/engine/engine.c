@@ -449,6 +449,10 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 		r = cf_synth_new(CF_SYNTH_DEFAULT_SLOTS, CF_SYNTH_MIN_IDLE_MS, &e->synth);
 	if (r == 0 && o->cfg->proxy.scheme == CF_PROXY_HTTPS)
 		r = cf_tls_ctx_new(o->cfg->proxy_insecure, &e->tls_ctx);
+	if (r == 0 && e->tls_ctx && o->cfg->proxy_insecure)
+		log_warn("--proxy-insecure: the certificate of the proxy %s:%u is not checked "
+			 "(any certificate is accepted, as with curl --proxy-insecure)",
+			 o->cfg->proxy.host, o->cfg->proxy.port);
 	if (r == 0)
 		r = open_loop_fds(e);
 	if (r == 0)

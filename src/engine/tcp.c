@@ -41,6 +41,7 @@
 #include <linux/icmp.h>
 #include <netinet/icmp6.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -54,6 +55,7 @@
 #include "engine/relay.h"
 #include "engine/tlsrelay.h"
 #include "engine/upstream.h"
+#include "obs/flowlog.h"
 #include "proxy/tls.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -601,6 +603,27 @@ static void proxy_unreachable(struct cf_engine *e, int err)
 		  e->cfg->proxy.host, e->cfg->proxy.port, strerror(err));
 }
 
+/*
+ * The https:// proxy's certificate was refused: every connection will fail
+ * the same way, and the tree only sees them refused, so say why once, on
+ * stderr and as the flow log's runtime_failure.
+ */
+static void proxy_cert_refused(struct cf_engine *e, const char *why)
+{
+	char line[768];
+
+	if (e->proxy_tls_warned)
+		return;
+	e->proxy_tls_warned = true;
+	snprintf(line, sizeof(line),
+		 "--proxy: the TLS certificate of the proxy %s:%u was refused: %s (the tree's "
+		 "connections through it fail; use --proxy-insecure to accept any certificate)",
+		 e->cfg->proxy.host, e->cfg->proxy.port, why);
+	log_error("%s", line);
+	if (e->obs)
+		cf_obs_runtime_failure(e->obs, "run", "proxy_tls_verify_failed", line);
+}
+
 /* Drive the TLS/CONNECT/SOCKS5 handshake; inject the SYN when the tunnel is up. */
 static void proxy_step(struct cf_engine *e, struct tcp_conn *c)
 {
@@ -614,6 +637,8 @@ static void proxy_step(struct cf_engine *e, struct tcp_conn *c)
 		return;
 	case CF_UPSTREAM_FAILED:
 		err = cf_upstream_error(c->up, &why);
+		if (cf_upstream_cert_refused(c->up))
+			proxy_cert_refused(e, cf_upstream_cert_refused(c->up));
 		e->stats.tcp_failed++;
 		cf_flow_connect_result(e, &c->flow, err, why);
 		answer_failure(e, c, err);

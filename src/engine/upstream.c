@@ -248,6 +248,11 @@ size_t cf_upstream_leftover(const struct cf_upstream *u, const uint8_t **data)
 	return u->leftover_len;
 }
 
+const char *cf_upstream_cert_refused(const struct cf_upstream *u)
+{
+	return u->tls ? cf_tls_cert_refused(u->tls) : NULL;
+}
+
 struct cf_tls *cf_upstream_take_tls(struct cf_upstream *u)
 {
 	struct cf_tls *t = u->tls;

@@ -40,6 +40,12 @@ enum cf_upstream_status cf_upstream_progress(struct cf_upstream *u, uint32_t *ev
 /* After FAILED: the errno the tree's connect() gets and a text for the flow log. */
 int cf_upstream_error(const struct cf_upstream *u, const char **text);
 
+/*
+ * After FAILED: why the https:// proxy's certificate was refused (one line),
+ * or NULL when the failure was something else.
+ */
+const char *cf_upstream_cert_refused(const struct cf_upstream *u);
+
 /* After DONE: bytes the origin already sent through the tunnel (to deliver first). */
 size_t cf_upstream_leftover(const struct cf_upstream *u, const uint8_t **data);
 

@@ -11,10 +11,12 @@
  *
  * The host name (or IP literal) check is set per connection on the SSL's
  * X509_VERIFY_PARAM, so OpenSSL reports a mismatch as an ordinary verify error
- * (X509_V_ERR_HOSTNAME_MISMATCH / IP_ADDRESS_MISMATCH). "Insecure" is a verify
- * callback that lets through the trust errors listed in trust_error() and
- * nothing else: the name check runs after chain building and its error reaches
- * the same callback, which refuses it.
+ * (X509_V_ERR_HOSTNAME_MISMATCH / IP_ADDRESS_MISMATCH). "Insecure" is
+ * SSL_VERIFY_NONE, like curl's --proxy-insecure: any certificate is accepted,
+ * whatever its issuer, dates or names (the user asked for exactly that; the
+ * engine warns once). When a certificate is refused, the failure text names
+ * the verify error, the name that was expected and the certificate's subject,
+ * so the user can tell a private CA from a wrong host.
  *
  * Errors: every SSL call starts with an empty OpenSSL error queue and leaves it
  * empty; the first failure is kept as text in the struct ("proxy TLS: ...") and
@@ -40,33 +42,53 @@ struct cf_tls_ctx {
 struct cf_tls {
 	SSL *ssl;
 	int wants;
-	bool connected; /* handshake done */
-	bool broken;	/* a fatal error happened: no close_notify */
-	bool closed;	/* close_notify sent */
+	bool connected;	   /* handshake done */
+	bool broken;	   /* a fatal error happened: no close_notify */
+	bool closed;	   /* close_notify sent */
+	bool cert_refused; /* the failure was the peer certificate's verification */
+	char host[256];	   /* the name or IP literal the certificate must carry */
+	char subject[200]; /* of the certificate refused, or "" */
 	char err[160];
+	char why[640]; /* cert_refused: the verify error, the expected name, the subject */
 };
 
-/* Certificate errors that only say "not trusted here"; never a name mismatch. */
-static bool trust_error(int err)
+/* @cert's subject, one line. */
+static void subject_of(X509 *cert, char *buf, size_t len)
 {
-	switch (err) {
-	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-	case X509_V_ERR_CERT_UNTRUSTED:
-	case X509_V_ERR_CERT_HAS_EXPIRED:
-	case X509_V_ERR_CERT_NOT_YET_VALID:
-		return true;
-	default:
-		return false;
+	BIO *mem = BIO_new(BIO_s_mem());
+	long n;
+	char *p;
+
+	snprintf(buf, len, "?");
+	if (!mem)
+		return;
+	/* ONELINE escapes bytes above 0x7f as \XX: nothing a terminal would interpret */
+	if (X509_NAME_print_ex(mem, X509_get_subject_name(cert), 0, XN_FLAG_ONELINE) >= 0) {
+		n = BIO_get_mem_data(mem, &p);
+		if (n > 0)
+			snprintf(buf, len, "%.*s", (int)(n < (long)len ? n : (long)len - 1), p);
 	}
+	BIO_free(mem);
+	/* a subject is the peer's text: no control characters on the user's terminal */
+	for (char *c = buf; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 }
 
-static int insecure_verify(int ok, X509_STORE_CTX *store)
+/*
+ * Verification keeps its verdict (@ok); on a refusal the server's own
+ * certificate's subject is kept for the message, as OpenSSL does not keep
+ * the peer certificate of a failed handshake.
+ */
+static int remember_subject(int ok, X509_STORE_CTX *store)
 {
-	return ok || trust_error(X509_STORE_CTX_get_error(store));
+	SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct cf_tls *t = ssl ? SSL_get_app_data(ssl) : NULL;
+	X509 *leaf = X509_STORE_CTX_get0_cert(store);
+
+	if (!ok && t && leaf && !t->subject[0])
+		subject_of(leaf, t->subject, sizeof(t->subject));
+	return ok;
 }
 
 int cf_tls_ctx_new(bool insecure, struct cf_tls_ctx **out)
@@ -94,7 +116,10 @@ int cf_tls_ctx_new(bool insecure, struct cf_tls_ctx **out)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				  SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, insecure ? insecure_verify : NULL);
+	if (insecure)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	else
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, remember_subject);
 	c->ctx = ctx;
 	*out = c;
 	return 0;
@@ -138,9 +163,11 @@ int cf_tls_new(const struct cf_tls_ctx *ctx, int fd, const char *host, struct cf
 		r = -ENOMEM;
 		goto fail;
 	}
+	snprintf(t->host, sizeof(t->host), "%s", host);
 	r = set_peer_name(t->ssl, host);
 	if (r < 0)
 		goto fail;
+	SSL_set_app_data(t->ssl, t);
 	if (SSL_set_fd(t->ssl, fd) != 1) {
 		r = -ENOMEM;
 		goto fail;
@@ -162,6 +189,23 @@ void cf_tls_free(struct cf_tls *t)
 	free(t);
 }
 
+/* Record why the certificate was refused (verify result @v). */
+static void describe_cert_error(struct cf_tls *t, long v)
+{
+	bool name = v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH;
+
+	if (name)
+		snprintf(t->err, sizeof(t->err), "proxy TLS: hostname mismatch");
+	else
+		snprintf(t->err, sizeof(t->err), "proxy TLS: certificate verify failed: %s",
+			 X509_verify_cert_error_string(v));
+	snprintf(t->why, sizeof(t->why), "%s (X509 error %ld) for %s; certificate subject: %s",
+		 name ? "the certificate does not name the proxy"
+		      : X509_verify_cert_error_string(v),
+		 v, t->host, t->subject[0] ? t->subject : "?");
+	t->cert_refused = true;
+}
+
 /* Text for an SSL_ERROR_SSL failure; the return value the caller should see. */
 static int describe_ssl_error(struct cf_tls *t)
 {
@@ -176,11 +220,7 @@ static int describe_ssl_error(struct cf_tls *t)
 	}
 	if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
 	    v != X509_V_OK) {
-		if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
-			snprintf(t->err, sizeof(t->err), "proxy TLS: hostname mismatch");
-		else
-			snprintf(t->err, sizeof(t->err), "proxy TLS: certificate verify failed: %s",
-				 X509_verify_cert_error_string(v));
+		describe_cert_error(t, v);
 		return -ECONNREFUSED;
 	}
 	reason = e ? ERR_reason_error_string(e) : NULL;
@@ -318,4 +358,9 @@ int cf_tls_shutdown(struct cf_tls *t)
 const char *cf_tls_error(const struct cf_tls *t)
 {
 	return t->err[0] ? t->err : NULL;
+}
+
+const char *cf_tls_cert_refused(const struct cf_tls *t)
+{
+	return t->cert_refused ? t->why : NULL;
 }

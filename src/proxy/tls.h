@@ -3,9 +3,9 @@
  * TLS to an https:// proxy: a non-blocking OpenSSL client over a socket the
  * engine owns. The certificate is checked against the system trust store
  * (OpenSSL's default paths; SSL_CERT_FILE / SSL_CERT_DIR override them) and the
- * proxy's host name (or IP literal). "Insecure" forgives trust errors only
- * (self-signed, unknown CA, expired or not yet valid); a certificate for another
- * host is refused in both modes. TLS 1.2 or later. See docs/proxy.md.
+ * proxy's host name (or IP literal). "Insecure" accepts any certificate (no
+ * trust, date or name check), like curl's --proxy-insecure. TLS 1.2 or later.
+ * See docs/proxy.md.
  */
 #ifndef CF_PROXY_TLS_H
 #define CF_PROXY_TLS_H
@@ -26,8 +26,8 @@ enum cf_tls_want {
 };
 
 /*
- * cf_tls_ctx_new() - create the client settings; @insecure forgives certificate
- * trust errors but never a host name mismatch. Return 0, -ENOMEM or -EIO.
+ * cf_tls_ctx_new() - create the client settings; @insecure accepts any
+ * certificate. Return 0, -ENOMEM or -EIO.
  */
 int cf_tls_ctx_new(bool insecure, struct cf_tls_ctx **out);
 
@@ -76,5 +76,12 @@ int cf_tls_shutdown(struct cf_tls *t);
 
 /* cf_tls_error() - "proxy TLS: ..." for the last failure, or NULL when there was none. */
 const char *cf_tls_error(const struct cf_tls *t);
+
+/*
+ * cf_tls_cert_refused() - after a failed handshake: when the peer certificate
+ * was refused, one line saying why (the verify error and its number, the name
+ * expected, the certificate's subject); NULL for any other failure.
+ */
+const char *cf_tls_cert_refused(const struct cf_tls *t);
 
 #endif

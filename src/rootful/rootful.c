@@ -219,8 +219,7 @@ static int rootful_start(struct cf_run *run, struct cf_fail *fail)
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_SETUP,
 				  phase == CF_SANDBOX_PREFLIGHT ? "preflight" : "child_bootstrap",
-				  phase == CF_SANDBOX_PREFLIGHT ? "namespace_create_failed"
-								: "sandbox_setup_failed");
+				  cf_sandbox_step_reason(st->sb.step));
 	return 0;
 }
 

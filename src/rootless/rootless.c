@@ -52,7 +52,7 @@ static int open_capture(struct cf_run *run, struct cf_fail *fail)
 		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
 	r = cf_capture_files_probe(cf, fail->msg, sizeof(fail->msg));
 	if (r < 0)
-		return cf_fail_as(fail, r, CF_FAIL_SETUP, NULL, NULL);
+		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "packet_capture_blocked");
 	r = cf_capture_files_create(cf, run->cfg, BACKEND_NAME, fail->msg, sizeof(fail->msg));
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
@@ -113,11 +113,12 @@ static int rootless_start(struct cf_run *run, struct cf_fail *fail)
 		bool pre = phase == CF_SANDBOX_PREFLIGHT;
 
 		return cf_fail_as(fail, r, CF_FAIL_SETUP, pre ? "preflight" : "child_bootstrap",
-				  pre ? "namespace_create_failed" : "sandbox_setup_failed");
+				  cf_sandbox_step_reason(st->sb.step));
 	}
 	r = cf_capture_files_wire_socket(&run->capture, &st->wire_fd, fail->msg, sizeof(fail->msg));
 	if (r < 0)
-		return cf_fail_as(fail, r, CF_FAIL_SETUP, NULL, NULL);
+		return cf_fail_as(fail, r, CF_FAIL_SETUP, "child_bootstrap",
+				  "packet_capture_blocked");
 	return 0;
 }
 

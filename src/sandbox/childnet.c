@@ -278,7 +278,8 @@ static int open_ctrack(char *err, size_t errlen)
 	    "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close",
 	};
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK,
-				 .nl_groups = NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE |
+				 .nl_groups = NF_NETLINK_CONNTRACK_NEW |
+					      NF_NETLINK_CONNTRACK_UPDATE |
 					      NF_NETLINK_CONNTRACK_DESTROY};
 	cleanup_fd int fd = -1;
 	int size = 16 << 20, r;
@@ -305,23 +306,28 @@ static int open_ctrack(char *err, size_t errlen)
 }
 
 int cf_child_net_setup(const struct cf_plan *plan, const struct cf_veth_plan *veth, gid_t gid,
-		       bool capture, struct cf_child_net *out, char *err, size_t errlen)
+		       bool capture, struct cf_child_net *out, enum cf_sandbox_step *step,
+		       char *err, size_t errlen)
 {
 	cleanup_fd int tun = -1, l4 = -1, l6 = -1, cap = -1, diag = -1, ct = -1;
 	char ruleset[3072], nfterr[256] = "ruleset does not fit its buffer";
 	int r;
 
+	*step = CF_STEP_TUN;
 	tun = open_tun(err, errlen);
 	if (tun < 0)
 		return tun;
+	*step = CF_STEP_LINKS;
 	r = setup_links(plan, veth, err, errlen);
 	if (r < 0)
 		return r;
+	*step = CF_STEP_SYSCTLS;
 	r = set_sysctls(gid);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot set the sandbox's sysctls: %s", strerror(-r));
 		return r;
 	}
+	*step = CF_STEP_TPROXY;
 	l4 = cf_tproxy_listener(AF_INET, 4096, &out->port4);
 	/* Each family's rules need the other's port to be free of its listeners (nftrules.c). */
 	for (int i = 0; l4 >= 0 && i < 8 && (l6 < 0 || out->port6 == out->port4); i++) {
@@ -343,6 +349,7 @@ int cf_child_net_setup(const struct cf_plan *plan, const struct cf_veth_plan *ve
 			 strerror(-r));
 		return r;
 	}
+	*step = CF_STEP_NFTABLES;
 	r = cf_nft_child_ruleset(ruleset, sizeof(ruleset), out->port4, out->port6, plan, veth);
 	if (r >= 0)
 		r = cf_nft_load(ruleset, nfterr, sizeof(nfterr));
@@ -354,10 +361,12 @@ int cf_child_net_setup(const struct cf_plan *plan, const struct cf_veth_plan *ve
 		return r;
 	}
 	if (veth) {
+		*step = CF_STEP_CTRACK;
 		ct = open_ctrack(err, errlen);
 		if (ct < 0)
 			return ct;
 	}
+	*step = CF_STEP_CAPTURE;
 	if (capture) {
 		cap = open_capture();
 		if (cap < 0) {
@@ -368,6 +377,7 @@ int cf_child_net_setup(const struct cf_plan *plan, const struct cf_veth_plan *ve
 	}
 	/* For the flow log's process attribution: netlink sockets stay in the netns they were made
 	 * in. */
+	*step = CF_STEP_SOCK_DIAG;
 	diag = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (diag < 0) {
 		r = -errno;

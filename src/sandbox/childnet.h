@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sandbox/ctl.h"
 #include "sandbox/plan.h"
 
 struct cf_child_net {
@@ -36,12 +37,13 @@ struct cf_child_net {
 int cf_tproxy_listener(int family, int backlog, uint16_t *port);
 
 /*
- * Set up the child's network (with @veth: the rootful backend's, whose
- * veth end the host created already). On failure return -errno, close whatever was
- * opened and describe the failing step in @err (one line, with a remedy
- * where there is one).
+ * Set up the child's network (with @veth: the rootful backend's, whose veth
+ * end the host created already). *@step follows the steps as they start.
+ * On failure return -errno, close whatever was opened and describe the
+ * failing step in @err (one line, with a remedy where there is one).
  */
 int cf_child_net_setup(const struct cf_plan *plan, const struct cf_veth_plan *veth, gid_t gid,
-		       bool capture, struct cf_child_net *out, char *err, size_t errlen);
+		       bool capture, struct cf_child_net *out, enum cf_sandbox_step *step,
+		       char *err, size_t errlen);
 
 #endif

@@ -13,7 +13,9 @@
  * helper, still holding every capability in its new user namespace, builds
  * the mounts and the child network, sends READY with the tun and listener
  * fds, waits for GO and becomes init. Every step's failure comes back as
- * SETUP_FAILED with a one-line reason.
+ * SETUP_FAILED with a one-line reason and the step it failed in (enum
+ * cf_sandbox_step, sandbox/ctl.h), which the flow log names as its
+ * runtime_failure reason_code (cf_sandbox_step_reason()).
  */
 #include "sandbox/launch.h"
 
@@ -41,13 +43,14 @@
 
 extern char **environ;
 
-static int send_ctl(int fd, uint32_t type, int err, const char *text)
+static int send_ctl(int fd, uint32_t type, int err, const char *text, enum cf_sandbox_step step)
 {
 	struct cf_ctl_msg m;
 
 	memset(&m, 0, sizeof(m));
 	m.type = type;
 	m.err = err;
+	m.step = (uint32_t)step;
 	if (text)
 		snprintf(m.text, sizeof(m.text), "%s", text);
 	return cf_fdpass_send(fd, &m, sizeof(m), NULL, 0);
@@ -71,6 +74,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 {
 	struct cf_child_net net;
 	struct cf_ctl_msg m;
+	enum cf_sandbox_step step = CF_STEP_UNKNOWN;
 	char err[400];
 	size_t nfds;
 	int r, fds[6];
@@ -85,18 +89,22 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (recv_ctl(ctlfd, &m, NULL, 0, &nfds) < 0 || m.type != CF_CTL_MAPS_DONE)
 		_exit(1);
-	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, opts->hosts_extra, err,
+	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, opts->hosts_extra, &step, err,
 			    sizeof(err));
-	if (r == 0)
+	if (r == 0) {
+		step = CF_STEP_HIDE;
 		r = cf_mounts_hide(opts->outputs, opts->masks, err, sizeof(err));
+	}
 	if (r == 0)
-		r = cf_child_net_setup(opts->plan, opts->veth, opts->gid, opts->capture, &net, err,
-				       sizeof(err));
+		r = cf_child_net_setup(opts->plan, opts->veth, opts->gid, opts->capture, &net,
+				       &step, err, sizeof(err));
 	/* Only now: the network set-up writes the sandbox's /proc/sys/net. */
-	if (r == 0)
+	if (r == 0) {
+		step = CF_STEP_HARDEN;
 		r = cf_mounts_harden(err, sizeof(err));
+	}
 	if (r < 0) {
-		send_ctl(ctlfd, CF_CTL_SETUP_FAILED, -r, err);
+		send_ctl(ctlfd, CF_CTL_SETUP_FAILED, -r, err, step);
 		_exit(1);
 	}
 	memset(&m, 0, sizeof(m));
@@ -239,6 +247,7 @@ static int await_ready(struct cf_sandbox *sb, const struct cf_sandbox_opts *opts
 	}
 	if (m.type == CF_CTL_SETUP_FAILED) {
 		snprintf(err, errlen, "%s", m.text);
+		sb->step = m.step < CF_STEP__COUNT ? (enum cf_sandbox_step)m.step : CF_STEP_UNKNOWN;
 		return m.err ? -m.err : -EIO;
 	}
 	if (m.type != CF_CTL_READY || nfds != want) {
@@ -268,21 +277,30 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 	sb->pidfd = sb->ctlfd = sb->tun_fd = sb->listen4 = sb->listen6 = sb->capture_fd = -1;
 	sb->diag_fd = sb->ctrack_fd = -1;
 	*phase = CF_SANDBOX_PREFLIGHT;
+	sb->step = CF_STEP_CONTROL;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "cannot create the control socket: %s", strerror(-r));
 		return r;
 	}
 	sb->ctlfd = sp[0];
+	sb->step = CF_STEP_NAMESPACES;
 	r = spawn_helper(opts, sb, sp[1], err, errlen);
 	close(sp[1]);
-	if (r == 0)
+	if (r == 0) {
+		sb->step = opts->host_setup ? CF_STEP_VETH : CF_STEP_ID_MAPS;
 		r = opts->host_setup ? opts->host_setup(sb->helper, opts->host_arg, err, errlen)
 				     : write_id_maps(sb->helper, opts, err, errlen);
-	if (r == 0)
-		r = send_ctl(sb->ctlfd, CF_CTL_MAPS_DONE, 0, NULL);
+	}
+	if (r == 0) {
+		/* the helper's own steps come back in SETUP_FAILED */
+		sb->step = CF_STEP_CONTROL;
+		r = send_ctl(sb->ctlfd, CF_CTL_MAPS_DONE, 0, NULL, CF_STEP_UNKNOWN);
+	}
 	if (r == 0)
 		r = await_ready(sb, opts, phase, err, errlen);
+	if (r == 0)
+		sb->step = CF_STEP_UNKNOWN;
 	if (r < 0)
 		cf_sandbox_abort(sb); /* the control socket and pidfd too, not just the helper */
 	return r;
@@ -290,7 +308,36 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 
 int cf_sandbox_go(int ctlfd)
 {
-	return send_ctl(ctlfd, CF_CTL_GO, 0, NULL);
+	return send_ctl(ctlfd, CF_CTL_GO, 0, NULL, CF_STEP_UNKNOWN);
+}
+
+const char *cf_sandbox_step_reason(enum cf_sandbox_step step)
+{
+	/* The original's codes where it names the same failure; ours for steps it does not have. */
+	static const char *const reasons[CF_STEP__COUNT] = {
+	    [CF_STEP_UNKNOWN] = "unknown_runtime_failure",
+	    [CF_STEP_CONTROL] = "rootless_bootstrap_sync_failed",
+	    [CF_STEP_NAMESPACES] = "namespace_unshare_failed",
+	    [CF_STEP_ID_MAPS] = "user_namespace_mapping_failed",
+	    [CF_STEP_MOUNT_PROPAGATION] = "mount_propagation_blocked",
+	    [CF_STEP_PROC] = "proc_mount_blocked",
+	    [CF_STEP_RESOLV_CONF] = "resolv_conf_bind_blocked",
+	    [CF_STEP_HOSTS] = "hosts_bind_blocked",
+	    [CF_STEP_HIDE] = "output_mask_blocked",
+	    [CF_STEP_TUN] = "tap_create_blocked",
+	    [CF_STEP_LINKS] = "child_network_setup_failed",
+	    [CF_STEP_SYSCTLS] = "sysctl_write_blocked",
+	    [CF_STEP_TPROXY] = "tproxy_listener_blocked",
+	    [CF_STEP_NFTABLES] = "nftables_load_failed",
+	    [CF_STEP_CAPTURE] = "packet_capture_blocked",
+	    [CF_STEP_SOCK_DIAG] = "sock_diag_blocked",
+	    [CF_STEP_HARDEN] = "proc_harden_blocked",
+	    [CF_STEP_VETH] = "veth_create_failed",
+	    [CF_STEP_CTRACK] = "conntrack_events_blocked",
+	};
+
+	return (unsigned)step < CF_STEP__COUNT && reasons[step] ? reasons[step]
+								: reasons[CF_STEP_UNKNOWN];
 }
 
 void cf_sandbox_abort(struct cf_sandbox *sb)
@@ -305,7 +352,7 @@ void cf_sandbox_abort(struct cf_sandbox *sb)
 
 void cf_sandbox_close(struct cf_sandbox *sb)
 {
-	int *fds[] = {&sb->pidfd,   &sb->ctlfd,	     &sb->tun_fd, &sb->listen4,
+	int *fds[] = {&sb->pidfd,   &sb->ctlfd,	     &sb->tun_fd,  &sb->listen4,
 		      &sb->listen6, &sb->capture_fd, &sb->diag_fd, &sb->ctrack_fd};
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(fds); i++) {

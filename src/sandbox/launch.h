@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "config/config.h"
+#include "sandbox/ctl.h"
 #include "sandbox/plan.h"
 
 /* The namespaces the helper is clone3()d into (the doctor probes the same). */
@@ -50,6 +51,7 @@ struct cf_sandbox {
 	int capture_fd; /* -1 without capture */
 	int ctrack_fd;	/* rootful: the tree's conntrack events (NETLINK_NETFILTER), else -1 */
 	uint16_t port4, port6;
+	enum cf_sandbox_step step; /* after a failed cf_sandbox_start(): the step that failed */
 };
 
 /* Failure classes, so main() can pick the documented exit code. */
@@ -60,11 +62,17 @@ enum cf_sandbox_phase {
 
 /*
  * Create the sandbox up to the point where it waits for GO. Return 0, or
- * -errno with @err describing the problem and *phase set; on failure the
- * helper is killed and reaped and every fd of @sb is closed (-1).
+ * -errno with @err describing the problem, *phase and @sb->step set; on
+ * failure the helper is killed and reaped and every fd of @sb is closed (-1).
  */
 int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 		     enum cf_sandbox_phase *phase, char *err, size_t errlen);
+
+/*
+ * cf_sandbox_step_reason() - the flow log's runtime_failure reason_code for a
+ * failure in @step (docs/flow-log-schema.md lists them all).
+ */
+const char *cf_sandbox_step_reason(enum cf_sandbox_step step);
 
 /* Tell the helper behind @ctlfd to run the command. Return 0 or -errno. */
 int cf_sandbox_go(int ctlfd);

@@ -205,16 +205,18 @@ static int mount_proc(void)
 }
 
 int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char *hosts_extra,
-		    char *err, size_t errlen)
+		    enum cf_sandbox_step *step, char *err, size_t errlen)
 {
 	cleanup_fd int mnt = -1;
 	int r;
 
+	*step = CF_STEP_MOUNT_PROPAGATION;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "cannot make the sandbox's mounts private: %s", strerror(-r));
 		return r;
 	}
+	*step = CF_STEP_PROC;
 	r = mount_proc();
 	if (r < 0) {
 		snprintf(err, errlen, "cannot mount /proc for the sandbox's PID namespace: %s",
@@ -222,10 +224,13 @@ int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char 
 		return r;
 	}
 	/* A copied /etc/hosts may be large (blocklists): the limit is generous. */
+	*step = CF_STEP_RESOLV_CONF;
 	r = detached_tmpfs(hosts_extra ? "64m" : "64k", "resolv.conf and hosts", &mnt, err, errlen);
 	if (r == 0)
 		r = place_text(mnt, STAGED_NAME, resolv_text, "/etc/resolv.conf",
 			       "the sandbox's resolv.conf", err, errlen);
+	if (r == 0 && (hosts_extra || hosts_path))
+		*step = CF_STEP_HOSTS;
 	if (r == 0 && hosts_extra)
 		r = extend_hosts(mnt, hosts_path, hosts_extra, err, errlen);
 	else if (r == 0 && hosts_path)

@@ -12,16 +12,18 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "sandbox/ctl.h"
 
 /*
  * Make every mount private, mount /proc (hidepid=invisible), and bind @resolv_text over
  * /etc/resolv.conf and @hosts_path (if not NULL) over /etc/hosts, both
  * read-only. With @hosts_extra, /etc/hosts is instead a copy of @hosts_path
- * (or of the host's /etc/hosts) with @hosts_extra appended. Return 0 or
- * -errno with a one-line description in @err.
+ * (or of the host's /etc/hosts) with @hosts_extra appended. *@step follows
+ * the steps as they start (it names the failed one). Return 0 or -errno with
+ * a one-line description in @err.
  */
 int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char *hosts_extra,
-		    char *err, size_t errlen);
+		    enum cf_sandbox_step *step, char *err, size_t errlen);
 
 /*
  * cf_mounts_hide() - bind a read-only empty file over each of @outputs that

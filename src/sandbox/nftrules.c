@@ -62,8 +62,9 @@ static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 		     "  }\n"
 		     "  chain to_engine {\n"
 		     "    ct mark set %d\n",
-		     CF_MARK_TUN, CF_CT_MARK_ENGINE, veth->tcp_via_engine ? "    goto to_engine\n" : "",
-		     gw4, h4, gw6, h6, CF_CT_MARK_ENGINE);
+		     CF_MARK_TUN, CF_CT_MARK_ENGINE,
+		     veth->tcp_via_engine ? "    goto to_engine\n" : "", gw4, h4, gw6, h6,
+		     CF_CT_MARK_ENGINE);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 

@@ -246,7 +246,8 @@ dns = "2001:db8:2::54"
 hosts_file = "hosts"
 flow_log = "flows.jsonl"
 capture = "out.pcapng"
-proxy = "socks5://alice:pa%40ss@[2001:db8:2::10]:1080"
+# (proxy_insecure needs an https:// proxy: docs/compatibility.md)
+proxy = "https://alice:pa%40ss@[2001:db8:2::10]:1080"
 proxy_password = "s3cret \"quoted\" \\ back"
 proxy_insecure = true
 summary = true
@@ -305,14 +306,14 @@ def test_passwords_are_masked_unless_childflow_show_secrets_is_set(topo, childfl
     path = rich_profile(topo, userdir)
     masked = dump(childflow, "--profile", path, "-P", "cli-pass-123")
     assert 'proxy_password = "********"' in masked, masked
-    assert "socks5://alice:***@[2001:db8:2::10]:1080" in masked, masked
+    assert "https://alice:***@[2001:db8:2::10]:1080" in masked, masked
     for secret in ("cli-pass-123", "pa%40ss", "pa@ss", "s3cret"):
         assert secret not in masked, secret
     assert "masked" in masked.split("\n\n")[0].lower() or "Passwords are masked" in masked
     shown = dump(childflow, "--profile", path, "-P", "cli-pass-123",
                  env={"CHILDFLOW_SHOW_SECRETS": "1"})
     assert 'proxy_password = "cli-pass-123"' in shown, shown       # -P replaces it
-    assert "socks5://alice:pa%40ss@[2001:db8:2::10]:1080" in shown, shown
+    assert "https://alice:pa%40ss@[2001:db8:2::10]:1080" in shown, shown
     assert "contains passwords" in shown, shown
     assert "********" not in shown
 

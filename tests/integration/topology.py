@@ -178,6 +178,18 @@ symlink-etc)
 	ln -s "$run/etc-link/resolv.conf" "$ovl/upper/resolv.conf"
 	mount -t overlay cft-etc -o "lowerdir=/etc,upperdir=$ovl/upper,workdir=$ovl/work" /etc
 	;;
+dangling-hosts|dangling-resolv.conf)
+	# plain, but one of the two is a symlink to a file that does not exist
+	# (an overlay over /etc whose upper layer holds only that symlink)
+	name=${variant#dangling-}
+	ovl=$(mktemp -d "$run/ovl.XXXXXX")
+	mkdir "$ovl/upper" "$ovl/work"
+	ln -s "$run/etc-missing/$name" "$ovl/upper/$name"
+	mount -t overlay cft-etc -o "lowerdir=/etc,upperdir=$ovl/upper,workdir=$ovl/work" /etc
+	for f in hosts resolv.conf; do
+		[ "$f" = "$name" ] || mount --bind "$run/host-etc/$f" "/etc/$f"
+	done
+	;;
 run-user)
 	# plain, and a private, empty /run/user with the user's own /run/user/UID
 	# (the host namespace has none; nothing is written to the machine's /run).

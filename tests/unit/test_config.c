@@ -510,6 +510,103 @@ static void test_check_refuses_proxy_settings_without_a_proxy(void **state)
 	assert_string_equal(err, "--proxy-remote-dns needs --proxy");
 }
 
+/* One setting that needs another, and its message (the option, the key, the remedy). */
+struct dependency_case {
+	void (*set)(struct cf_config *c);
+	const char *want; /* in the message; NULL: accepted */
+};
+
+static void only_proxy_only(struct cf_config *c)
+{
+	c->proxy_only = true;
+}
+static void insecure_http(struct cf_config *c)
+{
+	c->proxy.scheme = CF_PROXY_HTTP;
+	c->proxy_insecure = true;
+}
+static void insecure_socks(struct cf_config *c)
+{
+	c->proxy.scheme = CF_PROXY_SOCKS5;
+	c->proxy_insecure = true;
+}
+static void insecure_https(struct cf_config *c)
+{
+	c->proxy.scheme = CF_PROXY_HTTPS;
+	c->proxy_insecure = true;
+}
+static void user_alone(struct cf_config *c)
+{
+	c->proxy.scheme = CF_PROXY_SOCKS5;
+	c->proxy_user = (char *)"alice";
+}
+static void password_alone(struct cf_config *c)
+{
+	c->proxy.scheme = CF_PROXY_SOCKS5;
+	c->proxy_password = (char *)"secret";
+}
+static void user_and_uri_password(struct cf_config *c)
+{
+	c->proxy.scheme = CF_PROXY_HTTP;
+	c->proxy.password = (char *)"secret";
+	c->proxy_user = (char *)"alice";
+}
+static void uri_user_alone(struct cf_config *c)
+{
+	c->proxy.scheme = CF_PROXY_HTTP;
+	c->proxy.user = (char *)"alice";
+}
+static void egress_without_capture(struct cf_config *c)
+{
+	c->capture_point = CF_CAPTURE_EGRESS;
+}
+static void child_without_capture(struct cf_config *c)
+{
+	c->capture_point = CF_CAPTURE_CHILD;
+}
+static void both_with_capture(struct cf_config *c)
+{
+	c->capture_point = CF_CAPTURE_BOTH;
+	c->capture = (char *)"/tmp/x.pcapng";
+}
+
+static void test_check_refuses_settings_that_need_another(void **state)
+{
+	static const struct dependency_case cases[] = {
+	    {only_proxy_only, "--proxy-only (proxy_only) needs --proxy (proxy)"},
+	    {insecure_http, "--proxy-insecure (proxy_insecure) is only for https:// proxies: "
+			    "the --proxy http://"},
+	    {insecure_socks, "the --proxy socks5:// has no certificate"},
+	    {insecure_https, NULL},
+	    {user_alone, "--proxy-user (proxy_user) needs a password"},
+	    {password_alone, "--proxy-password (proxy_password) needs a user"},
+	    {user_and_uri_password, NULL},
+	    {uri_user_alone, "--proxy-user (proxy_user) needs a password"},
+	    {egress_without_capture, "--capture-point egress (capture_point) needs --capture"},
+	    {child_without_capture, NULL},
+	    {both_with_capture, NULL},
+	};
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cf_config c;
+		int r;
+
+		cf_config_init(&c);
+		cases[i].set(&c);
+		err[0] = '\0';
+		r = cf_config_check(&c, err, sizeof(err));
+		if (!cases[i].want) {
+			if (r != 0)
+				fail_msg("case %zu refused: %s", i, err);
+			continue;
+		}
+		if (r != -EINVAL || !strstr(err, cases[i].want))
+			fail_msg("case %zu: %d '%s', want '%s'", i, r, err, cases[i].want);
+	}
+}
+
 static void test_check_refuses_remote_dns_with_address_settings(void **state)
 {
 	static const char *const options[] = {
@@ -563,6 +660,7 @@ int main(void)
 	    cmocka_unit_test(test_check_accepts_defaults_and_remote_dns_with_a_proxy),
 	    cmocka_unit_test(test_check_refuses_proxy_settings_without_a_proxy),
 	    cmocka_unit_test(test_check_refuses_remote_dns_with_address_settings),
+	    cmocka_unit_test(test_check_refuses_settings_that_need_another),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,6 +63,9 @@ static void test_failed_setup_closes_everything(void **state)
 	assert_true(r < 0);
 	assert_int_equal(phase, CF_SANDBOX_BOOTSTRAP);
 	assert_non_null(strstr(err, "--hosts-file"));
+	/* the helper named the step that failed, and it has the original's reason code */
+	assert_int_equal(sb.step, CF_STEP_HOSTS);
+	assert_string_equal(cf_sandbox_step_reason(sb.step), "hosts_bind_blocked");
 	/* Nothing is left for the caller to close or reap. */
 	assert_int_equal(open_fds(), before);
 	assert_int_equal(sb.helper, -1);
@@ -73,10 +76,36 @@ static void test_failed_setup_closes_everything(void **state)
 	cf_sandbox_close(&sb); /* still harmless */
 }
 
+static void test_every_step_has_its_own_reason_code(void **state)
+{
+	(void)state;
+	/* the original's codes for the failures it names (docs/flow-log-schema.md) */
+	assert_string_equal(cf_sandbox_step_reason(CF_STEP_NAMESPACES), "namespace_unshare_failed");
+	assert_string_equal(cf_sandbox_step_reason(CF_STEP_ID_MAPS),
+			    "user_namespace_mapping_failed");
+	assert_string_equal(cf_sandbox_step_reason(CF_STEP_MOUNT_PROPAGATION),
+			    "mount_propagation_blocked");
+	assert_string_equal(cf_sandbox_step_reason(CF_STEP_RESOLV_CONF),
+			    "resolv_conf_bind_blocked");
+	assert_string_equal(cf_sandbox_step_reason(CF_STEP_TUN), "tap_create_blocked");
+	assert_string_equal(cf_sandbox_step_reason(CF_STEP_CAPTURE), "packet_capture_blocked");
+	assert_string_equal(cf_sandbox_step_reason(CF_STEP_CONTROL),
+			    "rootless_bootstrap_sync_failed");
+	assert_string_equal(cf_sandbox_step_reason(CF_STEP__COUNT), "unknown_runtime_failure");
+	for (int i = 0; i < CF_STEP__COUNT; i++) {
+		const char *a = cf_sandbox_step_reason((enum cf_sandbox_step)i);
+
+		assert_null(strstr(a, "sandbox_setup_failed"));
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(a, cf_sandbox_step_reason((enum cf_sandbox_step)j));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_failed_setup_closes_everything),
+	    cmocka_unit_test(test_every_step_has_its_own_reason_code),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

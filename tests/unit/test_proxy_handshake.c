@@ -1092,6 +1092,7 @@ static void expect_tls_result(const struct cert *c, bool insecure, const char *h
 			      const char *text)
 {
 	struct tls_pair p = {0};
+	const char *why;
 	int r;
 
 	pair_start(&p, c, insecure, host);
@@ -1103,7 +1104,32 @@ static void expect_tls_result(const struct cert *c, bool insecure, const char *h
 		assert_string_equal(cf_tls_error(p.client), text);
 	else
 		assert_null(cf_tls_error(p.client));
+	/* a refused certificate is explained: the name expected and the certificate's subject */
+	why = cf_tls_cert_refused(p.client);
+	if (text && (strstr(text, "hostname mismatch") || strstr(text, "verify failed"))) {
+		assert_non_null(why);
+		assert_non_null(strstr(why, host));
+		assert_non_null(strstr(why, "subject: CN = childflow test"));
+	} else {
+		assert_null(why);
+	}
 	pair_free(&p);
+}
+
+/* expect_tls_result() without --proxy-insecure, with @c in the trust store (SSL_CERT_FILE). */
+static void expect_tls_trusted(const struct cert *c, const char *host, int want, const char *text)
+{
+	char path[] = "/tmp/cf-test-ca-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, c->x509), 1);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(setenv("SSL_CERT_FILE", path, 1), 0);
+	expect_tls_result(c, false, host, want, text);
+	unsetenv("SSL_CERT_FILE");
+	unlink(path);
 }
 
 static void test_tls_untrusted_certificate_is_refused_when_secure(void **state)
@@ -1131,22 +1157,37 @@ static void test_tls_insecure_accepts_self_signed_and_expired(void **state)
 	free_cert(&future);
 }
 
-static void test_tls_insecure_still_refuses_another_hostname(void **state)
+static void test_tls_insecure_accepts_any_certificate_even_for_another_name(void **state)
+{
+	struct cert c = make_cert("DNS:other.test", 0, 30);
+	struct cert wild = make_cert("DNS:*.proxy.test", 0, 30);
+	struct cert ip = make_cert("IP:127.0.0.1", -30, -1);
+
+	(void)state;
+	/* like curl --proxy-insecure: no trust, date or name check */
+	expect_tls_result(&c, true, "proxy.test", 0, NULL);
+	expect_tls_result(&wild, true, "b.a.proxy.test", 0, NULL);
+	expect_tls_result(&ip, true, "127.0.0.2", 0, NULL);
+	expect_tls_result(&ip, true, "proxy.test", 0, NULL);
+	free_cert(&c);
+	free_cert(&wild);
+	free_cert(&ip);
+}
+
+static void test_tls_trusted_certificate_is_still_checked_by_name(void **state)
 {
 	struct cert c = make_cert("DNS:other.test", 0, 30);
 	struct cert wild = make_cert("DNS:*.proxy.test", 0, 30);
 	struct cert partial = make_cert("DNS:p*.example.test", 0, 30);
 
 	(void)state;
-	expect_tls_result(&c, true, "proxy.test", -ECONNREFUSED, "proxy TLS: hostname mismatch");
-	expect_tls_result(&c, false, "proxy.test", -ECONNREFUSED,
-			  "proxy TLS: certificate verify failed: self-signed certificate");
+	expect_tls_trusted(&c, "other.test", 0, NULL);
+	expect_tls_trusted(&c, "proxy.test", -ECONNREFUSED, "proxy TLS: hostname mismatch");
 	/* wildcards match one whole label only */
-	expect_tls_result(&wild, true, "a.proxy.test", 0, NULL);
-	expect_tls_result(&wild, true, "b.a.proxy.test", -ECONNREFUSED,
-			  "proxy TLS: hostname mismatch");
-	expect_tls_result(&partial, true, "proxy.example.test", -ECONNREFUSED,
-			  "proxy TLS: hostname mismatch");
+	expect_tls_trusted(&wild, "a.proxy.test", 0, NULL);
+	expect_tls_trusted(&wild, "b.a.proxy.test", -ECONNREFUSED, "proxy TLS: hostname mismatch");
+	expect_tls_trusted(&partial, "proxy.example.test", -ECONNREFUSED,
+			   "proxy TLS: hostname mismatch");
 	free_cert(&c);
 	free_cert(&wild);
 	free_cert(&partial);
@@ -1157,9 +1198,9 @@ static void test_tls_ip_literal_host_checks_ip_san(void **state)
 	struct cert c = make_cert("IP:127.0.0.1, IP:::1", 0, 30);
 
 	(void)state;
-	expect_tls_result(&c, true, "127.0.0.1", 0, NULL);
-	expect_tls_result(&c, true, "::1", 0, NULL);
-	expect_tls_result(&c, true, "127.0.0.2", -ECONNREFUSED, "proxy TLS: hostname mismatch");
+	expect_tls_trusted(&c, "127.0.0.1", 0, NULL);
+	expect_tls_trusted(&c, "::1", 0, NULL);
+	expect_tls_trusted(&c, "127.0.0.2", -ECONNREFUSED, "proxy TLS: hostname mismatch");
 	free_cert(&c);
 }
 
@@ -1410,7 +1451,8 @@ int main(void)
 	    cmocka_unit_test(test_free_accepts_null),
 	    cmocka_unit_test(test_tls_untrusted_certificate_is_refused_when_secure),
 	    cmocka_unit_test(test_tls_insecure_accepts_self_signed_and_expired),
-	    cmocka_unit_test(test_tls_insecure_still_refuses_another_hostname),
+	    cmocka_unit_test(test_tls_insecure_accepts_any_certificate_even_for_another_name),
+	    cmocka_unit_test(test_tls_trusted_certificate_is_still_checked_by_name),
 	    cmocka_unit_test(test_tls_ip_literal_host_checks_ip_san),
 	    cmocka_unit_test(test_tls_sni_is_the_proxy_name_but_never_an_ip),
 	    cmocka_unit_test(test_tls_secure_accepts_trusted_certificate_for_the_right_name),
