@@ -44,7 +44,6 @@ struct cf_ctrack {
 	struct cf_watch w;
 	int fd;
 	struct cf_ip tree4, tree6;
-	struct nf_conntrack *ct; /* scratch for parsing */
 	struct ct_flow *buckets[BUCKETS];
 	uint64_t lost;
 	bool final; /* cf_ctrack_finish(): every entry seen ends its flow */
@@ -197,12 +196,20 @@ static int on_msg(const struct nlmsghdr *nlh, void *data)
 	struct cf_engine *e = data;
 	struct cf_ctrack *c = e->ctrack;
 	unsigned type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+	struct nf_conntrack *ct;
 	struct entry en;
 	struct ct_flow *cf;
+	int r;
 
 	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK)
 		return MNL_CB_OK;
-	if (nfct_nlmsg_parse(nlh, c->ct) < 0 || read_entry(c->ct, &en) < 0 || !ours(c, &en))
+	/* A fresh object per message: parsing leaves attributes a message lacks as they were. */
+	ct = nfct_new();
+	if (!ct)
+		return MNL_CB_OK;
+	r = nfct_nlmsg_parse(nlh, ct) < 0 ? -EINVAL : read_entry(ct, &en);
+	nfct_destroy(ct);
+	if (r < 0 || !ours(c, &en))
 		return MNL_CB_OK;
 	cf = *slot(c, en.id);
 	if (type == IPCTNL_MSG_CT_DELETE || (c->final && cf))
@@ -248,10 +255,7 @@ int cf_ctrack_new(struct cf_engine *e, int fd, const struct cf_veth_plan *veth)
 	c->w.kind = CF_W_CTRACK;
 	c->tree4 = veth->tree4;
 	c->tree6 = veth->tree6;
-	c->ct = nfct_new();
 	e->ctrack = c;
-	if (!c->ct)
-		return -ENOMEM;
 	return cf_engine_watch(e, fd, EPOLLIN, &c->w);
 }
 
@@ -305,8 +309,6 @@ void cf_ctrack_finish(struct cf_engine *e)
 			free(cf);
 		}
 	}
-	if (c->ct)
-		nfct_destroy(c->ct);
 	close(c->fd);
 	free(c);
 	e->ctrack = NULL;

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+import flowlog_v1
 import support
 import topology as T
 
@@ -375,8 +376,7 @@ def test_root_as_a_user_is_a_usage_error(childflow):
     assert "--root needs root" in res.err, str(res)
 
 
-@pytest.mark.parametrize("opt", [["--flow-log", "/tmp/x.jsonl"], ["--summary"],
-                                 ["--fail-on-leak"],
+@pytest.mark.parametrize("opt", [["-c", "/tmp/cft-never.pcapng"],
                                  ["--allow-domain", "example.test"]])
 def test_what_the_rootful_backend_cannot_do_yet_is_refused_before_any_change(
         topo, childflow, opt):
@@ -391,3 +391,57 @@ def test_dump_profile_with_the_rootful_backend(topo, childflow):
     res = rootful(topo, childflow, "--dump-profile")
     assert res.rc == 0, str(res)
     assert 'backend = "rootful"' in res.out, str(res)
+
+
+# --- records --------------------------------------------------------------------------------
+
+
+def flow_events(path):
+    """The events of a flow log, each line checked against schema v1 first
+    (the harness checks only the logs its unprivileged user wrote)."""
+    problems = flowlog_v1.validate_file(path)
+    assert problems == [], problems
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_flow_log_records_the_kernels_flows_with_their_processes(topo, childflow, userdir):
+    log = os.path.join(userdir, "flows.jsonl")
+    os.chmod(userdir, 0o777)
+    script = (f"{CURL} -4 http://{T.ORIGIN_NAME}/; "
+              f"curl -sS -m5 http://{T.ORIGIN_V4}:{T.CLOSED_PORT}/ 2>/dev/null; echo rc=$?; "
+              f"curl -sS -m5 http://{T.ORIGIN_B_V4}/ >/dev/null 2>&1; echo rc=$?; "
+              f"ping -c2 -i0.2 -W2 {T.FAR_V4} >/dev/null; echo ping=$?")
+    res = rootful(topo, childflow, "--flow-log", log, "--deny-cidr", f"{T.ORIGIN_B_V4}/32",
+                  "--", "sh", "-c", script)
+    assert res.rc == 0, str(res)
+    assert res.out.split() == ["200", "rc=7", "rc=7", "ping=0"], str(res)
+    ev = flow_events(log)
+    ok = [e for e in ev if e["event"] == "connect_result" and e["remote_ip"] == T.ORIGIN_V4
+          and e["remote_port"] == 80]
+    assert [e["status"] for e in ok] == ["ok"], ev
+    assert ok[0]["comm"] == "curl" and ok[0]["pid"] > 0, ok
+    refused = [e for e in ev if e["event"] == "connect_result"
+               and e["remote_port"] == T.CLOSED_PORT]
+    assert [e["status"] for e in refused] == ["error"], ev
+    denied = [e for e in ev if e["event"] == "policy_violation"]
+    assert [(e["remote_ip"], e["reason_code"]) for e in denied] == \
+        [(T.ORIGIN_B_V4, "deny_cidr")], ev
+    ends = [e for e in ev if e["event"] == "flow_end" and e["remote_ip"] == T.ORIGIN_V4
+            and e["remote_port"] == 80]
+    assert len(ends) == 1 and ends[0]["bytes_received"] > len(T.ORIGIN_BODY), ev
+    pings = [e for e in ev if e["event"] == "datagram_flow_end" and e["protocol"] == "icmpv4"]
+    assert len(pings) == 1 and pings[0]["remote_ip"] == T.FAR_V4, ev
+    # The resolver's answer is the engine's, as in the rootless backend.
+    assert any(e["event"] == "dns_answer" and e["qname"] == T.ORIGIN_NAME for e in ev), ev
+
+
+def test_fail_on_leak_and_the_summary_count_the_kernels_denials(topo, childflow):
+    res = rootful(topo, childflow, "--fail-on-leak", "--summary", "--summary-format", "json",
+                  "--deny-cidr", f"{T.ORIGIN_B_V4}/32", "--", "sh", "-c",
+                  f"{CURL} http://{T.ORIGIN_V4}/; {CURL} http://{T.ORIGIN_B_V4}/; true")
+    assert res.rc == 122, str(res)
+    summary = json.loads(res.err[res.err.index("{"):])
+    assert summary["backend"] == "rootful", summary
+    text = json.dumps(summary)
+    assert "deny_cidr" in text, summary
