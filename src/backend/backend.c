@@ -89,3 +89,19 @@ int cf_backend_resolve_proxy(const struct cf_config *cfg, struct sockaddr_storag
 	freeaddrinfo(res);
 	return 0;
 }
+
+int cf_backend_open_capture(struct cf_run *run, const char *backend, struct cf_fail *fail)
+{
+	struct cf_capture_files *cf = &run->capture;
+	int r = cf_capture_files_name(cf, run->cfg, fail->msg, sizeof(fail->msg));
+
+	if (r < 0)
+		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
+	r = cf_capture_files_probe(cf, fail->msg, sizeof(fail->msg));
+	if (r < 0)
+		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "packet_capture_blocked");
+	r = cf_capture_files_create(cf, run->cfg, backend, fail->msg, sizeof(fail->msg));
+	if (r < 0)
+		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
+	return 0;
+}

@@ -107,6 +107,14 @@ int cf_backend_resolve_proxy(const struct cf_config *cfg, struct sockaddr_storag
 			     socklen_t *len, struct cf_fail *fail);
 
 /*
+ * cf_backend_open_capture() - name and create @run's capture files (as
+ * @backend) before anything runs, so a bad path fails early (never
+ * overwritten); no capture privilege for wire-egress is the host's
+ * failure, anything else a usage error. Return 0 or -errno with @fail set.
+ */
+int cf_backend_open_capture(struct cf_run *run, const char *backend, struct cf_fail *fail);
+
+/*
  * cf_backend_output_files() - the files of @run the tree must neither read
  * nor change (the flow log, every capture file, the profile chain): all
  * exist by the time the sandbox starts, so it can bind an empty read-only

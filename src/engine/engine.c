@@ -404,6 +404,8 @@ static int start_capview(struct cf_engine *e, const struct cf_engine_opts *o, st
 	    .child_fd = o->capture ? take_fd_int(&sb->capture_fd) : -1,
 	    .tree4 = e->plan.child4,
 	    .tree6 = e->plan.child6,
+	    .link4 = o->veth ? o->veth->tree4 : (struct cf_ip){0},
+	    .link6 = o->veth ? o->veth->tree6 : (struct cf_ip){0},
 	    .egress = o->egress,
 	    .wire = o->wire,
 	    .wire_fd = o->wire ? o->wire_fd : -1,

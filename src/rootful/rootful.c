@@ -53,11 +53,15 @@ struct rootful {
 /* What the rootful backend does not carry yet: refused before anything changes. */
 static const char *not_yet(const struct cf_config *cfg)
 {
-	if (cfg->capture)
-		return "--capture";
+	if (cfg->capture && cfg->capture_point != CF_CAPTURE_CHILD)
+		return "-C egress, wire-egress and both are not supported by the rootful backend "
+		       "yet "
+		       "(-C child is)";
 	if (cfg->allow_domains.n || cfg->allow_domains_exact.n || cfg->deny_domains.n ||
 	    cfg->deny_domains_exact.n)
-		return "domain rules (--allow-domain, --deny-domain and their -exact forms)";
+		return "domain rules (--allow-domain, --deny-domain and their -exact forms) are "
+		       "not "
+		       "supported by the rootful backend yet";
 	return NULL;
 }
 
@@ -94,6 +98,8 @@ static int rootful_prepare(struct cf_run *run, struct cf_fail *fail)
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
 	r = cf_backend_resolve_proxy(cfg, &st->proxy, &st->proxy_len, fail);
+	if (r == 0)
+		r = cf_backend_open_capture(run, BACKEND_NAME, fail);
 	if (r < 0)
 		return r;
 	st->v6_mode = cf_rootful_v6_mode();
@@ -201,6 +207,7 @@ static int rootful_start(struct cf_run *run, struct cf_fail *fail)
 	    .hosts_path = run->cfg->hosts_file,
 	    .hosts_extra = run->cfg->allow_host_ports.n ? CF_HOST_ALIAS_HOSTS : NULL,
 	    .plan = &st->plan,
+	    .capture = run->capture.child != NULL,
 	    .outputs = &st->outputs,
 	    .masks = &st->masks,
 	    .uid = run->user->uid,
@@ -230,6 +237,7 @@ static int rootful_run(struct cf_run *run, struct cf_fail *fail)
 	    .cfg = run->cfg,
 	    .plan = &st->plan,
 	    .host_dns = &st->host_dns,
+	    .capture = run->capture.child,
 	    .wire_fd = -1,
 	    .obs = run->obs,
 	    .proxy_addr = st->proxy_len ? &st->proxy : NULL,
@@ -249,7 +257,11 @@ static int rootful_run(struct cf_run *run, struct cf_fail *fail)
 
 static void rootful_collect(struct cf_run *run)
 {
-	(void)run;
+	const struct cf_engine_result *res = &run->result;
+	struct cf_capture_outcome child = {res->capture_err, res->capture_dropped};
+	struct cf_capture_outcome none = {0, 0};
+
+	cf_capture_files_finish(&run->capture, &child, &none);
 }
 
 static void rootful_teardown(struct cf_run *run)
@@ -264,6 +276,8 @@ static void rootful_teardown(struct cf_run *run)
 	}
 	if (st->sandbox_up)
 		cf_sandbox_close(&st->sb);
+	if (!st->engine_ran)
+		cf_capture_files_discard(&run->capture);
 	cf_host_table_drop(st->nft);
 	if (cf_reaper_finish(&st->reaper) < 0)
 		log_warn(

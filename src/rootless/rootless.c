@@ -38,27 +38,6 @@ struct rootless {
 	int wire_fd;	 /* the wire-egress view's packet socket until the engine takes it */
 };
 
-/*
- * Create the capture files before anything runs, so a bad path fails early
- * (never overwritten); no capture privilege for wire-egress is the host's
- * failure, anything else a usage error.
- */
-static int open_capture(struct cf_run *run, struct cf_fail *fail)
-{
-	struct cf_capture_files *cf = &run->capture;
-	int r = cf_capture_files_name(cf, run->cfg, fail->msg, sizeof(fail->msg));
-
-	if (r < 0)
-		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
-	r = cf_capture_files_probe(cf, fail->msg, sizeof(fail->msg));
-	if (r < 0)
-		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "packet_capture_blocked");
-	r = cf_capture_files_create(cf, run->cfg, BACKEND_NAME, fail->msg, sizeof(fail->msg));
-	if (r < 0)
-		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
-	return 0;
-}
-
 static int rootless_prepare(struct cf_run *run, struct cf_fail *fail)
 {
 	const struct cf_config *cfg = run->cfg;
@@ -75,7 +54,7 @@ static int rootless_prepare(struct cf_run *run, struct cf_fail *fail)
 		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
 	r = cf_backend_resolve_proxy(cfg, &st->proxy, &st->proxy_len, fail);
 	if (r == 0)
-		r = open_capture(run, fail);
+		r = cf_backend_open_capture(run, BACKEND_NAME, fail);
 	if (r < 0)
 		return r;
 	cf_plan_default(&st->plan);

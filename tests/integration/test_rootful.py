@@ -376,15 +376,16 @@ def test_root_as_a_user_is_a_usage_error(childflow):
     assert "--root needs root" in res.err, str(res)
 
 
-@pytest.mark.parametrize("opt", [["-c", "/tmp/cft-never.pcapng"],
+@pytest.mark.parametrize("opt", [["-c", "/tmp/cft-never.pcapng", "-C", "egress"],
                                  ["--allow-domain", "example.test"]])
 def test_what_the_rootful_backend_cannot_do_yet_is_refused_before_any_change(
         topo, childflow, opt):
     before = host_state(topo)
     res = rootful(topo, childflow, *opt, "--", "true")
     assert res.rc == 125, str(res)
-    assert "is not supported by the rootful backend yet" in res.err, str(res)
+    assert "not supported by the rootful backend yet" in res.err, str(res)
     assert host_state(topo) == before
+    assert not os.path.exists("/tmp/cft-never.pcapng")
 
 
 def test_dump_profile_with_the_rootful_backend(topo, childflow):
@@ -445,3 +446,21 @@ def test_fail_on_leak_and_the_summary_count_the_kernels_denials(topo, childflow)
     assert summary["backend"] == "rootful", summary
     text = json.dumps(summary)
     assert "deny_cidr" in text, summary
+
+
+def test_capture_of_the_child_view_holds_each_of_the_trees_packets_once(topo, childflow, userdir):
+    cap = os.path.join(userdir, "tree.pcapng")
+    res = rootful(topo, childflow, "-c", cap, "--", "sh", "-c",
+                  f"{CURL} -4 http://{T.ORIGIN_NAME}/; ping -c1 -W2 {T.FAR_V4} >/dev/null; "
+                  "echo ping=$?")
+    assert res.rc == 0 and res.out.split() == ["200", "ping=0"], str(res)
+    fields = subprocess.run(["tshark", "-r", cap, "-T", "fields", "-e", "ip.dst", "-e",
+                             "tcp.flags.str", "-e", "icmp.type", "-e", "dns.qry.name",
+                             "-e", "dns.flags.response"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    rows = [ln.split("\t") for ln in fields]
+    syns = [r for r in rows if r[0] == T.ORIGIN_V4 and r[1].strip("\u00b7") == "S"]
+    assert len(syns) == 1, fields
+    assert any(r[0] == T.FAR_V4 and r[2] == "8" for r in rows), fields   # echo request
+    assert any(r[2] == "0" for r in rows), fields                          # echo reply
+    assert any(r[3] == T.ORIGIN_NAME and r[4] in ("1", "True") for r in rows), fields
