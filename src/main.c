@@ -24,6 +24,7 @@
 #include "rootful/rootful.h"
 #include "runner.h"
 #include "util/log.h"
+#include "util/version.h"
 
 /* A setting whose feature has not landed yet: refused, never ignored. */
 struct unsupported {
@@ -116,7 +117,7 @@ int main(int argc, char *argv[])
 		code = 0;
 		goto out;
 	case CF_MODE_VERSION:
-		printf("childflow %s\n", CF_VERSION);
+		printf("childflow %s\n", cf_version());
 		code = 0;
 		goto out;
 	case CF_MODE_DOCTOR:

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "config/config.h"
@@ -147,9 +148,12 @@ static void test_controls_of_the_defaults_are_empty(void **state)
 
 static void test_controls_list_what_is_set_in_table_order_without_credentials(void **state)
 {
-	static const char *const want[] = {
+	/* A hosts file of the test's own: a minimal system may have no /etc/hosts. */
+	char hosts[] = "/tmp/cf-test-hosts-XXXXXX", hosts_ctl[64];
+	int hfd = mkstemp(hosts);
+	const char *const want[] = {
 	    "--dns 192.0.2.53",
-	    "--hosts-file /etc/hosts",
+	    hosts_ctl,
 	    "--proxy socks5://proxy.example:1080",
 	    "--offline",
 	    "--default-policy deny",
@@ -165,13 +169,15 @@ static void test_controls_list_what_is_set_in_table_order_without_credentials(vo
 	char why[256];
 
 	(void)state;
+	assert_true(hfd >= 0);
+	close(hfd);
+	snprintf(hosts_ctl, sizeof(hosts_ctl), "--hosts-file %s", hosts);
 	cf_config_init(&c);
 	assert_int_equal(cf_setting_set(&c, CF_KEY_PROXY, "socks5://u:secret@proxy.example", &src,
 					why, sizeof(why)),
 			 0);
 	assert_int_equal(cf_setting_set(&c, CF_KEY_DNS, "192.0.2.53", &src, why, sizeof(why)), 0);
-	assert_int_equal(
-	    cf_setting_set(&c, CF_KEY_HOSTS_FILE, "/etc/hosts", &src, why, sizeof(why)), 0);
+	assert_int_equal(cf_setting_set(&c, CF_KEY_HOSTS_FILE, hosts, &src, why, sizeof(why)), 0);
 	assert_int_equal(cf_setting_set(&c, CF_KEY_DEFAULT_POLICY, "deny", &src, why, sizeof(why)),
 			 0);
 	assert_int_equal(
@@ -199,6 +205,7 @@ static void test_controls_list_what_is_set_in_table_order_without_credentials(vo
 	}
 	cf_strv_free(&out);
 	cf_config_free(&c);
+	unlink(hosts);
 }
 
 /* The two sources share the value code and differ only in how they quote a value. */
