@@ -47,7 +47,7 @@ struct cf_ctrack {
 	struct ct_flow *buckets[BUCKETS];
 	uint64_t lost;
 	bool final; /* cf_ctrack_finish(): every entry seen ends its flow */
-	uint8_t buf[BUF_SIZE];
+	uint8_t buf[BUF_SIZE] __attribute__((aligned(8))); /* netlink messages are aligned */
 };
 
 /* What one message says about one entry. */
