@@ -98,6 +98,8 @@ struct cf_engine {
 	struct cf_obs *obs;	  /* flow log and summary aggregation, or NULL */
 	struct cf_attrib *attrib; /* process attribution, with obs only */
 	struct cf_ctrack *ctrack; /* rootful, with obs: the flows the host's kernel carries */
+	void (*learned)(void *arg, const struct cf_ip *ip, int verdict, uint32_t ttl);
+	void *learned_arg; /* engine.h: cf_engine_opts.learned */
 
 	/*
 	 * The name the tree last asked for, per address an answer gave it: what

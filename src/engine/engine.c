@@ -425,6 +425,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 
 	e->cfg = o->cfg;
 	e->obs = o->obs;
+	e->learned = o->learned;
+	e->learned_arg = o->learned_arg;
 	if (o->proxy_addr) {
 		e->proxy_addr = *o->proxy_addr;
 		e->proxy_addr_len = o->proxy_addr_len;

@@ -975,6 +975,18 @@ void cf_policy_check_flow(struct cf_policy *p, enum cf_flow_proto proto, const s
 		deny_proxy_only(p, &f, out);
 }
 
+int cf_policy_names_verdict(struct cf_policy *p, const struct cf_ip *ip, uint64_t now_ms)
+{
+	struct cf_ip addrs[2] = {*ip};
+	size_t n = embedded_v4(ip, &addrs[1]) ? 2 : 1;
+	struct dom_walk w = {.p = p, .want_deny = true, .want_allow = true};
+
+	if (!p->has_deny_domains && !p->has_allow_domains)
+		return 0;
+	cf_namecache_walk(p->names, addrs, n, now_ms, CF_NC_WALK_MAX, dom_visit, &w);
+	return w.deny_name ? -1 : w.allowed ? 1 : 0;
+}
+
 /* ---- DNS ---------------------------------------------------------------- */
 
 void cf_policy_check_dns(struct cf_policy *p, const char *qname, struct cf_verdict *out)

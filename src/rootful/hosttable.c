@@ -31,6 +31,17 @@
 
 #include "dns/synth.h"
 #include "policy/policy.h"
+#include "util/cleanup.h"
+
+/* The addresses the domain rules cover, as the engine learns them (cf_host_table_learn()). */
+static const struct {
+	const char *name, *type;
+} dom_sets[] = {
+    {"dom_allow4", "ipv4_addr"},
+    {"dom_allow6", "ipv6_addr"},
+    {"dom_deny4", "ipv4_addr"},
+    {"dom_deny6", "ipv6_addr"},
+};
 
 struct out {
 	char *buf;
@@ -142,7 +153,11 @@ static int put_from_tree(struct out *o, const struct cf_config *cfg, const struc
 	/* With a proxy the kernel's path carries only UDP and ICMP, which no proxy takes. */
 	if (cfg->proxy_only)
 		put(o, "    goto deny\n");
+	/* Domain rules through the addresses their names resolved to (the engine fills the sets).
+	 */
+	put(o, "    ip daddr @dom_deny4 goto deny\n    ip6 daddr @dom_deny6 goto deny\n");
 	r = put_cidr_rules(o, cfg);
+	put(o, "    ip daddr @dom_allow4 accept\n    ip6 daddr @dom_allow6 accept\n");
 	if (cfg->default_policy == CF_POLICY_DENY)
 		put(o, "    goto deny\n");
 	put(o, "    accept\n  }\n");
@@ -200,6 +215,9 @@ int cf_host_table_render(const struct cf_config *cfg, const struct cf_host_plan 
 	int r;
 
 	put(&o, "table inet %s {\n  flags owner\n", hp->table);
+	for (size_t i = 0; i < CF_ARRAY_SIZE(dom_sets); i++)
+		put(&o, "  set %s { type %s; flags timeout; }\n", dom_sets[i].name,
+		    dom_sets[i].type);
 	r = put_from_tree(&o, cfg, hp);
 	put_forward(&o, hp, st);
 	put_input_nat(&o, hp);
@@ -241,4 +259,26 @@ void cf_host_table_drop(struct nft_ctx *nft)
 {
 	if (nft)
 		nft_ctx_free(nft);
+}
+
+/* Run one command on the owned table's context. Return 0 or -EINVAL. */
+static int run(struct nft_ctx *nft, const char *cmd)
+{
+	return nft_run_cmd_from_buffer(nft, cmd) == 0 ? 0 : -EINVAL;
+}
+
+int cf_host_table_learn(struct nft_ctx *nft, const char *table, const struct cf_ip *ip, int verdict,
+			uint32_t ttl)
+{
+	char a[CF_IP_STRLEN], set[16], cmd[256];
+
+	snprintf(set, sizeof(set), "dom_%s%c", verdict < 0 ? "deny" : "allow",
+		 ip->family == AF_INET ? '4' : '6');
+	cf_ip_format(ip, a, sizeof(a));
+	/* Replaced, so the element lives as long as the newest answer says. */
+	snprintf(cmd, sizeof(cmd), "delete element inet %s %s { %s }", table, set, a);
+	(void)run(nft, cmd); /* absent: nothing to delete */
+	snprintf(cmd, sizeof(cmd), "add element inet %s %s { %s timeout %us }", table, set, a,
+		 (unsigned)ttl);
+	return run(nft, cmd);
 }

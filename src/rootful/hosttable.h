@@ -12,6 +12,7 @@
 #define CF_ROOTFUL_HOSTTABLE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "rootful/hostplan.h"
@@ -29,6 +30,14 @@ int cf_host_table_render(const struct cf_config *cfg, const struct cf_host_plan 
  * cf_host_table_drop() it. Return 0, or -errno with @err set.
  */
 int cf_host_table_load(const char *text, struct nft_ctx **out, char *err, size_t errlen);
+
+/*
+ * cf_host_table_learn() - put @ip in @table's set of addresses the domain
+ * rules allow (@verdict 1) or deny (-1) for @ttl seconds. Return 0 or
+ * -EINVAL.
+ */
+int cf_host_table_learn(struct nft_ctx *nft, const char *table, const struct cf_ip *ip, int verdict,
+			uint32_t ttl);
 
 /* cf_host_table_drop() - close @nft: the kernel deletes the owned table (NULL allowed). */
 void cf_host_table_drop(struct nft_ctx *nft);

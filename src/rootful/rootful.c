@@ -46,6 +46,7 @@ struct rootful {
 	struct cf_reaper reaper;
 	struct cf_rootful_state state;
 	struct nft_ctx *nft; /* owns the run's table */
+	bool learn_warned;
 	struct cf_sandbox sb;
 	bool sandbox_up, engine_ran;
 };
@@ -55,13 +56,7 @@ static const char *not_yet(const struct cf_config *cfg)
 {
 	if (cfg->capture && cfg->capture_point != CF_CAPTURE_CHILD)
 		return "-C egress, wire-egress and both are not supported by the rootful backend "
-		       "yet "
-		       "(-C child is)";
-	if (cfg->allow_domains.n || cfg->allow_domains_exact.n || cfg->deny_domains.n ||
-	    cfg->deny_domains_exact.n)
-		return "domain rules (--allow-domain, --deny-domain and their -exact forms) are "
-		       "not "
-		       "supported by the rootful backend yet";
+		       "yet (-C child is)";
 	return NULL;
 }
 
@@ -75,11 +70,10 @@ static int rootful_check(const struct cf_config *cfg, struct cf_fail *fail)
 		    "--root needs root: run childflow as root (sudo), or drop --root "
 		    "to use the rootless backend");
 	if (what)
-		return cf_fail_set(
-		    fail, -ENOTSUP, CF_FAIL_USAGE, NULL, NULL,
-		    "--root: %s is not supported by the rootful backend yet; drop it, "
-		    "or drop --root to use the rootless backend",
-		    what);
+		return cf_fail_set(fail, -ENOTSUP, CF_FAIL_USAGE, NULL, NULL,
+				   "--root: %s; drop them, or drop --root to use the rootless "
+				   "backend",
+				   what);
 	return 0;
 }
 
@@ -230,6 +224,28 @@ static int rootful_start(struct cf_run *run, struct cf_fail *fail)
 	return 0;
 }
 
+/* The engine learnt an address a domain rule covers: the host's table follows at once. */
+static void learned(void *arg, const struct cf_ip *ip, int verdict, uint32_t ttl)
+{
+	struct rootful *st = arg;
+
+	char a[CF_IP_STRLEN];
+
+	if (cf_host_table_learn(st->nft, st->host.table, ip, verdict, ttl) == 0)
+		return;
+	/* Never silent: a missing deny element lets the kernel carry what the rules deny. */
+	if (verdict < 0)
+		log_error("--root: cannot add %s to the run's denied addresses: the host's kernel "
+			  "does NOT block direct traffic to it",
+			  cf_ip_format(ip, a, sizeof(a)));
+	else if (!st->learn_warned)
+		log_warn(
+		    "--root: cannot add %s to the run's allowed addresses: direct traffic to it "
+		    "is refused",
+		    cf_ip_format(ip, a, sizeof(a)));
+	st->learn_warned = st->learn_warned || verdict > 0;
+}
+
 static int rootful_run(struct cf_run *run, struct cf_fail *fail)
 {
 	struct rootful *st = run->state;
@@ -243,6 +259,8 @@ static int rootful_run(struct cf_run *run, struct cf_fail *fail)
 	    .proxy_addr = st->proxy_len ? &st->proxy : NULL,
 	    .proxy_addr_len = st->proxy_len,
 	    .veth = &st->host.link,
+	    .learned = learned,
+	    .learned_arg = st,
 	};
 	int r;
 

@@ -141,6 +141,36 @@ def test_default_deny_with_a_longer_allow_inside_a_deny(topo, childflow):
     assert out[-1] == "ping=1" and "filtered" in res.out, str(res)
 
 
+def test_deny_domain_refuses_the_names_addresses_on_the_kernels_path(topo, childflow, userdir):
+    log = os.path.join(userdir, "flows.jsonl")
+    os.chmod(userdir, 0o777)
+    res = rootful(topo, childflow, "--flow-log", log, "--deny-domain", T.ORIGIN_NAME, "--",
+                  "sh", "-c", f"{CURL} -4 http://{T.ORIGIN_NAME}/ >/dev/null 2>&1; echo rc=$?; "
+                  f"{CURL} -6 http://{T.ORIGIN_NAME}/ >/dev/null 2>&1; echo rc=$?; "
+                  f"{CURL} http://{T.ORIGIN_B_V4}/")
+    assert res.rc == 0, str(res)
+    # The name is not resolved at all (the engine answers empty), and its
+    # addresses learned another way would be refused: see the allow test.
+    assert res.out.split() == ["rc=6", "rc=6", "200"], str(res)
+
+
+def test_default_deny_with_allow_domain_opens_only_that_names_addresses(topo, childflow,
+                                                                      userdir):
+    log = os.path.join(userdir, "flows.jsonl")
+    os.chmod(userdir, 0o777)
+    res = rootful(topo, childflow, "--flow-log", log, "--default-policy", "deny",
+                  "--allow-domain", T.ORIGIN_NAME, "--", "sh", "-c",
+                  f"{CURL} -4 http://{T.ORIGIN_NAME}/; {CURL} -6 http://{T.ORIGIN_NAME}/; "
+                  f"{CURL} http://{T.ORIGIN_B_V4}/ >/dev/null 2>&1; echo rc=$?; "
+                  f"ping -c1 -W2 {T.FAR_V4} >/dev/null 2>&1; echo ping=$?")
+    assert res.rc == 0, str(res)
+    assert res.out.split() == ["200", "200", "rc=7", "ping=1"], str(res)
+    ev = flow_events(log)
+    assert [e["reason_code"] for e in ev if e["event"] == "policy_violation"] == \
+        ["default_deny", "default_deny"], ev
+    assert len([e for e in ev if e["event"] == "connect_result" and e["status"] == "ok"]) == 2
+
+
 def test_offline_denies_everything_and_dns_answers_empty(topo, childflow):
     res = rootful(topo, childflow, "--offline", "--dns", T.DNS_A_V4, "--", "sh", "-c",
                   f"dig +short +time=5 {T.ORIGIN_NAME}; echo dig=$?; {CURL} http://{T.ORIGIN_V4}/;"
@@ -376,8 +406,7 @@ def test_root_as_a_user_is_a_usage_error(childflow):
     assert "--root needs root" in res.err, str(res)
 
 
-@pytest.mark.parametrize("opt", [["-c", "/tmp/cft-never.pcapng", "-C", "egress"],
-                                 ["--allow-domain", "example.test"]])
+@pytest.mark.parametrize("opt", [["-c", "/tmp/cft-never.pcapng", "-C", "egress"]])
 def test_what_the_rootful_backend_cannot_do_yet_is_refused_before_any_change(
         topo, childflow, opt):
     before = host_state(topo)
