@@ -26,30 +26,8 @@
 #include "util/log.h"
 #include "util/version.h"
 
-/* A setting whose feature has not landed yet: refused, never ignored. */
-struct unsupported {
-	const char *option;
-	bool (*is_set)(const struct cf_config *c);
-};
-
-static bool has_iface(const struct cf_config *c)
-{
-	return c->iface != NULL;
-}
-
-static const struct unsupported not_yet[] = {
-    {"--iface", has_iface},
-};
-
 static int check_supported(const struct cf_config *c)
 {
-	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++) {
-		if (not_yet[i].is_set(c)) {
-			log_error("%s is not supported yet by this build of childflow",
-				  not_yet[i].option);
-			return -ENOTSUP;
-		}
-	}
 	char err[256];
 
 	if (cf_config_check(c, err, sizeof(err)) < 0) {

@@ -18,7 +18,10 @@
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sandbox/netlink.h"
 #include "util/cleanup.h"
@@ -63,6 +66,15 @@ static void add_uplink(char (*list)[IF_NAMESIZE], size_t *n, unsigned oif)
 		snprintf(list[(*n)++], IF_NAMESIZE, "%s", name);
 }
 
+/* --iface: its next hop, a default route's first (the dump lists those first). */
+static void iface_gateway(struct cf_host_plan *hp, const struct cf_nl_route *r)
+{
+	struct cf_ip *gw = r->dst.family == AF_INET ? &hp->iface_gw4 : &hp->iface_gw6;
+
+	if (r->oif == hp->iface_index && r->gw.family && !gw->family)
+		*gw = r->gw;
+}
+
 static void on_route(const struct cf_nl_route *r, void *arg)
 {
 	struct dump *d = arg;
@@ -74,7 +86,9 @@ static void on_route(const struct cf_nl_route *r, void *arg)
 	}
 	if (r->type != RTN_UNICAST)
 		return;
-	if (r->dst.family == AF_INET)
+	if (d->hp->iface)
+		iface_gateway(d->hp, r);
+	else if (r->dst.family == AF_INET)
 		add_uplink(d->hp->up4, &d->hp->n_up4, r->oif);
 	else
 		add_uplink(d->hp->up6, &d->hp->n_up6, r->oif);
@@ -83,7 +97,7 @@ static void on_route(const struct cf_nl_route *r, void *arg)
 static int overlaps(struct mnl_socket *nl, const struct cf_cidr *cand, bool *out)
 {
 	struct dump d = {.cand = cand};
-	int r = cf_nl_route_dump(nl, cand->ip.family, on_route, &d);
+	int r = cf_nl_route_dump(nl, cand->ip.family, RT_TABLE_MAIN, on_route, &d);
 
 	*out = d.overlap;
 	return r;
@@ -151,7 +165,57 @@ static int make_id(struct cf_host_plan *hp)
 	return 0;
 }
 
-int cf_host_plan_make(struct cf_host_plan *hp, bool v6, char *err, size_t errlen)
+static void count_route(const struct cf_nl_route *r, void *arg)
+{
+	(void)r;
+	++*(size_t *)arg;
+}
+
+/* A routing table of the run's own: one no route uses yet. */
+static int pick_table(struct mnl_socket *nl, struct cf_host_plan *hp)
+{
+	for (int t = 0; t < TRIES; t++) {
+		uint16_t rnd;
+		size_t n4 = 0, n6 = 0;
+		int r;
+
+		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -EIO;
+		hp->rt_table = CF_HOST_TABLE_BASE | rnd;
+		r = cf_nl_route_dump(nl, AF_INET, hp->rt_table, count_route, &n4);
+		if (r == 0)
+			r = cf_nl_route_dump(nl, AF_INET6, hp->rt_table, count_route, &n6);
+		if (r < 0 || n4 + n6 == 0)
+			return r;
+	}
+	return -EADDRINUSE;
+}
+
+/* --iface: it exists and is up; it alone carries the tree's traffic. */
+static int check_iface(struct cf_host_plan *hp, const char *iface, char *err, size_t errlen)
+{
+	struct ifreq ifr = {0};
+	cleanup_fd int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	hp->iface = iface;
+	hp->iface_index = if_nametoindex(iface);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
+	if (!hp->iface_index || fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+		snprintf(err, errlen, "--iface %s: no such interface on this host", iface);
+		return -ENODEV;
+	}
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		snprintf(err, errlen, "--iface %s: the interface is down (ip link set %s up)",
+			 iface, iface);
+		return -ENETDOWN;
+	}
+	snprintf(hp->up4[0], IF_NAMESIZE, "%s", iface);
+	snprintf(hp->up6[0], IF_NAMESIZE, "%s", iface);
+	hp->n_up4 = hp->n_up6 = 1;
+	return 0;
+}
+
+int cf_host_plan_make(struct cf_host_plan *hp, const char *iface, bool v6, char *err, size_t errlen)
 {
 	struct mnl_socket *nl = NULL;
 	struct dump d = {.hp = hp};
@@ -160,6 +224,11 @@ int cf_host_plan_make(struct cf_host_plan *hp, bool v6, char *err, size_t errlen
 	memset(hp, 0, sizeof(*hp));
 	if (errlen)
 		err[0] = '\0';
+	if (iface) {
+		r = check_iface(hp, iface, err, errlen);
+		if (r < 0)
+			return r;
+	}
 	r = make_id(hp);
 	if (r == 0)
 		r = cf_nl_open(&nl);
@@ -176,9 +245,11 @@ int cf_host_plan_make(struct cf_host_plan *hp, bool v6, char *err, size_t errlen
 	else if (r < 0)
 		snprintf(err, errlen, "cannot read the host's routes: %s", strerror(-r));
 	if (r == 0)
-		r = cf_nl_route_dump(nl, AF_INET, on_route, &d);
+		r = cf_nl_route_dump(nl, AF_INET, RT_TABLE_MAIN, on_route, &d);
 	if (r == 0 && v6)
-		r = cf_nl_route_dump(nl, AF_INET6, on_route, &d);
+		r = cf_nl_route_dump(nl, AF_INET6, RT_TABLE_MAIN, on_route, &d);
+	if (r == 0 && iface)
+		r = pick_table(nl, hp);
 	if (r < 0 && !*err)
 		snprintf(err, errlen, "cannot read the host's routes: %s", strerror(-r));
 	cf_nl_close(nl);

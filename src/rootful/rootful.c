@@ -100,7 +100,10 @@ static int rootful_prepare(struct cf_run *run, struct cf_fail *fail)
 	if (st->v6_mode == 0)
 		log_warn("--root: the tree gets IPv4 only: IPv6 forwarding needs Linux 6.17's "
 			 "per-interface force_forwarding (or net.ipv6.conf.all.forwarding = 1)");
-	r = cf_host_plan_make(&st->host, st->v6_mode != 0, fail->msg, sizeof(fail->msg));
+	r = cf_host_plan_make(&st->host, cfg->iface, st->v6_mode != 0, fail->msg,
+			      sizeof(fail->msg));
+	if (r == -ENODEV || r == -ENETDOWN)
+		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
 	/* With a proxy every TCP connection is the engine's, through the tree-side TPROXY. */

@@ -6,6 +6,8 @@
  *   reaper <pid> <start time>     its reaper (rootful/reaper.h)
  *   link <name>                   the host's end of the veth
  *   sysctl <family> <iface> <original value> <path>
+ *   iface <table> <veth>          --iface: "iif <veth> lookup <table>" rules and
+ *                                 the default routes of <table>, both families
  *
  * A run is live while either process is (the start time, field 22 of
  * /proc/PID/stat, tells a reused pid apart; a zombie counts as dead). Written by hand: a few lines
@@ -32,6 +34,7 @@ struct record {
 	pid_t pid, reaper;
 	unsigned long long pstart, rstart;
 	char link[IF_NAMESIZE];
+	uint32_t table; /* --iface's routing table, or 0 */
 	struct cf_sysctl_change ch[CF_STATE_MAX_CHANGES];
 	size_t n;
 };
@@ -144,6 +147,7 @@ static bool change_valid(const struct cf_sysctl_change *c)
 static void parse_line(struct record *rec, const char *line)
 {
 	struct cf_sysctl_change *c = &rec->ch[rec->n];
+	unsigned table;
 	int pid;
 
 	if (sscanf(line, "pid %d %llu", &pid, &rec->pstart) == 2)
@@ -152,6 +156,9 @@ static void parse_line(struct record *rec, const char *line)
 		rec->reaper = pid;
 	else if (sscanf(line, "link %15s", rec->link) == 1)
 		;
+	else if (sscanf(line, "iface %u", &table) == 1 && table >= CF_HOST_TABLE_BASE &&
+		 table <= (CF_HOST_TABLE_BASE | 0xffffu))
+		rec->table = table;
 	else if (rec->n < CF_STATE_MAX_CHANGES &&
 		 sscanf(line, "sysctl %d %15s %7s %127s", &c->family, c->iface, c->orig, c->path) ==
 		     4 &&
@@ -188,6 +195,8 @@ static int record_write(const char *id, const struct record *rec)
 		return -errno;
 	fprintf(f, "pid %d %llu\nreaper %d %llu\nlink %s\n", (int)rec->pid, rec->pstart,
 		(int)rec->reaper, rec->rstart, rec->link);
+	if (rec->table)
+		fprintf(f, "iface %u %s\n", (unsigned)rec->table, rec->link);
 	for (size_t i = 0; i < rec->n; i++)
 		fprintf(f, "sysctl %d %s %s %s\n", rec->ch[i].family, rec->ch[i].iface,
 			rec->ch[i].orig, rec->ch[i].path);
@@ -308,6 +317,55 @@ static void plan_switches(struct record *rec, const struct cf_host_plan *hp, int
 	}
 }
 
+/*
+ * --iface: the run's table sends everything out of the interface (via its
+ * next hop, or on-link), and the veth's traffic looks that table up first.
+ * The table before the rule, so the rule never points at an empty one.
+ */
+static int add_routing(const struct cf_host_plan *hp, char *err, size_t errlen)
+{
+	const struct cf_ip *gw[] = {&hp->iface_gw4, &hp->iface_gw6};
+	static const int families[] = {AF_INET, AF_INET6};
+	struct mnl_socket *nl = NULL;
+	int r = cf_nl_open(&nl);
+
+	for (size_t i = 0; r == 0 && i < 2; i++) {
+		if (families[i] == AF_INET6 && !hp->link.tree6.family)
+			break;
+		r = cf_nl_route_table_default(nl, true, families[i], hp->rt_table,
+					      gw[i]->family ? gw[i] : NULL, hp->iface_index);
+		if (r == 0)
+			r = cf_nl_rule_iif(nl, true, families[i], hp->veth, hp->rt_table,
+					   CF_HOST_RULE_PRIORITY);
+	}
+	if (r < 0)
+		snprintf(err, errlen, "--iface %s: cannot route the tree's traffic out of it: %s",
+			 hp->iface, strerror(-r));
+	cf_nl_close(nl);
+	return r;
+}
+
+/* Undo add_routing(): whatever of it exists. */
+static void remove_routing(const struct record *rec, FILE *say)
+{
+	static const int families[] = {AF_INET, AF_INET6};
+	struct mnl_socket *nl = NULL;
+	bool any = false;
+
+	if (!rec->table || !cf_host_name_is_ours(rec->link, CF_HOST_VETH_PREFIX) ||
+	    cf_nl_open(&nl) < 0)
+		return;
+	for (size_t i = 0; i < 2; i++) {
+		any |= cf_nl_rule_iif(nl, false, families[i], rec->link, rec->table,
+				      CF_HOST_RULE_PRIORITY) == 0;
+		any |= cf_nl_route_table_default(nl, false, families[i], rec->table, NULL, 0) == 0;
+	}
+	if (any && say)
+		fprintf(say, "childflow: removed the rules and routes of table %u (--iface)\n",
+			(unsigned)rec->table);
+	cf_nl_close(nl);
+}
+
 int cf_rootful_state_begin(const struct cf_host_plan *hp, pid_t self, pid_t reaper, int v6_mode,
 			   struct cf_rootful_state *st, char *err, size_t errlen)
 {
@@ -325,6 +383,7 @@ int cf_rootful_state_begin(const struct cf_host_plan *hp, pid_t self, pid_t reap
 	rec.pstart = start_time(self);
 	rec.rstart = start_time(reaper);
 	snprintf(rec.link, sizeof(rec.link), "%s", hp->veth);
+	rec.table = hp->iface ? hp->rt_table : 0;
 	plan_switches(&rec, hp, v6_mode, write);
 	/* Written down before anything changes: a crash from here on leaves a record. */
 	r = record_write(hp->id, &rec);
@@ -338,6 +397,8 @@ int cf_rootful_state_begin(const struct cf_host_plan *hp, pid_t self, pid_t reap
 			snprintf(err, errlen, "cannot turn on %s: %s", rec.ch[i].path,
 				 strerror(-r));
 	}
+	if (r == 0 && hp->iface)
+		r = add_routing(hp, err, errlen);
 	memcpy(st->ch, rec.ch, sizeof(st->ch));
 	st->n = rec.n;
 	close(lock);
@@ -397,6 +458,7 @@ int cf_rootful_state_release(const char *id, FILE *say)
 	r = record_read(id, &rec);
 	if (r == 0) {
 		restore_switches(id, &rec, say);
+		remove_routing(&rec, say);
 		remove_link(rec.link, say);
 		record_path(id, path, sizeof(path));
 		if (unlink(path) < 0)

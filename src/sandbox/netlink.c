@@ -203,6 +203,7 @@ int cf_nl_link_del(struct mnl_socket *nl, const char *name)
 
 struct route_dump {
 	int family;
+	uint32_t table;
 	void (*fn)(const struct cf_nl_route *r, void *arg);
 	void *arg;
 };
@@ -228,7 +229,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	mnl_attr_parse(nlh, sizeof(*rtm), route_attr, tb);
 	if (tb[RTA_TABLE])
 		table = mnl_attr_get_u32(tb[RTA_TABLE]);
-	if (table != RT_TABLE_MAIN || rtm->rtm_family != d->family)
+	if (table != d->table || rtm->rtm_family != d->family)
 		return MNL_CB_OK;
 	r.dst.family = (uint8_t)d->family;
 	if (tb[RTA_DST] && mnl_attr_get_payload_len(tb[RTA_DST]) <= sizeof(r.dst.b))
@@ -236,16 +237,21 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 		       mnl_attr_get_payload_len(tb[RTA_DST]));
 	if (tb[RTA_OIF])
 		r.oif = mnl_attr_get_u32(tb[RTA_OIF]);
+	if (tb[RTA_GATEWAY] && mnl_attr_get_payload_len(tb[RTA_GATEWAY]) <= sizeof(r.gw.b)) {
+		r.gw.family = (uint8_t)d->family;
+		memcpy(r.gw.b, mnl_attr_get_payload(tb[RTA_GATEWAY]),
+		       mnl_attr_get_payload_len(tb[RTA_GATEWAY]));
+	}
 	d->fn(&r, d->arg);
 	return MNL_CB_OK;
 }
 
-int cf_nl_route_dump(struct mnl_socket *nl, int family,
+int cf_nl_route_dump(struct mnl_socket *nl, int family, uint32_t table,
 		     void (*fn)(const struct cf_nl_route *r, void *arg), void *arg)
 {
 	char buf[NL_BUF_SIZE * 4];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct route_dump d = {family, fn, arg};
+	struct route_dump d = {family, table, fn, arg};
 	uint32_t seq = (uint32_t)time(NULL), port = mnl_socket_get_portid(nl);
 	struct rtmsg *rtm;
 	ssize_t n;
@@ -265,4 +271,46 @@ int cf_nl_route_dump(struct mnl_socket *nl, int family,
 		r = mnl_cb_run(buf, (size_t)n, seq, port, route_cb, &d);
 	} while (r > 0);
 	return r < 0 ? -errno : 0;
+}
+
+int cf_nl_rule_iif(struct mnl_socket *nl, bool add, int family, const char *iif, uint32_t table,
+		   uint32_t priority)
+{
+	char buf[NL_BUF_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct fib_rule_hdr *frh;
+
+	nlh->nlmsg_type = add ? RTM_NEWRULE : RTM_DELRULE;
+	nlh->nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0;
+	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	frh->family = (unsigned char)family;
+	frh->action = FR_ACT_TO_TBL;
+	frh->table = table < 256 ? (unsigned char)table : RT_TABLE_UNSPEC;
+	mnl_attr_put_u32(nlh, FRA_TABLE, table);
+	mnl_attr_put_strz(nlh, FRA_IIFNAME, iif);
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, priority);
+	return nl_talk(nl, nlh);
+}
+
+int cf_nl_route_table_default(struct mnl_socket *nl, bool add, int family, uint32_t table,
+			      const struct cf_ip *gw, unsigned ifindex)
+{
+	char buf[NL_BUF_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct rtmsg *rtm;
+
+	nlh->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
+	nlh->nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = (unsigned char)family;
+	rtm->rtm_table = RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = RTPROT_STATIC;
+	rtm->rtm_scope = gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+	rtm->rtm_type = RTN_UNICAST;
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
+	if (gw)
+		mnl_attr_put(nlh, RTA_GATEWAY, ip_len(gw), gw->b);
+	if (ifindex)
+		mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
+	return nl_talk(nl, nlh);
 }

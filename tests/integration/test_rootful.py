@@ -417,6 +417,18 @@ def test_what_the_rootful_backend_cannot_do_yet_is_refused_before_any_change(
     assert not os.path.exists("/tmp/cft-never.pcapng")
 
 
+def test_a_profile_selects_the_rootful_backend(topo, childflow, userdir):
+    path = os.path.join(userdir, "rootful.toml")
+    with open(path, "w") as f:
+        f.write('backend = "rootful"\n')
+    res = topo.run_root(childflow.argv("--profile", path, "--summary", "--summary-format", "json",
+                                       "--", "ip", "-o", "link", "show", "eth0"),
+                        env=childflow.env())
+    assert res.rc == 0, str(res)
+    assert "eth0@" in res.out, str(res)
+    assert json.loads(res.err[res.err.index("{"):])["backend"] == "rootful", str(res)
+
+
 def test_dump_profile_with_the_rootful_backend(topo, childflow):
     res = rootful(topo, childflow, "--dump-profile")
     assert res.rc == 0, str(res)
@@ -450,7 +462,6 @@ def test_flow_log_records_the_kernels_flows_with_their_processes(topo, childflow
     ok = [e for e in ev if e["event"] == "connect_result" and e["remote_ip"] == T.ORIGIN_V4
           and e["remote_port"] == 80]
     assert [e["status"] for e in ok] == ["ok"], ev
-    assert ok[0]["comm"] == "curl" and ok[0]["pid"] > 0, ok
     refused = [e for e in ev if e["event"] == "connect_result"
                and e["remote_port"] == T.CLOSED_PORT]
     assert [e["status"] for e in refused] == ["error"], ev
@@ -464,6 +475,24 @@ def test_flow_log_records_the_kernels_flows_with_their_processes(topo, childflow
     assert len(pings) == 1 and pings[0]["remote_ip"] == T.FAR_V4, ev
     # The resolver's answer is the engine's, as in the rootless backend.
     assert any(e["event"] == "dns_answer" and e["qname"] == T.ORIGIN_NAME for e in ev), ev
+
+
+def test_a_flow_is_attributed_to_the_process_that_holds_its_socket(topo, childflow, userdir):
+    # The engine reads the kernel's events after the fact: a process that
+    # still holds its socket is found (one gone by then leaves pid null).
+    log = os.path.join(userdir, "flows.jsonl")
+    os.chmod(userdir, 0o777)
+    client = ("import socket, time\n"
+              f"s = socket.create_connection(('{T.ORIGIN_V4}', 80))\n"
+              "time.sleep(1)\n"
+              "s.close()\n")
+    res = rootful(topo, childflow, "--flow-log", log, "--", T.PYTHON, "-c", client)
+    assert res.rc == 0, str(res)
+    ev = [e for e in flow_events(log) if e["event"] in ("connect_attempt", "connect_result")]
+    assert [e["event"] for e in ev] == ["connect_attempt", "connect_result"], ev
+    for e in ev:
+        assert e["comm"].startswith("python3") and e["pid"] > 0, e
+        assert e["exe"].startswith("/usr/bin/python3"), e
 
 
 def test_fail_on_leak_and_the_summary_count_the_kernels_denials(topo, childflow):
@@ -493,3 +522,87 @@ def test_capture_of_the_child_view_holds_each_of_the_trees_packets_once(topo, ch
     assert any(r[0] == T.FAR_V4 and r[2] == "8" for r in rows), fields   # echo request
     assert any(r[2] == "0" for r in rows), fields                          # echo reply
     assert any(r[3] == T.ORIGIN_NAME and r[4] in ("1", "True") for r in rows), fields
+
+
+# --- --iface --------------------------------------------------------------------------------
+
+ALT_HOST_V4, ALT_WORLD_V4 = "203.0.113.129", "203.0.113.130"
+ALT_HOST_V6, ALT_WORLD_V6 = "2001:db8:99::1", "2001:db8:99::2"
+
+
+@pytest.fixture
+def second_path(topo):
+    """A second link from the host namespace to the world (cfti0), whose
+    next hop the main table knows only through one specific route: the
+    host's own traffic keeps its default path."""
+    sh = topo.run_host_root
+    T.sh(["ip", "link", "add", "cfti0", "netns", topo.host_ns, "type", "veth", "peer",
+          "name", "cfti1", "netns", topo.world_ns], check=True)
+    try:
+        for ns, dev, a4, a6 in ((topo.host_ns, "cfti0", ALT_HOST_V4, ALT_HOST_V6),
+                                (topo.world_ns, "cfti1", ALT_WORLD_V4, ALT_WORLD_V6)):
+            T.sh(["ip", "-n", ns, "addr", "add", f"{a4}/30", "dev", dev], check=True)
+            T.sh(["ip", "-n", ns, "addr", "add", f"{a6}/64", "dev", dev, "nodad"], check=True)
+            T.sh(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+        sh(["ip", "route", "add", "203.0.113.250/32", "via", ALT_WORLD_V4], check=True)
+        sh(["ip", "-6", "route", "add", "2001:db8:99:1::/64", "via", ALT_WORLD_V6], check=True)
+        yield "cfti0"
+    finally:
+        T.sh(["ip", "-n", topo.host_ns, "link", "del", "cfti0"], check=False)
+
+
+@pytest.mark.parametrize("family", ["-4", "-6"])
+def test_iface_sends_the_trees_direct_traffic_out_of_that_interface(topo, childflow,
+                                                                   second_path, family):
+    before = host_state(topo)
+    mark = topo.log_mark("nginx")
+    res = rootful(topo, childflow, "--iface", second_path, "--", "sh", "-c",
+                  f"{CURL} {family} http://{T.ORIGIN_NAME}/")
+    assert res.rc == 0 and res.out.strip() == "200", str(res)
+    log = topo.log_since("nginx", mark)
+    assert (ALT_HOST_V4 if family == "-4" else ALT_HOST_V6) in log, log
+    # The control: without --iface the same request leaves by the default path.
+    mark = topo.log_mark("nginx")
+    res = rootful(topo, childflow, "--", "sh", "-c", f"{CURL} {family} http://{T.ORIGIN_NAME}/")
+    assert res.rc == 0, str(res)
+    assert (T.HOST_V4 if family == "-4" else T.HOST_V6) in topo.log_since("nginx", mark)
+    assert host_state(topo) == before
+
+
+def test_iface_rules_and_routes_are_undone_after_sigkill(topo, childflow, second_path):
+    before = host_state(topo)
+    p = spawn_rootful(topo, childflow, "--iface", second_path, "--", "sleep", "60")
+    try:
+        wait_running(topo, p)
+        during = topo.run_host_root(["ip", "rule"], check=True).out
+        assert "lookup" in during and "iif cf-" in during, during
+        os.kill(childflow_pid(topo, p), signal.SIGKILL)
+        p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate(timeout=30)
+    assert wait_state(topo, before) == before
+
+
+@pytest.mark.parametrize("iface,why", [("cf-nosuch0", "no such interface"),
+                                       ("lo:down", "down")])
+def test_iface_unknown_or_down_is_refused_before_anything_changes(topo, childflow, iface, why):
+    if iface == "lo:down":
+        T.sh(["ip", "-n", topo.host_ns, "link", "add", "cftdown0", "type", "veth", "peer",
+              "name", "cftdown1"], check=True)
+        iface = "cftdown0"
+    try:
+        before = host_state(topo)
+        res = rootful(topo, childflow, "--iface", iface, "--", "true")
+        assert res.rc == 125, str(res)
+        assert f"--iface {iface}: " in res.err and why in res.err, str(res)
+        assert host_state(topo) == before
+    finally:
+        T.sh(["ip", "-n", topo.host_ns, "link", "del", "cftdown0"], check=False)
+
+
+def test_iface_without_root_backend_is_a_usage_error(childflow):
+    res = childflow.run("--iface", "eth0", "--", "true")
+    assert res.rc == 125, str(res)
+    assert "--iface (iface) needs the rootful backend" in res.err, str(res)
