@@ -80,12 +80,14 @@ def test_tcp_by_name_goes_through_the_hosts_kernel(topo, childflow, family, name
 def test_ping_and_traceroute_see_the_host_then_every_router(topo, childflow):
     script = (f"ping -c1 -W5 {T.FAR_V4} && ping -6 -c1 -W5 {T.FAR_V6} && "
               f"traceroute -n -q 1 -w 5,0,0 -m 8 {T.FAR_V4} && "
-              f"traceroute -6 -n -q 1 -w 5,0,0 -m 8 {T.FAR_V6}")
+              f"traceroute -6 -n -q 1 -w 5,0,0 -m 8 {T.FAR_V6} && "
+              f"traceroute -I -N 1 -n -q 1 -w 5,0,0 -m 8 {T.FAR_V4}")
     res = rootful(topo, childflow, "--", "sh", "-c", script, timeout=120)
     assert res.rc == 0, str(res)
     assert "1 received" in res.out, str(res)
     traces = res.out.split("traceroute to ")[1:]
-    v4, v6 = [[ln.split()[1] for ln in t.splitlines()[1:] if ln.strip()] for t in traces]
+    v4, v6, icmp = [[ln.split()[1] for ln in t.splitlines()[1:] if ln.strip()] for t in traces]
+    assert icmp == v4, str(res)
     # The host forwards, so it is the first hop (its end of the veth).
     assert v4[0].startswith("198.18.") and v4[1:] == list(T.TRACE_HOPS_V4), str(res)
     assert v6[0].startswith("fd63:6866:6c77:") and int(v6[0].split(":")[3], 16) >= 0x8000 and v6[1:] == list(T.TRACE_HOPS_V6), str(res)
