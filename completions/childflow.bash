@@ -29,7 +29,7 @@ _childflow() {
         --allow-host-port) return ;;
         --summary-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         --report) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        --report-format) COMPREPLY=($(compgen -W "text markdown json" -- "$cur")); return ;;
+        --report-format) COMPREPLY=($(compgen -W "text markdown json profile" -- "$cur")); return ;;
         --flow-log) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --capture|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --capture-point|-C) COMPREPLY=($(compgen -W "child egress wire-egress both" -- "$cur")); return ;;

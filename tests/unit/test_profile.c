@@ -434,7 +434,7 @@ static void invalid_values_are_errors_naming_the_key_and_value(void **state)
 	    {"doctor_format = \"JSON\"\n", "1:17: key 'doctor_format': invalid value 'JSON' "
 					   "(expected one of: text, json)"},
 	    {"report_format = \"html\"\n", "1:17: key 'report_format': invalid value 'html' "
-					   "(expected one of: text, markdown, json)"},
+					   "(expected one of: text, markdown, json, profile)"},
 	    {"default_policy = \"block\"\n", "1:18: key 'default_policy': invalid value "
 					     "'block' (expected one of: allow, deny)"},
 	    {"dns = \"1.2.3\"\n", "1:7: key 'dns': invalid IP address '1.2.3'"},
