@@ -188,7 +188,8 @@ static int learn_answer(struct cf_learn *l, const json_t *ev)
 
 	if (!qname || !mode || strcmp(mode, "synthetic_empty") == 0 || !json_array_size(ips))
 		return 0;
-	json_array_foreach(ips, i, ip) {
+	json_array_foreach(ips, i, ip)
+	{
 		if (json_is_string(ip) &&
 		    json_object_set_new(l->ip_names, json_string_value(ip), json_string(qname)) < 0)
 			return -ENOMEM;
@@ -333,7 +334,8 @@ static void print_list(FILE *f, const char *key, const json_t *map)
 		return;
 	}
 	fprintf(f, "%s = [\n", key);
-	json_object_foreach((json_t *)map, k, v) {
+	json_object_foreach((json_t *)map, k, v)
+	{
 		comment(f, "  ", json_string_value(v), NULL);
 		fprintf(f, "  \"%s\",\n", k);
 	}
@@ -347,7 +349,8 @@ static void print_comments(FILE *f, const char *title, const json_t *map, const 
 	json_t *v;
 	bool first = true;
 
-	json_object_foreach((json_t *)map, k, v) {
+	json_object_foreach((json_t *)map, k, v)
+	{
 		if (skip && json_object_get(skip, k))
 			continue;
 		if (first)
@@ -362,10 +365,12 @@ int cf_learn_print(const struct cf_learn *l, FILE *out)
 	size_t i;
 	json_t *name;
 
-	fprintf(out, "# childflow profile learned from %zu flow log%s "
-		     "(childflow --report LOG --report-format profile):\n",
+	fprintf(out,
+		"# childflow profile learned from %zu flow log%s "
+		"(childflow --report LOG --report-format profile):\n",
 		json_array_size(l->logs), json_array_size(l->logs) == 1 ? "" : "s");
-	json_array_foreach(l->logs, i, name) {
+	json_array_foreach(l->logs, i, name)
+	{
 		const char *s = json_string_value(name);
 
 		fputs("#   ", out);
@@ -385,14 +390,12 @@ int cf_learn_print(const struct cf_learn *l, FILE *out)
 		       "Reached, but no domain rule can hold the name (not allowed; add "
 		       "allow_cidrs for its addresses if it must be):",
 		       l->unfit, NULL);
-	print_comments(out, "Resolved, never connected to (not allowed):", l->resolved,
-		       l->domains);
+	print_comments(out, "Resolved, never connected to (not allowed):", l->resolved, l->domains);
 	print_comments(out, "Denied in the run (not allowed):", l->denied, NULL);
 	return fflush(out) != 0 || ferror(out) ? -EIO : 0;
 }
 
-int cf_learn_run(const char *const *paths, size_t n, FILE *out, FILE *err_out,
-		 const char **failed)
+int cf_learn_run(const char *const *paths, size_t n, FILE *out, FILE *err_out, const char **failed)
 {
 	struct cf_learn *l;
 	int r = cf_learn_new(&l);

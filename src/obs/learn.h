@@ -51,7 +51,6 @@ int cf_learn_print(const struct cf_learn *l, FILE *out);
  * profile to @out. On an open or read error, *@failed names the path.
  * Return: 0, -errno, -EIO (writing @out), -ENOMEM.
  */
-int cf_learn_run(const char *const *paths, size_t n, FILE *out, FILE *err_out,
-		 const char **failed);
+int cf_learn_run(const char *const *paths, size_t n, FILE *out, FILE *err_out, const char **failed);
 
 #endif

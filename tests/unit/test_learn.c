@@ -23,7 +23,7 @@
 	EV "\"event\":\"dns_answer\",\"flow_id\":1,\"protocol\":\"udp\",\"qname\":\"" name         \
 	   "\",\"qtype\":\"A\",\"mode\":\"relayed\",\"bytes\":50,\"answer_ips\":[\"" ip "\"]}\n"
 #define CONNECT(proto, ip, port)                                                                   \
-	EV "\"event\":\"connect_attempt\",\"flow_id\":2,\"protocol\":\"" proto                    \
+	EV "\"event\":\"connect_attempt\",\"flow_id\":2,\"protocol\":\"" proto                     \
 	   "\",\"remote_addr\":\"" ip ":" port "\",\"remote_ip\":\"" ip "\",\"remote_port\":" port \
 	   ",\"via_proxy\":false,\"pid\":7,\"comm\":\"curl\",\"exe\":null}\n"
 
@@ -57,11 +57,10 @@ static char *learn(const char *const *logs, char **errs)
 
 static void names_connected_to_become_exact_rules_and_literals_cidrs(void **state)
 {
-	const char *logs[] = {ANSWER("www.example.com", "198.51.100.7")
-				  CONNECT("tcp", "198.51.100.7", "443")
-				      CONNECT("tcp", "203.0.113.9", "80")
-					  ANSWER("only.example.org", "198.51.100.8"),
-			      NULL};
+	const char *logs[] = {
+	    ANSWER("www.example.com", "198.51.100.7") CONNECT("tcp", "198.51.100.7", "443")
+		CONNECT("tcp", "203.0.113.9", "80") ANSWER("only.example.org", "198.51.100.8"),
+	    NULL};
 	char *p = learn(logs, NULL);
 
 	(void)state;
@@ -92,10 +91,10 @@ static void a_name_from_one_log_never_explains_an_address_in_another(void **stat
 
 static void udp_icmp_and_ipv6_literals_are_learned_as_host_cidrs(void **state)
 {
-	const char *logs[] = {CONNECT("udp", "198.51.100.9", "53")
-				  EV "\"event\":\"datagram_flow_start\",\"flow_id\":3,\"protocol\":"
-				     "\"icmpv6\",\"remote_addr\":\"2001:db8::9\",\"remote_ip\":"
-				     "\"2001:db8::9\",\"remote_port\":null}\n",
+	const char *logs[] = {CONNECT("udp", "198.51.100.9", "53") EV
+			      "\"event\":\"datagram_flow_start\",\"flow_id\":3,\"protocol\":"
+			      "\"icmpv6\",\"remote_addr\":\"2001:db8::9\",\"remote_ip\":"
+			      "\"2001:db8::9\",\"remote_port\":null}\n",
 			      NULL};
 	char *p = learn(logs, NULL);
 
