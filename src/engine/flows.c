@@ -172,6 +172,25 @@ static int police(struct cf_engine *e, enum cf_flow_proto proto, struct cf_flow 
 	return 0;
 }
 
+bool cf_flow_tcp_names_checked(const struct cf_engine *e, const struct cf_flow *f)
+{
+	struct cf_ip loopback;
+
+	return cf_policy_has_domain_rules(e->policy) && !f->is_dns &&
+	       !cf_engine_host_target(e, &f->dst, &loopback);
+}
+
+int cf_flow_tcp_name(struct cf_engine *e, struct cf_flow *f, const char *name, const char *source)
+{
+	struct cf_verdict v;
+
+	cf_policy_check_name(e->policy, name, source, &f->target, f->target_port, &v);
+	if (v.allow)
+		return 0;
+	violation(e, f->id, CF_PROTO_TCP, &f->target, f->target_port, name, &v);
+	return -EACCES;
+}
+
 bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *server)
 {
 	/* With remote DNS no server is asked at all: every query is the engine's. */
