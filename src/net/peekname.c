@@ -122,8 +122,7 @@ static enum cf_peek client_hello(const uint8_t *body, size_t have, bool whole,
 	const uint8_t *p;
 
 	if (!take(&r, 2 + 32, &p) || !take_u8(&r, &len) || !take(&r, len, &p) ||
-	    !take_u16(&r, &len) || !take(&r, len, &p) || !take_u8(&r, &len) ||
-	    !take(&r, len, &p))
+	    !take_u16(&r, &len) || !take(&r, len, &p) || !take_u8(&r, &len) || !take(&r, len, &p))
 		return out_of_bytes;
 	if (r.n == 0 && whole)
 		return CF_PEEK_NONE; /* no extensions at all */
@@ -184,8 +183,7 @@ static enum cf_peek tls_name(const uint8_t *buf, size_t len, char name[CF_PEEK_N
 /* --- HTTP/1 ------------------------------------------------------------------- */
 
 /* The next line of @buf from *@off, without its "\r\n" or "\n"; false when it has not ended. */
-static bool next_line(const uint8_t *buf, size_t len, size_t *off, const uint8_t **line,
-		      size_t *n)
+static bool next_line(const uint8_t *buf, size_t len, size_t *off, const uint8_t **line, size_t *n)
 {
 	const uint8_t *nl = memchr(buf + *off, '\n', len - *off);
 

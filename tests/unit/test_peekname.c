@@ -42,8 +42,8 @@ static enum cf_peek peek(const void *buf, size_t len, char *name, enum cf_peek_k
  * Every prefix of @buf is MORE until the answer is known, then the answer:
  * the whole gives @want (and @want_name), and no prefix ever gives another.
  */
-static void prefixes_then(const uint8_t *buf, size_t len, enum cf_peek want,
-			  const char *want_name, enum cf_peek_kind want_kind)
+static void prefixes_then(const uint8_t *buf, size_t len, enum cf_peek want, const char *want_name,
+			  enum cf_peek_kind want_kind)
 {
 	char name[CF_PEEK_NAME_MAX];
 	enum cf_peek_kind kind;
@@ -209,9 +209,9 @@ static void other_protocols_and_h2c_are_none(void **state)
 	char name[CF_PEEK_NAME_MAX];
 	enum cf_peek_kind kind;
 	static const char *const others[] = {
-	    "SSH-2.0-OpenSSH_9.2\r\n", "get / HTTP/1.1\r\nHost: a\r\n\r\n",
-	    "GET / HTTP/2\r\nHost: a\r\n\r\n", "\x05\x01\x00", "HELLOWORLDHELLOWORLDHELLO ",
-	    " GET / HTTP/1.1\r\n"};
+	    "SSH-2.0-OpenSSH_9.2\r\n",	       "get / HTTP/1.1\r\nHost: a\r\n\r\n",
+	    "GET / HTTP/2\r\nHost: a\r\n\r\n", "\x05\x01\x00",
+	    "HELLOWORLDHELLOWORLDHELLO ",      " GET / HTTP/1.1\r\n"};
 
 	(void)state;
 	assert_int_equal(peek(buf, n, name, &kind), CF_PEEK_NONE);
