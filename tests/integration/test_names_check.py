@@ -17,7 +17,8 @@ import pytest
 import featurelib as F
 import support
 import topology as T
-from proxies import PROXY_KINDS, proxy_args, proxy_world  # noqa: F401
+from proxies import (  # noqa: F401  (proxy_world is a fixture)
+    BANNER, BANNER_PORT, BANNER_V4, PROXY_KINDS, proxy_args, proxy_world)
 
 O4 = T.ORIGIN_V4
 ORIGIN, TWIN = T.ORIGIN_NAME, T.TWIN_NAME
@@ -160,3 +161,37 @@ def test_no_name_or_an_ip_literal_keeps_the_address_rules(topo, childflow, userd
     assert parts[0][0] == parts[1][0] == T.ORIGIN_BODY, str(res)
     assert parts[2][0].startswith("HTTP/1.1 200"), str(res)
     assert F.violations(events) == []
+
+
+# Reads the banner, sends "ping", reads the echo; prints both (as
+# test_proxy_transfer.py's client of the same server).
+SERVER_FIRST = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
+banner = b""
+while not banner.endswith(b"\r\n"):
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    banner += chunk
+s.sendall(b"ping\n")
+echo = b""
+while len(echo) < 5:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    echo += chunk
+print(banner, echo)
+"""
+
+
+@pytest.mark.parametrize("kind", ["direct", *PROXY_KINDS])
+def test_a_server_that_speaks_first_is_relayed_under_domain_rules(proxy_world, childflow, kind):
+    """SMTP-like: the tree sends nothing before the banner, so there is no
+    name to wait for; the banner and the exchange after it go through."""
+    args = proxy_args(proxy_world, kind)[0] if kind != "direct" else []
+    res = childflow.run(*args, "--deny-domain", TWIN, "--", "/usr/bin/python3", "-c",
+                        SERVER_FIRST, BANNER_V4, str(BANNER_PORT))
+    assert res.rc == 0, str(res)
+    assert res.out.strip() == f"{BANNER.encode() + bytes([13, 10])!r} {b'ping' + bytes([10])!r}", \
+        str(res)
