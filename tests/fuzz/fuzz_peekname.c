@@ -4,8 +4,8 @@
  * the engine runs it on whatever the tree sends first on a TCP connection.
  * Properties, abort on violation:
  *
- * - a NAME is 1-255 bytes, NUL-terminated, without NUL inside, and is not
- *   a dotted IPv4 literal;
+ * - a NAME is 1-255 printable ASCII bytes (what reaches messages and the
+ *   terminal), NUL-terminated, and is not a dotted IPv4 literal;
  * - at CF_PEEK_WINDOW bytes or more the answer is never MORE (the engine
  *   never waits for more than the window);
  * - an answer is final: once a prefix gives NAME or NONE, the whole input
@@ -31,6 +31,8 @@ static void check_name(const char *name)
 	size_t n = strnlen(name, CF_PEEK_NAME_MAX);
 
 	CHECK(n > 0 && n < CF_PEEK_NAME_MAX);
+	for (size_t i = 0; i < n; i++)
+		CHECK(name[i] > 0x20 && name[i] < 0x7f);
 	CHECK(strspn(name, "0123456789.") < n);
 }
 
