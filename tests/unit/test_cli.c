@@ -860,6 +860,7 @@ static const struct {
     /* the second release's table (REFERENCE.md) */
     {"allow-host-port", 0, true},
     {"user", 0, true},
+    {"quiet", 0, false},
 };
 
 static void test_option_table_is_exactly_the_reference_list(void **state)
