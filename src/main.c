@@ -20,9 +20,11 @@
 #include "config/config.h"
 #include "config/profile.h"
 #include "doctor/doctor.h"
+#include "obs/learn.h"
 #include "obs/report.h"
 #include "rootful/rootful.h"
 #include "runner.h"
+#include "util/cleanup.h"
 #include "util/log.h"
 #include "util/version.h"
 
@@ -56,6 +58,30 @@ static int build_config(const struct cf_cli *cli, struct cf_config *cfg)
 			return r;
 	}
 	return cf_config_overlay(cfg, &cli->cfg);
+}
+
+/* --report-format profile: one learned profile from every --report FLOWLOG. */
+static int run_learn(const struct cf_cli *cli)
+{
+	cleanup_free const char **paths = calloc(cli->report_more.n + 1, sizeof(*paths));
+	const char *failed = NULL;
+	int r;
+
+	if (!paths) {
+		log_error("--report: out of memory");
+		return CF_EXIT_USAGE;
+	}
+	paths[0] = cli->report_path;
+	for (size_t i = 0; i < cli->report_more.n; i++)
+		paths[i + 1] = cli->report_more.v[i];
+	r = cf_learn_run(paths, cli->report_more.n + 1, stdout, stderr, &failed);
+	if (r == -EIO)
+		log_error("--report: cannot write the profile");
+	else if (r < 0 && failed)
+		log_error("--report: cannot read '%s': %s", failed, strerror(-r));
+	else if (r < 0)
+		log_error("--report: %s", strerror(-r));
+	return r < 0 ? CF_EXIT_USAGE : 0;
 }
 
 static int run_report(const char *path, const struct cf_config *cfg)
@@ -110,7 +136,14 @@ int main(int argc, char *argv[])
 	case CF_MODE_REPORT:
 		if (build_config(&cli, &cfg) < 0)
 			goto out;
-		code = run_report(cli.report_path, &cfg);
+		if (cfg.report_format == CF_FORMAT_PROFILE) {
+			code = run_learn(&cli);
+		} else if (cli.report_more.n) {
+			log_error("--report: several flow logs are merged only into a profile: add "
+				  "--report-format profile, or give one --report");
+		} else {
+			code = run_report(cli.report_path, &cfg);
+		}
 		goto out;
 	case CF_MODE_DUMP_PROFILE:
 		if (build_config(&cli, &cfg) < 0 || check_supported(&cfg) < 0)

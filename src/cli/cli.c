@@ -106,6 +106,21 @@ static int handle_input_path(char **dst, enum opt_id id, const char *arg, char *
 	return *dst ? 0 : oom(err, errlen);
 }
 
+/* --report FLOWLOG: the first is report_path, later ones (merged into one profile) follow. */
+static int handle_report_path(struct cf_cli *cli, enum opt_id id, const char *arg, char *err,
+			      size_t errlen)
+{
+	cleanup_free char *path = NULL;
+	int r;
+
+	if (!cli->report_path)
+		return handle_input_path(&cli->report_path, id, arg, err, errlen);
+	r = handle_input_path(&path, id, arg, err, errlen);
+	if (r < 0)
+		return r;
+	return cf_strv_push(&cli->report_more, path) < 0 ? oom(err, errlen) : 0;
+}
+
 /* An option of a key: a flag sets its bool, any other is checked and stored by its type. */
 static int handle_key(struct cf_config *cfg, enum opt_id id, const char *arg, char *err,
 		      size_t errlen)
@@ -169,7 +184,7 @@ static int handle_option(struct cf_cli *cli, enum opt_id id, const char *arg, ch
 		return set_mode(cli, CF_MODE_CLEANUP, err, errlen);
 	case OPT_REPORT:
 		r = set_mode(cli, CF_MODE_REPORT, err, errlen);
-		return r < 0 ? r : handle_input_path(&cli->report_path, id, arg, err, errlen);
+		return r < 0 ? r : handle_report_path(cli, id, arg, err, errlen);
 	case OPT_PROFILE:
 		return handle_input_path(&cli->profile, id, arg, err, errlen);
 	case OPT_ROOT:
@@ -367,6 +382,7 @@ void cf_cli_free(struct cf_cli *cli)
 {
 	free(cli->profile);
 	free(cli->report_path);
+	cf_strv_free(&cli->report_more);
 	free(cli->secrets);
 	cf_config_free(&cli->cfg);
 	cli->profile = NULL;

@@ -42,7 +42,8 @@ struct cf_cli_secret {
 struct cf_cli {
 	enum cf_mode mode;
 	char *profile;		       /* --profile FILE, or NULL */
-	char *report_path;	       /* --report FLOWLOG */
+	char *report_path;	       /* --report FLOWLOG (the first) */
+	struct cf_strv report_more;    /* the --report FLOWLOGs after the first */
 	struct cf_config cfg;	       /* only what the CLI set explicitly (cfg.set mask) */
 	struct cf_cli_secret *secrets; /* into the parsed argv, for cf_cli_scrub_argv() */
 	size_t n_secrets;

@@ -33,6 +33,7 @@ enum cf_format {
 	CF_FORMAT_TEXT,
 	CF_FORMAT_JSON,
 	CF_FORMAT_MARKDOWN,
+	CF_FORMAT_PROFILE, /* --report-format profile: a learned profile (obs/learn.h) */
 };
 
 enum cf_default_policy {

@@ -63,6 +63,9 @@ struct cf_synth;
 struct cf_ctrack;
 
 /* Engine-wide counters, the seed of the summary. */
+/* Room for the destinations whose first denial printed a line. */
+#define CF_DENIED_SLOTS 4096
+
 struct cf_engine_stats {
 	uint64_t tcp_attempts, tcp_ok, tcp_failed, tcp_unvetted;
 	uint64_t dns_queries, dns_answers, dns_failures;
@@ -123,6 +126,14 @@ struct cf_engine {
 	struct cf_capview *capview; /* the capture views (capture/capview.h), or NULL */
 	struct cf_watch w_capview;
 	struct cf_engine_stats stats;
+
+	/* Destinations already denied once: their later denials print no line (flows.c). */
+	struct cf_denied {
+		uint64_t *slots; /* CF_DENIED_SLOTS hashes, 0 free; allocated at the first denial */
+		size_t used;
+		bool full, full_said;
+		uint8_t key[16];
+	} denied;
 
 	uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop turn */
 	unsigned signals_forwarded;

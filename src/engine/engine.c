@@ -540,6 +540,7 @@ static void engine_fini(struct cf_engine *e)
 	cf_hostaddrs_close(e->hostaddrs);
 	cf_policy_free(e->policy);
 	free(e->asked);
+	free(e->denied.slots);
 	cf_synth_free(e->synth);
 	cf_tls_ctx_free(e->tls_ctx);
 	cf_attrib_free(e->attrib);

@@ -10,6 +10,7 @@
 #include "engine/flows.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "policy/namecache.h"
 #include "policy/policy.h"
 #include "util/log.h"
+#include "util/siphash.h"
 
 #define MAX_ANSWER_IPS 32
 
@@ -44,9 +46,95 @@ static enum cf_flow_proto dgram_proto(uint8_t ipproto)
 	return ipproto == IPPROTO_ICMP ? CF_PROTO_ICMPV4 : CF_PROTO_ICMPV6;
 }
 
-/* Record a denial: the one place every protocol's violations pass through. */
+/*
+ * Whether this is the first denial of @proto to @ip:@port (and @name) in the
+ * run: a keyed hash of the destination in an open-addressed set of
+ * CF_DENIED_SLOTS, allocated at the first denial. Once the set is full (or
+ * cannot be allocated) every later destination counts as seen: the flow log
+ * still has them all, stderr is not flooded.
+ */
+static bool first_denial(struct cf_engine *e, enum cf_flow_proto proto, const struct cf_ip *ip,
+			 uint16_t port, const char *name)
+{
+	struct cf_denied *d = &e->denied;
+	uint8_t buf[1 + sizeof(struct cf_ip) + 2 + 256];
+	size_t len = 0, nlen = name ? strnlen(name, 255) : 0;
+	uint64_t h;
+
+	if (!d->slots && !d->full) {
+		cf_hash_key(d->key, e);
+		d->slots = calloc(CF_DENIED_SLOTS, sizeof(*d->slots));
+	}
+	if (!d->slots || d->full)
+		return false;
+	buf[len++] = (uint8_t)proto;
+	if (ip) {
+		memcpy(buf + len, ip, sizeof(*ip));
+		len += sizeof(*ip);
+	}
+	buf[len++] = (uint8_t)(port >> 8);
+	buf[len++] = (uint8_t)port;
+	memcpy(buf + len, name ? name : "", nlen);
+	len += nlen;
+	h = cf_siphash24(d->key, buf, len) | 1; /* 0 marks a free slot */
+	for (size_t i = 0, s = h % CF_DENIED_SLOTS; i < CF_DENIED_SLOTS;
+	     i++, s = (s + 1) % CF_DENIED_SLOTS) {
+		if (d->slots[s] == h)
+			return false;
+		if (d->slots[s])
+			continue;
+		d->slots[s] = h;
+		if (++d->used >= CF_DENIED_SLOTS * 3 / 4)
+			d->full = true;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The one line on stderr for a destination's first denial (not with
+ * --quiet): protocol, destination, the name when one is known, and the
+ * policy's reason text, the same words as the flow log's "reason".
+ */
+static void say_denial(struct cf_engine *e, enum cf_flow_proto proto, const struct cf_ip *ip,
+		       uint16_t port, const char *name, const struct cf_verdict *v)
+{
+	char a[CF_ADDRPORT_STRLEN];
+	const char *names[1];
+
+	if (e->cfg->quiet)
+		return;
+	if (!name && ip && proto != CF_PROTO_DNS &&
+	    cf_policy_names_for(e->policy, ip, e->now_ms, names, 1) == 1)
+		name = names[0];
+	if (!first_denial(e, proto, ip, port, name)) {
+		if (e->denied.full && !e->denied.full_said) {
+			e->denied.full_said = true;
+			log_warn("denied more than %d destinations: further denials are only in "
+				 "the flow log (--flow-log) and --summary",
+				 CF_DENIED_SLOTS * 3 / 4);
+		}
+		return;
+	}
+	if (proto == CF_PROTO_DNS)
+		log_warn("denied dns %s: %s", name ? name : "query", v->reason_text);
+	else if (proto == CF_PROTO_ICMPV4 || proto == CF_PROTO_ICMPV6)
+		log_warn("denied %s %s%s%s%s: %s", cf_flow_proto_name(proto),
+			 ip ? cf_ip_format(ip, a, sizeof(a)) : "-", name ? " (" : "",
+			 name ? name : "", name ? ")" : "", v->reason_text);
+	else
+		log_warn("denied %s %s%s%s%s: %s", cf_flow_proto_name(proto),
+			 ip ? cf_addrport_format(ip, port, a, sizeof(a)) : "-", name ? " (" : "",
+			 name ? name : "", name ? ")" : "", v->reason_text);
+}
+
+/*
+ * Record a denial: the one place every protocol's violations pass through.
+ * @name: the query name of a denied DNS query, else NULL.
+ */
 static void violation(struct cf_engine *e, uint64_t id, enum cf_flow_proto proto,
-		      const struct cf_ip *ip, uint16_t port, const struct cf_verdict *v)
+		      const struct cf_ip *ip, uint16_t port, const char *name,
+		      const struct cf_verdict *v)
 {
 	char a[CF_ADDRPORT_STRLEN];
 
@@ -54,6 +142,7 @@ static void violation(struct cf_engine *e, uint64_t id, enum cf_flow_proto proto
 	log_debug("denied %s %s: %s (%s)", cf_flow_proto_name(proto),
 		  ip ? cf_addrport_format(ip, port, a, sizeof(a)) : "-", v->reason_text,
 		  cf_reason_code(v->reason));
+	say_denial(e, proto, ip, port, name, v);
 	if (e->obs)
 		cf_obs_policy_violation(e->obs, id, cf_flow_proto_name(proto), ip, port,
 					cf_reason_code(v->reason), v->control, v->matched_cidr,
@@ -76,12 +165,31 @@ static int police(struct cf_engine *e, enum cf_flow_proto proto, struct cf_flow 
 	cf_policy_check_flow(e->policy, proto, &f->target, f->target_port, f->via_proxy, e->now_ms,
 			     &v);
 	if (!v.allow) {
-		violation(e, f->id, proto, &f->target, f->target_port, &v);
+		violation(e, f->id, proto, &f->target, f->target_port, NULL, &v);
 		return -EACCES;
 	}
 	if (v.host_port)
 		f->target = loopback;
 	return 0;
+}
+
+bool cf_flow_tcp_names_checked(const struct cf_engine *e, const struct cf_flow *f)
+{
+	struct cf_ip loopback;
+
+	return cf_policy_has_domain_rules(e->policy) && !f->is_dns &&
+	       !cf_engine_host_target(e, &f->dst, &loopback);
+}
+
+int cf_flow_tcp_name(struct cf_engine *e, struct cf_flow *f, const char *name, const char *source)
+{
+	struct cf_verdict v;
+
+	cf_policy_check_name(e->policy, name, source, &f->target, f->target_port, &v);
+	if (v.allow)
+		return 0;
+	violation(e, f->id, CF_PROTO_TCP, &f->target, f->target_port, name, &v);
+	return -EACCES;
 }
 
 bool cf_flow_dns_redirected(const struct cf_engine *e, const struct cf_ip *server)
@@ -135,14 +243,14 @@ uint64_t cf_flow_dns_query(struct cf_engine *e, uint64_t id, bool tcp, const uin
 	if (!cf_flow_dns_redirected(e, server)) {
 		cf_policy_check_flow(e->policy, CF_PROTO_DNS, server, port, false, e->now_ms, &v);
 		if (!v.allow) {
-			violation(e, id, CF_PROTO_DNS, server, port, &v);
+			violation(e, id, CF_PROTO_DNS, server, port, qname, &v);
 			*verdict = -EACCES;
 			return id;
 		}
 	}
 	cf_policy_check_dns(e->policy, qname, &v);
 	if (!v.allow) {
-		violation(e, id, CF_PROTO_DNS, server, port, &v);
+		violation(e, id, CF_PROTO_DNS, server, port, qname, &v);
 		*verdict = -EACCES;
 		return id;
 	}

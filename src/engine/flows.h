@@ -38,6 +38,21 @@ struct cf_flow {
 int cf_flow_tcp_decide(struct cf_engine *e, struct cf_flow *f);
 
 /*
+ * cf_flow_tcp_names_checked() - whether the name in @f's first bytes (TLS
+ * SNI, HTTP Host) is checked before relaying: domain rules are in force, and
+ * @f is neither DNS for childflow's resolver nor a port of
+ * host.childflow.internal.
+ */
+bool cf_flow_tcp_names_checked(const struct cf_engine *e, const struct cf_flow *f);
+
+/*
+ * cf_flow_tcp_name() - policy for the name @f's first bytes carry (@source:
+ * "TLS SNI" or "HTTP Host"). Return 0 to relay, or -EACCES when denied (the
+ * denial is recorded like any other: flow log, stderr line, --fail-on-leak).
+ */
+int cf_flow_tcp_name(struct cf_engine *e, struct cf_flow *f, const char *name, const char *source);
+
+/*
  * Decide a new UDP or ICMP echo flow (@proto IPPROTO_UDP/ICMP/ICMPV6): pick
  * its target and apply policy. Return 0, or -errno to answer the tree with an
  * ICMP error instead (-EACCES: administratively prohibited).

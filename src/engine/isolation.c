@@ -115,7 +115,7 @@ static const struct cf_syscall_use {
     {"getsockname", "tcp.c, capview.c: the host side of the tree's flows"},
     {"shutdown", "relay.c: half-close"},
     {"sendto", "dnsfwd.c, dgram.c, handshake.c, attrib.c: send()"},
-    {"recvfrom", "dnsfwd.c, dgram.c, handshake.c, attrib.c: recv()"},
+    {"recvfrom", "dnsfwd.c, dgram.c, handshake.c, attrib.c: recv(); tcp.c: MSG_PEEK"},
     {"sendmsg", "dgram.c"},
     {"recvmsg", "dgram.c: ICMP errors (MSG_ERRQUEUE); wire.c"},
     {"splice", "relay.c: the bulk path"},

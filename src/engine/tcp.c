@@ -16,6 +16,12 @@
  *               and the CONNECT/SOCKS5 handshake (upstream.c) before the SYN
  *               is written back
  *   INJECTED    upstream connected, SYN written back; waiting for accept()
+ *   SNIFF       accepted, but with domain rules in force nothing is relayed
+ *               yet: the tree's first bytes are peeked at (MSG_PEEK, so they
+ *               stay queued for the relay) until they show a TLS ClientHello's
+ *               SNI or an HTTP/1 Host (net/peekname.h), show neither, the
+ *               destination speaks first, or CF_SNIFF_TIMEOUT_MS pass; a
+ *               denied name resets both sides, anything else starts RELAY
  *   RELAY       both sockets relayed until both sides closed: spliced
  *               (relay.c), through the proxy's TLS session (tlsrelay.c), or
  *               answered by the engine's resolver for DNS (dnsstream.c)
@@ -55,6 +61,7 @@
 #include "engine/relay.h"
 #include "engine/tlsrelay.h"
 #include "engine/upstream.h"
+#include "net/peekname.h"
 #include "obs/flowlog.h"
 #include "proxy/tls.h"
 #include "util/cleanup.h"
@@ -67,6 +74,14 @@
  * catches a tree that gave up on the connection meanwhile. */
 #define INJECTED_TIMEOUT_MS 10000
 
+/*
+ * How long the tree may take to send its first bytes (a TLS ClientHello or
+ * HTTP request head) before the address rules alone decide: clients send
+ * them at once; a protocol where the server speaks first is let through
+ * as soon as the destination's first bytes arrive (direct connections).
+ */
+#define CF_SNIFF_TIMEOUT_MS 2000
+
 /* How a relaying connection's sockets are watched (cf_relay_progress() on any event). */
 #define RELAY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
@@ -75,10 +90,12 @@ enum tcp_state {
 	TCP_PROXYING, /* connected to the proxy: TLS and/or CONNECT/SOCKS5 handshake */
 	TCP_INJECTED,
 	TCP_RELAY,
-	TCP_DEAD, /* closed; freed after the current epoll batch (its events may follow) */
+	TCP_DEAD,  /* closed; freed after the current epoll batch (its events may follow) */
+	TCP_SNIFF, /* accepted; the name in the tree's first bytes not checked yet */
 };
 
-static const char *const state_names[] = {"CONNECTING", "PROXYING", "INJECTED", "RELAY", "DEAD"};
+static const char *const state_names[] = {"CONNECTING", "PROXYING", "INJECTED",
+					  "RELAY",	"DEAD",	    "SNIFF"};
 
 struct tcp_conn {
 	struct cf_watch w_up;	 /* upstream socket */
@@ -119,6 +136,7 @@ struct cf_tcp_table {
 	bool warned_full, warned_relay, warned_starved;
 	size_t n_dns; /* DNS-over-TCP streams, from SYN to close (at most CF_DNSSTREAM_MAX) */
 	bool warned_dns_full;
+	uint8_t peek[CF_PEEK_WINDOW]; /* the first bytes of a SNIFF connection, peeked at */
 };
 
 static void list_add(struct tcp_conn *head, struct tcp_conn *c)
@@ -778,6 +796,7 @@ static int relay_init(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 
 static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 {
+	bool watched = c->state == TCP_SNIFF; /* the child side is watched as a relay's already */
 	int one = 1, err;
 
 	pending_unlink(e->tcp, c);
@@ -798,7 +817,7 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 		err = relay_init(e, c, child_fd);
 	if (err == 0 && c->up_fd >= 0 && c->flow.via_proxy) /* a direct one is watched so already */
 		err = cf_engine_rewatch(e, c->up_fd, RELAY_EVENTS, &c->w_up);
-	if (err == 0)
+	if (err == 0 && !watched)
 		err = cf_engine_watch(e, child_fd, RELAY_EVENTS, &c->w_child);
 	if (err < 0) {
 		if (!e->tcp->warned_relay) {
@@ -810,6 +829,66 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 		return;
 	}
 	relay_run(e, c);
+}
+
+/* Whether the destination has spoken first: bytes it sent wait on the upstream side. */
+static bool upstream_spoke(struct tcp_conn *c)
+{
+	const uint8_t *data;
+	uint8_t b;
+
+	if (c->up && cf_upstream_leftover(c->up, &data) > 0)
+		return true;
+	/* Through a proxy the socket carries the proxy's bytes (TLS records, even): not this. */
+	return !c->flow.via_proxy && c->up_fd >= 0 &&
+	       recv(c->up_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/*
+ * Peek at the tree's first bytes; decide when they show a name or cannot.
+ * @hup: the tree's side has ended (no more bytes will come).
+ */
+static void sniff_step(struct cf_engine *e, struct tcp_conn *c, bool hup)
+{
+	char name[CF_PEEK_NAME_MAX];
+	enum cf_peek_kind kind = CF_PEEK_TLS_SNI;
+	ssize_t n = recv(c->child_fd, e->tcp->peek, sizeof(e->tcp->peek), MSG_PEEK | MSG_DONTWAIT);
+	enum cf_peek r;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR) && !hup)
+		return;
+	/* Nothing more to read, an error or an end: the relay deals with it, under the address
+	 * rules. */
+	r = n > 0 ? cf_peek_name(e->tcp->peek, (size_t)n, name, &kind) : CF_PEEK_NONE;
+	if (r == CF_PEEK_MORE && !hup)
+		return;
+	if (r == CF_PEEK_NAME) {
+		log_debug("tcp flow %llu: %s %s", (unsigned long long)c->flow.id,
+			  cf_peek_kind_name(kind), name);
+		if (cf_flow_tcp_name(e, &c->flow, name, cf_peek_kind_name(kind)) < 0) {
+			/* Nothing was relayed: both sides are reset, the flow ends empty. */
+			cf_flow_end(e, &c->flow);
+			conn_free(e, c, true);
+			return;
+		}
+	}
+	start_relay(e, c, c->child_fd);
+}
+
+/* Hold @c's relay until the name in the tree's first bytes is checked (state SNIFF). */
+static void start_sniff(struct cf_engine *e, struct tcp_conn *c, int child_fd)
+{
+	c->child_fd = child_fd;
+	conn_set_state(e->tcp, c, TCP_SNIFF);
+	c->deadline_ms = e->now_ms + CF_SNIFF_TIMEOUT_MS;
+	if (cf_engine_watch(e, child_fd, RELAY_EVENTS, &c->w_child) < 0) {
+		conn_free(e, c, true);
+		return;
+	}
+	if (upstream_spoke(c))
+		start_relay(e, c, child_fd);
+	else
+		sniff_step(e, c, false);
 }
 
 static void accept_one(struct cf_engine *e, int cfd, const struct sockaddr_storage *peer)
@@ -834,7 +913,10 @@ static void accept_one(struct cf_engine *e, int cfd, const struct sockaddr_stora
 		return;
 	}
 	e->stats.tcp_ok++;
-	start_relay(e, c, cfd);
+	if (cf_flow_tcp_names_checked(e, &c->flow))
+		start_sniff(e, c, cfd);
+	else
+		start_relay(e, c, cfd);
 }
 
 void cf_tcp_on_listener(struct cf_engine *e, int listen_fd)
@@ -875,11 +957,15 @@ void cf_tcp_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 			proxy_step(e, c);
 		else if (c->state == TCP_RELAY)
 			relay_run(e, c);
+		else if (c->state == TCP_SNIFF && (events & ~(uint32_t)EPOLLOUT))
+			start_relay(e, c, c->child_fd); /* the destination spoke first, or ended */
 		return;
 	}
 	c = cf_container_of(w, struct tcp_conn, w_child);
 	if (c->state == TCP_RELAY)
 		relay_run(e, c);
+	else if (c->state == TCP_SNIFF)
+		sniff_step(e, c, events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
 }
 
 void cf_tcp_on_tick(struct cf_engine *e)
@@ -895,6 +981,8 @@ void cf_tcp_on_tick(struct cf_engine *e)
 			continue;
 		if (c->state == TCP_CONNECTING || c->state == TCP_PROXYING)
 			connect_failed(e, c, ETIMEDOUT);
+		else if (c->state == TCP_SNIFF)
+			start_relay(e, c, c->child_fd); /* no name in time: address rules decide */
 		else
 			conn_free(e, c, true);
 	}

@@ -1018,6 +1018,47 @@ void cf_policy_check_dns(struct cf_policy *p, const char *qname, struct cf_verdi
 	}
 }
 
+/* ---- names in a flow's first bytes (TLS SNI, HTTP Host) ------------------ */
+
+bool cf_policy_has_domain_rules(const struct cf_policy *p)
+{
+	return p->has_allow_domains || p->has_deny_domains;
+}
+
+void cf_policy_check_name(struct cf_policy *p, const char *name, const char *source,
+			  const struct cf_ip *dst, uint16_t port, struct cf_verdict *out)
+{
+	char n[CF_NC_NAME_MAX + 1], ap[CF_ADDRPORT_STRLEN];
+	struct flow f = {.proto = CF_PROTO_TCP, .dst = dst, .port = port, .naddrs = 1};
+	const struct cidr_node *e = NULL;
+	const struct cf_ip *ip = NULL;
+	int len = cf_name_normalise(name, n);
+	struct dom_match m = {0};
+
+	verdict_allow(out);
+	f.addrs[0] = *dst;
+	if (embedded_v4(dst, &f.addrs[1]))
+		f.naddrs = 2;
+	if (len > 0)
+		m = dom_match(&p->domains, n, (size_t)len);
+	else
+		snprintf(n, sizeof(n), "%s", name); /* no rule can match it: for the message */
+	cf_addrport_format(dst, port, ap, sizeof(ap));
+	if (m.action == RULE_DENY) {
+		verdict_deny(p, out, m.exact ? CF_REASON_DENY_DOMAIN_EXACT : CF_REASON_DENY_DOMAIN);
+		set_matched_domain(out, &m);
+		set_text(out, "%s %s of tcp to %s matches %s %s", source, n, ap, out->control,
+			 out->matched_domain);
+		return;
+	}
+	if (m.action == RULE_ALLOW || !p->default_deny || cidr_decide(p, &f, &e, &ip) == RULE_ALLOW)
+		return;
+	verdict_deny(p, out, CF_REASON_DEFAULT_DENY);
+	snprintf(out->matched_domain, sizeof(out->matched_domain), "%s", n);
+	set_text(out, "%s %s of tcp to %s matches no --allow-domain rule (--default-policy deny)",
+		 source, n, ap);
+}
+
 /* ---- name memory -------------------------------------------------------- */
 
 void cf_policy_learn_address(struct cf_policy *p, const char *name, const struct cf_ip *ip,

@@ -138,6 +138,22 @@ int cf_policy_names_verdict(struct cf_policy *p, const struct cf_ip *ip, uint64_
  */
 void cf_policy_check_dns(struct cf_policy *p, const char *qname, struct cf_verdict *out);
 
+/* cf_policy_has_domain_rules() - whether any --allow-domain(-exact) or --deny-domain(-exact) is
+ * set. */
+bool cf_policy_has_domain_rules(const struct cf_policy *p);
+
+/*
+ * cf_policy_check_name() - decide the name a TCP flow to @dst:@port, already
+ * allowed, carries in its first bytes (@source: "TLS SNI" or "HTTP Host";
+ * the engine reads it, docs/policy.md). Denied when a deny domain rule
+ * covers @name (matched_domain: the rule), or under --default-policy deny
+ * when no allow domain rule does and no --allow-cidr covers @dst
+ * (matched_domain: @name): a flow an address rule allowed is checked
+ * against deny rules only. The reason text names @source and @name.
+ */
+void cf_policy_check_name(struct cf_policy *p, const char *name, const char *source,
+			  const struct cf_ip *dst, uint16_t port, struct cf_verdict *out);
+
 /*
  * cf_policy_learn_address() - remember that @name resolved to @ip for @ttl seconds.
  * Kept at least CF_NC_MIN_TTL_S and at most CF_NC_MAX_TTL_S; bounded to

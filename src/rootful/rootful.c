@@ -77,6 +77,12 @@ static int rootful_check(const struct cf_config *cfg, struct cf_fail *fail)
 	return 0;
 }
 
+static bool has_domain_rules(const struct cf_config *cfg)
+{
+	return cfg->allow_domains.n || cfg->allow_domains_exact.n || cfg->deny_domains.n ||
+	       cfg->deny_domains_exact.n;
+}
+
 static int rootful_prepare(struct cf_run *run, struct cf_fail *fail)
 {
 	const struct cf_config *cfg = run->cfg;
@@ -106,8 +112,13 @@ static int rootful_prepare(struct cf_run *run, struct cf_fail *fail)
 		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
-	/* With a proxy every TCP connection is the engine's, through the tree-side TPROXY. */
-	st->host.link.tcp_via_engine = st->proxy_len > 0;
+	/*
+	 * Every TCP connection is the engine's (through the tree-side TPROXY)
+	 * with a proxy, and with domain rules, whose names the engine checks
+	 * against the TLS SNI and HTTP Host a connection sends before a byte
+	 * leaves; the kernel's path cannot read them.
+	 */
+	st->host.link.tcp_via_engine = st->proxy_len > 0 || has_domain_rules(cfg);
 	cf_plan_default(&st->plan);
 	r = cf_backend_resolv(cfg, &st->plan, &st->host_dns, st->resolv, sizeof(st->resolv));
 	if (r < 0)

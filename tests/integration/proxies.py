@@ -34,7 +34,7 @@ first (BANNER_SERVER; log ``banner PORT PEER BYTES`` after each connection).
 Nothing listens on port 1 (CLOSED_PORT) of these addresses: an unreachable
 proxy.  Stunnel connects to tinyproxy from 198.51.100.22 (``local``).
 
-All three tinyproxy instances allow CONNECT to ports 80, 81, 7, 9 and 25 only, and accept
+All three tinyproxy instances allow CONNECT to ports 80, 81, 7, 9, 25 and 443 only, and accept
 clients from 203.0.113.0/24 (the host namespace), 198.51.100.0/24 (stunnel)
 and 2001:db8::/32.  tinyproxy and microsocks resolve names themselves, so
 each runs in a private mount namespace inside the world namespace where
@@ -117,7 +117,8 @@ BANNER_V4, BANNER_PORT = STUNNEL_V4, 25
 # the same server on a port the tinyproxies do not allow CONNECT to
 BANNER_REFUSED_PORT = 587
 BANNER = "220 cft-banner ready"
-CONNECT_PORTS = (T.HTTP_PORT, T.CLOSED_PORT, T.ECHO_PORT, T.DISCARD_PORT, BANNER_PORT)
+CONNECT_PORTS = (T.HTTP_PORT, T.CLOSED_PORT, T.ECHO_PORT, T.DISCARD_PORT, BANNER_PORT,
+                 T.TLS_PORT)  # TLS_PORT: issue 20's SNI checks through the proxies
 
 ADDED_ADDRESSES = (f"{TINYPROXY_V4}/32", f"{SOCKS_V4}/32", f"{STUNNEL_V4}/32",
                    f"{TINYPROXY_V6}/128")

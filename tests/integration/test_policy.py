@@ -552,11 +552,14 @@ def test_block_metadata_alone_leaves_public_destinations_alone(childflow, userdi
 
 
 def test_deny_rule_is_reported_before_proxy_only(childflow, userdir):
-    out, events = F.probes_logged(childflow, userdir, [("tcp", O4, 80), ("tcp", B4, 80)],
-                                  "--proxy-only", "--deny-cidr", f"{O4}/32")
-    assert out == {("tcp", O4, 80): DENIED4, ("tcp", B4, 80): DENIED4}, out
-    assert reasons(events) == [("tcp", O4, "deny_cidr", "--deny-cidr"),
-                               ("tcp", B4, "proxy_only", "--proxy-only")]
+    # --proxy-only needs a proxy; UDP never goes through an http:// one, so
+    # it meets --proxy-only unless a deny rule refused it first.
+    out, events = F.probes_logged(childflow, userdir, [("udp", O4, 7), ("udp", B4, 7)],
+                                  "-p", f"http://{T.BLACKHOLE_V4}:3128", "--proxy-only",
+                                  "--deny-cidr", f"{O4}/32")
+    assert out == {("udp", O4, 7): DENIED4, ("udp", B4, 7): DENIED4}, out
+    assert reasons(events) == [("udp", O4, "deny_cidr", "--deny-cidr"),
+                               ("udp", B4, "proxy_only", "--proxy-only")]
 
 
 # --- --fail-on-leak ---------------------------------------------------------------------------

@@ -173,6 +173,25 @@ def test_default_deny_with_allow_domain_opens_only_that_names_addresses(topo, ch
     assert len([e for e in ev if e["event"] == "connect_result" and e["status"] == "ok"]) == 2
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["http-host", "tls-sni"])
+def test_domain_rules_check_the_name_a_connection_sends(topo, childflow, userdir, tls):
+    # With domain rules the tree's TCP goes through the engine, which reads
+    # the first bytes: twin.test on origin.test's address is refused.
+    if tls:
+        ok = f"curl -sS -4 -k -m10 -o /dev/null -w '%{{http_code}}\\n' https://{T.ORIGIN_NAME}/"
+        bad = (f"curl -sS -4 -k -m10 --resolve {T.TWIN_NAME}:{T.TLS_PORT}:{T.ORIGIN_V4} "
+               f"https://{T.TWIN_NAME}/")
+    else:
+        ok = f"{CURL} -4 http://{T.ORIGIN_NAME}/"
+        bad = f"curl -sS -4 -m10 -H 'Host: {T.TWIN_NAME}' http://{T.ORIGIN_NAME}/"
+    res = rootful(topo, childflow, "--default-policy", "deny", "--allow-domain", T.ORIGIN_NAME,
+                  "--", "sh", "-c", f"{ok}; {bad} >/dev/null 2>&1; echo rc=$?")
+    assert res.rc == 0, str(res)
+    out = res.out.split()
+    assert out[0] == "200" and out[1] != "rc=0", str(res)
+    assert f"denied tcp {T.ORIGIN_V4}:{443 if tls else 80}" in res.err, str(res)
+
+
 def test_offline_denies_everything_and_dns_answers_empty(topo, childflow):
     res = rootful(topo, childflow, "--offline", "--dns", T.DNS_A_V4, "--", "sh", "-c",
                   f"dig +short +time=5 {T.ORIGIN_NAME}; echo dig=$?; {CURL} http://{T.ORIGIN_V4}/;"

@@ -127,6 +127,16 @@ ORIGIN_BODY = "hello from origin\n"
 ORIGIN_B_BODY = "hello from origin-b\n"
 BIG_SIZE = 100 * 1024 * 1024
 
+# --- issue 20 (SNI/Host checks): one address answering two names -------------------
+# dnsmasq A resolves TWIN_NAME to the origin's addresses too, so origin.test and
+# twin.test are two names of one server. nginx serves them over TLS on
+# TLS_PORT (one self-signed certificate naming both) and logs every request
+# with the SNI and Host it got (log "nginx-tls": SNI HOST "REQUEST" STATUS);
+# plain HTTP on HTTP_PORT answers any Host already.
+TWIN_NAME = "twin.test"
+TLS_PORT = 443
+# --- end of issue 20's block ---------------------------------------------------------
+
 RUN_ROOT = "/tmp"
 PREFIX_RE = re.compile(r"^cft-[a-z0-9]{1,10}$")
 USER_PREFIX = "cftu-"
@@ -557,6 +567,7 @@ class Topology:
             "dns-b": os.path.join(self.run_dir, "logs", "dnsmasq-b.log"),
             "echo": os.path.join(self.run_dir, "logs", "echo.log"),
             "udp-echo": os.path.join(self.run_dir, "logs", "udp-echo.log"),
+            "nginx-tls": os.path.join(self.run_dir, "logs", "nginx-tls-access.log"),  # issue 20
         }
 
     # -- state file ---------------------------------------------------------
@@ -814,9 +825,34 @@ http {{
         root {r}/www/origin-b;
         index index.html;
     }}
+{self._twin_tls_server(www, logs)}
 }}
 """
         _write(os.path.join(r, "nginx", "nginx.conf"), nginx_conf)
+
+    # --- issue 20: the TLS server of the two names (TWIN_NAME above) ---------------------
+
+    def _twin_tls_server(self, www, logs):
+        """Write the certificate naming ORIGIN_NAME and TWIN_NAME; return
+        nginx's server block serving the origin's files over TLS."""
+        d = os.path.join(self.run_dir, "nginx")
+        sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", "2", "-subj", f"/CN={ORIGIN_NAME}",
+            "-addext", f"subjectAltName=DNS:{ORIGIN_NAME},DNS:{TWIN_NAME}",
+            "-keyout", f"{d}/twin.key", "-out", f"{d}/twin.pem"])
+        return f"""    log_format cfttls '$ssl_server_name $host "$request" $status';
+    server {{
+        listen {ORIGIN_V4}:{TLS_PORT} ssl;
+        listen [{ORIGIN_V6}]:{TLS_PORT} ssl;
+        server_name _;
+        ssl_certificate {d}/twin.pem;
+        ssl_certificate_key {d}/twin.key;
+        access_log {logs}/nginx-tls-access.log cfttls;
+        root {www};
+        index index.html;
+    }}"""
+
+    # --- end of issue 20's block ------------------------------------------------------
 
     def _spawn_world(self, name, argv):
         return self._spawn_in(self.world_ns, name, argv)
@@ -848,7 +884,8 @@ http {{
         self._spawn_world("dnsmasq-a", self._dnsmasq_argv(
             self.logs["dns-a"], DNS_A_V4, DNS_A_V6,
             [f"{ORIGIN_NAME},{ORIGIN_V4},{ORIGIN_V6}", f"{V6ONLY_NAME},{ORIGIN_V6}",
-             f"{ALLOWED_NAME},{ORIGIN_V4}"]))
+             f"{ALLOWED_NAME},{ORIGIN_V4}",
+             f"{TWIN_NAME},{ORIGIN_V4},{ORIGIN_V6}"]))  # issue 20
         self._spawn_world("dnsmasq-b", self._dnsmasq_argv(
             self.logs["dns-b"], DNS_B_V4, DNS_B_V6,
             [f"{ORIGIN_NAME},{ORIGIN_B_V4},{ORIGIN_B_V6}",

@@ -861,6 +861,7 @@ static const struct {
     {"allow-host-port", 0, true},
     {"user", 0, true},
     {"cleanup", 0, false},
+    {"quiet", 0, false},
 };
 
 static void test_option_table_is_exactly_the_reference_list(void **state)

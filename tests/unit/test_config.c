@@ -91,6 +91,7 @@ static void test_key_names_are_the_profile_keys(void **state)
 	    "mask",
 	    "unmask",
 	    "user",
+	    "quiet",
 	};
 
 	(void)state;

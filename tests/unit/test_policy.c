@@ -780,6 +780,56 @@ static void test_equal_domain_rules_deny_wins(void **state)
 	cf_config_free(&c);
 }
 
+/* ---- names in a flow's first bytes ------------------------------------------ */
+
+static struct cf_verdict name_of(struct cf_policy *p, const char *name, const char *dst)
+{
+	struct cf_verdict v;
+	struct cf_ip a = ip(dst);
+
+	memset(&v, 0xa5, sizeof(v));
+	cf_policy_check_name(p, name, "TLS SNI", &a, 443, &v);
+	return v;
+}
+
+static void test_first_bytes_name_is_judged_by_domain_rules_and_address_allows(void **state)
+{
+	struct cf_config c;
+	struct cf_policy *p;
+	struct cf_verdict v;
+
+	(void)state;
+	cf_config_init(&c);
+	add_cidr(&c.deny_cidrs, "192.0.2.0/24");
+	p = build(&c);
+	assert_false(cf_policy_has_domain_rules(p)); /* address rules alone: nothing to peek at */
+	cf_policy_free(p);
+	add_name(&c.deny_domains, "bad.example");
+	add_name(&c.allow_domains_exact, "ok.example");
+	add_cidr(&c.allow_cidrs, "203.0.113.0/24");
+	c.default_policy = CF_POLICY_DENY;
+	p = build(&c);
+	assert_true(cf_policy_has_domain_rules(p));
+	v = name_of(p, "OK.example.", "198.51.100.7");
+	expect_allow(&v);
+	v = name_of(p, "x.bad.example", "198.51.100.7");
+	expect_deny(&v, CF_REASON_DENY_DOMAIN, "--deny-domain", "", "bad.example",
+		    "TLS SNI x.bad.example of tcp to 198.51.100.7:443 matches --deny-domain "
+		    "bad.example");
+	v = name_of(p, "other.example", "198.51.100.7");
+	expect_deny(&v, CF_REASON_DEFAULT_DENY, "--default-policy", "", "other.example",
+		    "TLS SNI other.example of tcp to 198.51.100.7:443 matches no --allow-domain "
+		    "rule (--default-policy deny)");
+	/* an address rule allowed the flow: deny rules only */
+	v = name_of(p, "other.example", "203.0.113.9");
+	expect_allow(&v);
+	v = name_of(p, "bad.example", "203.0.113.9");
+	assert_false(v.allow);
+	assert_int_equal(cf_policy_denials_by_reason(p, CF_REASON_DEFAULT_DENY), 1);
+	cf_policy_free(p);
+	cf_config_free(&c);
+}
+
 static void test_wildcard_rule_matches_subdomains_but_not_the_apex(void **state)
 {
 	struct cf_config c;
@@ -2163,6 +2213,7 @@ int main(void)
 	    cmocka_unit_test(test_longer_suffix_rule_beats_shorter),
 	    cmocka_unit_test(test_equal_domain_rules_deny_wins),
 	    cmocka_unit_test(test_wildcard_rule_matches_subdomains_but_not_the_apex),
+	    cmocka_unit_test(test_first_bytes_name_is_judged_by_domain_rules_and_address_allows),
 	    cmocka_unit_test(test_wildcard_in_exact_rule_is_literal),
 	    cmocka_unit_test(test_plain_rule_is_reported_when_plain_and_wildcard_both_match),
 	    cmocka_unit_test(test_default_deny_resolves_only_allowed_names),

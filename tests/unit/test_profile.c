@@ -170,7 +170,8 @@ static const char every_key[] = "# every key, none at its default\n"
 				"allow_host_ports = [\"5432\", \"53/udp\", \"8080/tcp\"]\n"
 				"mask = [\"/run/custom.sock\", \"/tmp/dir/\"]\n"
 				"unmask = [\"/run/docker.sock\"]\n"
-				"user = \"nobody\"\n";
+				"user = \"nobody\"\n"
+				"quiet = true\n";
 
 static void write_every_key_profile(struct fixture *f)
 {
@@ -198,6 +199,7 @@ static void every_key_is_loaded_with_its_type_and_marked_set(void **state)
 	write_every_key_profile(f);
 	c = load_ok(f, "p.toml");
 	assert_true(c->set == CF_KEY_BIT(CF_KEY__COUNT) - 1);
+	assert_true(c->quiet);
 	assert_path(f, c->extends, "base.toml");
 	assert_int_equal(c->backend, CF_BACKEND_ROOTFUL);
 	assert_int_equal(c->command.n, 3);
@@ -432,7 +434,7 @@ static void invalid_values_are_errors_naming_the_key_and_value(void **state)
 	    {"doctor_format = \"JSON\"\n", "1:17: key 'doctor_format': invalid value 'JSON' "
 					   "(expected one of: text, json)"},
 	    {"report_format = \"html\"\n", "1:17: key 'report_format': invalid value 'html' "
-					   "(expected one of: text, markdown, json)"},
+					   "(expected one of: text, markdown, json, profile)"},
 	    {"default_policy = \"block\"\n", "1:18: key 'default_policy': invalid value "
 					     "'block' (expected one of: allow, deny)"},
 	    {"dns = \"1.2.3\"\n", "1:7: key 'dns': invalid IP address '1.2.3'"},
