@@ -116,6 +116,13 @@ struct cf_agg {
 	struct cf_tally dns_names; /* qname (queries); sub: answer IPs */
 	struct cf_tally qtypes;
 	struct cf_tally ip_names; /* answer IP; sub: names; note: the latest name */
+
+	/* For the original's per-target and DNS-policy views (compat.c). */
+	struct cf_tally t_ok, t_error; /* remote_addr of ok / error results; note: remote_ip */
+	struct cf_tally t_end;	       /* remote_addr of ended flows; note: remote_ip */
+	struct cf_tally ip_domains;    /* remote_ip of violations with a matched_domain; sub: it */
+	struct cf_tally dns_answer_names; /* qname of dns_answer */
+	struct cf_tally f_phase;	  /* runtime_failure phase */
 };
 
 /* How cf_agg_add() took an event. */
