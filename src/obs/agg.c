@@ -239,11 +239,11 @@ int cf_agg_new(struct cf_agg **out)
 {
 	struct cf_agg *a = calloc(1, sizeof(*a));
 	struct cf_tally *tallies[] = {
-	    &a->by_type,  &a->protocols, &a->targets,	&a->processes,	&a->correlations,
-	    &a->errors,	  &a->v_reason,	 &a->v_control, &a->v_domain,	&a->v_cidr,
-	    &a->v_target, &a->f_reason,	 &a->dns_names, &a->qtypes,	&a->ip_names,
-	    &a->t_ok,	  &a->t_error,	 &a->t_end,	&a->ip_domains, &a->dns_answer_names,
-	    &a->f_phase,
+	    &a->by_type,  &a->protocols,    &a->targets,   &a->processes,  &a->correlations,
+	    &a->errors,	  &a->v_reason,	    &a->v_control, &a->v_domain,   &a->v_cidr,
+	    &a->v_target, &a->f_reason,	    &a->dns_names, &a->qtypes,	   &a->ip_names,
+	    &a->t_ok,	  &a->t_error,	    &a->t_end,	   &a->ip_domains, &a->dns_answer_names,
+	    &a->f_phase,  &a->name_domains,
 	};
 
 	if (!a)
@@ -259,15 +259,17 @@ void cf_agg_free(struct cf_agg *a)
 	if (!a)
 		return;
 	struct cf_tally *tallies[] = {
-	    &a->by_type,  &a->protocols, &a->targets,	&a->processes,	&a->correlations,
-	    &a->errors,	  &a->v_reason,	 &a->v_control, &a->v_domain,	&a->v_cidr,
-	    &a->v_target, &a->f_reason,	 &a->dns_names, &a->qtypes,	&a->ip_names,
-	    &a->t_ok,	  &a->t_error,	 &a->t_end,	&a->ip_domains, &a->dns_answer_names,
-	    &a->f_phase,
+	    &a->by_type,  &a->protocols,    &a->targets,   &a->processes,  &a->correlations,
+	    &a->errors,	  &a->v_reason,	    &a->v_control, &a->v_domain,   &a->v_cidr,
+	    &a->v_target, &a->f_reason,	    &a->dns_names, &a->qtypes,	   &a->ip_names,
+	    &a->t_ok,	  &a->t_error,	    &a->t_end,	   &a->ip_domains, &a->dns_answer_names,
+	    &a->f_phase,  &a->name_domains,
 	};
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(tallies); i++)
 		cf_tally_free(tallies[i]);
+	for (size_t i = 0; i < CF_AGG_RECENT_QUERIES; i++)
+		free(a->recent_queries[i].qname);
 	free(a);
 }
 
@@ -354,9 +356,43 @@ static struct cf_tally_entry *count_target(struct cf_tally *t, const json_t *ev)
 	return e;
 }
 
+/* Remember the query's flow_id and qname in the ring of recent queries. */
+static void remember_query(struct cf_agg *a, const json_t *ev)
+{
+	const json_t *id = json_object_get(ev, "flow_id");
+	size_t len, i = a->recent_next;
+	const char *qname = str_field(ev, "qname", &len);
+	char *copy;
+
+	if (!json_is_integer(id) || !qname)
+		return;
+	copy = strndup(qname, len);
+	if (!copy)
+		return;
+	free(a->recent_queries[i].qname);
+	a->recent_queries[i].flow_id = json_integer_value(id);
+	a->recent_queries[i].qname = copy;
+	a->recent_next = (i + 1) % CF_AGG_RECENT_QUERIES;
+}
+
+/* The qname of the recent query of @ev's flow_id, or NULL. */
+static const char *recent_qname(const struct cf_agg *a, const json_t *ev)
+{
+	const json_t *id = json_object_get(ev, "flow_id");
+
+	if (!json_is_integer(id))
+		return NULL;
+	for (size_t i = 0; i < CF_AGG_RECENT_QUERIES; i++)
+		if (a->recent_queries[i].qname &&
+		    a->recent_queries[i].flow_id == json_integer_value(id))
+			return a->recent_queries[i].qname;
+	return NULL;
+}
+
 static void add_dns_query(struct cf_agg *a, const json_t *ev)
 {
 	a->dns_queries++;
+	remember_query(a, ev);
 	count_field(&a->dns_names, ev, "qname");
 	count_field(&a->qtypes, ev, "qtype");
 }
@@ -465,6 +501,14 @@ static void add_policy_violation(struct cf_agg *a, const json_t *ev)
 	 */
 	if (domain && ip && !(proto && strcmp(proto, "dns") == 0)) {
 		struct cf_tally_entry *e = cf_tally_add(&a->ip_domains, ip, iplen, 1);
+
+		if (e)
+			cf_tally_add_sub(e, domain, dlen, 1);
+	} else if (domain) {
+		/* A denied DNS exchange: its domain goes with the name asked for. */
+		const char *qname = recent_qname(a, ev);
+		struct cf_tally_entry *e =
+		    qname ? cf_tally_add(&a->name_domains, qname, strlen(qname), 1) : NULL;
 
 		if (e)
 			cf_tally_add_sub(e, domain, dlen, 1);

@@ -376,7 +376,21 @@ static int name_targets(const struct cf_compat_view *v, const struct cf_compat_n
 	return 0;
 }
 
-/* The blocked domains of @nm's answer IPs, summed, as a ranked list. */
+/* Add the counts of every key of @d (NULL: none) to @sum. */
+static void add_all(struct cf_tally *sum, const struct cf_tally *d)
+{
+	for (size_t i = 0; d && i < d->nslots; i++)
+		if (d->slots[i])
+			cf_tally_add(sum, d->slots[i]->key, strlen(d->slots[i]->key),
+				     d->slots[i]->count);
+	if (d && d->other)
+		cf_tally_add(sum, CF_TALLY_OTHER, strlen(CF_TALLY_OTHER), d->other);
+}
+
+/*
+ * The blocked domains of @nm: those of its own denied DNS exchanges and
+ * those of violations at its answer IPs, summed, as a ranked list.
+ */
 static json_t *name_domains(const struct cf_agg *a, const struct cf_compat_name *nm)
 {
 	const struct cf_tally *ips = nm->e->sub;
@@ -384,17 +398,10 @@ static json_t *name_domains(const struct cf_agg *a, const struct cf_compat_name 
 	json_t *j;
 
 	cf_tally_init(&sum, CF_TALLY_MAX_SUB_KEYS);
-	for (size_t s = 0; ips && s < ips->nslots; s++) {
-		const struct cf_tally *d =
-		    ips->slots[s] ? sub_of(&a->ip_domains, ips->slots[s]->key) : NULL;
-
-		for (size_t i = 0; d && i < d->nslots; i++)
-			if (d->slots[i])
-				cf_tally_add(&sum, d->slots[i]->key, strlen(d->slots[i]->key),
-					     d->slots[i]->count);
-		if (d && d->other)
-			cf_tally_add(&sum, CF_TALLY_OTHER, strlen(CF_TALLY_OTHER), d->other);
-	}
+	add_all(&sum, sub_of(&a->name_domains, nm->e->key));
+	for (size_t s = 0; ips && s < ips->nslots; s++)
+		if (ips->slots[s])
+			add_all(&sum, sub_of(&a->ip_domains, ips->slots[s]->key));
 	j = cf_compat_ranked(a, &sum, 0);
 	cf_tally_free(&sum);
 	return j;
@@ -404,6 +411,8 @@ static bool name_has_domains(const struct cf_agg *a, const struct cf_compat_name
 {
 	const struct cf_tally *ips = nm->e->sub;
 
+	if (sub_of(&a->name_domains, nm->e->key))
+		return true;
 	for (size_t s = 0; ips && s < ips->nslots; s++)
 		if (ips->slots[s] && sub_of(&a->ip_domains, ips->slots[s]->key))
 			return true;
