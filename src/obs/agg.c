@@ -337,10 +337,15 @@ static void count_sub(struct cf_tally_entry *e, const json_t *ev, const char *na
 
 /*
  * Add 1 to @t under the event's remote_addr ("(none)" when it has none) and
- * remember its remote_ip as the entry's note. Return: the entry, or NULL.
+ * remember its remote_ip as the entry's note, unless @known (NULL: none)
+ * holds the target already with its IP: the original's views take the IP
+ * from there, and a note per entry of every per-target tally would double
+ * the aggregator's memory.
  */
-static struct cf_tally_entry *count_target(struct cf_tally *t, const json_t *ev)
+static struct cf_tally_entry *count_target(struct cf_tally *t, const json_t *ev,
+					   const struct cf_tally *known)
 {
+	const struct cf_tally_entry *k;
 	size_t tlen, iplen;
 	const char *target = str_field(ev, "remote_addr", &tlen);
 	const char *ip = str_field(ev, "remote_ip", &iplen);
@@ -351,7 +356,10 @@ static struct cf_tally_entry *count_target(struct cf_tally *t, const json_t *ev)
 		tlen = strlen(CF_TALLY_NONE);
 	}
 	e = cf_tally_add(t, target, tlen, 1);
-	if (e && ip && !e->note)
+	if (!e || !ip || e->note)
+		return e;
+	k = known ? cf_tally_find(known, target, tlen) : NULL;
+	if (!k || !k->note)
 		cf_tally_set_note(e, ip, iplen);
 	return e;
 }
@@ -452,7 +460,7 @@ static void add_connect_attempt(struct cf_agg *a, const json_t *ev)
 		target = CF_TALLY_NONE;
 		tlen = strlen(CF_TALLY_NONE);
 	}
-	count_target(&a->targets, ev);
+	count_target(&a->targets, ev, NULL);
 	if (comm)
 		count_sub(cf_tally_add(&a->processes, comm, clen, 1), ev, "exe");
 	/* Attribute the attempt to the name that most recently resolved to its IP. */
@@ -477,10 +485,10 @@ static void add_connect_result(struct cf_agg *a, const json_t *ev)
 		return;
 	if (strcmp(status, "ok") == 0) {
 		a->results_ok++;
-		count_target(&a->t_ok, ev);
+		count_target(&a->t_ok, ev, &a->targets);
 	} else if (strcmp(status, "error") == 0) {
 		a->results_error++;
-		count_target(&a->t_error, ev);
+		count_target(&a->t_error, ev, &a->targets);
 		e = count_field(&a->errors, ev, "error");
 		count_sub(e, ev, "remote_addr");
 	}
@@ -523,7 +531,7 @@ static void add_policy_violation(struct cf_agg *a, const json_t *ev)
 static void add_flow_end(struct cf_agg *a, const json_t *ev)
 {
 	a->flows_ended++;
-	count_target(&a->t_end, ev);
+	count_target(&a->t_end, ev, &a->targets);
 	a->bytes_sent = sat_add(a->bytes_sent, uint_field(ev, "bytes_sent"));
 	a->bytes_received = sat_add(a->bytes_received, uint_field(ev, "bytes_received"));
 }

@@ -54,6 +54,18 @@ static void target_tallies(const struct cf_agg *a, const struct cf_tally *t[4])
 	t[3] = &a->t_end;
 }
 
+/* The IP of target @e: its own note, or (agg.c sets only one) that of another tally's entry. */
+static const char *ip_of(const struct cf_tally *const t[4], const struct cf_tally_entry *e)
+{
+	for (size_t i = 0; !e->note && i < 4; i++) {
+		const struct cf_tally_entry *o = cf_tally_find(t[i], e->key, strlen(e->key));
+
+		if (o && o->note)
+			return o->note;
+	}
+	return e->note;
+}
+
 /* Add every key of the per-target tallies once to @out (room for all). Return: the count. */
 static size_t collect_targets(const struct cf_agg *a, struct cf_compat_target *out)
 {
@@ -72,7 +84,7 @@ static size_t collect_targets(const struct cf_agg *a, struct cf_compat_target *o
 				continue;
 			out[n++] = (struct cf_compat_target){
 			    .key = e->key,
-			    .ip = e->note,
+			    .ip = ip_of(t, e),
 			    .attempts = count_in(&a->targets, e->key),
 			    .ok = count_in(&a->t_ok, e->key),
 			    .error = count_in(&a->t_error, e->key),
