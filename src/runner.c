@@ -65,6 +65,22 @@ static int exit_code_of(const struct cf_engine_result *res, const char *cmd)
 	return WEXITSTATUS(res->wait_status);
 }
 
+/* The --capture-point value, as the summary's capture.requested names it. */
+static const char *capture_point_name(enum cf_capture_point p)
+{
+	switch (p) {
+	case CF_CAPTURE_CHILD:
+		return "child";
+	case CF_CAPTURE_EGRESS:
+		return "egress";
+	case CF_CAPTURE_WIRE_EGRESS:
+		return "wire-egress";
+	case CF_CAPTURE_BOTH:
+		return "both";
+	}
+	return "child";
+}
+
 static void print_summary(const struct cf_config *cfg, const char *backend,
 			  const struct cf_capture_files *cf, const struct cf_obs *obs, int code)
 {
@@ -76,10 +92,17 @@ static void print_summary(const struct cf_config *cfg, const char *backend,
 	    .exit_code = code,
 	    .captures = cf->child_path || cf->egress_path ? captures : NULL,
 	    .flow_log = cfg->flow_log,
+	    .capture_child = cf->child_path,
+	    .capture_egress = cf->egress_path,
 	};
 
 	captures[0] = cf->child_path ? cf->child_path : cf->egress_path;
 	captures[1] = cf->child_path ? cf->egress_path : NULL;
+	if (run.captures) {
+		run.capture_requested = capture_point_name(cfg->capture_point);
+		run.capture_effective =
+		    cfg->capture_point == CF_CAPTURE_BOTH ? "child+egress" : run.capture_requested;
+	}
 
 	if (cf_config_controls(cfg, &controls) == 0)
 		run.controls = (const char *const *)controls.v;

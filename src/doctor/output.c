@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "doctor/doctor.h"
+#include "util/cleanup.h"
 
 const char *cf_doctor_verdict_name(int verdict)
 {
@@ -125,6 +126,158 @@ static json_t *check_json(const struct cf_check_def *d, const struct cf_check *c
 	return o;
 }
 
+/*
+ * The original's capability keys (docs/doctor-schema.md, "Fields of the
+ * original"), each filled from the one check of ours that tries the same
+ * thing. The original's other keys have no check of ours that answers them
+ * (docs/compatibility.md) and are left out, as it leaves out keys itself.
+ */
+static const struct capability {
+	enum cf_backend backend;
+	const char *check; /* our key */
+	const char *key, *label;
+} capabilities[] = {
+    {CF_BACKEND_ROOTLESS, "userns", "unprivileged_user_namespaces", "unprivileged user namespaces"},
+    {CF_BACKEND_ROOTLESS, "uidmap_helpers", "uidmap_helpers", "uidmap helpers"},
+    {CF_BACKEND_ROOTLESS, "tun", "tun_tap_device", "TUN/TAP device"},
+    {CF_BACKEND_ROOTLESS, "capture", "af_packet_capture", "AF_PACKET capture"},
+    {CF_BACKEND_ROOTFUL, "root", "root_privileges", "root privileges"},
+    {CF_BACKEND_ROOTFUL, "forwarding", "forwarding_sysctls", "forwarding sysctls"},
+    {CF_BACKEND_ROOTFUL, "af_packet", "af_packet_capture", "AF_PACKET capture"},
+};
+
+/*
+ * A capability's status: "limited" for a warning (it works, degraded);
+ * "unavailable" for a failure and for a check not tried because one it
+ * needs failed (its detail says so): a run cannot use it either way.
+ */
+static const char *capability_status(enum cf_check_status st)
+{
+	switch (st) {
+	case CF_CHECK_OK:
+		return "available";
+	case CF_CHECK_WARN:
+		return "limited";
+	case CF_CHECK_FAIL:
+	case CF_CHECK_SKIP:
+		break;
+	}
+	return "unavailable";
+}
+
+/* A preflight entry's status, as the original names them. */
+static const char *preflight_status(enum cf_check_status st)
+{
+	switch (st) {
+	case CF_CHECK_OK:
+	case CF_CHECK_SKIP:
+		break;
+	case CF_CHECK_WARN:
+		return "warning";
+	case CF_CHECK_FAIL:
+		return "fatal";
+	}
+	return "ok";
+}
+
+/* The index of our check @key in @rep's table, or -1. */
+static int check_index(const struct cf_doctor_report *rep, const char *key)
+{
+	for (size_t i = 0; i < rep->table->n; i++)
+		if (strcmp(rep->table->defs[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* {"key", "label", "status", "detail", "check"} of capability @cap. */
+static json_t *capability_json(const struct capability *cap, const struct cf_check *c)
+{
+	json_t *o = json_object();
+	int r = o ? 0 : -ENOMEM;
+
+	if (r == 0)
+		r = set(o, "key", json_string(cap->key));
+	if (r == 0)
+		r = set(o, "label", json_string(cap->label));
+	if (r == 0)
+		r = set(o, "status", json_string(capability_status(c->status)));
+	if (r == 0)
+		r = set(o, "detail", json_text(c->detail));
+	if (r == 0)
+		r = set(o, "check", json_string(cap->check));
+	if (r < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* The original's "capabilities" array. */
+static json_t *capabilities_json(const struct cf_doctor_report *rep)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < CF_ARRAY_SIZE(capabilities); i++) {
+		int idx = capabilities[i].backend == rep->backend
+			      ? check_index(rep, capabilities[i].check)
+			      : -1;
+
+		if (idx >= 0 &&
+		    json_array_append_new(
+			arr, capability_json(&capabilities[i], &rep->results[idx])) < 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+/* {"label", "status", "detail", "hint", "check"} of preflight check @d. */
+static json_t *preflight_json(const struct cf_check_def *d, const struct cf_check *c)
+{
+	json_t *o = json_object();
+	bool hint = *c->hint && (c->status == CF_CHECK_WARN || c->status == CF_CHECK_FAIL);
+	int r = o ? 0 : -ENOMEM;
+
+	if (r == 0)
+		r = set(o, "label", json_text(d->label));
+	if (r == 0)
+		r = set(o, "status", json_string(preflight_status(c->status)));
+	if (r == 0)
+		r = set(o, "detail", json_text(c->detail));
+	if (r == 0)
+		r = set(o, "hint", hint ? json_text(c->hint) : json_null());
+	if (r == 0)
+		r = set(o, "check", json_string(d->key));
+	if (r < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/*
+ * The original's "preflight" array: the checks a run makes before it
+ * starts (those with a preflight form), as the doctor found them; a check
+ * not tried is left out (the one that stopped it is there).
+ */
+static json_t *preflights_json(const struct cf_doctor_report *rep)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < rep->table->n; i++) {
+		const struct cf_check_def *d = &rep->table->defs[i];
+
+		if (!d->preflight || rep->results[i].status == CF_CHECK_SKIP)
+			continue;
+		if (json_array_append_new(arr, preflight_json(d, &rep->results[i])) < 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
 static json_t *report_json(const struct cf_doctor_report *rep)
 {
 	json_t *o = json_object(), *checks = json_array();
@@ -151,6 +304,10 @@ static json_t *report_json(const struct cf_doctor_report *rep)
 		r = set(o, "checks", checks);
 		checks = NULL;
 	}
+	if (r == 0)
+		r = set(o, "capabilities", capabilities_json(rep));
+	if (r == 0)
+		r = set(o, "preflight", preflights_json(rep));
 	json_decref(checks);
 	if (r < 0) {
 		json_decref(o);

@@ -239,9 +239,11 @@ int cf_agg_new(struct cf_agg **out)
 {
 	struct cf_agg *a = calloc(1, sizeof(*a));
 	struct cf_tally *tallies[] = {
-	    &a->by_type,  &a->protocols, &a->targets,	&a->processes, &a->correlations,
-	    &a->errors,	  &a->v_reason,	 &a->v_control, &a->v_domain,  &a->v_cidr,
-	    &a->v_target, &a->f_reason,	 &a->dns_names, &a->qtypes,    &a->ip_names,
+	    &a->by_type,  &a->protocols,    &a->targets,   &a->processes,  &a->correlations,
+	    &a->errors,	  &a->v_reason,	    &a->v_control, &a->v_domain,   &a->v_cidr,
+	    &a->v_target, &a->f_reason,	    &a->dns_names, &a->qtypes,	   &a->ip_names,
+	    &a->t_ok,	  &a->t_error,	    &a->t_end,	   &a->ip_domains, &a->dns_answer_names,
+	    &a->f_phase,  &a->name_domains,
 	};
 
 	if (!a)
@@ -257,13 +259,17 @@ void cf_agg_free(struct cf_agg *a)
 	if (!a)
 		return;
 	struct cf_tally *tallies[] = {
-	    &a->by_type,  &a->protocols, &a->targets,	&a->processes, &a->correlations,
-	    &a->errors,	  &a->v_reason,	 &a->v_control, &a->v_domain,  &a->v_cidr,
-	    &a->v_target, &a->f_reason,	 &a->dns_names, &a->qtypes,    &a->ip_names,
+	    &a->by_type,  &a->protocols,    &a->targets,   &a->processes,  &a->correlations,
+	    &a->errors,	  &a->v_reason,	    &a->v_control, &a->v_domain,   &a->v_cidr,
+	    &a->v_target, &a->f_reason,	    &a->dns_names, &a->qtypes,	   &a->ip_names,
+	    &a->t_ok,	  &a->t_error,	    &a->t_end,	   &a->ip_domains, &a->dns_answer_names,
+	    &a->f_phase,  &a->name_domains,
 	};
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(tallies); i++)
 		cf_tally_free(tallies[i]);
+	for (size_t i = 0; i < CF_AGG_RECENT_QUERIES; i++)
+		free(a->recent_queries[i].qname);
 	free(a);
 }
 
@@ -329,9 +335,72 @@ static void count_sub(struct cf_tally_entry *e, const json_t *ev, const char *na
 		cf_tally_add_sub(e, s, len, 1);
 }
 
+/*
+ * Add 1 to @t under the event's remote_addr ("(none)" when it has none) and
+ * remember its remote_ip as the entry's note, unless @known (NULL: none)
+ * holds the target already with its IP: the original's views take the IP
+ * from there, and a note per entry of every per-target tally would double
+ * the aggregator's memory.
+ */
+static struct cf_tally_entry *count_target(struct cf_tally *t, const json_t *ev,
+					   const struct cf_tally *known)
+{
+	const struct cf_tally_entry *k;
+	size_t tlen, iplen;
+	const char *target = str_field(ev, "remote_addr", &tlen);
+	const char *ip = str_field(ev, "remote_ip", &iplen);
+	struct cf_tally_entry *e;
+
+	if (!target) {
+		target = CF_TALLY_NONE;
+		tlen = strlen(CF_TALLY_NONE);
+	}
+	e = cf_tally_add(t, target, tlen, 1);
+	if (!e || !ip || e->note)
+		return e;
+	k = known ? cf_tally_find(known, target, tlen) : NULL;
+	if (!k || !k->note)
+		cf_tally_set_note(e, ip, iplen);
+	return e;
+}
+
+/* Remember the query's flow_id and qname in the ring of recent queries. */
+static void remember_query(struct cf_agg *a, const json_t *ev)
+{
+	const json_t *id = json_object_get(ev, "flow_id");
+	size_t len, i = a->recent_next;
+	const char *qname = str_field(ev, "qname", &len);
+	char *copy;
+
+	if (!json_is_integer(id) || !qname)
+		return;
+	copy = strndup(qname, len);
+	if (!copy)
+		return;
+	free(a->recent_queries[i].qname);
+	a->recent_queries[i].flow_id = json_integer_value(id);
+	a->recent_queries[i].qname = copy;
+	a->recent_next = (i + 1) % CF_AGG_RECENT_QUERIES;
+}
+
+/* The qname of the recent query of @ev's flow_id, or NULL. */
+static const char *recent_qname(const struct cf_agg *a, const json_t *ev)
+{
+	const json_t *id = json_object_get(ev, "flow_id");
+
+	if (!json_is_integer(id))
+		return NULL;
+	for (size_t i = 0; i < CF_AGG_RECENT_QUERIES; i++)
+		if (a->recent_queries[i].qname &&
+		    a->recent_queries[i].flow_id == json_integer_value(id))
+			return a->recent_queries[i].qname;
+	return NULL;
+}
+
 static void add_dns_query(struct cf_agg *a, const json_t *ev)
 {
 	a->dns_queries++;
+	remember_query(a, ev);
 	count_field(&a->dns_names, ev, "qname");
 	count_field(&a->qtypes, ev, "qtype");
 }
@@ -353,6 +422,7 @@ static void add_dns_answer(struct cf_agg *a, const json_t *ev)
 		nlen = strlen(CF_TALLY_NONE);
 	}
 	name = cf_tally_add(&a->dns_names, qname, nlen, 0);
+	cf_tally_add(&a->dns_answer_names, qname, nlen, 1);
 	if (!json_is_array(ips))
 		return;
 	json_array_foreach(ips, i, ip)
@@ -375,7 +445,7 @@ static void add_dns_answer(struct cf_agg *a, const json_t *ev)
 static void add_connect_attempt(struct cf_agg *a, const json_t *ev)
 {
 	const json_t *proxy = json_object_get(ev, "via_proxy");
-	struct cf_tally_entry *t, *ipn = NULL;
+	struct cf_tally_entry *ipn = NULL;
 	size_t tlen, iplen, clen;
 	const char *target = str_field(ev, "remote_addr", &tlen);
 	const char *ip = str_field(ev, "remote_ip", &iplen);
@@ -390,9 +460,7 @@ static void add_connect_attempt(struct cf_agg *a, const json_t *ev)
 		target = CF_TALLY_NONE;
 		tlen = strlen(CF_TALLY_NONE);
 	}
-	t = cf_tally_add(&a->targets, target, tlen, 1);
-	if (t && ip && !t->note)
-		cf_tally_set_note(t, ip, iplen);
+	count_target(&a->targets, ev, NULL);
 	if (comm)
 		count_sub(cf_tally_add(&a->processes, comm, clen, 1), ev, "exe");
 	/* Attribute the attempt to the name that most recently resolved to its IP. */
@@ -417,8 +485,10 @@ static void add_connect_result(struct cf_agg *a, const json_t *ev)
 		return;
 	if (strcmp(status, "ok") == 0) {
 		a->results_ok++;
+		count_target(&a->t_ok, ev, &a->targets);
 	} else if (strcmp(status, "error") == 0) {
 		a->results_error++;
+		count_target(&a->t_error, ev, &a->targets);
 		e = count_field(&a->errors, ev, "error");
 		count_sub(e, ev, "remote_addr");
 	}
@@ -426,7 +496,31 @@ static void add_connect_result(struct cf_agg *a, const json_t *ev)
 
 static void add_policy_violation(struct cf_agg *a, const json_t *ev)
 {
+	size_t dlen, iplen, plen;
+	const char *domain = nonempty_field(ev, "matched_domain", &dlen);
+	const char *ip = str_field(ev, "remote_ip", &iplen);
+	const char *proto = str_field(ev, "protocol", &plen);
+
 	a->violations++;
+	/*
+	 * The original correlates blocked domains to targets and DNS names by
+	 * IP. A denied DNS query's remote is the resolver, not a destination:
+	 * it would tie the domain to the resolver's address.
+	 */
+	if (domain && ip && !(proto && strcmp(proto, "dns") == 0)) {
+		struct cf_tally_entry *e = cf_tally_add(&a->ip_domains, ip, iplen, 1);
+
+		if (e)
+			cf_tally_add_sub(e, domain, dlen, 1);
+	} else if (domain) {
+		/* A denied DNS exchange: its domain goes with the name asked for. */
+		const char *qname = recent_qname(a, ev);
+		struct cf_tally_entry *e =
+		    qname ? cf_tally_add(&a->name_domains, qname, strlen(qname), 1) : NULL;
+
+		if (e)
+			cf_tally_add_sub(e, domain, dlen, 1);
+	}
 	count_field(&a->v_reason, ev, "reason_code");
 	count_field(&a->v_control, ev, "control");
 	count_optional(&a->v_domain, ev, "matched_domain");
@@ -437,6 +531,7 @@ static void add_policy_violation(struct cf_agg *a, const json_t *ev)
 static void add_flow_end(struct cf_agg *a, const json_t *ev)
 {
 	a->flows_ended++;
+	count_target(&a->t_end, ev, &a->targets);
 	a->bytes_sent = sat_add(a->bytes_sent, uint_field(ev, "bytes_sent"));
 	a->bytes_received = sat_add(a->bytes_received, uint_field(ev, "bytes_received"));
 }
@@ -455,6 +550,7 @@ static void add_runtime_failure(struct cf_agg *a, const json_t *ev)
 	const char *phase = str_field(ev, "phase", &plen);
 
 	a->failures++;
+	count_field(&a->f_phase, ev, "phase");
 	e = count_field(&a->f_reason, ev, "reason_code");
 	if (!e)
 		return;

@@ -83,6 +83,9 @@ int cf_tally_rank(const struct cf_tally *t, struct cf_rank **out, size_t *n);
 /* cf_tally_distinct() - Number of lines cf_tally_rank() would return. */
 size_t cf_tally_distinct(const struct cf_tally *t);
 
+/* How many recent DNS queries a denial of one of them is looked up among. */
+#define CF_AGG_RECENT_QUERIES 256u
+
 /* What the aggregator knows after some events. Read it; change it only with cf_agg_add(). */
 struct cf_agg {
 	uint64_t events;	 /* events of a known type */
@@ -116,6 +119,20 @@ struct cf_agg {
 	struct cf_tally dns_names; /* qname (queries); sub: answer IPs */
 	struct cf_tally qtypes;
 	struct cf_tally ip_names; /* answer IP; sub: names; note: the latest name */
+
+	/* For the original's per-target and DNS-policy views (compat.c). */
+	struct cf_tally t_ok, t_error; /* remote_addr of ok / error results; note: remote_ip */
+	struct cf_tally t_end;	       /* remote_addr of ended flows; note: remote_ip */
+	struct cf_tally ip_domains;    /* remote_ip of violations with a matched_domain; sub: it */
+	struct cf_tally dns_answer_names; /* qname of dns_answer */
+	struct cf_tally f_phase;	  /* runtime_failure phase */
+	struct cf_tally name_domains;	  /* qname of a denied DNS exchange; sub: matched_domain */
+	/* The latest DNS queries (flow_id, qname), to name the query a DNS denial is about. */
+	struct {
+		int64_t flow_id;
+		char *qname; /* NULL: unused */
+	} recent_queries[CF_AGG_RECENT_QUERIES];
+	size_t recent_next;
 };
 
 /* How cf_agg_add() took an event. */

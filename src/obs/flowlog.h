@@ -152,6 +152,11 @@ struct cf_run_info {
 	const char *const *controls; /* NULL-terminated, e.g. "--dns 198.51.100.54"; NULL: none */
 	const char *const *captures; /* NULL-terminated paths written; NULL: none */
 	const char *flow_log;	     /* NULL: none */
+	/* The capture as the original's summary names it (docs/summary-schema.md). */
+	const char *capture_requested; /* --capture-point: "child", ..., "both"; NULL: no capture */
+	const char *capture_effective; /* the views written: "child+egress" for "both" */
+	const char *capture_child;     /* the child view's file, NULL: none */
+	const char *capture_egress;    /* the egress (or wire-egress) view's file, NULL: none */
 };
 
 /*

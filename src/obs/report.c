@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "obs/agg.h"
+#include "obs/compat.h"
 #include "obs/render.h"
 #include "obs/report.h"
 #include "obs/text.h"
@@ -27,7 +28,7 @@ _Static_assert(CF_REPORT_TEXT == CF_FORMAT_TEXT && CF_REPORT_JSON == CF_FORMAT_J
 		   CF_REPORT_MARKDOWN == CF_FORMAT_MARKDOWN,
 	       "report formats follow enum cf_format");
 
-#define REPORT_SCHEMA_VERSION 1
+#define REPORT_SCHEMA_VERSION 2
 #define READ_CHUNK ((size_t)64 * 1024)
 #define REPORT_TOP 10	    /* entries per ranked list in text and Markdown */
 #define REPORT_SUB_TOP 5    /* sub-entries per entry in text and Markdown */
@@ -522,26 +523,71 @@ static json_t *limits_json(void)
 	return o;
 }
 
+/* The original's top-level fields (docs/report-schema.md, "Fields of the original"). */
+static int original_json(json_t *j, const struct report *rep, const struct cf_compat_view *v)
+{
+	const struct cf_agg *a = rep->agg;
+	const struct {
+		const char *map, *sorted;
+		const struct cf_tally *t;
+	} maps[] = {
+	    {"protocols", "sorted_protocols", &a->protocols},
+	    {"policy_violations", "sorted_policy_violations", &a->v_reason},
+	    {"policy_controls", "sorted_policy_controls", &a->v_control},
+	    {"policy_matched_domains", "sorted_policy_matched_domains", &a->v_domain},
+	    {"connect_errors", "sorted_connect_errors", &a->errors},
+	    {"runtime_failures", "sorted_runtime_failures", &a->f_reason},
+	    {"runtime_failure_phases", "sorted_runtime_failure_phases", &a->f_phase},
+	};
+	json_t *versions = json_array();
+	int r = 0;
+
+	/* Every event counted was read as version 1 (others are malformed lines). */
+	if (versions && a->events + a->unknown_events)
+		r |= json_array_append_new(versions, json_integer(1));
+	r |= cf_obj_set(j, "flow_log", cf_json_string_sane(rep->name));
+	r |= cf_obj_set(j, "schema_versions", versions);
+	r |= cf_obj_set(j, "event_counts", cf_compat_event_counts(a));
+	r |= cf_obj_set(j, "top_dns_names", cf_compat_names(a, v, REPORT_JSON_TOP, 0));
+	r |= cf_obj_set(j, "dns_target_correlations",
+			cf_compat_names(a, v, REPORT_JSON_TOP, CF_COMPAT_NAME_TARGETS));
+	r |= cf_obj_set(j, "dns_policy_correlations",
+			cf_compat_names(a, v, REPORT_JSON_TOP,
+					CF_COMPAT_NAME_TARGETS | CF_COMPAT_NAME_DOMAINS));
+	r |= cf_obj_set(j, "dns_policy_rows", cf_compat_dns_policy_rows(a, v, REPORT_JSON_TOP));
+	r |= cf_obj_set(j, "proxy_usage", cf_compat_proxy_usage(a));
+	for (size_t i = 0; i < CF_ARRAY_SIZE(maps); i++) {
+		r |= cf_obj_set(j, maps[i].map, cf_compat_map(maps[i].t));
+		r |= cf_obj_set(j, maps[i].sorted, cf_compat_ranked(a, maps[i].t, 0));
+	}
+	r |= cf_obj_set(j, "top_connection_targets", cf_compat_targets(a, v, REPORT_JSON_TOP));
+	return r ? -ENOMEM : 0;
+}
+
 static int render_json(const struct report *rep, FILE *f)
 {
 	const struct cf_agg *a = rep->agg;
-	const struct cf_list_spec plain_json = {.limit = REPORT_JSON_TOP};
 	const struct cf_list_spec corr = {.limit = REPORT_JSON_TOP, .sub_name = "targets"};
 	const struct cf_list_spec procs = {.limit = REPORT_JSON_TOP, .sub_name = "exe"};
-	json_t *j = json_object();
-	int r = 0;
+	struct cf_compat_view v;
+	json_t *j;
+	int r;
 
+	if (cf_compat_view_build(a, &v) < 0)
+		return -ENOMEM;
+	j = json_object();
+	r = original_json(j, rep, &v);
+	cf_compat_view_free(&v);
 	r |= cf_obj_set(j, "schema_version", json_integer(REPORT_SCHEMA_VERSION));
 	r |= cf_obj_set(j, "source", cf_json_string_sane(rep->name));
 	r |= cf_obj_set(j, "lines", lines_json(&rep->st));
 	r |= cf_obj_set(j, "time", time_json(a));
 	r |= cf_obj_set(j, "events", cf_json_events(a));
-	r |= cf_obj_set(j, "protocols", cf_list_json(a, &a->protocols, &plain_json));
 	r |= cf_obj_set(j, "connections", cf_json_connections(a));
 	r |= cf_obj_set(j, "traffic", traffic_json(a));
 	r |= cf_obj_set(j, "violations", cf_json_violations(a, REPORT_JSON_TOP, true));
-	r |= cf_obj_set(j, "connect_errors", cf_json_connect_errors(a, REPORT_JSON_TOP));
-	r |= cf_obj_set(j, "runtime_failures", cf_json_runtime_failures(a, REPORT_JSON_TOP));
+	r |= cf_obj_set(j, "connect_error_details", cf_json_connect_errors(a, REPORT_JSON_TOP));
+	r |= cf_obj_set(j, "runtime_failure_details", cf_json_runtime_failures(a, REPORT_JSON_TOP));
 	r |= cf_obj_set(j, "dns", dns_json(a));
 	r |= cf_obj_set(j, "correlations", cf_list_json(a, &a->correlations, &corr));
 	r |= cf_obj_set(j, "top_targets", cf_json_top_targets(a, REPORT_JSON_TOP));

@@ -10,11 +10,13 @@
 #include <string.h>
 
 #include "obs/agg.h"
+#include "obs/compat.h"
 #include "obs/flowlog.h"
 #include "obs/render.h"
 #include "obs/text.h"
+#include "util/cleanup.h"
 
-#define SUMMARY_SCHEMA_VERSION 1
+#define SUMMARY_SCHEMA_VERSION 2
 #define SUMMARY_TOP 5	    /* entries per ranked list in text */
 #define SUMMARY_SUB_TOP 3   /* names per target, targets per error in text */
 #define SUMMARY_JSON_TOP 20 /* entries per ranked list in JSON */
@@ -33,8 +35,11 @@ static bool shell_safe(const char *s)
 	return true;
 }
 
-/* Print @argv as a shell would need it typed (single quotes where needed), escaped. */
-static void print_command(FILE *f, char *const *argv)
+/*
+ * Print @argv as a shell would need it typed (single quotes where needed);
+ * for a terminal (@escape) with control characters escaped, as they are.
+ */
+static void print_command(FILE *f, char *const *argv, bool escape)
 {
 	if (!argv || !argv[0]) {
 		fputs("none", f);
@@ -51,10 +56,16 @@ static void print_command(FILE *f, char *const *argv)
 		}
 		fputc('\'', f);
 		for (const char *q; (q = strchr(s, '\'')); s = q + 1) {
-			cf_fput_escaped(f, s, (size_t)(q - s), CF_ESCAPE_TEXT);
+			if (escape)
+				cf_fput_escaped(f, s, (size_t)(q - s), CF_ESCAPE_TEXT);
+			else
+				fwrite(s, 1, (size_t)(q - s), f);
 			fputs("'\\''", f);
 		}
-		cf_fput_escaped(f, s, strlen(s), CF_ESCAPE_TEXT);
+		if (escape)
+			cf_fput_escaped(f, s, strlen(s), CF_ESCAPE_TEXT);
+		else
+			fputs(s, f);
 		fputc('\'', f);
 	}
 }
@@ -107,7 +118,7 @@ static int print_text(const struct cf_obs *o, const struct cf_agg *a, const stru
 	fputs("childflow summary\n  backend            ", f);
 	print_strv(f, (const char *const[]){run->backend, NULL}, "");
 	fputs("\n  command            ", f);
-	print_command(f, run->command);
+	print_command(f, run->command, true);
 	fprintf(f, "\n  exit code          %d\n  controls           ", run->exit_code);
 	print_strv(f, run->controls, ", ");
 	fputs("\n  captures           ", f);
@@ -156,6 +167,93 @@ static json_t *strv_json(const char *const *v)
 	return arr;
 }
 
+/* The command as one shell-quoted string (the original's "command"); "" for none. */
+static json_t *command_json(char *const *argv)
+{
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	FILE *m;
+
+	if (!argv || !argv[0])
+		return json_string("");
+	m = open_memstream(&buf, &len);
+	if (!m)
+		return NULL;
+	print_command(m, argv, false);
+	if (fclose(m) != 0 || !buf)
+		return NULL;
+	return cf_json_stringn_sane(buf, len);
+}
+
+static json_t *string_or_null(const char *s)
+{
+	return s ? cf_json_string_sane(s) : json_null();
+}
+
+/* The original's "capture" object. */
+static json_t *capture_json(const struct cf_run_info *run)
+{
+	bool on = run->capture_requested != NULL;
+	bool both = on && strcmp(run->capture_requested, "both") == 0;
+	const char *single = run->capture_child ? run->capture_child : run->capture_egress;
+	json_t *o = json_object();
+	int r = 0;
+
+	r |= cf_obj_set(o, "status", json_string(on ? "enabled" : "disabled"));
+	r |= cf_obj_set(o, "requested", string_or_null(run->capture_requested));
+	r |= cf_obj_set(o, "effective", string_or_null(run->capture_effective));
+	r |= cf_obj_set(o, "output", string_or_null(on && !both ? single : NULL));
+	r |= cf_obj_set(o, "child_output", string_or_null(both ? run->capture_child : NULL));
+	r |= cf_obj_set(o, "egress_output", string_or_null(both ? run->capture_egress : NULL));
+	if (r) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/*
+ * The original's "flow_log" object. Its aggregates are filled whatever the
+ * status: the summary counts the run's events whether or not they were
+ * written (docs/summary-schema.md).
+ */
+static json_t *original_flow_log_json(const struct cf_obs *o, const struct cf_agg *a,
+				      const struct cf_run_info *run)
+{
+	const char *status = !run->flow_log		? "disabled"
+			     : cf_obs_flow_log_error(o) ? "unavailable"
+							: "available";
+	struct cf_compat_view v;
+	json_t *j;
+	int r = 0;
+
+	if (cf_compat_view_build(a, &v) < 0)
+		return NULL;
+	j = json_object();
+	r |= cf_obj_set(j, "status", json_string(status));
+	r |= cf_obj_set(j, "path", string_or_null(run->flow_log));
+	r |= cf_obj_set(j, "event_counts", cf_compat_event_counts(a));
+	r |= cf_obj_set(j, "top_dns_name", cf_compat_top_dns_name(a, &v));
+	r |= cf_obj_set(j, "dns_policy_rows", cf_compat_dns_policy_rows(a, &v, SUMMARY_JSON_TOP));
+	r |= cf_obj_set(j, "top_dns_policy_correlation", cf_compat_top_dns_policy(a, &v));
+	r |= cf_obj_set(j, "top_target", cf_compat_top_target(a, &v));
+	r |=
+	    cf_obj_set(j, "policy_violations", cf_compat_ranked(a, &a->v_reason, SUMMARY_JSON_TOP));
+	r |= cf_obj_set(j, "policy_controls", cf_compat_ranked(a, &a->v_control, SUMMARY_JSON_TOP));
+	r |= cf_obj_set(j, "policy_matched_domains",
+			cf_compat_ranked(a, &a->v_domain, SUMMARY_JSON_TOP));
+	r |= cf_obj_set(j, "connect_errors", cf_compat_ranked(a, &a->errors, SUMMARY_JSON_TOP));
+	r |= cf_obj_set(j, "runtime_failures", cf_compat_ranked(a, &a->f_reason, SUMMARY_JSON_TOP));
+	r |= cf_obj_set(j, "runtime_failure_phases",
+			cf_compat_ranked(a, &a->f_phase, SUMMARY_JSON_TOP));
+	cf_compat_view_free(&v);
+	if (r) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
 static json_t *summary_json(const struct cf_obs *o, const struct cf_agg *a,
 			    const struct cf_run_info *run)
 {
@@ -163,13 +261,17 @@ static json_t *summary_json(const struct cf_obs *o, const struct cf_agg *a,
 	int err = cf_obs_flow_log_error(o);
 	int r = 0;
 
-	r |= cf_obj_set(j, "schema_version", json_integer(SUMMARY_SCHEMA_VERSION));
+	/* The original's fields first (docs/summary-schema.md), then ours. */
 	r |= cf_obj_set(j, "backend", cf_json_string_sane(run->backend));
-	r |= cf_obj_set(j, "command", strv_json((const char *const *)run->command));
+	r |= cf_obj_set(j, "command", command_json(run->command));
 	r |= cf_obj_set(j, "exit_code", json_integer(run->exit_code));
+	r |= cf_obj_set(j, "sandbox_controls", strv_json(run->controls));
+	r |= cf_obj_set(j, "capture", capture_json(run));
+	r |= cf_obj_set(j, "flow_log", original_flow_log_json(o, a, run));
+	r |= cf_obj_set(j, "schema_version", json_integer(SUMMARY_SCHEMA_VERSION));
+	r |= cf_obj_set(j, "argv", strv_json((const char *const *)run->command));
 	r |= cf_obj_set(j, "controls", strv_json(run->controls));
 	r |= cf_obj_set(j, "captures", strv_json(run->captures));
-	r |= cf_obj_set(j, "flow_log", cf_json_string_sane(run->flow_log));
 	r |= cf_obj_set(j, "flow_log_error", err ? json_string(strerror(-err)) : json_null());
 	r |= cf_obj_set(j, "dropped_events", cf_json_u64(cf_obs_dropped_events(o)));
 	r |= cf_obj_set(j, "events", cf_json_events(a));

@@ -19,6 +19,7 @@ import re
 
 import pytest
 
+import original_shapes
 import topology
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -50,6 +51,7 @@ def validate(report):
     import jsonschema
 
     jsonschema.validate(report, documented_schema())
+    original_shapes.validate_doctor(report)  # and every field of the original's report
     # What the schema cannot say: the exit status goes with the verdict,
     # and a hint is given exactly for the checks that need one.
     assert report["exit_status"] == VERDICT_EXIT[report["status"]], report

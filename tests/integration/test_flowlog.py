@@ -303,12 +303,12 @@ def test_json_summary_is_the_last_stderr_line_and_counts_match_the_log(rich):
     lines = rich.res.err.strip().splitlines()
     summary = json.loads(lines[-1])
     ev = rich.events
-    assert summary["schema_version"] == 1
+    assert summary["schema_version"] == 2
     assert summary["backend"] == "rootless-internal"
     assert summary["exit_code"] == 0
-    assert summary["flow_log"] == rich.log and summary["flow_log_error"] is None
+    assert summary["flow_log"]["path"] == rich.log and summary["flow_log_error"] is None
     assert summary["dropped_events"] == 0
-    assert summary["command"][:2] == ["sh", "-c"]
+    assert summary["argv"][:2] == ["sh", "-c"]
     assert f"--deny-cidr {B4}/32" in summary["controls"], summary["controls"]
     assert summary["events"]["total"] == len(ev)
     counts = collections.Counter(e["event"] for e in ev)
@@ -393,7 +393,7 @@ def test_json_summary_of_a_run_killed_by_a_signal_with_a_capture(childflow, user
     assert summary["exit_code"] == 143, summary
     assert summary["captures"] == [out], summary
     assert summary["controls"] == ["--offline"], summary
-    assert summary["flow_log"] is None and summary["events"]["total"] == 0, summary
+    assert summary["flow_log"]["path"] is None and summary["events"]["total"] == 0, summary
 
 
 # --- --report on the produced log ------------------------------------------------------------
@@ -444,7 +444,7 @@ def test_json_report_counts_match_the_log_and_the_summary(childflow, rich):
     rep = json.loads(res.out)
     ev = rich.events
     n = len(ev)
-    assert rep["schema_version"] == 1 and rep["source"] == rich.log
+    assert rep["schema_version"] == 2 and rep["source"] == rich.log
     assert rep["lines"] == {"total": n, "events": n, "unknown_events": 0, "malformed": 0,
                             "blank": 0}
     assert rep["time"]["first_ts_ms"] == min(e["ts_ms"] for e in ev)
@@ -461,14 +461,14 @@ def test_json_report_counts_match_the_log_and_the_summary(childflow, rich):
     assert rep["dns"]["synthetic_empty"] == sum(
         a["mode"] == "synthetic_empty" for a in F.of_type(ev, "dns_answer"))
     protocols = collections.Counter(e["protocol"] for e in ev if "protocol" in e)
-    assert {x["key"]: x["count"] for x in rep["protocols"]} == dict(protocols)
+    assert {x["key"]: x["count"] for x in rep["sorted_protocols"]} == dict(protocols)
     summary = json.loads(rich.res.err.strip().splitlines()[-1])
     assert rep["connections"] == summary["connections"]
     assert rep["violations"]["total"] == summary["violations"]["total"]
     assert rep["violations"]["by_reason_code"] == summary["violations"]["by_reason_code"]
-    assert rep["connect_errors"]["total"] == summary["connect_errors"]["total"]
+    assert rep["connect_error_details"]["total"] == summary["connect_errors"]["total"]
     assert [t["key"] for t in rep["top_targets"]] == [t["key"] for t in summary["top_targets"]]
-    for lst in (rep["events"]["by_type"], rep["protocols"], rep["top_targets"],
+    for lst in (rep["events"]["by_type"], rep["sorted_protocols"], rep["top_targets"],
                 rep["dns"]["top_names"], rep["correlations"]):
         assert ranked_ok(lst), lst
     corr = {c["key"]: [t["key"] for t in c["targets"]] for c in rep["correlations"]}

@@ -128,8 +128,8 @@ def test_proxy_flow_log_example_runs_its_command_and_logs_beside_the_profile(top
     assert res.rc == 0, str(res)
     assert res.out == T.ORIGIN_BODY, str(res)          # the profile's command
     summary = json.loads(res.err.strip().splitlines()[-1])
-    assert summary["flow_log"] == log, summary
-    assert summary["command"] == ["curl", "-sS", f"http://{T.ORIGIN_NAME}/"], summary
+    assert summary["flow_log"]["path"] == log, summary
+    assert summary["argv"] == ["curl", "-sS", f"http://{T.ORIGIN_NAME}/"], summary
     events = F.read_flowlog(log)
     assert [e["remote_addr"] for e in F.of_type(events, "connect_attempt")] in (
         [f"{O4}:80"], [f"[{O6}]:80"]), events
@@ -141,7 +141,7 @@ def test_command_after_dashdash_replaces_the_profiles_command(topo, childflow, u
     assert res.rc == 0, str(res)
     assert res.out == "replaced\n", str(res)
     summary = json.loads(res.err.strip().splitlines()[-1])
-    assert summary["command"] == ["echo", "replaced"], summary
+    assert summary["argv"] == ["echo", "replaced"], summary
     assert F.read_flowlog(os.path.join(userdir, "proxy-flow-log.jsonl")) == []
 
 
@@ -200,7 +200,7 @@ def test_extends_chain_resolves_relative_paths_against_each_profiles_directory(
     # mid's deny_cidrs replaced base's: origin is reachable, origin-b is not
     assert lines[1:] == ["connected", F.DENIED_ERRNO_V4], str(res)
     summary = json.loads(res.err.strip().splitlines()[-1])     # base summary, mid format
-    log = summary["flow_log"]
+    log = summary["flow_log"]["path"]
     assert os.path.realpath(log) == os.path.join(conf, "logs", "base.jsonl"), log
     assert os.path.isabs(log)
     assert F.violation_reasons(F.read_flowlog(log)) == [("tcp", B4, "deny_cidr", "--deny-cidr")]

@@ -854,30 +854,57 @@ static const char summary_text[] =
     "    dns_upstream_timeout  1  [run]  no reply from 192.0.2.53:53 (1)\n";
 
 static const char summary_json[] =
-    "{\"schema_version\":1,\"backend\":\"rootless-internal\","
-    "\"command\":[\"curl\",\"-sS\",\"https://example.com/a b\",\"it's\"],\"exit_code\":7,"
-    "\"controls\":[\"--proxy http://192.0.2.8:3128\",\"--block-metadata\","
-    "\"--deny-domain tracker.example\"],\"captures\":[\"/tmp/run.pcapng\"],"
-    "\"flow_log\":null,\"flow_log_error\":null,\"dropped_events\":0,"
-    "\"events\":{\"total\":14,\"by_type\":[{\"key\":\"connect_attempt\",\"count\":4},"
-    "{\"key\":\"connect_result\",\"count\":4},{\"key\":\"policy_violation\",\"count\":2},"
-    "{\"key\":\"dns_answer\",\"count\":1},{\"key\":\"dns_query\",\"count\":1},"
-    "{\"key\":\"flow_end\",\"count\":1},{\"key\":\"runtime_failure\",\"count\":1}]},"
-    "\"connections\":{\"attempts\":4,\"via_proxy\":3,\"direct\":1,\"ok\":2,\"error\":2},"
-    "\"top_targets\":[{\"key\":\"198.51.100.7:443\",\"count\":2,\"names\":[{\"key\":"
-    "\"example.com\",\"count\":1}]},{\"key\":\"203.0.113.9:8080\",\"count\":1,\"names\":[]},"
-    "{\"key\":\"[2001:db8::7]:443\",\"count\":1,\"names\":[{\"key\":\"example.com\","
-    "\"count\":1}]}],"
-    "\"violations\":{\"total\":2,\"by_reason_code\":[{\"key\":\"deny_domain\",\"count\":1},"
-    "{\"key\":\"metadata\",\"count\":1}],\"by_control\":[{\"key\":\"--block-metadata\","
-    "\"count\":1},{\"key\":\"--deny-domain\",\"count\":1}],\"by_matched_domain\":[{\"key\":"
-    "\"tracker.example\",\"count\":1}]},"
-    "\"connect_errors\":{\"total\":2,\"by_error\":[{\"key\":\"connection refused\",\"count\":1,"
-    "\"targets\":[{\"key\":\"203.0.113.9:8080\",\"count\":1}]},{\"key\":\"proxy: 502 Bad "
-    "Gateway\",\"count\":1,\"targets\":[{\"key\":\"[2001:db8::7]:443\",\"count\":1}]}]},"
-    "\"runtime_failures\":{\"total\":1,\"by_reason_code\":[{\"key\":\"dns_upstream_timeout\","
-    "\"count\":1,\"phase\":\"run\",\"details\":[{\"key\":\"no reply from 192.0.2.53:53\","
-    "\"count\":1}]}]}}\n";
+    "{\"backend\":\"rootless-internal\",\"command\":\"curl -sS 'https://example.com/a b' 'it'"
+    "\\\\''s'\",\"exit_code\":7,\"sandbox_controls\":[\"--proxy http://192.0.2.8:3128\",\"--b"
+    "lock-metadata\",\"--deny-domain tracker.example\"],\"capture\":{\"status\":\"enabled\","
+    "\"requested\":\"child\",\"effective\":\"child\",\"output\":\"/tmp/run.pcapng\",\"child_o"
+    "utput\":null,\"egress_output\":null},\"flow_log\":{\"status\":\"disabled\",\"path\":null"
+    ",\"event_counts\":{\"total\":14,\"dns_query\":1,\"dns_answer\":1,\"connect_attempt\":4,"
+    "\"connect_result\":4,\"policy_violation\":2,\"flow_end\":1,\"runtime_failure\":1,\"unkno"
+    "wn_event\":0,\"datagram_flow_start\":0,\"datagram_flow_end\":0},\"top_dns_name\":{\"qnam"
+    "e\":\"example.com\",\"queries\":1,\"answers\":1,\"answer_ips\":[\"198.51.100.7\",\"2001:"
+    "db8::7\"],\"targets\":[{\"target\":\"198.51.100.7:443\",\"connect_attempts\":2,\"connect"
+    "_ok\":2,\"connect_error\":0,\"flow_end\":1,\"matched_domains\":[]},{\"target\":\"[2001:d"
+    "b8::7]:443\",\"connect_attempts\":1,\"connect_ok\":0,\"connect_error\":1,\"flow_end\":0,"
+    "\"matched_domains\":[]}]},\"dns_policy_rows\":[{\"qname\":\"example.com\",\"queries\":1,"
+    "\"answers\":1,\"answer_ips\":[\"198.51.100.7\",\"2001:db8::7\"],\"target\":\"198.51.100."
+    "7:443\",\"target_ip\":\"198.51.100.7\",\"connect_attempts\":2,\"connect_ok\":2,\"connect"
+    "_error\":0,\"flow_end\":1,\"matched_domains\":[]},{\"qname\":\"example.com\",\"queries\""
+    ":1,\"answers\":1,\"answer_ips\":[\"198.51.100.7\",\"2001:db8::7\"],\"target\":\"[2001:db"
+    "8::7]:443\",\"target_ip\":\"2001:db8::7\",\"connect_attempts\":1,\"connect_ok\":0,\"conn"
+    "ect_error\":1,\"flow_end\":0,\"matched_domains\":[]}],\"top_dns_policy_correlation\":{\""
+    "qname\":\"example.com\",\"queries\":1,\"answers\":1,\"answer_ips\":[\"198.51.100.7\",\"2"
+    "001:db8::7\"],\"matched_domains\":[],\"targets\":[{\"target\":\"198.51.100.7:443\",\"con"
+    "nect_attempts\":2,\"connect_ok\":2,\"connect_error\":0,\"flow_end\":1,\"matched_domains"
+    "\":[]},{\"target\":\"[2001:db8::7]:443\",\"connect_attempts\":1,\"connect_ok\":0,\"conne"
+    "ct_error\":1,\"flow_end\":0,\"matched_domains\":[]}]},\"top_target\":{\"target\":\"198.5"
+    "1.100.7:443\",\"connect_attempts\":2,\"connect_ok\":2,\"connect_error\":0,\"flow_end\":1"
+    ",\"dns_names\":[\"example.com\"],\"matched_domains\":[]},\"policy_violations\":[{\"key\""
+    ":\"deny_domain\",\"count\":1},{\"key\":\"metadata\",\"count\":1}],\"policy_controls\":[{"
+    "\"key\":\"--block-metadata\",\"count\":1},{\"key\":\"--deny-domain\",\"count\":1}],\"pol"
+    "icy_matched_domains\":[{\"key\":\"tracker.example\",\"count\":1}],\"connect_errors\":[{"
+    "\"key\":\"connection refused\",\"count\":1},{\"key\":\"proxy: 502 Bad Gateway\",\"count"
+    "\":1}],\"runtime_failures\":[{\"key\":\"dns_upstream_timeout\",\"count\":1}],\"runtime_f"
+    "ailure_phases\":[{\"key\":\"run\",\"count\":1}]},\"schema_version\":2,\"argv\":[\"curl\""
+    ",\"-sS\",\"https://example.com/a b\",\"it's\"],\"controls\":[\"--proxy http://192.0.2.8:"
+    "3128\",\"--block-metadata\",\"--deny-domain tracker.example\"],\"captures\":[\"/tmp/run."
+    "pcapng\"],\"flow_log_error\":null,\"dropped_events\":0,\"events\":{\"total\":14,\"by_typ"
+    "e\":[{\"key\":\"connect_attempt\",\"count\":4},{\"key\":\"connect_result\",\"count\":4},"
+    "{\"key\":\"policy_violation\",\"count\":2},{\"key\":\"dns_answer\",\"count\":1},{\"key\""
+    ":\"dns_query\",\"count\":1},{\"key\":\"flow_end\",\"count\":1},{\"key\":\"runtime_failur"
+    "e\",\"count\":1}]},\"connections\":{\"attempts\":4,\"via_proxy\":3,\"direct\":1,\"ok\":2"
+    ",\"error\":2},\"top_targets\":[{\"key\":\"198.51.100.7:443\",\"count\":2,\"names\":[{\"k"
+    "ey\":\"example.com\",\"count\":1}]},{\"key\":\"203.0.113.9:8080\",\"count\":1,\"names\":"
+    "[]},{\"key\":\"[2001:db8::7]:443\",\"count\":1,\"names\":[{\"key\":\"example.com\",\"cou"
+    "nt\":1}]}],\"violations\":{\"total\":2,\"by_reason_code\":[{\"key\":\"deny_domain\",\"co"
+    "unt\":1},{\"key\":\"metadata\",\"count\":1}],\"by_control\":[{\"key\":\"--block-metadata"
+    "\",\"count\":1},{\"key\":\"--deny-domain\",\"count\":1}],\"by_matched_domain\":[{\"key\""
+    ":\"tracker.example\",\"count\":1}]},\"connect_errors\":{\"total\":2,\"by_error\":[{\"key"
+    "\":\"connection refused\",\"count\":1,\"targets\":[{\"key\":\"203.0.113.9:8080\",\"count"
+    "\":1}]},{\"key\":\"proxy: 502 Bad Gateway\",\"count\":1,\"targets\":[{\"key\":\"[2001:db"
+    "8::7]:443\",\"count\":1}]}]},\"runtime_failures\":{\"total\":1,\"by_reason_code\":[{\"ke"
+    "y\":\"dns_upstream_timeout\",\"count\":1,\"phase\":\"run\",\"details\":[{\"key\":\"no re"
+    "ply from 192.0.2.53:53\",\"count\":1}]}]}}\n";
 
 static char *summary_of(const struct cf_obs *o, const struct cf_run_info *run, bool json)
 {
@@ -916,7 +943,10 @@ static void summary_json_of_a_fixed_run_is_one_line(void **state)
 				  .command = command,
 				  .exit_code = 7,
 				  .controls = controls,
-				  .captures = captures};
+				  .captures = captures,
+				  .capture_requested = "child",
+				  .capture_effective = "child",
+				  .capture_child = "/tmp/run.pcapng"};
 	struct cf_obs *o;
 	json_error_t err;
 	json_t *j;
@@ -965,11 +995,11 @@ static void summary_without_events_or_obs(void **state)
 	assert_non_null(strstr(text, "  policy violations  0\n  connect errors     0\n"));
 	free(text);
 	text = summary_of(NULL, &run, true);
-	assert_non_null(strstr(text, "\"command\":[],"));
+	assert_non_null(strstr(text, "\"command\":\"\",") && strstr(text, "\"argv\":[],"));
 	assert_non_null(strstr(text, "\"events\":{\"total\":0,\"by_type\":[]}"));
 	free(text);
 	text = summary_of(NULL, NULL, true);
-	assert_non_null(strstr(text, "\"backend\":null,\"command\":[],\"exit_code\":0,"));
+	assert_non_null(strstr(text, "\"backend\":null,\"command\":\"\",\"exit_code\":0,"));
 	free(text);
 }
 

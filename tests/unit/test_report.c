@@ -147,6 +147,107 @@ static const char *EV_ATTEMPT =
     "\"protocol\":\"tcp\",\"remote_addr\":\"198.51.100.7:443\",\"remote_ip\":\"198.51.100.7\","
     "\"remote_port\":443,\"via_proxy\":true,\"pid\":null,\"comm\":null,\"exe\":null}";
 
+/* A member of @j by a path of object keys (NULL-terminated), or NULL. */
+static json_t *at(json_t *j, ...)
+{
+	va_list ap;
+	const char *k;
+
+	va_start(ap, j);
+	while (j && (k = va_arg(ap, const char *)))
+		j = json_object_get(j, k);
+	va_end(ap);
+	return j;
+}
+
+static void expect_json(json_t *got, const char *want_text)
+{
+	json_error_t jerr;
+	json_t *want = json_loads(want_text, 0, &jerr);
+	char *g;
+
+	if (!want)
+		fail_msg("expected JSON does not parse: %s: %s", want_text, jerr.text);
+	if (!json_equal(got, want)) {
+		g = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+		print_message("got:  %s\nwant: %s\n", g ? g : "(null)", want_text);
+		free(g);
+		json_decref(want);
+		fail_msg("JSON differs");
+	}
+	json_decref(want);
+}
+
+/* The original's per-target counts take UDP/ICMP flows too, and blocked domains go with IPs and
+ * names. */
+static void original_targets_and_dns_policy_views(void **state)
+{
+	static const char log[] =
+	    "{\"event\":\"dns_query\",\"flow_id\":1,\"qname\":\"a.example\",\"qtype\":\"A\"}\n"
+	    "{\"event\":\"dns_answer\",\"flow_id\":1,\"qname\":\"a.example\","
+	    "\"answer_ips\":[\"192.0.2.1\"]}\n"
+	    "{\"event\":\"dns_query\",\"flow_id\":2,\"qname\":\"t.bad.example\",\"qtype\":\"A\"}\n"
+	    "{\"event\":\"policy_violation\",\"flow_id\":2,\"protocol\":\"dns\","
+	    "\"remote_ip\":\"10.0.2.3\",\"reason_code\":\"deny_domain\",\"control\":\"--deny-"
+	    "domain\","
+	    "\"matched_domain\":\"bad.example\"}\n"
+	    "{\"event\":\"connect_attempt\",\"flow_id\":3,\"remote_addr\":\"192.0.2.1:80\","
+	    "\"remote_ip\":\"192.0.2.1\",\"via_proxy\":false}\n"
+	    "{\"event\":\"connect_result\",\"flow_id\":3,\"remote_addr\":\"192.0.2.1:80\","
+	    "\"remote_ip\":\"192.0.2.1\",\"status\":\"ok\",\"error\":null}\n"
+	    "{\"event\":\"flow_end\",\"flow_id\":3,\"remote_addr\":\"192.0.2.1:80\","
+	    "\"remote_ip\":\"192.0.2.1\"}\n"
+	    "{\"event\":\"datagram_flow_start\",\"flow_id\":4,\"protocol\":\"udp\","
+	    "\"remote_addr\":\"192.0.2.1:53\",\"remote_ip\":\"192.0.2.1\",\"via_proxy\":false,"
+	    "\"status\":\"error\",\"error\":\"Network is unreachable\"}\n"
+	    "{\"event\":\"datagram_flow_end\",\"flow_id\":4,\"protocol\":\"udp\","
+	    "\"remote_addr\":\"192.0.2.1:53\",\"remote_ip\":\"192.0.2.1\"}\n"
+	    "{\"event\":\"policy_violation\",\"flow_id\":5,\"protocol\":\"tcp\","
+	    "\"remote\":\"192.0.2.1:443\",\"remote_ip\":\"192.0.2.1\",\"reason_code\":\"deny_"
+	    "domain\","
+	    "\"control\":\"--deny-domain\",\"matched_domain\":\"cdn.example\"}\n"
+	    "{\"event\":\"later_event\"}\n";
+	struct capture err;
+	json_t *j = report_json_of(log, sizeof(log) - 1, &err);
+
+	(void)state;
+	expect_json(
+	    at(j, "event_counts", NULL),
+	    "{\"total\":11,\"dns_query\":2,\"dns_answer\":1,\"connect_attempt\":1,"
+	    "\"connect_result\":1,\"policy_violation\":2,\"flow_end\":1,\"runtime_failure\":0,"
+	    "\"unknown_event\":1,\"datagram_flow_start\":1,\"datagram_flow_end\":1}");
+	expect_json(at(j, "top_connection_targets", NULL),
+		    "[{\"target\":\"192.0.2.1:53\",\"connect_attempts\":1,\"connect_ok\":0,"
+		    "\"connect_error\":1,\"flow_end\":1,\"dns_names\":[\"a.example\"],"
+		    "\"matched_domains\":[{\"key\":\"cdn.example\",\"count\":1}]},"
+		    "{\"target\":\"192.0.2.1:80\",\"connect_attempts\":1,\"connect_ok\":1,"
+		    "\"connect_error\":0,\"flow_end\":1,\"dns_names\":[\"a.example\"],"
+		    "\"matched_domains\":[{\"key\":\"cdn.example\",\"count\":1}]}]");
+	/* the denied query's domain goes with its name, never with the resolver's address */
+	expect_json(
+	    at(j, "dns_policy_rows", NULL),
+	    "[{\"qname\":\"a.example\",\"queries\":1,\"answers\":1,\"answer_ips\":[\"192.0.2.1\"],"
+	    "\"target\":\"192.0.2.1:53\",\"target_ip\":\"192.0.2.1\",\"connect_attempts\":1,"
+	    "\"connect_ok\":0,\"connect_error\":1,\"flow_end\":1,"
+	    "\"matched_domains\":[{\"key\":\"cdn.example\",\"count\":1}]},"
+	    "{\"qname\":\"a.example\",\"queries\":1,\"answers\":1,\"answer_ips\":[\"192.0.2.1\"],"
+	    "\"target\":\"192.0.2.1:80\",\"target_ip\":\"192.0.2.1\",\"connect_attempts\":1,"
+	    "\"connect_ok\":1,\"connect_error\":0,\"flow_end\":1,"
+	    "\"matched_domains\":[{\"key\":\"cdn.example\",\"count\":1}]},"
+	    "{\"qname\":\"t.bad.example\",\"queries\":1,\"answers\":0,\"answer_ips\":[],"
+	    "\"target\":null,\"target_ip\":null,\"connect_attempts\":0,\"connect_ok\":0,"
+	    "\"connect_error\":0,\"flow_end\":0,"
+	    "\"matched_domains\":[{\"key\":\"bad.example\",\"count\":1}]}]");
+	expect_json(at(j, "policy_matched_domains", NULL), "{\"bad.example\":1,\"cdn.example\":1}");
+	expect_json(at(j, "sorted_connect_errors", NULL),
+		    "[{\"key\":\"Network is unreachable\",\"count\":1}]");
+	expect_json(at(j, "proxy_usage", NULL),
+		    "{\"proxied_connect_attempts\":0,\"direct_connect_attempts\":2}");
+	expect_json(at(j, "schema_versions", NULL), "[1]");
+	json_decref(j);
+	capture_free(&err);
+}
+
 /* --- golden files ----------------------------------------------------------- */
 
 static void golden_case(const char *name)
@@ -829,6 +930,7 @@ int main(void)
 	    cmocka_unit_test(text_escapes_controls_and_bidi_and_markdown_escapes_specials),
 	    cmocka_unit_test(timestamps_are_formatted_in_utc_with_milliseconds),
 	    cmocka_unit_test(text_lists_are_cut_with_a_count_of_the_rest),
+	    cmocka_unit_test(original_targets_and_dns_policy_views),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
