@@ -22,40 +22,14 @@
 #include "doctor/doctor.h"
 #include "obs/learn.h"
 #include "obs/report.h"
+#include "rootful/rootful.h"
 #include "runner.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/version.h"
 
-/* A setting whose feature has not landed yet: refused, never ignored. */
-struct unsupported {
-	const char *option;
-	bool (*is_set)(const struct cf_config *c);
-};
-
-static bool has_rootful(const struct cf_config *c)
-{
-	return c->backend == CF_BACKEND_ROOTFUL;
-}
-static bool has_iface(const struct cf_config *c)
-{
-	return c->iface != NULL;
-}
-
-static const struct unsupported not_yet[] = {
-    {"--root (backend = \"rootful\")", has_rootful},
-    {"--iface", has_iface},
-};
-
 static int check_supported(const struct cf_config *c)
 {
-	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++) {
-		if (not_yet[i].is_set(c)) {
-			log_error("%s is not supported yet by this build of childflow",
-				  not_yet[i].option);
-			return -ENOTSUP;
-		}
-	}
 	char err[256];
 
 	if (cf_config_check(c, err, sizeof(err)) < 0) {
@@ -155,6 +129,9 @@ int main(int argc, char *argv[])
 			goto out;
 		code = cf_doctor_run(cfg.backend, cfg.doctor_format == CF_FORMAT_JSON, stdout);
 		code = code < 0 ? CF_EXIT_RUNTIME : cf_doctor_exit_status(code);
+		goto out;
+	case CF_MODE_CLEANUP:
+		code = cf_rootful_cleanup_run();
 		goto out;
 	case CF_MODE_REPORT:
 		if (build_config(&cli, &cfg) < 0)

@@ -20,16 +20,17 @@
 #include "cli/cli.h"
 #include "config/settings.h"
 #include "obs/flowlog.h"
+#include "rootful/rootful.h"
 #include "rootless/rootless.h"
 #include "sandbox/masks.h"
 #include "sandbox/treeuser.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
-/* By enum cf_backend; NULL: not in this build (main.c refuses it before a run). */
+/* By enum cf_backend. */
 static const struct cf_backend_ops *const backends[] = {
     [CF_BACKEND_ROOTLESS] = &cf_rootless_backend,
-    [CF_BACKEND_ROOTFUL] = NULL,
+    [CF_BACKEND_ROOTFUL] = &cf_rootful_backend,
 };
 
 /* Many concurrent connections need many fds (six per relayed connection). */
@@ -212,14 +213,12 @@ int cf_run(const struct cf_config *cfg)
 	struct cf_strv masks = {0};
 	struct cf_tree_user user;
 	struct cf_run run = {.cfg = cfg, .user = &user, .masks = &masks};
+	struct cf_fail fail = {.kind = CF_FAIL_USAGE};
 	char err[512];
 	int code, r;
 
-	if (!b) {
-		log_error("--root (backend = \"rootful\") is not supported yet by this build of "
-			  "childflow");
-		return CF_EXIT_USAGE;
-	}
+	if (b->check && b->check(cfg, &fail) < 0)
+		return failed(&run, &fail);
 	/* Who the tree runs as: before any file is created, as a usage error. */
 	if (cf_tree_user_pick(cfg->user, cf_is_host_root(), getuid(), getgid(), getenv("SUDO_UID"),
 			      getenv("SUDO_GID"), &user, err, sizeof(err)) < 0) {

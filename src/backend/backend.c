@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include "backend/backend.h"
 
+#include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
 
 int cf_fail_set(struct cf_fail *fail, int err, enum cf_fail_kind kind, const char *phase,
 		const char *reason, const char *fmt, ...)
@@ -26,4 +31,77 @@ int cf_fail_as(struct cf_fail *fail, int err, enum cf_fail_kind kind, const char
 	fail->reason = reason;
 	fail->said = false;
 	return err;
+}
+
+int cf_backend_resolv(const struct cf_config *cfg, const struct cf_plan *plan,
+		      struct cf_resolvconf *host_dns, char *text, size_t len)
+{
+	host_dns->n = 0;
+	if (!cfg->dns_set) {
+		int r = cf_resolvconf_read("/etc/resolv.conf", host_dns);
+
+		if (r < 0)
+			log_warn(
+			    "cannot read the host's /etc/resolv.conf (%s): the tree's DNS will "
+			    "fail unless --dns is given",
+			    strerror(-r));
+	}
+	return cf_resolvconf_render((const struct cf_ip[]){plan->gateway4, plan->gateway6}, 2, text,
+				    len) < 0
+		   ? -ENOSPC
+		   : 0;
+}
+
+int cf_backend_output_files(const struct cf_run *run, struct cf_strv *out)
+{
+	const struct cf_config *cfg = run->cfg;
+	const char *const files[] = {cfg->flow_log, run->capture.child_path,
+				     run->capture.egress_path};
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < sizeof(files) / sizeof(files[0]); i++)
+		if (files[i])
+			r = cf_strv_push(out, files[i]);
+	for (size_t i = 0; r == 0 && i < cfg->profile_files.n; i++)
+		r = cf_strv_push(out, cfg->profile_files.v[i]);
+	return r;
+}
+
+int cf_backend_resolve_proxy(const struct cf_config *cfg, struct sockaddr_storage *addr,
+			     socklen_t *len, struct cf_fail *fail)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+	struct addrinfo *res = NULL;
+	char port[8];
+	int r;
+
+	*len = 0;
+	if (cfg->proxy.scheme == CF_PROXY_NONE)
+		return 0;
+	snprintf(port, sizeof(port), "%u", cfg->proxy.port);
+	r = getaddrinfo(cfg->proxy.host, port, &hints, &res);
+	if (r != 0 || !res)
+		return cf_fail_set(fail, -EHOSTUNREACH, CF_FAIL_USAGE, NULL, NULL,
+				   "--proxy: cannot resolve '%s': %s", cfg->proxy.host,
+				   r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int cf_backend_open_capture(struct cf_run *run, const char *backend, struct cf_fail *fail)
+{
+	struct cf_capture_files *cf = &run->capture;
+	int r = cf_capture_files_name(cf, run->cfg, fail->msg, sizeof(fail->msg));
+
+	if (r < 0)
+		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
+	r = cf_capture_files_probe(cf, fail->msg, sizeof(fail->msg));
+	if (r < 0)
+		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "packet_capture_blocked");
+	r = cf_capture_files_create(cf, run->cfg, backend, fail->msg, sizeof(fail->msg));
+	if (r < 0)
+		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
+	return 0;
 }

@@ -4,7 +4,7 @@
  * and what the runner shares with it for one run.
  *
  * The runner (runner.c) calls, in this order and each only if the one
- * before succeeded: prepare, start, run; then collect if run was called;
+ * before succeeded: check, prepare, start, run; then collect if run was called;
  * then teardown, always. A failing operation returns -errno and describes
  * itself in a struct cf_fail (one line, and the class the runner maps to an
  * exit status); backends never print a fatal error or pick an exit status.
@@ -14,11 +14,14 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "capture/files.h"
 #include "config/config.h"
+#include "dns/resolvconf.h"
 #include "engine/engine.h"
 #include "obs/flowlog.h"
+#include "sandbox/plan.h"
 #include "sandbox/treeuser.h"
 
 /* Which exit status a failure means (cli.h, enum cf_exit). */
@@ -51,6 +54,11 @@ struct cf_run {
 struct cf_backend_ops {
 	const char *name; /* as the summary and the capture files name it */
 	/*
+	 * Refuse a configuration this backend cannot run, before anything is
+	 * created or said (NULL: it runs every valid one). Return 0 or -errno.
+	 */
+	int (*check)(const struct cf_config *cfg, struct cf_fail *fail);
+	/*
 	 * Checks and resources that need no sandbox: the host's readiness,
 	 * the proxy's address, the capture files. Return 0 or -errno.
 	 */
@@ -81,5 +89,37 @@ __attribute__((format(printf, 6, 7))) int cf_fail_set(struct cf_fail *fail, int 
 /* cf_fail_as() - Classify @fail, whose msg a module filled already; return @err. */
 int cf_fail_as(struct cf_fail *fail, int err, enum cf_fail_kind kind, const char *phase,
 	       const char *reason);
+
+/*
+ * cf_backend_resolv() - read the host's resolvers into @host_dns (unless
+ * --dns) and render the tree's resolv.conf, which names @plan's virtual
+ * resolver, into @text. Return 0 or -ENOSPC.
+ */
+int cf_backend_resolv(const struct cf_config *cfg, const struct cf_plan *plan,
+		      struct cf_resolvconf *host_dns, char *text, size_t len);
+
+/*
+ * cf_backend_resolve_proxy() - resolve --proxy's host on the host, never
+ * through the tree's DNS policy, into @addr/@len (*len 0 without a proxy).
+ * Return 0 or -errno with @fail set.
+ */
+int cf_backend_resolve_proxy(const struct cf_config *cfg, struct sockaddr_storage *addr,
+			     socklen_t *len, struct cf_fail *fail);
+
+/*
+ * cf_backend_open_capture() - name and create @run's capture files (as
+ * @backend) before anything runs, so a bad path fails early (never
+ * overwritten); no capture privilege for wire-egress is the host's
+ * failure, anything else a usage error. Return 0 or -errno with @fail set.
+ */
+int cf_backend_open_capture(struct cf_run *run, const char *backend, struct cf_fail *fail);
+
+/*
+ * cf_backend_output_files() - the files of @run the tree must neither read
+ * nor change (the flow log, every capture file, the profile chain): all
+ * exist by the time the sandbox starts, so it can bind an empty read-only
+ * file over each (cf_mounts_hide()). Return 0 or -ENOMEM.
+ */
+int cf_backend_output_files(const struct cf_run *run, struct cf_strv *out);
 
 #endif

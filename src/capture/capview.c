@@ -30,7 +30,9 @@ static int start_views(struct cf_capview *v, const struct cf_capview_opts *o)
 	int r = 0;
 
 	if (o->child)
-		r = cf_child_view_start(o->child, o->child_fd, &o->tree4, &o->tree6, &v->child);
+		r = cf_child_view_start(
+		    o->child, o->child_fd,
+		    (const struct cf_ip[]){o->tree4, o->tree6, o->link4, o->link6}, &v->child);
 	if (r == 0 && o->egress)
 		r = cf_egress_start(o->egress, &v->egress);
 	if (r == 0 && o->wire)

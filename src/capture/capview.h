@@ -43,13 +43,14 @@ enum cf_capview_dir {
 struct cf_capview_opts {
 	/*
 	 * The child view: a packet socket that sees the tree's packets
-	 * (SOCK_DGRAM, SO_TIMESTAMPNS; rootless: tun0 and lo of the sandbox),
-	 * and the tree's addresses, which tell which way a packet on lo goes
-	 * and which SYN the engine re-injected (child.c's filter).
+	 * (SOCK_DGRAM, SO_TIMESTAMPNS; tun0 and lo of the sandbox, and the
+	 * rootful tree's veth), and the tree's addresses (tun0's, and the
+	 * veth's or family 0), which tell which way a packet on lo goes and
+	 * which SYN the engine re-injected (child.c's filter).
 	 */
 	struct cf_pcapng *child; /* NULL: the view is off */
 	int child_fd;
-	struct cf_ip tree4, tree6;
+	struct cf_ip tree4, tree6, link4, link6;
 	struct cf_pcapng *egress; /* the synthesized egress view, or NULL */
 	struct cf_pcapng *wire;	  /* the wire-egress view, or NULL */
 	int wire_fd;		  /* its host packet socket (cf_capture_wire_socket()) */

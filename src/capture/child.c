@@ -5,6 +5,8 @@
  * vetted SYN the engine re-injects, which the tree already sent once; on lo
  * each packet is seen leaving and arriving, so only the outgoing copy is
  * kept. TCP after the SYN travels lo in the sandbox, so it is all there.
+ * The rootful tree's veth (eth0) carries what the host's kernel forwards:
+ * each packet once, leaving or arriving, all kept.
  * Timestamps are the kernel's (SO_TIMESTAMPNS), in nanoseconds. The
  * packets are written by a thread of their own (capdrain.h).
  */
@@ -24,7 +26,7 @@
 #include "net/packet.h"
 
 struct cf_child_view {
-	struct cf_ip tree4, tree6; /* read by the thread: constant after start */
+	struct cf_ip tree[CF_CHILD_VIEW_ADDRS]; /* read by the thread: constant after start */
 	struct cf_pcapng *w;
 	int fd;
 	struct cf_capdrain *drain; /* the thread writing it */
@@ -33,7 +35,10 @@ struct cf_child_view {
 /* Whether @ip is one of the tree's own addresses. */
 static bool is_tree(const struct cf_child_view *c, const struct cf_ip *ip)
 {
-	return cf_ip_equal(ip, &c->tree4) || cf_ip_equal(ip, &c->tree6);
+	for (size_t i = 0; i < CF_CHILD_VIEW_ADDRS; i++)
+		if (c->tree[i].family && cf_ip_equal(ip, &c->tree[i]))
+			return true;
+	return false;
 }
 
 /* The engine's re-injection of a vetted SYN: the tree already sent it once. */
@@ -95,8 +100,8 @@ static int start_drain(struct cf_child_view *c)
 	return cf_capdrain_start(&o, &c->drain);
 }
 
-int cf_child_view_start(struct cf_pcapng *w, int fd, const struct cf_ip *tree4,
-			const struct cf_ip *tree6, struct cf_child_view **out)
+int cf_child_view_start(struct cf_pcapng *w, int fd, const struct cf_ip tree[CF_CHILD_VIEW_ADDRS],
+			struct cf_child_view **out)
 {
 	struct cf_child_view *c = calloc(1, sizeof(*c));
 	int r;
@@ -106,7 +111,8 @@ int cf_child_view_start(struct cf_pcapng *w, int fd, const struct cf_ip *tree4,
 		close(fd);
 		return -ENOMEM;
 	}
-	*c = (struct cf_child_view){.tree4 = *tree4, .tree6 = *tree6, .w = w, .fd = fd};
+	*c = (struct cf_child_view){.w = w, .fd = fd};
+	memcpy(c->tree, tree, sizeof(c->tree));
 	r = start_drain(c);
 	if (r < 0) {
 		close(fd);

@@ -12,13 +12,16 @@
 
 struct cf_child_view;
 
+/* The tree's own addresses: tun0's v4 and v6, and the rootful veth's (family 0: none). */
+#define CF_CHILD_VIEW_ADDRS 4
+
 /*
  * cf_child_view_start() - Start the thread that writes what capture socket
  * @fd (the view's from this call on, whatever it returns) sees into @w
- * (borrowed); @tree4 and @tree6 are the tree's addresses. Return 0 or -errno.
+ * (borrowed); @tree holds the tree's addresses. Return 0 or -errno.
  */
-int cf_child_view_start(struct cf_pcapng *w, int fd, const struct cf_ip *tree4,
-			const struct cf_ip *tree6, struct cf_child_view **out);
+int cf_child_view_start(struct cf_pcapng *w, int fd, const struct cf_ip tree[CF_CHILD_VIEW_ADDRS],
+			struct cf_child_view **out);
 
 /* cf_child_view_wait_room() - Wait while the thread is half a packet ring behind. */
 void cf_child_view_wait_room(struct cf_child_view *c);

@@ -151,6 +151,8 @@ static const char *mode_option(enum cf_mode m)
 		return "--report";
 	case CF_MODE_DUMP_PROFILE:
 		return "--dump-profile";
+	case CF_MODE_CLEANUP:
+		return "--cleanup";
 	default:
 		return "";
 	}
@@ -178,6 +180,8 @@ static int handle_option(struct cf_cli *cli, enum opt_id id, const char *arg, ch
 		return set_mode(cli, CF_MODE_DOCTOR, err, errlen);
 	case OPT_DUMP_PROFILE:
 		return set_mode(cli, CF_MODE_DUMP_PROFILE, err, errlen);
+	case OPT_CLEANUP:
+		return set_mode(cli, CF_MODE_CLEANUP, err, errlen);
 	case OPT_REPORT:
 		r = set_mode(cli, CF_MODE_REPORT, err, errlen);
 		return r < 0 ? r : handle_report_path(cli, id, arg, err, errlen);
@@ -269,7 +273,8 @@ static int take_command(struct cf_cli *cli, int argc, char *argv[], int first, c
 {
 	if (first >= argc)
 		return 0;
-	if (cli->mode == CF_MODE_DOCTOR || cli->mode == CF_MODE_REPORT)
+	if (cli->mode == CF_MODE_DOCTOR || cli->mode == CF_MODE_REPORT ||
+	    cli->mode == CF_MODE_CLEANUP)
 		return usage_error(err, errlen, "%s runs no command, but '%s' was given",
 				   mode_option(cli->mode), argv[first]);
 	for (int i = first; i < argc; i++)

@@ -30,6 +30,7 @@ enum cf_mode {
 	CF_MODE_REPORT,
 	CF_MODE_HELP,
 	CF_MODE_VERSION,
+	CF_MODE_CLEANUP,
 };
 
 /* A password inside the argv strings: @len bytes at @at (cf_cli_scrub_argv()). */

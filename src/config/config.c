@@ -410,6 +410,12 @@ static int check_dependencies(const struct cf_config *c, char *err, size_t errle
 			 "(proxy_user) or user:password@ in the --proxy URI");
 		return -EINVAL;
 	}
+	if (c->iface && c->backend != CF_BACKEND_ROOTFUL) {
+		snprintf(err, errlen,
+			 "--iface (iface) needs the rootful backend: add --root (backend = "
+			 "\"rootful\"); the rootless backend leaves by the host's own routes");
+		return -EINVAL;
+	}
 	if (c->capture_point != CF_CAPTURE_CHILD && !c->capture) {
 		snprintf(err, errlen,
 			 "--capture-point %s (capture_point) needs --capture FILE (capture)",

@@ -27,8 +27,10 @@
 #include "util/cleanup.h"
 #include "util/fileio.h"
 
-#define FWD4 "/proc/sys/net/ipv4/ip_forward"
-#define FWD6 "/proc/sys/net/ipv6/conf/all/forwarding"
+/* The per-interface switches a run turns on (docs/rootful.md); lo's stand for every interface's. */
+#define FWD4 "/proc/sys/net/ipv4/conf/lo/forwarding"
+#define FWD6 "/proc/sys/net/ipv6/conf/lo/force_forwarding"
+#define FWD6_ALL "/proc/sys/net/ipv6/conf/all/forwarding"
 
 enum {
 	RF_ROOT,
@@ -150,8 +152,9 @@ static int forwarding_open(struct cf_check *c)
 		r = errno;
 		if (r == ENOENT && i == 1) {
 			cf_check_set_err(c, CF_CHECK_WARN, r,
-					 "%s does not exist: IPv6 is disabled "
-					 "on this host, so rootful runs have no IPv6",
+					 "%s does not exist: rootful runs have IPv4 only unless "
+					 "net.ipv6.conf.all.forwarding is on (per-interface IPv6 "
+					 "forwarding needs Linux 6.17; or IPv6 is disabled)",
 					 files[i]);
 			return -r;
 		}
@@ -175,12 +178,14 @@ static void check_forwarding(struct cf_check *c, const struct cf_doctor_ctx *ctx
 		return;
 	if (cf_doctor_in_netns(forwarding_write, NULL, c) < 0 || c->status != CF_CHECK_OK)
 		return;
-	cf_doctor_read_sysctl(FWD4, v4, sizeof(v4));
-	cf_doctor_read_sysctl(FWD6, v6, sizeof(v6));
+	cf_doctor_read_sysctl("/proc/sys/net/ipv4/ip_forward", v4, sizeof(v4));
+	cf_doctor_read_sysctl(FWD6_ALL, v6, sizeof(v6));
 	cf_check_set(c, CF_CHECK_OK,
-		     "net.ipv4.ip_forward and net.ipv6.conf.all.forwarding are "
-		     "writable (tried in a test namespace; on the host they are %s and %s now, "
-		     "set to 1 for a run and restored after)",
+		     "the per-interface forwarding switches (IPv4 forwarding, IPv6 "
+		     "force_forwarding) are writable (tried in a test namespace); a run turns "
+		     "them on for its veth and uplinks only and restores them; the global "
+		     "net.ipv4.ip_forward and net.ipv6.conf.all.forwarding (%s and %s now) are "
+		     "never changed",
 		     v4, v6);
 }
 

@@ -359,9 +359,11 @@ static void check_tproxy(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 static void check_nftables(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 {
 	char ruleset[2048];
+	struct cf_plan plan;
 
 	(void)ctx;
-	if (cf_nft_child_ruleset(ruleset, sizeof(ruleset), 40001, 40002) < 0) {
+	cf_plan_default(&plan);
+	if (cf_nft_child_ruleset(ruleset, sizeof(ruleset), 40001, 40002, &plan, NULL) < 0) {
 		cf_check_set_err(c, CF_CHECK_FAIL, ENOSPC, "cannot render the sandbox's table");
 		return;
 	}
@@ -472,7 +474,7 @@ static void sandbox_setup(struct cf_check *c, void *arg)
 			    sizeof(err));
 	if (r == 0) {
 		cf_plan_default(&plan);
-		r = cf_child_net_setup(&plan, getgid(), false, &net, &step, err, sizeof(err));
+		r = cf_child_net_setup(&plan, NULL, getgid(), false, &net, &step, err, sizeof(err));
 	}
 	if (r == 0)
 		r = cf_mounts_harden(err, sizeof(err));

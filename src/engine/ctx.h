@@ -39,6 +39,7 @@ enum cf_watch_kind {
 	CF_W_DGRAM,
 	CF_W_CAPVIEW, /* the capture views' descriptor (the wire-egress packet socket) */
 	CF_W_HOSTADDRS,
+	CF_W_CTRACK, /* rootful: the tree's conntrack events (ctrack.c) */
 };
 
 struct cf_watch {
@@ -59,6 +60,7 @@ struct cf_tls_ctx;
 struct cf_attrib;
 struct cf_capview;
 struct cf_synth;
+struct cf_ctrack;
 
 /* Engine-wide counters, the seed of the summary. */
 /* Room for the destinations whose first denial printed a line. */
@@ -98,6 +100,9 @@ struct cf_engine {
 	bool hostaddrs_warned;
 	struct cf_obs *obs;	  /* flow log and summary aggregation, or NULL */
 	struct cf_attrib *attrib; /* process attribution, with obs only */
+	struct cf_ctrack *ctrack; /* rootful, with obs: the flows the host's kernel carries */
+	void (*learned)(void *arg, const struct cf_ip *ip, int verdict, uint32_t ttl);
+	void *learned_arg; /* engine.h: cf_engine_opts.learned */
 
 	/*
 	 * The name the tree last asked for, per address an answer gave it: what

@@ -40,6 +40,7 @@
 #include "dns/synth.h"
 #include "engine/attrib.h"
 #include "engine/dgram.h"
+#include "engine/ctrack.h"
 #include "engine/dnsfwd.h"
 #include "engine/hostaddrs.h"
 #include "engine/isolation.h"
@@ -319,6 +320,9 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		break;
 	case CF_W_HOSTADDRS:
 		break; /* before everything else, by engine_turn() */
+	case CF_W_CTRACK:
+		cf_ctrack_on_readable(e);
+		break;
 	default:
 		break;
 	}
@@ -400,6 +404,8 @@ static int start_capview(struct cf_engine *e, const struct cf_engine_opts *o, st
 	    .child_fd = o->capture ? take_fd_int(&sb->capture_fd) : -1,
 	    .tree4 = e->plan.child4,
 	    .tree6 = e->plan.child6,
+	    .link4 = o->veth ? o->veth->tree4 : (struct cf_ip){0},
+	    .link6 = o->veth ? o->veth->tree6 : (struct cf_ip){0},
 	    .egress = o->egress,
 	    .wire = o->wire,
 	    .wire_fd = o->wire ? o->wire_fd : -1,
@@ -419,6 +425,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 
 	e->cfg = o->cfg;
 	e->obs = o->obs;
+	e->learned = o->learned;
+	e->learned_arg = o->learned_arg;
 	if (o->proxy_addr) {
 		e->proxy_addr = *o->proxy_addr;
 		e->proxy_addr_len = o->proxy_addr_len;
@@ -468,6 +476,10 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 	else if (sb->diag_fd >= 0)
 		close(take_fd_int(
 		    &sb->diag_fd)); /* see engine_fini: no socket may outlive tun0's fd */
+	if (r == 0 && o->obs && o->veth && sb->ctrack_fd >= 0)
+		r = cf_ctrack_new(e, take_fd_int(&sb->ctrack_fd), o->veth);
+	else if (sb->ctrack_fd >= 0)
+		close(take_fd_int(&sb->ctrack_fd));
 	if (r == 0)
 		return start_capview(e, o, sb);
 	if (o->wire)
@@ -515,6 +527,8 @@ static void engine_fini(struct cf_engine *e)
 		     e->pidfd,	 e->timerfd, e->epfd,  e->tun_fd};
 
 	stop_child_view(e);
+	/* Its last dump still needs policy and the flow log: first. */
+	cf_ctrack_finish(e);
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);

@@ -24,6 +24,16 @@ struct cf_engine_opts {
 	int wire_fd;		   /* with wire: its host packet socket (the engine closes it) */
 	struct cf_obs *obs;	   /* flow events go here (owned by the caller), or NULL */
 	const struct sockaddr_storage *proxy_addr; /* --proxy, resolved on the host, or NULL */
+	const struct cf_veth_plan *veth; /* rootful: the tree's link to the host, else NULL */
+	/*
+	 * Called when an answer of childflow's resolver taught the name memory
+	 * @ip (@ttl seconds, clamped as the memory clamps it) and a domain rule
+	 * covers one of its names (@verdict: cf_policy_names_verdict()), before
+	 * the tree gets the answer; NULL: nobody outside the engine enforces
+	 * domain rules.
+	 */
+	void (*learned)(void *arg, const struct cf_ip *ip, int verdict, uint32_t ttl);
+	void *learned_arg;
 	socklen_t proxy_addr_len;
 };
 

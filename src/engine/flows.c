@@ -21,6 +21,7 @@
 #include "engine/attrib.h"
 #include "engine/ctx.h"
 #include "obs/flowlog.h"
+#include "policy/namecache.h"
 #include "policy/policy.h"
 #include "util/log.h"
 #include "util/siphash.h"
@@ -302,6 +303,21 @@ static const char *const answer_mode_name[] = {
     [ANSWER_SYNTHETIC_ADDRESS] = "synthetic_address",
 };
 
+/* A backend that enforces domain rules itself hears of each address they cover. */
+static void tell_learned(struct cf_engine *e, const struct cf_dns_record *r)
+{
+	uint32_t ttl = r->ttl < CF_NC_MIN_TTL_S	  ? CF_NC_MIN_TTL_S
+		       : r->ttl > CF_NC_MAX_TTL_S ? CF_NC_MAX_TTL_S
+						  : r->ttl;
+	int v;
+
+	if (r->is_cname)
+		return;
+	v = cf_policy_names_verdict(e->policy, &r->ip, e->now_ms);
+	if (v != 0)
+		e->learned(e->learned_arg, &r->ip, v, ttl);
+}
+
 /*
  * Teach policy's name memory (and the proxy's name choice) what answer @a
  * says about @msg's question: only its name and the CNAME chain from it, so
@@ -324,6 +340,8 @@ static void learn(struct cf_engine *e, const uint8_t *msg, size_t len, struct cf
 			remember_asked(e, msg, len, &r->ip);
 		}
 	}
+	for (size_t i = 0; e->learned && i < a->n; i++)
+		tell_learned(e, &a->rr[i]);
 }
 
 /*

@@ -125,6 +125,7 @@ static const struct cf_syscall_use {
     {"ioctl", "wire.c: if_indextoname() (SIOCGIFNAME)"},
     {"poll", "capdrain.c, pktring.c: the capture ring"},
     {"ppoll", "capdrain.c, pktring.c (glibc's poll on aarch64)"},
+    {"pselect6", "libnftables' select() (rootful: the run's domain sets, hosttable.c)"},
     /* files: attrib.c walks /proc of the tree; pcapng.c, flowlog.c write the outputs */
     {"openat", "attrib.c: /proc of the tree (opendir, fopen)"},
     {"getdents64", "attrib.c: readdir of /proc"},

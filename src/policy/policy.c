@@ -210,6 +210,30 @@ static const struct builtin_range local_ranges[] = {
     {AF_INET6, 128, {0}, "the unspecified address (this host)"},
 };
 
+size_t cf_policy_builtin_ranges(enum cf_reason reason, struct cf_cidr *out, size_t max)
+{
+	const struct builtin_range *v = NULL;
+	size_t n = 0;
+
+	if (reason == CF_REASON_METADATA) {
+		v = metadata_ranges;
+		n = CF_ARRAY_SIZE(metadata_ranges);
+	} else if (reason == CF_REASON_PRIVATE) {
+		v = private_ranges;
+		n = CF_ARRAY_SIZE(private_ranges);
+	} else if (reason == CF_REASON_MULTICAST) {
+		v = multicast_ranges;
+		n = CF_ARRAY_SIZE(multicast_ranges);
+	}
+	for (size_t i = 0; i < n && i < max; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].ip.family = v[i].family;
+		memcpy(out[i].ip.b, v[i].b, sizeof(v[i].b));
+		out[i].prefix = v[i].prefix;
+	}
+	return n;
+}
+
 /* ---- addresses ---------------------------------------------------------- */
 
 static uint8_t family_bits(uint8_t family)
@@ -949,6 +973,18 @@ void cf_policy_check_flow(struct cf_policy *p, enum cf_flow_proto proto, const s
 		return;
 	if (p->proxy_only && (!via_proxy || proto == CF_PROTO_ICMPV4 || proto == CF_PROTO_ICMPV6))
 		deny_proxy_only(p, &f, out);
+}
+
+int cf_policy_names_verdict(struct cf_policy *p, const struct cf_ip *ip, uint64_t now_ms)
+{
+	struct cf_ip addrs[2] = {*ip};
+	size_t n = embedded_v4(ip, &addrs[1]) ? 2 : 1;
+	struct dom_walk w = {.p = p, .want_deny = true, .want_allow = true};
+
+	if (!p->has_deny_domains && !p->has_allow_domains)
+		return 0;
+	cf_namecache_walk(p->names, addrs, n, now_ms, CF_NC_WALK_MAX, dom_visit, &w);
+	return w.deny_name ? -1 : w.allowed ? 1 : 0;
 }
 
 /* ---- DNS ---------------------------------------------------------------- */

@@ -112,6 +112,23 @@ void cf_policy_check_flow(struct cf_policy *p, enum cf_flow_proto proto, const s
 			  uint16_t port, bool via_proxy, uint64_t now_ms, struct cf_verdict *out);
 
 /*
+ * cf_policy_builtin_ranges() - the built-in ranges behind @reason
+ * (CF_REASON_METADATA, _PRIVATE or _MULTICAST), for a backend that enforces
+ * them outside the engine (the rootful backend's nft table). Fill up to
+ * @max into @out; return how many there are (0 for another reason).
+ */
+size_t cf_policy_builtin_ranges(enum cf_reason reason, struct cf_cidr *out, size_t max);
+
+/*
+ * cf_policy_names_verdict() - what the domain rules say of @ip through the
+ * names it was learned from, without deciding or counting a flow: -1 a
+ * deny rule matches one of them, 1 an allow rule (and no deny), 0 neither
+ * (or no domain rules). For a backend that enforces them outside the
+ * engine (the rootful backend's nft sets).
+ */
+int cf_policy_names_verdict(struct cf_policy *p, const struct cf_ip *ip, uint64_t now_ms);
+
+/*
  * cf_policy_check_dns() - decide whether the query for @qname may be resolved.
  * @qname: the query name (case and a trailing dot do not matter; NULL or ""
  *         for a query without a usable name, which only --offline and

@@ -38,88 +38,6 @@ struct rootless {
 	int wire_fd;	 /* the wire-egress view's packet socket until the engine takes it */
 };
 
-/* What the tree's resolv.conf says: the virtual resolver, both families. */
-static int prepare_dns(const struct cf_config *cfg, struct rootless *st)
-{
-	st->host_dns.n = 0;
-	if (!cfg->dns_set) {
-		int r = cf_resolvconf_read("/etc/resolv.conf", &st->host_dns);
-
-		if (r < 0)
-			log_warn(
-			    "cannot read the host's /etc/resolv.conf (%s): the tree's DNS will "
-			    "fail unless --dns is given",
-			    strerror(-r));
-	}
-	return cf_resolvconf_render((const struct cf_ip[]){st->plan.gateway4, st->plan.gateway6}, 2,
-				    st->resolv, sizeof(st->resolv)) < 0
-		   ? -ENOSPC
-		   : 0;
-}
-
-/* The proxy's own name is resolved here, on the host, never through the tree's DNS policy. */
-static int resolve_proxy(const struct cf_config *cfg, struct rootless *st, struct cf_fail *fail)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
-	struct addrinfo *res = NULL;
-	char port[8];
-	int r;
-
-	if (cfg->proxy.scheme == CF_PROXY_NONE)
-		return 0;
-	snprintf(port, sizeof(port), "%u", cfg->proxy.port);
-	r = getaddrinfo(cfg->proxy.host, port, &hints, &res);
-	if (r != 0 || !res)
-		return cf_fail_set(fail, -EHOSTUNREACH, CF_FAIL_USAGE, NULL, NULL,
-				   "--proxy: cannot resolve '%s': %s", cfg->proxy.host,
-				   r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
-	memcpy(&st->proxy, res->ai_addr, res->ai_addrlen);
-	st->proxy_len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-/*
- * Create the capture files before anything runs, so a bad path fails early
- * (never overwritten); no capture privilege for wire-egress is the host's
- * failure, anything else a usage error.
- */
-static int open_capture(struct cf_run *run, struct cf_fail *fail)
-{
-	struct cf_capture_files *cf = &run->capture;
-	int r = cf_capture_files_name(cf, run->cfg, fail->msg, sizeof(fail->msg));
-
-	if (r < 0)
-		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
-	r = cf_capture_files_probe(cf, fail->msg, sizeof(fail->msg));
-	if (r < 0)
-		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "packet_capture_blocked");
-	r = cf_capture_files_create(cf, run->cfg, BACKEND_NAME, fail->msg, sizeof(fail->msg));
-	if (r < 0)
-		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
-	return 0;
-}
-
-/*
- * The files of this run the tree must neither read nor change (the flow log,
- * every capture file, the profile chain): all exist by now, so the sandbox
- * can bind an empty read-only file over each (cf_mounts_hide()).
- */
-static int output_files(const struct cf_run *run, struct cf_strv *out)
-{
-	const struct cf_config *cfg = run->cfg;
-	const char *const files[] = {cfg->flow_log, run->capture.child_path,
-				     run->capture.egress_path};
-	int r = 0;
-
-	for (size_t i = 0; r == 0 && i < CF_ARRAY_SIZE(files); i++)
-		if (files[i])
-			r = cf_strv_push(out, files[i]);
-	for (size_t i = 0; r == 0 && i < cfg->profile_files.n; i++)
-		r = cf_strv_push(out, cfg->profile_files.v[i]);
-	return r;
-}
-
 static int rootless_prepare(struct cf_run *run, struct cf_fail *fail)
 {
 	const struct cf_config *cfg = run->cfg;
@@ -134,17 +52,17 @@ static int rootless_prepare(struct cf_run *run, struct cf_fail *fail)
 	r = cf_doctor_preflight(cfg->backend, fail->msg, sizeof(fail->msg));
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
-	r = resolve_proxy(cfg, st, fail);
+	r = cf_backend_resolve_proxy(cfg, &st->proxy, &st->proxy_len, fail);
 	if (r == 0)
-		r = open_capture(run, fail);
+		r = cf_backend_open_capture(run, BACKEND_NAME, fail);
 	if (r < 0)
 		return r;
 	cf_plan_default(&st->plan);
-	r = prepare_dns(cfg, st);
+	r = cf_backend_resolv(cfg, &st->plan, &st->host_dns, st->resolv, sizeof(st->resolv));
 	if (r < 0)
 		return cf_fail_set(fail, r, CF_FAIL_RUNTIME, NULL, NULL,
 				   "cannot render the tree's resolv.conf: %s", strerror(-r));
-	if (output_files(run, &st->outputs) < 0)
+	if (cf_backend_output_files(run, &st->outputs) < 0)
 		return cf_fail_set(fail, -ENOMEM, CF_FAIL_RUNTIME, NULL, NULL, "out of memory");
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <arpa/inet.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -169,7 +170,51 @@ static int set_sysctls(gid_t gid)
 	return cf_write_file("/proc/sys/net/ipv4/ping_group_range", range);
 }
 
-static int set_routes(struct mnl_socket *nl, const struct cf_plan *plan, unsigned lo, unsigned tun)
+/* Policy routing of marked TCP (nftrules.c): mark 1 to lo's local table, mark 2 to tun0. */
+static int set_mark_routes(struct mnl_socket *nl, int f, unsigned lo, unsigned tun)
+{
+	int r = cf_nl_route_add(nl, f, CF_TABLE_TUN, RTN_UNICAST, NULL, 0, tun);
+
+	if (r == 0)
+		r = cf_nl_route_add(nl, f, CF_TABLE_LOCAL, RTN_LOCAL, NULL, 0, lo);
+	if (r == 0)
+		r = cf_nl_rule_add(nl, f, CF_MARK_LOCAL, CF_TABLE_LOCAL, 100);
+	if (r == 0)
+		r = cf_nl_rule_add(nl, f, CF_MARK_TUN, CF_TABLE_TUN, 101);
+	return r;
+}
+
+/*
+ * The rootful tree's own link: its addresses and default routes on the
+ * veth; the engine's addresses (resolver, host alias) stay on tun0.
+ */
+static int set_veth_routes(struct mnl_socket *nl, const struct cf_plan *plan,
+			   const struct cf_veth_plan *veth, unsigned tun)
+{
+	unsigned eth = if_nametoindex(CF_PLAN_VETH_NAME);
+	const struct cf_ip *engine[] = {&plan->gateway4, &plan->host4, &plan->gateway6,
+					&plan->host6};
+	int r;
+
+	if (!eth)
+		return -ENODEV;
+	r = cf_nl_link_up(nl, eth, 0);
+	if (r == 0)
+		r = cf_nl_addr_add(nl, eth, &veth->tree4, 30);
+	if (r == 0)
+		r = cf_nl_route_default_via(nl, &veth->host4, eth);
+	if (r == 0 && veth->tree6.family)
+		r = cf_nl_addr_add(nl, eth, &veth->tree6, 64);
+	if (r == 0 && veth->tree6.family)
+		r = cf_nl_route_default_via(nl, &veth->host6, eth);
+	for (size_t i = 0; r == 0 && i < CF_ARRAY_SIZE(engine); i++)
+		r = cf_nl_route_add(nl, engine[i]->family, RT_TABLE_MAIN, RTN_UNICAST, engine[i],
+				    engine[i]->family == AF_INET ? 32 : 128, tun);
+	return r;
+}
+
+static int set_routes(struct mnl_socket *nl, const struct cf_plan *plan,
+		      const struct cf_veth_plan *veth, unsigned lo, unsigned tun)
 {
 	static const int families[] = {AF_INET, AF_INET6};
 	int r;
@@ -177,23 +222,21 @@ static int set_routes(struct mnl_socket *nl, const struct cf_plan *plan, unsigne
 	r = cf_nl_addr_add(nl, tun, &plan->child4, 32);
 	if (r == 0)
 		r = cf_nl_addr_add(nl, tun, &plan->child6, 128);
+	if (r == 0 && veth)
+		r = set_veth_routes(nl, plan, veth, tun);
 	for (size_t i = 0; r == 0 && i < CF_ARRAY_SIZE(families); i++) {
 		int f = families[i];
 
-		r = cf_nl_route_add(nl, f, RT_TABLE_MAIN, RTN_UNICAST, NULL, 0, tun);
+		if (!veth)
+			r = cf_nl_route_add(nl, f, RT_TABLE_MAIN, RTN_UNICAST, NULL, 0, tun);
 		if (r == 0)
-			r = cf_nl_route_add(nl, f, CF_TABLE_TUN, RTN_UNICAST, NULL, 0, tun);
-		if (r == 0)
-			r = cf_nl_route_add(nl, f, CF_TABLE_LOCAL, RTN_LOCAL, NULL, 0, lo);
-		if (r == 0)
-			r = cf_nl_rule_add(nl, f, CF_MARK_LOCAL, CF_TABLE_LOCAL, 100);
-		if (r == 0)
-			r = cf_nl_rule_add(nl, f, CF_MARK_TUN, CF_TABLE_TUN, 101);
+			r = set_mark_routes(nl, f, lo, tun);
 	}
 	return r;
 }
 
-static int setup_links(const struct cf_plan *plan, char *err, size_t errlen)
+static int setup_links(const struct cf_plan *plan, const struct cf_veth_plan *veth, char *err,
+		       size_t errlen)
 {
 	struct mnl_socket *nl = NULL;
 	unsigned lo = if_nametoindex("lo"), tun = if_nametoindex(CF_PLAN_TUN_NAME);
@@ -210,7 +253,7 @@ static int setup_links(const struct cf_plan *plan, char *err, size_t errlen)
 	if (r < 0)
 		snprintf(err, errlen, "cannot bring up lo/%s: %s", CF_PLAN_TUN_NAME, strerror(-r));
 	if (r == 0) {
-		r = set_routes(nl, plan, lo, tun);
+		r = set_routes(nl, plan, veth, lo, tun);
 		if (r < 0)
 			snprintf(err, errlen,
 				 "cannot set the sandbox's addresses and routes: %s "
@@ -221,12 +264,53 @@ static int setup_links(const struct cf_plan *plan, char *err, size_t errlen)
 	return r;
 }
 
-int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
-		       struct cf_child_net *out, enum cf_sandbox_step *step, char *err,
-		       size_t errlen)
+/*
+ * The rootful tree's conntrack events, for the engine's records of what the
+ * host's kernel carries (engine/ctrack.h). Counted bytes, and finished TCP
+ * entries gone after a second rather than two minutes (this namespace's own
+ * table: nothing here filters or translates by it).
+ */
+static int open_ctrack(char *err, size_t errlen)
 {
-	cleanup_fd int tun = -1, l4 = -1, l6 = -1, cap = -1, diag = -1;
-	char ruleset[2048], nfterr[256] = "ruleset does not fit its buffer";
+	static const char *const one[] = {
+	    "/proc/sys/net/netfilter/nf_conntrack_acct",
+	    "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait",
+	    "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close",
+	};
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK,
+				 .nl_groups = NF_NETLINK_CONNTRACK_NEW |
+					      NF_NETLINK_CONNTRACK_UPDATE |
+					      NF_NETLINK_CONNTRACK_DESTROY};
+	cleanup_fd int fd = -1;
+	int size = 16 << 20, r;
+
+	for (size_t i = 0; i < CF_ARRAY_SIZE(one); i++) {
+		r = cf_write_file(one[i], "1");
+		if (r < 0) {
+			snprintf(err, errlen, "cannot write %s in the sandbox: %s", one[i],
+				 strerror(-r));
+			return r;
+		}
+	}
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot subscribe to the sandbox's conntrack events: %s",
+			 strerror(-r));
+		return r;
+	}
+	/* Losses are counted and reported, never silent; a large buffer makes them rare. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	return take_fd(&fd);
+}
+
+int cf_child_net_setup(const struct cf_plan *plan, const struct cf_veth_plan *veth, gid_t gid,
+		       bool capture, struct cf_child_net *out, enum cf_sandbox_step *step,
+		       char *err, size_t errlen)
+{
+	cleanup_fd int tun = -1, l4 = -1, l6 = -1, cap = -1, diag = -1, ct = -1;
+	char ruleset[3072], nfterr[256] = "ruleset does not fit its buffer";
 	int r;
 
 	*step = CF_STEP_TUN;
@@ -234,7 +318,7 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 	if (tun < 0)
 		return tun;
 	*step = CF_STEP_LINKS;
-	r = setup_links(plan, err, errlen);
+	r = setup_links(plan, veth, err, errlen);
 	if (r < 0)
 		return r;
 	*step = CF_STEP_SYSCTLS;
@@ -266,7 +350,7 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 		return r;
 	}
 	*step = CF_STEP_NFTABLES;
-	r = cf_nft_child_ruleset(ruleset, sizeof(ruleset), out->port4, out->port6);
+	r = cf_nft_child_ruleset(ruleset, sizeof(ruleset), out->port4, out->port6, plan, veth);
 	if (r >= 0)
 		r = cf_nft_load(ruleset, nfterr, sizeof(nfterr));
 	if (r < 0) {
@@ -275,6 +359,12 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 			 "with fib, socket and TPROXY support): %s",
 			 nfterr);
 		return r;
+	}
+	if (veth) {
+		*step = CF_STEP_CTRACK;
+		ct = open_ctrack(err, errlen);
+		if (ct < 0)
+			return ct;
 	}
 	*step = CF_STEP_CAPTURE;
 	if (capture) {
@@ -296,6 +386,7 @@ int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
 		return r;
 	}
 	out->diag = take_fd(&diag);
+	out->ctrack = take_fd(&ct);
 	out->capture = take_fd(&cap);
 	out->tun_fd = take_fd(&tun);
 	out->listen4 = take_fd(&l4);

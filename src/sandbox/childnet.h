@@ -23,6 +23,7 @@ struct cf_child_net {
 	int listen6;
 	int capture; /* AF_PACKET socket seeing tun0 and lo, or -1 */
 	int diag;    /* NETLINK_SOCK_DIAG socket of the sandbox's network namespace */
+	int ctrack;  /* rootful: its conntrack events (NETLINK_NETFILTER), else -1 */
 	uint16_t port4;
 	uint16_t port6;
 };
@@ -36,12 +37,13 @@ struct cf_child_net {
 int cf_tproxy_listener(int family, int backlog, uint16_t *port);
 
 /*
- * Set up the child's network. *@step follows the steps as they start. On
- * failure return -errno, close whatever was opened and describe the failing
- * step in @err (one line, with a remedy where there is one).
+ * Set up the child's network (with @veth: the rootful backend's, whose veth
+ * end the host created already). *@step follows the steps as they start.
+ * On failure return -errno, close whatever was opened and describe the
+ * failing step in @err (one line, with a remedy where there is one).
  */
-int cf_child_net_setup(const struct cf_plan *plan, gid_t gid, bool capture,
-		       struct cf_child_net *out, enum cf_sandbox_step *step, char *err,
-		       size_t errlen);
+int cf_child_net_setup(const struct cf_plan *plan, const struct cf_veth_plan *veth, gid_t gid,
+		       bool capture, struct cf_child_net *out, enum cf_sandbox_step *step,
+		       char *err, size_t errlen);
 
 #endif

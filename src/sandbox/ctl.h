@@ -4,8 +4,10 @@
  * namespaces) and the helper (pid 1 of the sandbox), one fixed-size record
  * per SOCK_SEQPACKET message:
  *
- *   engine -> helper  MAPS_DONE     uid/gid maps are written, set up the sandbox
- *   helper -> engine  READY + fds   tun, listener v4, listener v6
+ *   engine -> helper  MAPS_DONE     uid/gid maps are written (rootful: the veth
+ *                                   exists), set up the sandbox
+ *   helper -> engine  READY + fds   tun, listener v4, listener v6, sock_diag,
+ *                                   [capture], [conntrack events (rootful)]
  *   helper -> engine  SETUP_FAILED  err + one-line text + the step that failed;
  *                                   the helper exits
  *   engine -> helper  GO            exec the command
@@ -41,6 +43,8 @@ enum cf_sandbox_step {
 	CF_STEP_CAPTURE,	   /* the child view's packet socket */
 	CF_STEP_SOCK_DIAG,	   /* the sock_diag socket */
 	CF_STEP_HARDEN,		   /* /proc/sys, /sys and friends read-only */
+	CF_STEP_VETH,		   /* rootful: the veth pair and the host's end */
+	CF_STEP_CTRACK,		   /* rootful: the tree's conntrack events */
 	CF_STEP__COUNT,
 };
 

@@ -77,7 +77,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	enum cf_sandbox_step step = CF_STEP_UNKNOWN;
 	char err[400];
 	size_t nfds;
-	int r, fds[5];
+	int r, fds[6];
 
 	sigset_t none;
 
@@ -96,8 +96,8 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 		r = cf_mounts_hide(opts->outputs, opts->masks, err, sizeof(err));
 	}
 	if (r == 0)
-		r = cf_child_net_setup(opts->plan, opts->gid, opts->capture, &net, &step, err,
-				       sizeof(err));
+		r = cf_child_net_setup(opts->plan, opts->veth, opts->gid, opts->capture, &net,
+				       &step, err, sizeof(err));
 	/* Only now: the network set-up writes the sandbox's /proc/sys/net. */
 	if (r == 0) {
 		step = CF_STEP_HARDEN;
@@ -115,8 +115,11 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	fds[1] = net.listen4;
 	fds[2] = net.listen6;
 	fds[3] = net.diag;
-	fds[4] = net.capture;
-	nfds = net.capture >= 0 ? 5 : 4;
+	nfds = 4;
+	if (net.capture >= 0)
+		fds[nfds++] = net.capture;
+	if (net.ctrack >= 0)
+		fds[nfds++] = net.ctrack;
 	if (cf_fdpass_send(ctlfd, &m, sizeof(m), fds, nfds) < 0)
 		_exit(1);
 	for (size_t i = 0; i < nfds; i++)
@@ -205,7 +208,10 @@ static int spawn_helper(const struct cf_sandbox_opts *opts, struct cf_sandbox *s
 	long pid;
 
 	memset(&args, 0, sizeof(args));
-	args.flags = CF_SANDBOX_NAMESPACES | CLONE_PIDFD;
+	/* Root's tree gets no user namespace: its init drops every capability instead. */
+	args.flags = (opts->veth ? CF_SANDBOX_NAMESPACES & ~(uint64_t)CLONE_NEWUSER
+				 : CF_SANDBOX_NAMESPACES) |
+		     CLONE_PIDFD;
 	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	args.exit_signal = SIGCHLD;
 	fflush(NULL);
@@ -226,13 +232,13 @@ static int spawn_helper(const struct cf_sandbox_opts *opts, struct cf_sandbox *s
 	return 0;
 }
 
-static int await_ready(struct cf_sandbox *sb, bool opts_capture, enum cf_sandbox_phase *phase,
-		       char *err, size_t errlen)
+static int await_ready(struct cf_sandbox *sb, const struct cf_sandbox_opts *opts,
+		       enum cf_sandbox_phase *phase, char *err, size_t errlen)
 {
 	struct cf_ctl_msg m;
-	int fds[5];
-	size_t nfds = 0;
-	int r = recv_ctl(sb->ctlfd, &m, fds, 5, &nfds);
+	int fds[6];
+	size_t nfds = 0, want = 4 + (opts->capture ? 1u : 0u) + (opts->veth ? 1u : 0u);
+	int r = recv_ctl(sb->ctlfd, &m, fds, 6, &nfds);
 
 	*phase = CF_SANDBOX_BOOTSTRAP;
 	if (r < 0) {
@@ -244,7 +250,7 @@ static int await_ready(struct cf_sandbox *sb, bool opts_capture, enum cf_sandbox
 		sb->step = m.step < CF_STEP__COUNT ? (enum cf_sandbox_step)m.step : CF_STEP_UNKNOWN;
 		return m.err ? -m.err : -EIO;
 	}
-	if (m.type != CF_CTL_READY || nfds != (opts_capture ? 5u : 4u)) {
+	if (m.type != CF_CTL_READY || nfds != want) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		snprintf(err, errlen, "the sandbox helper sent an unexpected message");
@@ -254,7 +260,8 @@ static int await_ready(struct cf_sandbox *sb, bool opts_capture, enum cf_sandbox
 	sb->listen4 = fds[1];
 	sb->listen6 = fds[2];
 	sb->diag_fd = fds[3];
-	sb->capture_fd = opts_capture ? fds[4] : -1;
+	sb->capture_fd = opts->capture ? fds[4] : -1;
+	sb->ctrack_fd = opts->veth ? fds[want - 1] : -1;
 	sb->port4 = m.port4;
 	sb->port6 = m.port6;
 	return 0;
@@ -268,7 +275,7 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 	memset(sb, 0, sizeof(*sb));
 	sb->helper = -1;
 	sb->pidfd = sb->ctlfd = sb->tun_fd = sb->listen4 = sb->listen6 = sb->capture_fd = -1;
-	sb->diag_fd = -1;
+	sb->diag_fd = sb->ctrack_fd = -1;
 	*phase = CF_SANDBOX_PREFLIGHT;
 	sb->step = CF_STEP_CONTROL;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
@@ -281,8 +288,9 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 	r = spawn_helper(opts, sb, sp[1], err, errlen);
 	close(sp[1]);
 	if (r == 0) {
-		sb->step = CF_STEP_ID_MAPS;
-		r = write_id_maps(sb->helper, opts, err, errlen);
+		sb->step = opts->host_setup ? CF_STEP_VETH : CF_STEP_ID_MAPS;
+		r = opts->host_setup ? opts->host_setup(sb->helper, opts->host_arg, err, errlen)
+				     : write_id_maps(sb->helper, opts, err, errlen);
 	}
 	if (r == 0) {
 		/* the helper's own steps come back in SETUP_FAILED */
@@ -290,7 +298,7 @@ int cf_sandbox_start(const struct cf_sandbox_opts *opts, struct cf_sandbox *sb,
 		r = send_ctl(sb->ctlfd, CF_CTL_MAPS_DONE, 0, NULL, CF_STEP_UNKNOWN);
 	}
 	if (r == 0)
-		r = await_ready(sb, opts->capture, phase, err, errlen);
+		r = await_ready(sb, opts, phase, err, errlen);
 	if (r == 0)
 		sb->step = CF_STEP_UNKNOWN;
 	if (r < 0)
@@ -324,6 +332,8 @@ const char *cf_sandbox_step_reason(enum cf_sandbox_step step)
 	    [CF_STEP_CAPTURE] = "packet_capture_blocked",
 	    [CF_STEP_SOCK_DIAG] = "sock_diag_blocked",
 	    [CF_STEP_HARDEN] = "proc_harden_blocked",
+	    [CF_STEP_VETH] = "veth_create_failed",
+	    [CF_STEP_CTRACK] = "conntrack_events_blocked",
 	};
 
 	return (unsigned)step < CF_STEP__COUNT && reasons[step] ? reasons[step]
@@ -342,8 +352,8 @@ void cf_sandbox_abort(struct cf_sandbox *sb)
 
 void cf_sandbox_close(struct cf_sandbox *sb)
 {
-	int *fds[] = {&sb->pidfd,   &sb->ctlfd,	     &sb->tun_fd, &sb->listen4,
-		      &sb->listen6, &sb->capture_fd, &sb->diag_fd};
+	int *fds[] = {&sb->pidfd,   &sb->ctlfd,	     &sb->tun_fd,  &sb->listen4,
+		      &sb->listen6, &sb->capture_fd, &sb->diag_fd, &sb->ctrack_fd};
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)

@@ -33,6 +33,14 @@ struct cf_sandbox_opts {
 	const struct cf_strv *masks;   /* paths (UNIX sockets) hidden from the tree */
 	uid_t uid;		       /* the tree's user and group (sandbox/treeuser.h): */
 	gid_t gid;		       /* the caller's own ids unless the caller is root */
+	/*
+	 * The rootful backend: no user namespace, and instead of the id maps
+	 * @host_setup(helper pid, @host_arg) creates the veth pair whose tree
+	 * end @veth configures. NULL for the rootless backend.
+	 */
+	const struct cf_veth_plan *veth;
+	int (*host_setup)(pid_t helper, void *arg, char *err, size_t errlen);
+	void *host_arg;
 };
 
 struct cf_sandbox {
@@ -41,6 +49,7 @@ struct cf_sandbox {
 	int ctlfd;
 	int tun_fd, listen4, listen6, diag_fd;
 	int capture_fd; /* -1 without capture */
+	int ctrack_fd;	/* rootful: the tree's conntrack events (NETLINK_NETFILTER), else -1 */
 	uint16_t port4, port6;
 	enum cf_sandbox_step step; /* after a failed cf_sandbox_start(): the step that failed */
 };

@@ -32,15 +32,57 @@
 
 #include "sandbox/plan.h"
 
-int cf_nft_child_ruleset(char *buf, size_t len, uint16_t port4, uint16_t port6)
+/*
+ * The rootful backend's tree sends only what the engine answers through
+ * tun0: DNS on port 53 (any server, as in the rootless backend), the
+ * virtual resolver and host alias addresses, and with a proxy every TCP
+ * connection; everything else takes the veth and the host's kernel.
+ */
+static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
+			   const struct cf_veth_plan *veth)
 {
-	int n = snprintf(
+	char gw4[CF_IP_STRLEN], h4[CF_IP_STRLEN], gw6[CF_IP_STRLEN], h6[CF_IP_STRLEN];
+	int n;
+
+	if (!veth)
+		return snprintf(buf, len, "    meta l4proto != tcp return\n") < (int)len ? 0
+											 : -ENOSPC;
+	cf_ip_format(&plan->gateway4, gw4, sizeof(gw4));
+	cf_ip_format(&plan->host4, h4, sizeof(h4));
+	cf_ip_format(&plan->gateway6, gw6, sizeof(gw6));
+	cf_ip_format(&plan->host6, h6, sizeof(h6));
+	n = snprintf(buf, len,
+		     "    meta l4proto udp udp dport 53 meta mark set %d ct mark set %d return\n"
+		     "    meta l4proto != tcp return\n"
+		     "%s"
+		     "    tcp dport 53 goto to_engine\n"
+		     "    ip daddr { %s, %s } goto to_engine\n"
+		     "    ip6 daddr { %s, %s } goto to_engine\n"
+		     "    return\n"
+		     "  }\n"
+		     "  chain to_engine {\n"
+		     "    ct mark set %d\n",
+		     CF_MARK_TUN, CF_CT_MARK_ENGINE,
+		     veth->tcp_via_engine ? "    goto to_engine\n" : "", gw4, h4, gw6, h6,
+		     CF_CT_MARK_ENGINE);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+int cf_nft_child_ruleset(char *buf, size_t len, uint16_t port4, uint16_t port6,
+			 const struct cf_plan *plan, const struct cf_veth_plan *veth)
+{
+	char selector[768];
+	int n;
+
+	if (engine_selector(selector, sizeof(selector), plan, veth) < 0)
+		return -ENOSPC;
+	n = snprintf(
 	    buf, len,
 	    "table inet childflow {\n"
 	    "  chain output {\n"
 	    "    type route hook output priority mangle; policy accept;\n"
-	    "    meta l4proto != tcp return\n"
 	    "    fib daddr type local return\n"
+	    "%s"
 	    "    tcp flags & (syn | ack) == syn meta mark set %d return\n"
 	    "    meta mark set %d\n"
 	    "  }\n"
@@ -57,7 +99,7 @@ int cf_nft_child_ruleset(char *buf, size_t len, uint16_t port4, uint16_t port6)
 	    "    drop\n"
 	    "  }\n"
 	    "}\n",
-	    CF_MARK_TUN, CF_MARK_LOCAL, port4, CF_MARK_LOCAL, port6, CF_MARK_LOCAL, port6,
+	    selector, CF_MARK_TUN, CF_MARK_LOCAL, port4, CF_MARK_LOCAL, port6, CF_MARK_LOCAL, port6,
 	    CF_MARK_LOCAL, port4, CF_MARK_LOCAL);
 
 	if (n < 0 || (size_t)n >= len)

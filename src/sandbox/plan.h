@@ -10,6 +10,8 @@
 #ifndef CF_SANDBOX_PLAN_H
 #define CF_SANDBOX_PLAN_H
 
+#include <stdbool.h>
+
 #include "net/addr.h"
 
 #define CF_PLAN_CHILD4 "198.18.0.2"
@@ -31,6 +33,8 @@
 /* fwmarks and routing tables of the child's policy routing (DESIGN.md). */
 #define CF_MARK_LOCAL 1
 #define CF_MARK_TUN 2
+/* rootful: the conntrack mark of the tree's connections that the engine carries (tun0). */
+#define CF_CT_MARK_ENGINE 16
 #define CF_TABLE_LOCAL 100
 #define CF_TABLE_TUN 101
 
@@ -38,6 +42,21 @@ struct cf_plan {
 	struct cf_ip child4, gateway4;
 	struct cf_ip child6, gateway6;
 	struct cf_ip host4, host6; /* host.childflow.internal */
+};
+
+/* The tree's end of the rootful backend's veth pair, as the sandbox names it. */
+#define CF_PLAN_VETH_NAME "eth0"
+
+/*
+ * The rootful backend's link to the host (rootful/README in docs/rootful.md):
+ * a veth pair whose tree end carries the tree's addresses and default
+ * routes, while tun0 still carries what the engine answers (DNS, the host
+ * alias, and with a proxy every TCP connection).
+ */
+struct cf_veth_plan {
+	struct cf_ip tree4, host4; /* a /30 */
+	struct cf_ip tree6, host6; /* a /64; family 0 when the tree has no IPv6 */
+	bool tcp_via_engine;	   /* every TCP connection goes to the engine (--proxy) */
 };
 
 /* Fill @plan with the fixed addresses above. */

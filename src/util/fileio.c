@@ -50,3 +50,20 @@ int cf_write_proc(pid_t pid, const char *file, const char *text)
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
 	return cf_write_file(path, text);
 }
+
+int cf_read_small_file(const char *path, char *buf, size_t len)
+{
+	cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (len == 0)
+		return -EINVAL;
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return (int)strlen(buf);
+}

@@ -17,4 +17,10 @@ int cf_write_file(const char *path, const char *text);
 /* cf_write_file() on /proc/@pid/@file (uid_map, gid_map, setgroups). */
 int cf_write_proc(pid_t pid, const char *file, const char *text);
 
+/*
+ * Read the small file @path (a sysctl) into @buf (NUL-terminated, the
+ * trailing newline removed). Return the length or -errno.
+ */
+int cf_read_small_file(const char *path, char *buf, size_t len);
+
 #endif

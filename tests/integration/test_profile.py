@@ -146,21 +146,21 @@ def test_command_after_dashdash_replaces_the_profiles_command(topo, childflow, u
 
 
 @pytest.mark.core
-def test_root_overrides_the_profiles_backend_and_is_not_supported_yet(topo, childflow, userdir):
+def test_root_overrides_the_profiles_backend_and_needs_root(topo, childflow, userdir):
     path = example(topo, userdir, "default-deny-allowlist.toml")
     marker = os.path.join(userdir, "ran")
     res = childflow.run("--profile", path, "--root", "--", "touch", marker)
     assert res.rc == 125, str(res)
-    assert "not supported yet" in res.err, str(res)
+    assert "--root needs root" in res.err, str(res)
     assert not os.path.exists(marker), "the command ran"
 
 
-def test_rootful_backend_in_a_profile_is_not_supported_yet(topo, childflow, userdir):
+def test_rootful_backend_in_a_profile_selects_it_and_needs_root(topo, childflow, userdir):
     path = profile(topo, os.path.join(userdir, "rootful.toml"), 'backend = "rootful"\n')
     marker = os.path.join(userdir, "ran")
     res = childflow.run("--profile", path, "--", "touch", marker)
     assert res.rc == 125, str(res)
-    assert "not supported yet" in res.err, str(res)
+    assert "--root needs root" in res.err, str(res)
     assert not os.path.exists(marker), "the command ran"
 
 

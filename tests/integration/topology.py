@@ -147,6 +147,26 @@ PYTHON = "/usr/bin/python3"
 
 # Root prologue run in the private mount namespace of `ip netns exec`, then
 # drops to the unprivileged user.  Arguments: RUN TUN_MODE VARIANT USER CMD...
+# Root prologue for rootful runs, in the private mount namespace of `ip netns
+# exec`: the host's resolv.conf and hosts, and the run's own directory over
+# /run/childflow (where rootful runs keep their records), so that nothing is
+# written to the machine's /run.  A machine without /run/childflow gets one in
+# an overlay of /run, for this command only.  Arguments: RUN CMD...
+ROOT_PROLOGUE = r"""
+set -eu
+run=$1
+shift
+mount --bind "$run/host-etc/resolv.conf" /etc/resolv.conf
+mount --bind "$run/host-etc/hosts" /etc/hosts
+if [ ! -d /run/childflow ]; then
+	ovl=$(mktemp -d "$run/ovl.XXXXXX")
+	mkdir "$ovl/upper" "$ovl/work" "$ovl/upper/childflow"
+	mount -t overlay cft-run -o "lowerdir=/run,upperdir=$ovl/upper,workdir=$ovl/work" /run
+fi
+mount --bind "$run/rootful-state" /run/childflow
+exec "$@"
+"""
+
 USER_PROLOGUE = r"""
 set -eu
 run=$1 tun_mode=$2 variant=$3 user=$4
@@ -1000,7 +1020,8 @@ http {{
             _drop_subid_lines(self.user)
 
     RUN_DIR_ENTRIES = {"state.json", "state.json.tmp", "logs", "dev", "host-etc", "etc-link",
-                       "t", "bin", "sanitizer", "www", "nginx", "home", "demo.err"}
+                       "t", "bin", "sanitizer", "www", "nginx", "home", "demo.err",
+                       "rootful-state"}
 
     def _remove_run_dir(self):
         if not os.path.isdir(self.run_dir):
@@ -1060,6 +1081,29 @@ http {{
         p = self.spawn_user(argv, env, tun_mode, variant,
                             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
         return communicate(p, argv, timeout, input)
+
+    def root_argv(self, argv, env=None):
+        """argv that runs argv as root in the host namespace, with the host's
+        resolv.conf and hosts and a /run/childflow of the run's own (the
+        rootful backend's run records; see ROOT_PROLOGUE), in a UTS
+        namespace of its own, with only @env (and PATH) in its environment."""
+        envs = {"PATH": SANE_PATH, "LANG": "C.UTF-8", "HOME": "/root", **(env or {})}
+        os.makedirs(os.path.join(self.run_dir, "rootful-state"), mode=0o700, exist_ok=True)
+        return ["ip", "netns", "exec", self.host_ns, "unshare", "--uts", "--", "/bin/sh", "-c",
+                ROOT_PROLOGUE, "cft-root-prologue", self.run_dir,
+                "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in envs.items()], *argv]
+
+    def run_root(self, argv, env=None, timeout=60):
+        """Run root_argv(argv); returns Result."""
+        p = self.spawn_root(argv, env)
+        return communicate(p, argv, timeout, None)
+
+    def spawn_root(self, argv, env=None):
+        """Start root_argv(argv) in a session of its own; returns the Popen
+        (the prologue execs: its pid becomes the command's)."""
+        return subprocess.Popen(self.root_argv(argv, env), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True, close_fds=True)
 
     def run_host_root(self, argv, timeout=60, check=False):
         """Run argv as root in the host namespace (no prologue)."""

@@ -860,6 +860,7 @@ static const struct {
     /* the second release's table (REFERENCE.md) */
     {"allow-host-port", 0, true},
     {"user", 0, true},
+    {"cleanup", 0, false},
     {"quiet", 0, false},
 };
 
