@@ -388,6 +388,11 @@ def test_cleanup_repairs_what_a_run_killed_with_its_reaper_left(topo, childflow)
     time.sleep(0.5)
     left = host_state(topo)
     assert "net/ipv4/conf/eth0/forwarding:1" in left, left  # the switch stayed on
+    doctor = topo.run_root(childflow.argv("--doctor", "--root", "--doctor-format", "json"),
+                           env=childflow.env())
+    check = [c for c in json.loads(doctor.out)["checks"] if c["key"] == "leftovers"]
+    assert check and check[0]["status"] == "warn", doctor.out
+    assert "1 rootful run died" in check[0]["detail"], check
     res = topo.run_root(childflow.argv("--cleanup"), env=childflow.env())
     assert res.rc == 0, str(res)
     assert "restored net.ipv4.conf.eth0.forwarding = 0" in res.out, str(res)
@@ -395,6 +400,10 @@ def test_cleanup_repairs_what_a_run_killed_with_its_reaper_left(topo, childflow)
     assert wait_state(topo, before) == before
     again = topo.run_root(childflow.argv("--cleanup"), env=childflow.env())
     assert again.rc == 0 and "0 dead runs undone" in again.out, str(again)
+    doctor = topo.run_root(childflow.argv("--doctor", "--root", "--doctor-format", "json"),
+                           env=childflow.env())
+    check = [c for c in json.loads(doctor.out)["checks"] if c["key"] == "leftovers"]
+    assert check[0]["status"] == "ok", doctor.out
 
 
 def test_two_runs_at_once_do_not_disturb_each_other(topo, childflow):
