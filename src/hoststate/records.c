@@ -30,7 +30,6 @@
 
 #include "util/cleanup.h"
 
-
 /*
  * Sysctl paths name the switches of the current network namespace, so each
  * namespace keeps its own records: CF_STATE_DIR/net-<inode of the netns>.

@@ -44,7 +44,8 @@ struct cf_run_record {
 /* cf_host_name_is_ours() - whether @name is "<prefix><8 hex digits>" (nothing broader). */
 bool cf_host_name_is_ours(const char *name, const char *prefix);
 
-/* cf_records_lock() - take the records' exclusive lock (made if need be). Return its fd or -errno. */
+/* cf_records_lock() - take the records' exclusive lock (made if need be). Return its fd or -errno.
+ */
 int cf_records_lock(void);
 
 /* cf_records_open_dir() - the current network namespace's records directory, or NULL (errno). */
@@ -53,7 +54,8 @@ DIR *cf_records_open_dir(void);
 /* cf_record_id() - the run id of record file @name ("<id>.run") into @id; false if it is none. */
 bool cf_record_id(const char *name, char id[9]);
 
-/* cf_record_read() - read run @id's record; a line that does not check out is skipped. Return 0 or -errno. */
+/* cf_record_read() - read run @id's record; a line that does not check out is skipped. Return 0 or
+ * -errno. */
 int cf_record_read(const char *id, struct cf_run_record *rec);
 
 /* cf_record_write() - write run @id's record (atomically, synced). Return 0 or -errno. */
@@ -65,7 +67,8 @@ int cf_record_remove(const char *id);
 /* cf_record_live() - whether the run's childflow or its reaper still runs. */
 bool cf_record_live(const struct cf_run_record *rec);
 
-/* cf_records_dead() - how many records name runs that are gone (for --cleanup). Return it or -errno. */
+/* cf_records_dead() - how many records name runs that are gone (for --cleanup). Return it or
+ * -errno. */
 int cf_records_dead(void);
 
 /* cf_proc_start_time() - field 22 of /proc/@pid/stat; 0 for none or a zombie. */

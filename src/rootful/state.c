@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rootful/hosttable.h"
 #include "sandbox/netlink.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -229,6 +230,16 @@ static void remove_link(const char *name, FILE *say)
 	cf_nl_close(nl);
 }
 
+/* A plain table (a kernel without owned ones), or one a crash left: gone in any case. */
+static void remove_table(const char *id, FILE *say)
+{
+	char table[32];
+
+	snprintf(table, sizeof(table), CF_HOST_TABLE_PREFIX "%s", id);
+	if (cf_host_table_delete(table) == 0 && say)
+		fprintf(say, "childflow: removed the nft table inet %s\n", table);
+}
+
 int cf_rootful_state_release(const char *id, FILE *say)
 {
 	struct cf_run_record rec;
@@ -240,6 +251,7 @@ int cf_rootful_state_release(const char *id, FILE *say)
 	if (r == 0) {
 		restore_switches(id, &rec, say);
 		remove_routing(&rec, say);
+		remove_table(id, say);
 		remove_link(rec.link, say);
 		r = cf_record_remove(id);
 	}
