@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hoststate/records.h"
 #include "sandbox/netlink.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -41,6 +42,7 @@ enum {
 	RF_ROUTING,
 	RF_VETH,
 	RF_AF_PACKET,
+	RF_LEFTOVERS,
 	RF__COUNT,
 };
 
@@ -385,6 +387,30 @@ static void check_af_packet(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 		cf_doctor_explain_denial(c, -r);
 }
 
+/* leftovers ------------------------------------------------------------------------------- */
+
+/* Runs that died with their reaper leave switches on (and --iface's routes): say so. */
+static void check_leftovers(struct cf_check *c, const struct cf_doctor_ctx *ctx)
+{
+	int n = cf_records_dead();
+
+	(void)ctx;
+	if (n < 0) {
+		cf_check_set_err(c, CF_CHECK_WARN, -n, "cannot read the run records in %s: %s",
+				 CF_STATE_DIR, strerror(-n));
+		return;
+	}
+	if (n == 0) {
+		cf_check_set(c, CF_CHECK_OK, "no rootful run left changes behind");
+		return;
+	}
+	cf_check_set(c, CF_CHECK_WARN,
+		     "%d rootful run%s died without undoing %s changes (forwarding switches, "
+		     "--iface's rules and routes)",
+		     n, n == 1 ? "" : "s", n == 1 ? "its" : "their");
+	cf_check_hint(c, "run `childflow --cleanup` as root: it undoes them and names each one");
+}
+
 #define NEEDS_ROOT CF_CHECK_BIT(RF_ROOT)
 #define NEEDS_NETNS (CF_CHECK_BIT(RF_ROOT) | CF_CHECK_BIT(RF_NETNS))
 
@@ -399,6 +425,7 @@ static const struct cf_check_def rootful_checks[RF__COUNT] = {
     [RF_ROUTING] = {"policy_routing", "policy routing", check_routing, NEEDS_NETNS, NULL},
     [RF_VETH] = {"veth", "veth pairs", check_veth, NEEDS_NETNS, NULL},
     [RF_AF_PACKET] = {"af_packet", "AF_PACKET capture", check_af_packet, NEEDS_ROOT, NULL},
+    [RF_LEFTOVERS] = {"leftovers", "changes of runs that died", check_leftovers, NEEDS_ROOT, NULL},
 };
 
 const struct cf_check_table *cf_doctor_rootful_table(void)

@@ -255,15 +255,3 @@ int cf_host_plan_make(struct cf_host_plan *hp, const char *iface, bool v6, char 
 	cf_nl_close(nl);
 	return r;
 }
-
-bool cf_host_name_is_ours(const char *name, const char *prefix)
-{
-	size_t n = strlen(prefix);
-
-	if (strncmp(name, prefix, n) != 0 || strlen(name) != n + 8)
-		return false;
-	for (size_t i = n; i < n + 8; i++)
-		if (!isxdigit((unsigned char)name[i]) || isupper((unsigned char)name[i]))
-			return false;
-	return true;
-}

@@ -13,12 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hoststate/records.h"
 #include "sandbox/plan.h"
-
-#define CF_HOST_MAX_UPLINKS 16
-/* Every host-side name of a run starts so, followed by the 8 hex digits of its id. */
-#define CF_HOST_VETH_PREFIX "cf-"
-#define CF_HOST_TABLE_PREFIX "childflow-"
 
 struct cf_host_plan {
 	char id[9];		/* 8 hex digits */
@@ -39,8 +35,6 @@ struct cf_host_plan {
 
 /* The priority of the rule that sends the veth's traffic to the run's table (--iface). */
 #define CF_HOST_RULE_PRIORITY 100
-/* Run tables are numbered from here (plus 16 random bits; free ones only). */
-#define CF_HOST_TABLE_BASE 0x63660000u
 
 /*
  * cf_host_plan_make() - choose a fresh run id and addresses, and list the
@@ -52,8 +46,5 @@ struct cf_host_plan {
  */
 int cf_host_plan_make(struct cf_host_plan *hp, const char *iface, bool v6, char *err,
 		      size_t errlen);
-
-/* cf_host_name_is_ours() - whether @name is "<prefix><8 hex digits>" (nothing broader). */
-bool cf_host_name_is_ours(const char *name, const char *prefix);
 
 #endif

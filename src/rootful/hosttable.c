@@ -227,32 +227,82 @@ int cf_host_table_render(const struct cf_config *cfg, const struct cf_host_plan 
 	return o.full ? -ENOSPC : (int)o.used;
 }
 
-int cf_host_table_load(const char *text, struct nft_ctx **out, char *err, size_t errlen)
+#define OWNER_LINE "  flags owner\n"
+
+/* @text without its "flags owner" line, for a kernel before owned tables (Linux 5.12). */
+static char *without_owner(const char *text)
+{
+	const char *at = strstr(text, OWNER_LINE);
+	size_t head = at ? (size_t)(at - text) : 0, len = strlen(text);
+	char *s;
+
+	if (!at)
+		return NULL;
+	s = malloc(len + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, text, head);
+	memcpy(s + head, at + strlen(OWNER_LINE), len - head - strlen(OWNER_LINE) + 1);
+	return s;
+}
+
+int cf_host_table_load(const char *text, struct nft_ctx **out, bool *owned, char *err,
+		       size_t errlen)
 {
 	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
 	const char *msg;
+	char *plain;
 
 	*out = NULL;
+	*owned = true;
 	if (!nft || nft_ctx_buffer_output(nft) || nft_ctx_buffer_error(nft)) {
 		snprintf(err, errlen, "cannot create a libnftables context");
 		nft_ctx_free(nft);
 		return -ENOMEM;
 	}
-	if (nft_run_cmd_from_buffer(nft, text) != 0) {
-		msg = nft_ctx_get_error_buffer(nft);
-		snprintf(err, errlen,
-			 "cannot load the run's nftables table (needs nf_tables with owned "
-			 "tables, Linux 5.12+, fib, conntrack, reject and masquerade): %s",
-			 msg && *msg ? msg : "nftables rejected it");
-		/* One line for the caller's message. */
-		for (char *p = err; *p; p++)
-			if (*p == '\n')
-				*p = ' ';
-		nft_ctx_free(nft);
-		return -EINVAL;
+	if (nft_run_cmd_from_buffer(nft, text) == 0) {
+		*out = nft;
+		return 0;
 	}
-	*out = nft;
-	return 0;
+	msg = nft_ctx_get_error_buffer(nft);
+	snprintf(err, errlen,
+		 "cannot load the run's nftables table (needs nf_tables with fib, conntrack, "
+		 "reject and masquerade): %s",
+		 msg && *msg ? msg : "nftables rejected it");
+	/* One line for the caller's message. */
+	for (char *p = err; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	/* Without the owner flag, the reaper (or --cleanup) deletes the table. */
+	plain = without_owner(text);
+	if (plain && nft_run_cmd_from_buffer(nft, plain) == 0) {
+		*owned = false;
+		*out = nft;
+		free(plain);
+		return 0;
+	}
+	free(plain);
+	nft_ctx_free(nft);
+	return -EINVAL;
+}
+
+int cf_host_table_delete(const char *table)
+{
+	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	char cmd[96];
+	int r;
+
+	if (!nft)
+		return -ENOMEM;
+	/* Quiet: a table that is gone already is the usual case. */
+	if (nft_ctx_buffer_output(nft) || nft_ctx_buffer_error(nft)) {
+		nft_ctx_free(nft);
+		return -ENOMEM;
+	}
+	snprintf(cmd, sizeof(cmd), "delete table inet %s", table);
+	r = nft_run_cmd_from_buffer(nft, cmd) == 0 ? 0 : -ENOENT;
+	nft_ctx_free(nft);
+	return r;
 }
 
 void cf_host_table_drop(struct nft_ctx *nft)

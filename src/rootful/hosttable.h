@@ -11,6 +11,7 @@
 #ifndef CF_ROOTFUL_HOSTTABLE_H
 #define CF_ROOTFUL_HOSTTABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,9 +28,16 @@ int cf_host_table_render(const struct cf_config *cfg, const struct cf_host_plan 
 /*
  * cf_host_table_load() - load @text through a new libnftables context
  * whose socket owns the table; keep *@out open for the run, then
- * cf_host_table_drop() it. Return 0, or -errno with @err set.
+ * cf_host_table_drop() it. A kernel without owned tables (before 5.12)
+ * gets a plain one (*@owned false), which the reaper deletes. Return 0, or
+ * -errno with @err set.
  */
-int cf_host_table_load(const char *text, struct nft_ctx **out, char *err, size_t errlen);
+int cf_host_table_load(const char *text, struct nft_ctx **out, bool *owned, char *err,
+		       size_t errlen);
+
+/* cf_host_table_delete() - delete the inet table @table. Return 0, or -ENOENT when there is none.
+ */
+int cf_host_table_delete(const char *table);
 
 /*
  * cf_host_table_learn() - put @ip in @table's set of addresses the domain

@@ -183,6 +183,7 @@ static int host_setup(pid_t helper, void *arg, char *err, size_t errlen)
 
 static int start_host(struct cf_run *run, struct rootful *st, struct cf_fail *fail)
 {
+	bool owned;
 	char *text;
 	int r = cf_reaper_start(st->host.id, &st->reaper);
 
@@ -200,8 +201,14 @@ static int start_host(struct cf_run *run, struct rootful *st, struct cf_fail *fa
 	if (r < 0)
 		cf_fail_set(fail, r, CF_FAIL_RUNTIME, NULL, NULL,
 			    "cannot render the run's nftables table: %s", strerror(-r));
-	else if ((r = cf_host_table_load(text, &st->nft, fail->msg, sizeof(fail->msg))) < 0)
+	else if ((r = cf_host_table_load(text, &st->nft, &owned, fail->msg, sizeof(fail->msg))) < 0)
 		cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
+	else if (!owned)
+		log_warn(
+		    "--root: this kernel has no owned nft tables (Linux 5.12): the run's table "
+		    "%s is deleted by its reaper, or by `childflow --cleanup` after a crash of "
+		    "both",
+		    st->host.table);
 	free(text);
 	return r < 0 ? r : 0;
 }

@@ -23,17 +23,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "hoststate/records.h"
 #include "rootful/hostplan.h"
-
-#define CF_STATE_DIR "/run/childflow"
-#define CF_STATE_MAX_CHANGES (2 * CF_HOST_MAX_UPLINKS)
-
-struct cf_sysctl_change {
-	char path[128];
-	char iface[IF_NAMESIZE];
-	int family;   /* AF_INET (forwarding) or AF_INET6 (force_forwarding) */
-	char orig[8]; /* the value before childflow turned it on */
-};
 
 struct cf_rootful_state {
 	char id[9];

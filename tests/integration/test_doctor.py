@@ -28,7 +28,7 @@ SCHEMA_DOC = os.path.join(REPO, "docs", "doctor-schema.md")
 ROOTLESS_KEYS = ["userns", "idmap", "uidmap_helpers", "tun", "tproxy", "nftables", "ping",
                  "capture", "sandbox"]
 ROOTFUL_KEYS = ["root", "netns", "forwarding", "nftables", "tproxy", "policy_routing", "veth",
-                "af_packet"]
+                "af_packet", "leftovers"]
 # As the original: a warning is not a failure (docs/compatibility.md).
 VERDICT_EXIT = {"ready": 0, "ready with warnings": 0, "blocked": 1}
 TEXT_LINE = re.compile(r"^\[(ok|warn|FAIL|skip)\]\s+([a-z][a-z0-9_]*)\s+(.+)$")

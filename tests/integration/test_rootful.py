@@ -388,6 +388,11 @@ def test_cleanup_repairs_what_a_run_killed_with_its_reaper_left(topo, childflow)
     time.sleep(0.5)
     left = host_state(topo)
     assert "net/ipv4/conf/eth0/forwarding:1" in left, left  # the switch stayed on
+    doctor = topo.run_root(childflow.argv("--doctor", "--root", "--doctor-format", "json"),
+                           env=childflow.env())
+    check = [c for c in json.loads(doctor.out)["checks"] if c["key"] == "leftovers"]
+    assert check and check[0]["status"] == "warn", doctor.out
+    assert "1 rootful run died" in check[0]["detail"], check
     res = topo.run_root(childflow.argv("--cleanup"), env=childflow.env())
     assert res.rc == 0, str(res)
     assert "restored net.ipv4.conf.eth0.forwarding = 0" in res.out, str(res)
@@ -395,6 +400,34 @@ def test_cleanup_repairs_what_a_run_killed_with_its_reaper_left(topo, childflow)
     assert wait_state(topo, before) == before
     again = topo.run_root(childflow.argv("--cleanup"), env=childflow.env())
     assert again.rc == 0 and "0 dead runs undone" in again.out, str(again)
+    doctor = topo.run_root(childflow.argv("--doctor", "--root", "--doctor-format", "json"),
+                           env=childflow.env())
+    check = [c for c in json.loads(doctor.out)["checks"] if c["key"] == "leftovers"]
+    assert check[0]["status"] == "ok", doctor.out
+
+
+def test_cleanup_removes_a_dead_runs_plain_table_and_nothing_else(topo, childflow):
+    # A kernel without owned tables (before 5.12) leaves a plain table when
+    # childflow and its reaper die together; --cleanup removes it by the
+    # record's run id, and no table that is not a dead run's.
+    before = host_state(topo)
+    for name in ("childflow-0badc0de", "childflow-1badc0de"):
+        res = topo.run_host_root(["sh", "-c", f"echo 'table inet {name} {{ }}' | nft -f -"])
+        assert res.rc == 0, str(res)
+    try:
+        os.makedirs(state_dir(topo), mode=0o700, exist_ok=True)
+        with open(os.path.join(state_dir(topo), "0badc0de.run"), "w") as f:
+            f.write("pid 999999 1\nreaper 999998 1\nlink cf-0badc0de\n")
+        res = topo.run_root(childflow.argv("--cleanup"), env=childflow.env())
+        assert res.rc == 0, str(res)
+        assert "removed the nft table inet childflow-0badc0de" in res.out, str(res)
+        tables = topo.run_host_root(["nft", "list", "tables"], check=True).out
+        assert "childflow-0badc0de" not in tables, tables
+        assert "childflow-1badc0de" in tables, tables  # no record of a dead run names it
+    finally:
+        topo.run_host_root(["nft", "delete", "table", "inet", "childflow-1badc0de"])
+        topo.run_host_root(["nft", "delete", "table", "inet", "childflow-0badc0de"])
+    assert host_state(topo) == before
 
 
 def test_two_runs_at_once_do_not_disturb_each_other(topo, childflow):
