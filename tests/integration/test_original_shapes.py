@@ -9,6 +9,7 @@ docs/doctor-schema.md, "Fields of the original")."""
 import collections
 import json
 import os
+import shutil
 
 import pytest
 
@@ -196,8 +197,11 @@ def test_report_and_summary_agree(run):
 
 
 @pytest.mark.parametrize("name", ["basic", "messy"])
-def test_report_of_the_golden_logs_has_every_field_of_the_originals(childflow, name):
-    path = os.path.join(REPO, "tests", "report", f"{name}.jsonl")
+def test_report_of_the_golden_logs_has_every_field_of_the_originals(childflow, userdir, name):
+    # A copy the test's user can read: the checkout may be root's alone (/root/...).
+    path = os.path.join(userdir, f"{name}.jsonl")
+    shutil.copyfile(os.path.join(REPO, "tests", "report", f"{name}.jsonl"), path)
+    os.chmod(path, 0o644)
     res = childflow.run("--report", path, "--report-format", "json")
     assert res.rc == 0, str(res)
     S.validate_report(json.loads(res.out))
