@@ -79,7 +79,8 @@ static void test_longest_prefix_first_and_deny_first_on_a_tie(void **state)
 
 	(void)state;
 	cf_config_init(&c);
-	assert_int_equal(cf_setting_set(&c, CF_KEY_DENY_CIDRS, "198.51.100.0/24", &cli, NULL, 0), 0);
+	assert_int_equal(cf_setting_set(&c, CF_KEY_DENY_CIDRS, "198.51.100.0/24", &cli, NULL, 0),
+			 0);
 	assert_int_equal(cf_setting_set(&c, CF_KEY_ALLOW_CIDRS, "198.51.100.11/32", &cli, NULL, 0),
 			 0);
 	assert_int_equal(cf_setting_set(&c, CF_KEY_ALLOW_CIDRS, "203.0.113.0/24", &cli, NULL, 0),
@@ -108,10 +109,13 @@ static void test_builtins_come_before_the_rules_and_default_last(void **state)
 	assert_int_equal(cf_setting_set(&c, CF_KEY_DEFAULT_POLICY, "deny", &cli, NULL, 0), 0);
 	render(&c, true, buf, sizeof(buf));
 	/* metadata > private > rules > default (policy.h): the allow cannot lift private. */
-	assert_true(at(buf, "ip daddr 169.254.169.254/32 goto deny") < at(buf, "ip daddr 10.0.0.0/8"));
-	assert_true(at(buf, "ip daddr 10.0.0.0/8 goto deny") < at(buf, "ip daddr 10.1.2.3/32 accept"));
+	assert_true(at(buf, "ip daddr 169.254.169.254/32 goto deny") <
+		    at(buf, "ip daddr 10.0.0.0/8"));
+	assert_true(at(buf, "ip daddr 10.0.0.0/8 goto deny") <
+		    at(buf, "ip daddr 10.1.2.3/32 accept"));
 	assert_true(at(buf, "ip daddr 10.1.2.3/32 accept") < at(buf, "    goto deny\n    accept"));
-	assert_true(at(buf, "ip daddr 224.0.0.0/4 goto deny") < at(buf, "ip daddr 169.254.169.254/32"));
+	assert_true(at(buf, "ip daddr 224.0.0.0/4 goto deny") <
+		    at(buf, "ip daddr 169.254.169.254/32"));
 	cf_config_free(&c);
 }
 
