@@ -15,6 +15,7 @@
 
 #include "capture/child.h"
 #include "capture/egress.h"
+#include "capture/hostview.h"
 #include "capture/wire.h"
 #include "util/log.h"
 
@@ -22,6 +23,7 @@ struct cf_capview {
 	struct cf_child_view *child; /* each NULL when off */
 	struct cf_egress *egress;
 	struct cf_wire *wire;
+	struct cf_hostview *host;
 };
 
 /* Start each view @o turns on, into @v; stop at the first failure, closing the fds not taken. */
@@ -35,6 +37,10 @@ static int start_views(struct cf_capview *v, const struct cf_capview_opts *o)
 		    (const struct cf_ip[]){o->tree4, o->tree6, o->link4, o->link6}, &v->child);
 	if (r == 0 && o->egress)
 		r = cf_egress_start(o->egress, &v->egress);
+	if (r == 0 && o->host)
+		return cf_hostview_start(o->host, o->host_fd, &v->host);
+	if (o->host)
+		close(o->host_fd);
 	if (r == 0 && o->wire)
 		return cf_wire_start(o->wire, o->wire_fd, &v->wire);
 	if (o->wire)
@@ -49,7 +55,7 @@ int cf_capview_start(const struct cf_capview_opts *o, struct cf_capview **out)
 	int r;
 
 	*out = NULL;
-	if (!o->child && !o->egress && !o->wire)
+	if (!o->child && !o->egress && !o->wire && !o->host)
 		return 0;
 	v = calloc(1, sizeof(*v));
 	if (!v) {
@@ -57,6 +63,8 @@ int cf_capview_start(const struct cf_capview_opts *o, struct cf_capview **out)
 			close(o->child_fd);
 		if (o->wire)
 			close(o->wire_fd);
+		if (o->host)
+			close(o->host_fd);
 		return -ENOMEM;
 	}
 	r = start_views(v, o);
@@ -68,13 +76,18 @@ int cf_capview_start(const struct cf_capview_opts *o, struct cf_capview **out)
 	return 0;
 }
 
+/* One at most: the wire view is the rootless backend's, the host view the rootful one's. */
 int cf_capview_poll_fd(const struct cf_capview *v)
 {
+	if (v && v->host)
+		return cf_hostview_fd(v->host);
 	return v && v->wire ? cf_wire_fd(v->wire) : -1;
 }
 
 void cf_capview_on_readable(struct cf_capview *v)
 {
+	if (v && v->host)
+		cf_hostview_on_readable(v->host);
 	if (v && v->wire)
 		cf_wire_on_readable(v->wire);
 }
@@ -84,6 +97,7 @@ void cf_capview_on_tick(struct cf_capview *v)
 	if (!v)
 		return;
 	cf_egress_flush(v->egress);
+	cf_hostview_on_tick(v->host);
 	if (v->wire)
 		cf_wire_on_tick(v->wire);
 }
@@ -114,6 +128,7 @@ void cf_capview_free(struct cf_capview *v, struct cf_capview_stats *egress)
 		cf_egress_stop(v->egress, egress);
 	if (v->wire)
 		cf_wire_stop(v->wire, egress);
+	cf_hostview_stop(v->host, egress);
 	free(v);
 }
 

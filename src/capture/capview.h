@@ -14,6 +14,8 @@
  *   the engine reports through the cf_capview_sock hooks below.
  * - "wire-egress": a host packet socket filtered to the 4-tuples of the
  *   same sockets (wire.c); the engine's loop watches its descriptor.
+ * - the rootful backend's egress view: what its nft table copies to an
+ *   NFLOG group (hostview.c); the engine's loop watches that descriptor.
  *
  * Every hook is a no-op when no view records (a NULL set, a socket no view
  * knows), so the engine calls them unconditionally. The writers and the
@@ -33,6 +35,7 @@ struct cf_pcapng;
 struct cf_capview;
 struct cf_egress;
 struct cf_wire;
+struct cf_hostview;
 
 /* Directions as the host sees them. */
 enum cf_capview_dir {
@@ -54,6 +57,8 @@ struct cf_capview_opts {
 	struct cf_pcapng *egress; /* the synthesized egress view, or NULL */
 	struct cf_pcapng *wire;	  /* the wire-egress view, or NULL */
 	int wire_fd;		  /* its host packet socket (cf_capture_wire_socket()) */
+	struct cf_pcapng *host;	  /* rootful: the egress view from NFLOG, or NULL */
+	int host_fd;		  /* its NFLOG socket, bound to the run's group */
 };
 
 /* What one view wrote, when it stopped. */

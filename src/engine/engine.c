@@ -409,6 +409,8 @@ static int start_capview(struct cf_engine *e, const struct cf_engine_opts *o, st
 	    .egress = o->egress,
 	    .wire = o->wire,
 	    .wire_fd = o->wire ? o->wire_fd : -1,
+	    .host = o->host,
+	    .host_fd = o->host ? o->host_fd : -1,
 	};
 	int r = cf_capview_start(&co, &e->capview);
 	int fd = cf_capview_poll_fd(e->capview);
@@ -484,6 +486,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 		return start_capview(e, o, sb);
 	if (o->wire)
 		close(o->wire_fd);
+	if (o->host)
+		close(o->host_fd);
 	return r;
 }
 

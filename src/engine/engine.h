@@ -22,6 +22,8 @@ struct cf_engine_opts {
 	struct cf_pcapng *egress;  /* egress view, or NULL */
 	struct cf_pcapng *wire;	   /* wire-egress view, or NULL */
 	int wire_fd;		   /* with wire: its host packet socket (the engine closes it) */
+	struct cf_pcapng *host;	   /* rootful: the egress view from NFLOG, or NULL */
+	int host_fd;		   /* with host: its NFLOG socket (the engine closes it) */
 	struct cf_obs *obs;	   /* flow events go here (owned by the caller), or NULL */
 	const struct sockaddr_storage *proxy_addr; /* --proxy, resolved on the host, or NULL */
 	const struct cf_veth_plan *veth; /* rootful: the tree's link to the host, else NULL */

@@ -31,6 +31,7 @@ struct cf_host_plan {
 	unsigned iface_index;
 	struct cf_ip iface_gw4, iface_gw6; /* next hops (family 0: on-link) */
 	uint32_t rt_table;
+	uint16_t log_group; /* -C egress/wire-egress/both: the NFLOG group, else 0 */
 };
 
 /* The priority of the rule that sends the veth's traffic to the run's table (--iface). */

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture/hostview.h"
 #include "dns/synth.h"
 #include "policy/policy.h"
 #include "util/cleanup.h"
@@ -208,6 +209,33 @@ static void put_input_nat(struct out *o, const struct cf_host_plan *hp)
 	put(o, "  }\n");
 }
 
+/* -C egress: what leaves the host for the tree, after masquerade; replies before it is undone. */
+static void put_capture(struct out *o, const struct cf_host_plan *hp)
+{
+	char a4[CF_IP_STRLEN], a6[CF_IP_STRLEN];
+
+	if (!hp->log_group)
+		return;
+	put(o,
+	    "  chain capture_out {\n"
+	    "    type filter hook postrouting priority srcnat + 1; policy accept;\n"
+	    "    iifname \"%s\" oifname != \"%s\" log prefix \"" CF_HOSTVIEW_PREFIX_OUT
+	    "\" group %u\n"
+	    "  }\n"
+	    "  chain capture_in {\n"
+	    "    type filter hook prerouting priority dstnat - 1; policy accept;\n"
+	    "    ct direction reply ct original ip saddr %s log prefix \"" CF_HOSTVIEW_PREFIX_IN
+	    "\" group %u\n",
+	    hp->veth, hp->veth, (unsigned)hp->log_group,
+	    cf_ip_format(&hp->link.tree4, a4, sizeof(a4)), (unsigned)hp->log_group);
+	if (hp->link.tree6.family)
+		put(o,
+		    "    ct direction reply ct original ip6 saddr %s log prefix "
+		    "\"" CF_HOSTVIEW_PREFIX_IN "\" group %u\n",
+		    cf_ip_format(&hp->link.tree6, a6, sizeof(a6)), (unsigned)hp->log_group);
+	put(o, "  }\n");
+}
+
 int cf_host_table_render(const struct cf_config *cfg, const struct cf_host_plan *hp,
 			 const struct cf_rootful_state *st, char *buf, size_t len)
 {
@@ -221,6 +249,7 @@ int cf_host_table_render(const struct cf_config *cfg, const struct cf_host_plan 
 	r = put_from_tree(&o, cfg, hp);
 	put_forward(&o, hp, st);
 	put_input_nat(&o, hp);
+	put_capture(&o, hp);
 	put(&o, "}\n");
 	if (r < 0)
 		return r;

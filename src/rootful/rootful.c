@@ -22,10 +22,12 @@
 #include "doctor/doctor.h"
 #include "rootful/hostplan.h"
 #include "rootful/hosttable.h"
+#include "rootful/nflog.h"
 #include "rootful/reaper.h"
 #include "rootful/state.h"
 #include "sandbox/launch.h"
 #include "sandbox/netlink.h"
+#include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/log.h"
 
@@ -48,32 +50,20 @@ struct rootful {
 	struct nft_ctx *nft; /* owns the run's table */
 	bool learn_warned;
 	struct cf_sandbox sb;
+	int log_fd; /* the egress view's NFLOG socket until the engine takes it, or -1 */
 	bool sandbox_up, engine_ran;
 };
 
 /* What the rootful backend does not carry yet: refused before anything changes. */
-static const char *not_yet(const struct cf_config *cfg)
-{
-	if (cfg->capture && cfg->capture_point != CF_CAPTURE_CHILD)
-		return "-C egress, wire-egress and both are not supported by the rootful backend "
-		       "yet (-C child is)";
-	return NULL;
-}
-
+/* Only root may run it: everything else a configuration asks, the rootful backend does. */
 static int rootful_check(const struct cf_config *cfg, struct cf_fail *fail)
 {
-	const char *what = not_yet(cfg);
-
+	(void)cfg;
 	if (geteuid() != 0)
 		return cf_fail_set(
 		    fail, -EPERM, CF_FAIL_USAGE, NULL, NULL,
 		    "--root needs root: run childflow as root (sudo), or drop --root "
 		    "to use the rootless backend");
-	if (what)
-		return cf_fail_set(fail, -ENOTSUP, CF_FAIL_USAGE, NULL, NULL,
-				   "--root: %s; drop them, or drop --root to use the rootless "
-				   "backend",
-				   what);
 	return 0;
 }
 
@@ -93,6 +83,7 @@ static int rootful_prepare(struct cf_run *run, struct cf_fail *fail)
 		return cf_fail_set(fail, -ENOMEM, CF_FAIL_RUNTIME, NULL, NULL, "out of memory");
 	st->reaper.pid = -1;
 	st->reaper.fd = -1;
+	st->log_fd = -1;
 	run->state = st;
 	r = cf_doctor_preflight(cfg->backend, fail->msg, sizeof(fail->msg));
 	if (r < 0)
@@ -194,6 +185,13 @@ static int start_host(struct cf_run *run, struct rootful *st, struct cf_fail *fa
 				   fail->msg, sizeof(fail->msg));
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
+	/* Bound before the table names the group: no packet is logged to nobody. */
+	if (run->capture.egress) {
+		st->log_fd = cf_nflog_open(&st->host.log_group, fail->msg, sizeof(fail->msg));
+		if (st->log_fd < 0)
+			return cf_fail_as(fail, st->log_fd, CF_FAIL_SETUP, "preflight",
+					  "packet_capture_blocked");
+	}
 	text = malloc(TABLE_TEXT_MAX);
 	if (!text)
 		return cf_fail_set(fail, -ENOMEM, CF_FAIL_RUNTIME, NULL, NULL, "out of memory");
@@ -276,6 +274,8 @@ static int rootful_run(struct cf_run *run, struct cf_fail *fail)
 	    .host_dns = &st->host_dns,
 	    .capture = run->capture.child,
 	    .wire_fd = -1,
+	    .host = run->capture.egress,
+	    .host_fd = take_fd_int(&st->log_fd),
 	    .obs = run->obs,
 	    .proxy_addr = st->proxy_len ? &st->proxy : NULL,
 	    .proxy_addr_len = st->proxy_len,
@@ -298,9 +298,9 @@ static void rootful_collect(struct cf_run *run)
 {
 	const struct cf_engine_result *res = &run->result;
 	struct cf_capture_outcome child = {res->capture_err, res->capture_dropped};
-	struct cf_capture_outcome none = {0, 0};
+	struct cf_capture_outcome egress = {res->egress_err, res->egress_dropped};
 
-	cf_capture_files_finish(&run->capture, &child, &none);
+	cf_capture_files_finish(&run->capture, &child, &egress);
 }
 
 static void rootful_teardown(struct cf_run *run)
@@ -317,6 +317,8 @@ static void rootful_teardown(struct cf_run *run)
 		cf_sandbox_close(&st->sb);
 	if (!st->engine_ran)
 		cf_capture_files_discard(&run->capture);
+	if (st->log_fd >= 0)
+		close(st->log_fd);
 	cf_host_table_drop(st->nft);
 	if (cf_reaper_finish(&st->reaper) < 0)
 		log_warn(

@@ -460,17 +460,6 @@ def test_root_as_a_user_is_a_usage_error(childflow):
     assert "--root needs root" in res.err, str(res)
 
 
-@pytest.mark.parametrize("opt", [["-c", "/tmp/cft-never.pcapng", "-C", "egress"]])
-def test_what_the_rootful_backend_cannot_do_yet_is_refused_before_any_change(
-        topo, childflow, opt):
-    before = host_state(topo)
-    res = rootful(topo, childflow, *opt, "--", "true")
-    assert res.rc == 125, str(res)
-    assert "not supported by the rootful backend yet" in res.err, str(res)
-    assert host_state(topo) == before
-    assert not os.path.exists("/tmp/cft-never.pcapng")
-
-
 def test_a_profile_selects_the_rootful_backend(topo, childflow, userdir):
     path = os.path.join(userdir, "rootful.toml")
     with open(path, "w") as f:
@@ -660,3 +649,48 @@ def test_iface_without_root_backend_is_a_usage_error(childflow):
     res = childflow.run("--iface", "eth0", "--", "true")
     assert res.rc == 125, str(res)
     assert "--iface (iface) needs the rootful backend" in res.err, str(res)
+
+
+def tshark_rows(path, *fields):
+    out = subprocess.run(["tshark", "-r", path, "-T", "fields",
+                          *[x for f in fields for x in ("-e", f)]],
+                         capture_output=True, text=True, check=True).stdout
+    return [ln.split("\t") for ln in out.splitlines()]
+
+
+@pytest.mark.parametrize("view", ["egress", "wire-egress"])
+def test_egress_capture_holds_what_left_the_host_after_its_masquerade(topo, childflow, userdir,
+                                                                      view):
+    cap = os.path.join(userdir, "egress.pcapng")
+    res = rootful(topo, childflow, "-c", cap, "-C", view, "--deny-cidr", f"{T.ORIGIN_B_V4}/32",
+                  "--", "sh", "-c",
+                  f"{CURL} -4 http://{T.ORIGIN_NAME}/; {CURL} -6 http://{T.ORIGIN_NAME}/; "
+                  f"{CURL} http://{T.ORIGIN_B_V4}/ >/dev/null 2>&1; "
+                  f"ping -c1 -W2 {T.FAR_V4} >/dev/null; echo ping=$?")
+    assert res.rc == 0 and res.out.split() == ["200", "200", "ping=0"], str(res)
+    rows = tshark_rows(cap, "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.flags.str",
+                       "icmp.type")
+    srcs = {r[0] for r in rows} | {r[2] for r in rows}
+    # As on the wire: the host's addresses, never the tree's, and the denied never left.
+    assert not any(a.startswith(("198.18.", "fd63:")) for a in srcs | {r[1] for r in rows}), rows
+    assert T.ORIGIN_B_V4 not in {r[1] for r in rows}, rows
+    syn4 = [r for r in rows if r[0] == T.HOST_V4 and r[1] == T.ORIGIN_V4
+            and r[4].replace("\u00b7", "") == "S"]
+    synack4 = [r for r in rows if r[0] == T.ORIGIN_V4 and r[1] == T.HOST_V4
+               and r[4].replace("\u00b7", "") == "AS"]
+    syn6 = [r for r in rows if r[2] == T.HOST_V6 and r[3] == T.ORIGIN_V6
+            and r[4].replace("\u00b7", "") == "S"]
+    assert len(syn4) == 1 and len(synack4) == 1 and len(syn6) == 1, rows
+    assert any(r[1] == T.FAR_V4 and r[5] == "8" for r in rows), rows
+    assert any(r[0] == T.FAR_V4 and r[5] == "0" for r in rows), rows
+
+
+def test_both_views_at_once(topo, childflow, userdir):
+    base = os.path.join(userdir, "run.pcapng")
+    res = rootful(topo, childflow, "-c", base, "-C", "both", "--", "sh", "-c",
+                  f"{CURL} -4 http://{T.ORIGIN_V4}/")
+    assert res.rc == 0, str(res)
+    child = tshark_rows(os.path.join(userdir, "run.child.pcapng"), "ip.src")
+    egress = tshark_rows(os.path.join(userdir, "run.egress.pcapng"), "ip.src")
+    assert any(r[0].startswith("198.18.") for r in child), child
+    assert any(r[0] == T.HOST_V4 for r in egress), egress
