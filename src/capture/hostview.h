@@ -29,10 +29,12 @@ int cf_hostview_fd(const struct cf_hostview *h);
 /* cf_hostview_on_readable() - write what is queued. */
 void cf_hostview_on_readable(struct cf_hostview *h);
 
-/* cf_hostview_on_tick() - periodic: write what is queued and flush, so an interrupted run leaves a valid file. */
+/* cf_hostview_on_tick() - periodic: write what is queued and flush, so an interrupted run leaves a
+ * valid file. */
 void cf_hostview_on_tick(struct cf_hostview *h);
 
-/* cf_hostview_stop() - write what is left, close the socket, free @h (NULL is fine); @st: counts. */
+/* cf_hostview_stop() - write what is left, close the socket, free @h (NULL is fine); @st: counts.
+ */
 void cf_hostview_stop(struct cf_hostview *h, struct cf_capview_stats *st);
 
 #endif

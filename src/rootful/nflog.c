@@ -28,8 +28,7 @@
 #define RCVBUF (16 << 20)
 
 /* Send one NFULNL_MSG_CONFIG for @group with the attribute @put adds, and wait for its ACK. */
-static int config(struct mnl_socket *nl, uint16_t group, uint16_t type, const void *val,
-		  size_t len)
+static int config(struct mnl_socket *nl, uint16_t group, uint16_t type, const void *val, size_t len)
 {
 	char buf[8192];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -51,7 +50,7 @@ static int config(struct mnl_socket *nl, uint16_t group, uint16_t type, const vo
 	if (n < 0)
 		return -errno;
 	return mnl_cb_run(buf, (size_t)n, seq, mnl_socket_get_portid(nl), NULL, NULL) < 0 ? -errno
-											      : 0;
+											  : 0;
 }
 
 static int setup(struct mnl_socket *nl, uint16_t group)
@@ -92,7 +91,8 @@ int cf_nflog_open(uint16_t *group, char *err, size_t errlen)
 
 			if (fd < 0)
 				r = -errno;
-			else if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+			else if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) <
+				 0)
 				setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 			mnl_socket_close(nl);
 			if (r < 0)
