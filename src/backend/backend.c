@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "util/log.h"
 
@@ -104,4 +106,40 @@ int cf_backend_open_capture(struct cf_run *run, const char *backend, struct cf_f
 	if (r < 0)
 		return cf_fail_as(fail, r, CF_FAIL_USAGE, NULL, NULL);
 	return 0;
+}
+
+int cf_backend_run_engine(struct cf_run *run, const struct cf_engine_opts *eo,
+			  struct cf_sandbox *sb, struct cf_fail *fail)
+{
+	int r = cf_engine_run(eo, sb, &run->result);
+
+	if (r < 0) {
+		/* The engine said why already. */
+		cf_fail_set(fail, r, CF_FAIL_RUNTIME, "run", "engine_failure", "%s", strerror(-r));
+		fail->said = true;
+	}
+	return r;
+}
+
+void cf_backend_collect(struct cf_run *run)
+{
+	const struct cf_engine_result *res = &run->result;
+	struct cf_capture_outcome child = {res->capture_err, res->capture_dropped};
+	struct cf_capture_outcome egress = {res->egress_err, res->egress_dropped};
+
+	cf_capture_files_finish(&run->capture, &child, &egress);
+}
+
+void cf_backend_close_sandbox(struct cf_run *run, struct cf_sandbox *sb, bool up, bool engine_ran)
+{
+	/* A helper still waiting for GO: no engine reaped it. */
+	if (up && !engine_ran && sb->helper > 0) {
+		kill(sb->helper, SIGKILL);
+		waitpid(sb->helper, NULL, 0);
+	}
+	/* What the engine did not take, and what a failed start left (its ctlfd and pidfd). */
+	if (up)
+		cf_sandbox_close(sb);
+	if (!engine_ran)
+		cf_capture_files_discard(&run->capture);
 }

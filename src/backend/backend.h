@@ -21,6 +21,7 @@
 #include "dns/resolvconf.h"
 #include "engine/engine.h"
 #include "obs/flowlog.h"
+#include "sandbox/launch.h"
 #include "sandbox/plan.h"
 #include "sandbox/treeuser.h"
 
@@ -121,5 +122,22 @@ int cf_backend_open_capture(struct cf_run *run, const char *backend, struct cf_f
  * file over each (cf_mounts_hide()). Return 0 or -ENOMEM.
  */
 int cf_backend_output_files(const struct cf_run *run, struct cf_strv *out);
+
+/*
+ * cf_backend_run_engine() - a backend's run(): the engine until the command
+ * exited, filling run->result. Return 0 or -errno with @fail set (said).
+ */
+int cf_backend_run_engine(struct cf_run *run, const struct cf_engine_opts *eo,
+			  struct cf_sandbox *sb, struct cf_fail *fail);
+
+/* cf_backend_collect() - a backend's collect(): close the capture files and report on them. */
+void cf_backend_collect(struct cf_run *run);
+
+/*
+ * cf_backend_close_sandbox() - the sandbox's part of a backend's teardown:
+ * kill a helper no engine reaped (@up: the sandbox was started), close what
+ * it still holds, discard the capture files of a run whose engine never ran.
+ */
+void cf_backend_close_sandbox(struct cf_run *run, struct cf_sandbox *sb, bool up, bool engine_ran);
 
 #endif

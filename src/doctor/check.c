@@ -359,19 +359,9 @@ int cf_doctor_in_netns(cf_sandbox_body body, void *arg, struct cf_check *c)
 
 int cf_doctor_read_sysctl(const char *path, char *buf, size_t len)
 {
-	cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	int r = cf_read_small_file(path, buf, len);
 
-	if (len == 0)
-		return -EINVAL;
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 int cf_doctor_read_sysctl_long(const char *path, long *out)

@@ -249,7 +249,8 @@ int cf_record_remove(const char *id)
 	return unlink(path) < 0 ? -errno : 0;
 }
 
-int cf_records_dead(void)
+int cf_records_each_dead(int (*fn)(const char *id, const struct cf_run_record *rec, void *arg),
+			 void *arg)
 {
 	DIR *d = cf_records_open_dir();
 	struct dirent *de;
@@ -262,9 +263,14 @@ int cf_records_dead(void)
 		char id[9];
 
 		if (cf_record_id(de->d_name, id) && cf_record_read(id, &rec) == 0 &&
-		    !cf_record_live(&rec))
+		    !cf_record_live(&rec) && (!fn || fn(id, &rec, arg) == 0))
 			n++;
 	}
 	closedir(d);
 	return n;
+}
+
+int cf_records_dead(void)
+{
+	return cf_records_each_dead(NULL, NULL);
 }

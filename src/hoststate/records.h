@@ -67,8 +67,16 @@ int cf_record_remove(const char *id);
 /* cf_record_live() - whether the run's childflow or its reaper still runs. */
 bool cf_record_live(const struct cf_run_record *rec);
 
-/* cf_records_dead() - how many records name runs that are gone (for --cleanup). Return it or
- * -errno. */
+/*
+ * cf_records_each_dead() - call @fn (NULL: none) for each record of a run
+ * that is gone; return how many there were (for which @fn returned 0), or
+ * -errno.
+ */
+int cf_records_each_dead(int (*fn)(const char *id, const struct cf_run_record *rec, void *arg),
+			 void *arg);
+
+/* cf_records_dead() - how many records name runs that are gone (the doctor). Return it or -errno.
+ */
 int cf_records_dead(void);
 
 /* cf_proc_start_time() - field 22 of /proc/@pid/stat; 0 for none or a zombie. */

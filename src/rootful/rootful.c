@@ -283,24 +283,9 @@ static int rootful_run(struct cf_run *run, struct cf_fail *fail)
 	    .learned = learned,
 	    .learned_arg = st,
 	};
-	int r;
 
 	st->engine_ran = true;
-	r = cf_engine_run(&eo, &st->sb, &run->result);
-	if (r < 0) {
-		cf_fail_set(fail, r, CF_FAIL_RUNTIME, "run", "engine_failure", "%s", strerror(-r));
-		fail->said = true;
-	}
-	return r;
-}
-
-static void rootful_collect(struct cf_run *run)
-{
-	const struct cf_engine_result *res = &run->result;
-	struct cf_capture_outcome child = {res->capture_err, res->capture_dropped};
-	struct cf_capture_outcome egress = {res->egress_err, res->egress_dropped};
-
-	cf_capture_files_finish(&run->capture, &child, &egress);
+	return cf_backend_run_engine(run, &eo, &st->sb, fail);
 }
 
 static void rootful_teardown(struct cf_run *run)
@@ -309,14 +294,7 @@ static void rootful_teardown(struct cf_run *run)
 
 	if (!st)
 		return;
-	if (st->sandbox_up && !st->engine_ran && st->sb.helper > 0) {
-		kill(st->sb.helper, SIGKILL);
-		waitpid(st->sb.helper, NULL, 0);
-	}
-	if (st->sandbox_up)
-		cf_sandbox_close(&st->sb);
-	if (!st->engine_ran)
-		cf_capture_files_discard(&run->capture);
+	cf_backend_close_sandbox(run, &st->sb, st->sandbox_up, st->engine_ran);
 	if (st->log_fd >= 0)
 		close(st->log_fd);
 	cf_host_table_drop(st->nft);
@@ -336,7 +314,7 @@ const struct cf_backend_ops cf_rootful_backend = {
     .prepare = rootful_prepare,
     .start = rootful_start,
     .run = rootful_run,
-    .collect = rootful_collect,
+    .collect = cf_backend_collect,
     .teardown = rootful_teardown,
 };
 

@@ -259,28 +259,17 @@ int cf_rootful_state_release(const char *id, FILE *say)
 	return r == -ENOENT ? 0 : r;
 }
 
+static int cleanup_one(const char *id, const struct cf_run_record *rec, void *arg)
+{
+	FILE *say = arg;
+
+	if (say)
+		fprintf(say, "childflow: run %s (pid %d) died without undoing its changes\n", id,
+			(int)rec->pid);
+	return cf_rootful_state_release(id, say);
+}
+
 int cf_rootful_cleanup(FILE *say)
 {
-	DIR *d = cf_records_open_dir();
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d))) {
-		struct cf_run_record rec;
-		char id[9];
-
-		if (!cf_record_id(de->d_name, id) || cf_record_read(id, &rec) < 0 ||
-		    cf_record_live(&rec))
-			continue;
-		if (say)
-			fprintf(say,
-				"childflow: run %s (pid %d) died without undoing its changes\n", id,
-				(int)rec.pid);
-		if (cf_rootful_state_release(id, say) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
+	return cf_records_each_dead(cleanup_one, say);
 }

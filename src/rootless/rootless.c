@@ -117,25 +117,9 @@ static int rootless_run(struct cf_run *run, struct cf_fail *fail)
 	    .proxy_addr = st->proxy_len ? &st->proxy : NULL,
 	    .proxy_addr_len = st->proxy_len,
 	};
-	int r;
 
 	st->engine_ran = true;
-	r = cf_engine_run(&eo, &st->sb, &run->result);
-	if (r < 0) {
-		/* The engine said why already. */
-		cf_fail_set(fail, r, CF_FAIL_RUNTIME, "run", "engine_failure", "%s", strerror(-r));
-		fail->said = true;
-	}
-	return r;
-}
-
-static void rootless_collect(struct cf_run *run)
-{
-	const struct cf_engine_result *res = &run->result;
-	struct cf_capture_outcome child = {res->capture_err, res->capture_dropped};
-	struct cf_capture_outcome egress = {res->egress_err, res->egress_dropped};
-
-	cf_capture_files_finish(&run->capture, &child, &egress);
+	return cf_backend_run_engine(run, &eo, &st->sb, fail);
 }
 
 static void rootless_teardown(struct cf_run *run)
@@ -144,16 +128,7 @@ static void rootless_teardown(struct cf_run *run)
 
 	if (!st)
 		return;
-	/* A helper still waiting for GO: no engine reaped it. */
-	if (st->sandbox_up && !st->engine_ran && st->sb.helper > 0) {
-		kill(st->sb.helper, SIGKILL);
-		waitpid(st->sb.helper, NULL, 0);
-	}
-	/* What the engine did not take, and what a failed start left (its ctlfd and pidfd). */
-	if (st->sandbox_up)
-		cf_sandbox_close(&st->sb);
-	if (!st->engine_ran)
-		cf_capture_files_discard(&run->capture);
+	cf_backend_close_sandbox(run, &st->sb, st->sandbox_up, st->engine_ran);
 	if (st->wire_fd >= 0)
 		close(st->wire_fd);
 	cf_strv_free(&st->outputs);
@@ -166,6 +141,6 @@ const struct cf_backend_ops cf_rootless_backend = {
     .prepare = rootless_prepare,
     .start = rootless_start,
     .run = rootless_run,
-    .collect = rootless_collect,
+    .collect = cf_backend_collect,
     .teardown = rootless_teardown,
 };
