@@ -680,10 +680,11 @@ int cf_hs_error(const struct cf_hs *hs, const char **text)
 	return hs->err;
 }
 
-int cf_hs_new_udp(const struct cf_proxy *proxy, const char *user, const char *password,
-		  int family, struct cf_hs **out)
+int cf_hs_new_udp(const struct cf_proxy *proxy, const char *user, const char *password, int family,
+		  struct cf_hs **out)
 {
-	/* The client's UDP address is not known before its first datagram: RFC 1928 allows zeros. */
+	/* The client's UDP address is not known before its first datagram: RFC 1928 allows zeros.
+	 */
 	struct cf_ip any = {.family = (uint8_t)family};
 	struct cf_hs_target t = {.ip = &any, .port = 0};
 	struct cf_hs *hs;
@@ -752,7 +753,8 @@ int cf_socks_udp_decode(const uint8_t *buf, size_t len, struct cf_ip *ip, uint16
 	if (len < 4 || buf[0] != 0 || buf[1] != 0)
 		return -EBADMSG;
 	if (buf[2] != 0)
-		return -EPROTO; /* a fragment: we never ask for them, so drop (RFC 1928 allows it) */
+		return -EPROTO; /* a fragment: we never ask for them, so drop (RFC 1928 allows it)
+				 */
 	if (buf[3] == SOCKS_ATYP_V4)
 		alen = 4;
 	else if (buf[3] == SOCKS_ATYP_V6)

@@ -97,8 +97,8 @@ int cf_hs_error(const struct cf_hs *hs, const char **text);
  * address and the control connection must stay open. Return 0, -EINVAL,
  * -ENAMETOOLONG or -ENOMEM.
  */
-int cf_hs_new_udp(const struct cf_proxy *proxy, const char *user, const char *password,
-		  int family, struct cf_hs **out);
+int cf_hs_new_udp(const struct cf_proxy *proxy, const char *user, const char *password, int family,
+		  struct cf_hs **out);
 
 /*
  * cf_hs_bound() - after CF_HS_DONE of a SOCKS5 handshake: the reply's

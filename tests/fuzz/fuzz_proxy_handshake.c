@@ -8,8 +8,7 @@
 #include "config/config.h"
 #include "proxy/handshake.h"
 
-static void run(enum cf_proxy_scheme scheme, bool auth, bool udp, const uint8_t *data,
-		size_t size)
+static void run(enum cf_proxy_scheme scheme, bool auth, bool udp, const uint8_t *data, size_t size)
 {
 	struct cf_proxy proxy = {.scheme = scheme, .host = (char *)"proxy.test", .port = 1080};
 	struct cf_ip ip = {.family = AF_INET, .b = {198, 51, 100, 10}};

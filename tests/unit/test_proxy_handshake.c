@@ -1007,8 +1007,8 @@ static void test_socks5_udp_associate_with_auth_gives_relay_address(void **state
 
 static void test_socks5_udp_associate_v6_and_refusal(void **state)
 {
-	static const uint8_t req6[] = {5, 3, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0,
-				       0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	static const uint8_t req6[] = {5, 3, 0, 4, 0, 0, 0, 0, 0, 0, 0,
+				       0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 	uint8_t reply6[22] = {5, 0, 0, 4, 0x20, 0x01, 0x0d, 0xb8};
 	struct cf_proxy p = make_proxy(CF_PROXY_SOCKS5, false);
 	struct cf_hs *hs = NULL;
@@ -1064,7 +1064,11 @@ static void test_socks5_bound_of_a_name_is_unsupported(void **state)
 	feed_all(hs, "\x05\x00", 2, CF_HS_WANT_WRITE);
 	flush_output(hs);
 	/* a 3-byte name makes a reply as long as a v4 one */
-	feed_all(hs, "\x05\x00\x00\x03\x03" "abc" "\x00\x35", 10, CF_HS_DONE);
+	feed_all(hs,
+		 "\x05\x00\x00\x03\x03"
+		 "abc"
+		 "\x00\x35",
+		 10, CF_HS_DONE);
 	assert_int_equal(cf_hs_bound(hs, &ip, &port), -EAFNOSUPPORT);
 	cf_hs_free(hs);
 }
@@ -1119,10 +1123,8 @@ static void test_socks5_udp_header_decode_refuses_bad_datagrams(void **state)
 	assert_int_equal(cf_socks_udp_decode(rsv, sizeof(rsv), &ip, &port, &hdr), -EBADMSG);
 	assert_int_equal(cf_socks_udp_decode(name, sizeof(name), &ip, &port, &hdr), -EAFNOSUPPORT);
 	assert_int_equal(cf_socks_udp_decode(atyp, sizeof(atyp), &ip, &port, &hdr), -EBADMSG);
-	assert_int_equal(cf_socks_udp_decode(shortv4, sizeof(shortv4), &ip, &port, &hdr),
-			 -EBADMSG);
-	assert_int_equal(cf_socks_udp_decode(shortv6, sizeof(shortv6), &ip, &port, &hdr),
-			 -EBADMSG);
+	assert_int_equal(cf_socks_udp_decode(shortv4, sizeof(shortv4), &ip, &port, &hdr), -EBADMSG);
+	assert_int_equal(cf_socks_udp_decode(shortv6, sizeof(shortv6), &ip, &port, &hdr), -EBADMSG);
 	assert_int_equal(cf_socks_udp_decode(frag, 3, &ip, &port, &hdr), -EBADMSG);
 }
 
