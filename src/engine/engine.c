@@ -41,6 +41,7 @@
 #include "engine/attrib.h"
 #include "engine/dgram.h"
 #include "engine/ctrack.h"
+#include "engine/socksudp.h"
 #include "engine/dnsfwd.h"
 #include "engine/hostaddrs.h"
 #include "engine/isolation.h"
@@ -264,6 +265,7 @@ static void on_timer(struct cf_engine *e)
 	cf_tcp_on_tick(e);
 	cf_dnsfwd_on_tick(e);
 	cf_dgram_on_tick(e);
+	cf_socksudp_on_tick(e);
 	cf_reasm_expire(e->reasm, e->now_ms);
 	cf_capview_on_tick(e->capview);
 }
@@ -322,6 +324,9 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		break; /* before everything else, by engine_turn() */
 	case CF_W_CTRACK:
 		cf_ctrack_on_readable(e);
+		break;
+	case CF_W_SOCKSUDP:
+		cf_socksudp_on_event(e, w, events);
 		break;
 	default:
 		break;
@@ -532,6 +537,7 @@ static void engine_fini(struct cf_engine *e)
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);
+	cf_socksudp_fini(e);
 	cf_reasm_free(e->reasm);
 	/* After the flows: closing their sockets still writes (FIN, RST) to the egress views. */
 	stop_capview(e);
