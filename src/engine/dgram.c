@@ -36,6 +36,7 @@
 
 #include "capture/capview.h"
 #include "engine/flows.h"
+#include "engine/ratelimit.h"
 #include "engine/socksudp.h"
 #include "util/log.h"
 
@@ -366,6 +367,12 @@ void cf_dgram_on_packet(struct cf_engine *e, const struct cf_pkt *pkt)
 	lru_add_tail(e->dgram, f);
 	f->quote_len = pkt->l3_len < QUOTE_MAX ? pkt->l3_len : QUOTE_MAX;
 	memcpy(f->quote, pkt->l3, f->quote_len);
+	/* --rate-limit: a datagram the bucket cannot take is lost, as on a full link. */
+	if (!cf_ratelimit_datagram(e, 0,
+				   f->proto == IPPROTO_UDP ? pkt->payload_len : pkt->l4_len)) {
+		e->stats.packets_dropped++;
+		return;
+	}
 	err = send_payload(e, f, pkt);
 	if (err < 0 && err != -EAGAIN && err != -ECONNREFUSED)
 		log_debug("flow %llu: send: %s", (unsigned long long)f->flow.id, strerror(-err));
@@ -376,6 +383,10 @@ static void deliver(struct cf_engine *e, struct dgram_flow *f, const uint8_t *bu
 {
 	ssize_t n;
 
+	if (!cf_ratelimit_datagram(e, 1, len)) {
+		e->stats.packets_dropped++;
+		return;
+	}
 	cf_capview_dgram(&f->egs, CF_CAPVIEW_IN, buf, len, 64);
 	if (f->proto == IPPROTO_UDP) {
 		n = cf_pkt_build_udp(e->txbuf, sizeof(e->txbuf), &f->flow.dst, f->flow.dport,

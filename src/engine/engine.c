@@ -41,6 +41,7 @@
 #include "engine/attrib.h"
 #include "engine/dgram.h"
 #include "engine/ctrack.h"
+#include "engine/ratelimit.h"
 #include "engine/socksudp.h"
 #include "engine/dnsfwd.h"
 #include "engine/hostaddrs.h"
@@ -328,6 +329,9 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 	case CF_W_SOCKSUDP:
 		cf_socksudp_on_event(e, w, events);
 		break;
+	case CF_W_RATELIMIT:
+		cf_ratelimit_on_timer(e);
+		break;
 	default:
 		break;
 	}
@@ -473,6 +477,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 	if (r == 0)
 		r = cf_dgram_init(e);
 	if (r == 0)
+		r = cf_ratelimit_init(e);
+	if (r == 0)
 		r = cf_reasm_new(NULL, &e->reasm);
 	if (r == 0)
 		r = watch_all(e);
@@ -538,6 +544,7 @@ static void engine_fini(struct cf_engine *e)
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);
 	cf_socksudp_fini(e);
+	cf_ratelimit_fini(e);
 	cf_reasm_free(e->reasm);
 	/* After the flows: closing their sockets still writes (FIN, RST) to the egress views. */
 	stop_capview(e);

@@ -57,6 +57,9 @@ static const char *not_yet(const struct cf_config *cfg)
 	if (cfg->capture && cfg->capture_point != CF_CAPTURE_CHILD)
 		return "-C egress, wire-egress and both are not supported by the rootful backend "
 		       "yet (-C child is)";
+	/* The kernel carries the direct traffic: the engine's buckets would see only part of it. */
+	if (cfg->rate_limit)
+		return "--rate-limit is not supported by the rootful backend yet";
 	return NULL;
 }
 

@@ -9,6 +9,8 @@ void cf_tbucket_init(struct cf_tbucket *b, uint64_t rate, uint64_t burst, uint64
 	b->burst = burst;
 	b->tokens = burst;
 	b->last_ns = now_ns;
+	b->passed = b->first_take_ns = b->last_take_ns = 0;
+	b->took = false;
 }
 
 uint64_t cf_tbucket_avail(struct cf_tbucket *b, uint64_t now_ns)
@@ -36,6 +38,11 @@ uint64_t cf_tbucket_avail(struct cf_tbucket *b, uint64_t now_ns)
 void cf_tbucket_take(struct cf_tbucket *b, uint64_t n)
 {
 	b->tokens = n < b->tokens ? b->tokens - n : 0;
+	b->passed += n;
+	if (!b->took)
+		b->first_take_ns = b->last_ns;
+	b->took = true;
+	b->last_take_ns = b->last_ns;
 }
 
 uint64_t cf_tbucket_wait_ns(const struct cf_tbucket *b, uint64_t want)

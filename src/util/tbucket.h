@@ -6,6 +6,7 @@
 #ifndef CF_UTIL_TBUCKET_H
 #define CF_UTIL_TBUCKET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct cf_tbucket {
@@ -13,6 +14,9 @@ struct cf_tbucket {
 	uint64_t burst;	 /* most tokens it holds */
 	uint64_t tokens; /* bytes that may pass now */
 	uint64_t last_ns;
+	/* What passed: bytes, and the refill times around the first and last take. */
+	uint64_t passed, first_take_ns, last_take_ns;
+	bool took;
 };
 
 /*
@@ -25,7 +29,10 @@ void cf_tbucket_init(struct cf_tbucket *b, uint64_t rate, uint64_t burst, uint64
 /* cf_tbucket_avail() - refill @b up to @now_ns; return the bytes that may pass now. */
 uint64_t cf_tbucket_avail(struct cf_tbucket *b, uint64_t now_ns);
 
-/* cf_tbucket_take() - @n bytes passed (at most what cf_tbucket_avail() returned counts). */
+/*
+ * cf_tbucket_take() - @n bytes passed, right after cf_tbucket_avail() (whose
+ * time they are counted at).
+ */
 void cf_tbucket_take(struct cf_tbucket *b, uint64_t n);
 
 /*
