@@ -746,7 +746,10 @@ static void relay_run(struct cf_engine *e, struct tcp_conn *c)
 	else
 		s = cf_relay_progress(&c->relay);
 	set_starved(e->tcp, c, !c->dns && !c->tlsr && c->relay.starved);
-	set_throttled(e, c, !c->dns && !c->tlsr ? c->relay.throttled : 0);
+	set_throttled(e, c,
+		      c->tlsr	? cf_tlsrelay_throttled(c->tlsr)
+		      : !c->dns ? c->relay.throttled
+				: 0);
 
 	if (s == CF_RELAY_MORE)
 		ready_add(e->tcp, c); /* no event may come for what is already queued */
@@ -850,6 +853,9 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 		err = cf_tlsrelay_new(child_fd, take_ptr(&c->tls), &c->egs, &c->tlsr);
 	else if (err == 0)
 		err = relay_init(e, c, child_fd);
+	if (err == 0 && c->tlsr)
+		cf_tlsrelay_set_limit(c->tlsr, cf_ratelimit_bucket(e, 0),
+				      cf_ratelimit_bucket(e, 1));
 	if (err == 0 && c->up_fd >= 0 && c->flow.via_proxy) /* a direct one is watched so already */
 		err = cf_engine_rewatch(e, c->up_fd, RELAY_EVENTS, &c->w_up);
 	if (err == 0 && !watched)

@@ -9,7 +9,10 @@ bytes and the achieved rate; UDP over the limit is dropped, counted."""
 
 import json
 
+import pytest
+
 import topology as T
+from proxies import proxy_args, proxy_world  # noqa: F401  (fixtures are used by name)
 
 RATE = 20_000_000  # bits per second
 SIZE = 6_000_000   # bytes: 2.4 s at RATE
@@ -18,6 +21,20 @@ URL = f"http://{T.ORIGIN_V4}:{T.HTTP_PORT}/big"
 # curl prints "BYTES SECONDS" of the transfer
 CURL = ["curl", "-sS", "--max-time", "60", "-o", "/dev/null", "-r", f"0-{SIZE - 1}",
         "-w", "%{size_download} %{time_total}", URL]
+
+# Upload SIZE bytes to the origin's discard server, half-close, wait for its
+# close: prints the seconds that took.
+UPLOAD = r"""
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+data = b"u" * int(sys.argv[3])
+t = time.monotonic()
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):
+    pass
+print(f"{time.monotonic() - t:.3f}")
+"""
 
 # COUNT datagrams of 1400 bytes as fast as the socket takes them, then wait
 # a little for echoes: prints "sent N echoed M".
@@ -45,8 +62,9 @@ print(f"sent {sent} echoed {echoed}")
 """
 
 
-def _download(childflow, *extra):
-    res = childflow.run(*extra, "--summary", "--summary-format", "json", "--", *CURL,
+def _download(childflow, *extra, url=URL):
+    cmd = [*CURL[:-1], url]
+    res = childflow.run(*extra, "--summary", "--summary-format", "json", "--", *cmd,
                         timeout=90)
     assert res.rc == 0, str(res)
     got, seconds = res.out.split()
@@ -68,6 +86,31 @@ def test_20mbit_limit_holds_a_download_to_the_time_it_implies(childflow):
     free, summary = _download(childflow)
     assert free < 0.8 * implied, (free, limited)
     assert summary["rate_limit"] is None
+
+
+def test_limit_holds_uploads_too(childflow):
+    implied = SIZE * 8 / RATE
+    res = childflow.run("--rate-limit", "20M", "--summary", "--summary-format", "json", "--",
+                        T.PYTHON, "-c", UPLOAD, T.ORIGIN_V4, str(T.DISCARD_PORT), str(SIZE),
+                        timeout=90)
+    assert res.rc == 0, str(res)
+    seconds = float(res.out.strip())
+    # the tree's socket buffers may hold the last bytes it wrote when the
+    # close comes back late; a limit that did not hold would be far faster
+    assert 0.8 * implied <= seconds <= 1.2 * implied, (seconds, implied)
+    rate = json.loads(res.err.strip().splitlines()[-1])["rate_limit"]
+    assert rate["sent"]["bytes"] >= SIZE, rate
+    assert 0.8 * RATE <= rate["sent"]["achieved_bps"] <= 1.2 * RATE, rate
+
+
+@pytest.mark.parametrize("kind", ["https", "socks5"])
+def test_limit_holds_through_proxies(proxy_world, childflow, kind):
+    args, _ = proxy_args(proxy_world, kind)
+    implied = SIZE * 8 / RATE
+    url = f"http://{T.ORIGIN_NAME}:{T.HTTP_PORT}/big"
+    limited, summary = _download(childflow, *args, "--rate-limit", "20M", url=url)
+    assert 0.8 * implied <= limited <= 1.2 * implied, (limited, implied)
+    assert summary["rate_limit"]["received"]["bytes"] >= SIZE, summary["rate_limit"]
 
 
 def test_udp_over_the_limit_is_dropped_and_counted(childflow):
