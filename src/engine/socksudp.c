@@ -4,7 +4,7 @@
  *
  *   IDLE     no association; the next datagram opens one
  *   OPENING  TCP to the proxy, then the handshake (proxy/handshake.h,
- *            cf_hs_new_udp(), with the URI's credentials); datagrams wait in
+ *            cf_hs_new_udp(), with the run's credentials); datagrams wait in
  *            a short queue
  *   READY    one UDP socket connected to the relay address the proxy named
  *            (BND.ADDR, or the proxy's own address when that is zero); each
@@ -166,7 +166,9 @@ static int su_start(struct cf_engine *e, struct cf_socksudp *s)
 	if (connect(s->ctl_fd, (struct sockaddr *)&e->proxy_addr, e->proxy_addr_len) < 0 &&
 	    errno != EINPROGRESS)
 		return -errno;
-	r = cf_hs_new_udp(&e->cfg->proxy, NULL, NULL, e->proxy_addr.ss_family, &s->hs);
+	/* --proxy-user / --proxy-password override the URI's, as for TCP (upstream.c). */
+	r = cf_hs_new_udp(&e->cfg->proxy, e->cfg->proxy_user, e->cfg->proxy_password,
+			  e->proxy_addr.ss_family, &s->hs);
 	if (r < 0)
 		return r;
 	r = cf_engine_watch(e, s->ctl_fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &s->w_ctl);

@@ -220,11 +220,14 @@ def test_proxy_without_udp_refuses_at_once_and_nothing_leaves(topo, proxy_world,
     # ICMP port unreachable: a connected socket's recv() fails (no 20 s timeout)
     assert res.out.strip() == "refused ECONNREFUSED", str(res)
     assert "UDP ASSOCIATE" in res.err, str(res)
+    # past the user/password authentication: microsocks refused the command itself
+    assert "SOCKS5 reply 7 (command not supported)" in res.err, str(res)
     # a later run's datagrams would show by now; none came, from anyone
     time.sleep(0.5)
     assert _echo_peers(topo, mark) == [], topo.log_since("udp-echo", mark)
     starts = _udp_starts(log)
     assert starts and all(e["via_proxy"] is True for e in starts), starts
+    assert not flow_events(log, "policy_violation"), flow_events(log, "policy_violation")
 
 
 def test_proxy_down_refuses_udp_and_the_run_goes_on(topo, childflow):
