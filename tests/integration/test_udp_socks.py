@@ -240,3 +240,16 @@ def test_proxy_down_refuses_udp_and_the_run_goes_on(topo, childflow):
     assert res.out.split("\n")[:2] == ["refused ECONNREFUSED"] * 2, str(res)
     time.sleep(0.5)
     assert _echo_peers(topo, mark) == [], topo.log_since("udp-echo", mark)
+
+
+def test_the_proxy_own_address_is_no_destination_through_it(topo, proxy_world, microsocks,
+                                                             childflow, userdir):
+    # a datagram there would reach the proxy's services from the proxy itself
+    res, log = run_with_flow_log(
+        childflow, userdir, ["-p", microsocks.url, "-U", SOCKS_USER, "-P", SOCKS_PASSWORD],
+        T.PYTHON, "-c", UDP_PROBE, microsocks.host, str(T.UDP_ECHO_PORT))
+    assert res.rc == 0, str(res)
+    assert res.out.strip() == "error EHOSTUNREACH", str(res)  # administratively prohibited
+    starts = _udp_starts(log)
+    assert len(starts) == 1 and starts[0]["status"] == "error", starts
+    assert "proxy's own address" in starts[0]["error"], starts
