@@ -82,8 +82,16 @@ static const char *capture_point_name(enum cf_capture_point p)
 }
 
 static void print_summary(const struct cf_config *cfg, const char *backend,
-			  const struct cf_capture_files *cf, const struct cf_obs *obs, int code)
+			  const struct cf_capture_files *cf, const struct cf_obs *obs,
+			  const struct cf_engine_result *res, int code)
 {
+	struct cf_run_rate rate = {
+	    .limit_bps = res->rate_bps,
+	    .burst_bytes = res->rate_burst,
+	    .bytes = {res->rate_bytes[0], res->rate_bytes[1]},
+	    .ms = {res->rate_ms[0], res->rate_ms[1]},
+	    .dropped = {res->rate_dropped[0], res->rate_dropped[1]},
+	};
 	struct cf_strv controls = {0};
 	const char *captures[3] = {NULL, NULL, NULL};
 	struct cf_run_info run = {
@@ -94,6 +102,7 @@ static void print_summary(const struct cf_config *cfg, const char *backend,
 	    .flow_log = cfg->flow_log,
 	    .capture_child = cf->child_path,
 	    .capture_egress = cf->egress_path,
+	    .rate = res->rate_bps ? &rate : NULL,
 	};
 
 	captures[0] = cf->child_path ? cf->child_path : cf->egress_path;
@@ -248,7 +257,7 @@ int cf_run(const struct cf_config *cfg)
 		log_error("--flow-log: writing '%s' failed: %s; the log is incomplete",
 			  cfg->flow_log, strerror(-cf_obs_flow_log_error(run.obs)));
 	if (cfg->summary)
-		print_summary(cfg, b->name, &run.capture, run.obs, code);
+		print_summary(cfg, b->name, &run.capture, run.obs, &run.result, code);
 	cf_obs_close(run.obs);
 	cf_capture_files_free(&run.capture);
 	cf_strv_free(&masks);

@@ -130,6 +130,7 @@ static void free_key(struct cf_config *c, enum cf_key k)
 	case CF_T_BOOL:
 	case CF_T_CHOICE:
 	case CF_T_IP:
+	case CF_T_RATE:
 		break;
 	}
 }
@@ -232,6 +233,9 @@ static int overlay_key(struct cf_config *base, const struct cf_config *over, enu
 		return copy_str(dst, *(char *const *)src, false);
 	case CF_T_PASSWORD:
 		return copy_str(dst, *(char *const *)src, true);
+	case CF_T_RATE:
+		*(uint64_t *)dst = *(const uint64_t *)src;
+		return 0;
 	case CF_T_PROXY:
 		return copy_proxy(dst, src);
 	case CF_T_COMMAND:

@@ -99,6 +99,7 @@ enum cf_key {
 #define CF_MEMBER_PASSWORD(field) char *field;
 #define CF_MEMBER_IFACE(field) char *field;
 #define CF_MEMBER_TREE_USER(field) char *field;
+#define CF_MEMBER_RATE(field) uint64_t field;
 #define CF_MEMBER_COMMAND(field) struct cf_strv field;
 #define CF_MEMBER_CIDRS(field) struct cf_cidrv field;
 #define CF_MEMBER_DOMAINS(field) struct cf_strv field;

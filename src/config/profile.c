@@ -686,6 +686,11 @@ static int dump_key(FILE *f, const struct cf_config *c, enum cf_key k, bool show
 		if (!s && cf_settings[k].type == CF_T_TREE_USER)
 			return dump_not_set(f, k, " (the caller; for root: SUDO_UID, else nobody)");
 		return s ? dump_string(f, k, s) : dump_not_set(f, k, "");
+	case CF_T_RATE:
+		if (!*(const uint64_t *)field)
+			return dump_not_set(f, k, " (no limit)");
+		return dump_string(f, k,
+				   cf_rate_format(*(const uint64_t *)field, buf, sizeof(buf)));
 	case CF_T_PASSWORD:
 		s = *(char *const *)field;
 		if (!s)

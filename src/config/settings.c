@@ -10,6 +10,7 @@
 #include "config/settings.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -350,6 +351,59 @@ static int set_iface(struct cf_config *c, enum cf_key k, const char *value,
 	return 0;
 }
 
+int cf_rate_parse(const char *s, uint64_t *bps)
+{
+	uint64_t v = 0, mul = 1;
+	const char *p = s;
+
+	if (!(*p >= '0' && *p <= '9'))
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > CF_RATE_MAX)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == 'k')
+		mul = 1000;
+	else if (*p == 'M')
+		mul = 1000000;
+	else if (*p == 'G')
+		mul = 1000000000;
+	if (mul != 1)
+		p++;
+	if (*p || v > CF_RATE_MAX / mul || v * mul < CF_RATE_MIN)
+		return -EINVAL;
+	*bps = v * mul;
+	return 0;
+}
+
+const char *cf_rate_format(uint64_t bps, char *buf, size_t len)
+{
+	if (bps && bps % 1000000000 == 0)
+		snprintf(buf, len, "%" PRIu64 "G", bps / 1000000000);
+	else if (bps && bps % 1000000 == 0)
+		snprintf(buf, len, "%" PRIu64 "M", bps / 1000000);
+	else if (bps && bps % 1000 == 0)
+		snprintf(buf, len, "%" PRIu64 "k", bps / 1000);
+	else
+		snprintf(buf, len, "%" PRIu64, bps);
+	return buf;
+}
+
+/* Bits per second with an SI suffix. */
+static int set_rate(struct cf_config *c, enum cf_key k, const char *value,
+		    const struct cf_value_src *src, char *why, size_t whylen)
+{
+	char buf[128];
+
+	if (cf_rate_parse(value, cf_setting_field(c, k)) < 0)
+		return invalid(why, whylen,
+			       "invalid rate '%s' (bits per second with an optional k, M or G, "
+			       "e.g. 20M; at least 8k)",
+			       shown(src, value, buf, sizeof(buf)));
+	return 0;
+}
+
 /* ---- list elements ------------------------------------------------------ */
 
 static int add_cidr(struct cf_config *c, enum cf_key k, const char *value,
@@ -436,6 +490,8 @@ static int set_value(struct cf_config *c, enum cf_key k, const char *value,
 		return set_iface(c, k, value, src, why, whylen);
 	case CF_T_TREE_USER:
 		return set_tree_user(c, k, value, why, whylen);
+	case CF_T_RATE:
+		return set_rate(c, k, value, src, why, whylen);
 	case CF_T_COMMAND:
 		return cf_strv_push(cf_setting_field(c, k), value);
 	case CF_T_CIDRS:
@@ -547,6 +603,11 @@ static int push_key(struct cf_strv *out, const struct cf_config *c, enum cf_key 
 		return push_list(out, s->option, field);
 	case CF_T_PASSWORD:
 		return 0; /* never shown */
+	case CF_T_RATE:
+		v = *(const uint64_t *)field != 0;
+		return v ? push_control(out, s->option,
+					cf_rate_format(*(const uint64_t *)field, ip, sizeof(ip)))
+			 : 0;
 	case CF_T_EXTENDS:
 	case CF_T_PATH_IN:
 	case CF_T_PATH_OUT:

@@ -34,6 +34,7 @@ enum cf_setting_type {
 	CF_T_HOST_PORTS, /* struct cf_strv of "PORT/tcp" or "PORT/udp" */
 	CF_T_PATHS,	 /* struct cf_strv of absolute paths (cf_mask_path_normalise()) */
 	CF_T_TREE_USER,	 /* char *: --user as written, a name or a UID (looked up by the runner) */
+	CF_T_RATE,	 /* uint64_t: bits per second, SI suffixes k, M, G (0: not set) */
 };
 
 /* One accepted name of a CHOICE setting. */
@@ -103,6 +104,19 @@ static inline void *cf_setting_field(const struct cf_config *c, enum cf_key k)
 {
 	return (char *)(uintptr_t)c + cf_settings[k].off;
 }
+
+/*
+ * cf_rate_parse() - @s as bits per second: digits with an optional SI suffix
+ * k, M or G (x1000, x1000000, x1000000000), at least CF_RATE_MIN and at most
+ * CF_RATE_MAX. Return 0 or -EINVAL.
+ */
+int cf_rate_parse(const char *s, uint64_t *bps);
+
+/* cf_rate_format() - @bps the shortest way cf_rate_parse() reads back ("20M"). Return @buf. */
+const char *cf_rate_format(uint64_t bps, char *buf, size_t len);
+
+#define CF_RATE_MIN 8000ULL	     /* 1 kB/s */
+#define CF_RATE_MAX 1000000000000ULL /* 1 Tbit/s */
 
 /* cf_setting_choice() - the name of @value among @k's choices, or NULL. */
 const char *cf_setting_choice(enum cf_key k, int value);

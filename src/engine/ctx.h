@@ -39,7 +39,9 @@ enum cf_watch_kind {
 	CF_W_DGRAM,
 	CF_W_CAPVIEW, /* the capture views' descriptor (the wire-egress packet socket) */
 	CF_W_HOSTADDRS,
-	CF_W_CTRACK, /* rootful: the tree's conntrack events (ctrack.c) */
+	CF_W_CTRACK,	/* rootful: the tree's conntrack events (ctrack.c) */
+	CF_W_SOCKSUDP,	/* the SOCKS5 UDP association's sockets (socksudp.c) */
+	CF_W_RATELIMIT, /* --rate-limit's timer (ratelimit.c) */
 };
 
 struct cf_watch {
@@ -61,6 +63,8 @@ struct cf_attrib;
 struct cf_capview;
 struct cf_synth;
 struct cf_ctrack;
+struct cf_socksudp;
+struct cf_ratelimit;
 
 /* Engine-wide counters, the seed of the summary. */
 /* Room for the destinations whose first denial printed a line. */
@@ -121,7 +125,9 @@ struct cf_engine {
 	socklen_t proxy_addr_len;
 	struct cf_tls_ctx *tls_ctx; /* https:// proxies */
 	bool proxy_warned;
-	bool proxy_tls_warned; /* the proxy's certificate was refused, and said so */
+	bool proxy_tls_warned;		/* the proxy's certificate was refused, and said so */
+	struct cf_socksudp *socksudp;	/* the tree's UDP through a socks5:// proxy, or NULL */
+	struct cf_ratelimit *ratelimit; /* --rate-limit, or NULL */
 
 	struct cf_capview *capview; /* the capture views (capture/capview.h), or NULL */
 	struct cf_watch w_capview;

@@ -36,6 +36,8 @@
 
 #include "capture/capview.h"
 #include "engine/flows.h"
+#include "engine/ratelimit.h"
+#include "engine/socksudp.h"
 #include "util/log.h"
 
 #define DGRAM_BUCKETS 4096
@@ -131,7 +133,8 @@ static void flow_close(struct cf_engine *e, struct dgram_flow *f)
 	t->n--;
 	cf_flow_end(e, &f->flow);
 	cf_capview_sock_close(&f->egs, false);
-	close(f->fd);
+	if (f->fd >= 0)
+		close(f->fd);
 	f->fd = -1;
 	f->dead = true;
 	f->hnext = t->graveyard;
@@ -247,7 +250,13 @@ static struct dgram_flow *flow_new(struct cf_engine *e, const struct cf_pkt *pkt
 	f->flow.dport = dport;
 	*err = cf_flow_dgram_decide(e, &f->flow, pkt->proto);
 	*denied = *err < 0;
-	if (*err == 0) {
+	if (*err == 0 && f->flow.via_proxy) {
+		const char *why;
+
+		/* No host socket: the datagrams go through the proxy's association. */
+		*err = cf_socksudp_usable(e, &f->flow.target, &why);
+		cf_flow_connect_result(e, &f->flow, -*err, why);
+	} else if (*err == 0) {
 		*err = open_socket(e, f);
 		cf_flow_connect_result(e, &f->flow, -*err, NULL);
 	}
@@ -275,6 +284,8 @@ static void refuse(struct cf_engine *e, const struct cf_pkt *pkt, int err)
 
 	if (err == -EACCES || err == -EPERM)
 		code = v4 ? ICMP_PKT_FILTERED : ICMP6_DST_UNREACH_ADMIN;
+	else if (err == -ECONNREFUSED) /* through a proxy that carries no UDP */
+		code = v4 ? ICMP_PORT_UNREACH : ICMP6_DST_UNREACH_NOPORT;
 	else if (err == -ENETUNREACH)
 		code = v4 ? ICMP_NET_UNREACH : ICMP6_DST_UNREACH_NOROUTE;
 	else
@@ -284,10 +295,28 @@ static void refuse(struct cf_engine *e, const struct cf_pkt *pkt, int err)
 		cf_engine_tun_write(e, e->txbuf, (size_t)n);
 }
 
-static int send_payload(struct dgram_flow *f, const struct cf_pkt *pkt)
+/* Through the proxy's association; what it refuses, the tree hears of at once. */
+static int send_proxied(struct cf_engine *e, struct dgram_flow *f, const struct cf_pkt *pkt)
+{
+	int r = cf_socksudp_send(e, pkt, &f->flow.target, f->flow.target_port);
+
+	if (r == -ECONNREFUSED || r == -EACCES) {
+		refuse(e, pkt, r);
+		return r;
+	}
+	if (r < 0)
+		return r;
+	f->flow.bytes_sent += pkt->payload_len;
+	f->flow.packets_sent++;
+	return 0;
+}
+
+static int send_payload(struct cf_engine *e, struct dgram_flow *f, const struct cf_pkt *pkt)
 {
 	ssize_t n;
 
+	if (f->flow.via_proxy)
+		return send_proxied(e, f, pkt);
 	if (set_ttl(f, pkt->ttl) < 0)
 		return -errno;
 	/* ICMP sockets take the echo header too; the kernel sets the id and checksum. */
@@ -338,7 +367,13 @@ void cf_dgram_on_packet(struct cf_engine *e, const struct cf_pkt *pkt)
 	lru_add_tail(e->dgram, f);
 	f->quote_len = pkt->l3_len < QUOTE_MAX ? pkt->l3_len : QUOTE_MAX;
 	memcpy(f->quote, pkt->l3, f->quote_len);
-	err = send_payload(f, pkt);
+	/* --rate-limit: a datagram the bucket cannot take is lost, as on a full link. */
+	if (!cf_ratelimit_datagram(e, 0,
+				   f->proto == IPPROTO_UDP ? pkt->payload_len : pkt->l4_len)) {
+		e->stats.packets_dropped++;
+		return;
+	}
+	err = send_payload(e, f, pkt);
 	if (err < 0 && err != -EAGAIN && err != -ECONNREFUSED)
 		log_debug("flow %llu: send: %s", (unsigned long long)f->flow.id, strerror(-err));
 }
@@ -348,6 +383,10 @@ static void deliver(struct cf_engine *e, struct dgram_flow *f, const uint8_t *bu
 {
 	ssize_t n;
 
+	if (!cf_ratelimit_datagram(e, 1, len)) {
+		e->stats.packets_dropped++;
+		return;
+	}
 	cf_capview_dgram(&f->egs, CF_CAPVIEW_IN, buf, len, 64);
 	if (f->proto == IPPROTO_UDP) {
 		n = cf_pkt_build_udp(e->txbuf, sizeof(e->txbuf), &f->flow.dst, f->flow.dport,
@@ -367,6 +406,23 @@ static void deliver(struct cf_engine *e, struct dgram_flow *f, const uint8_t *bu
 		f->flow.packets_received++;
 		cf_engine_tun_write(e, e->txbuf, (size_t)n);
 	}
+}
+
+void cf_dgram_proxy_reply(struct cf_engine *e, const struct cf_ip *ip, uint16_t port,
+			  const uint8_t *buf, size_t len)
+{
+	struct cf_dgram_table *t = e->dgram;
+
+	/* The most recent flow to that source: a reply nobody asked for goes nowhere. */
+	for (struct dgram_flow *f = t->lru.prev; f != &t->lru; f = f->prev) {
+		if (f->proto == IPPROTO_UDP && f->flow.via_proxy && f->flow.target_port == port &&
+		    cf_ip_equal(&f->flow.target, ip)) {
+			f->last_ms = e->now_ms;
+			deliver(e, f, buf, len);
+			return;
+		}
+	}
+	e->stats.packets_dropped++;
 }
 
 /*

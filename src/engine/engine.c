@@ -41,6 +41,8 @@
 #include "engine/attrib.h"
 #include "engine/dgram.h"
 #include "engine/ctrack.h"
+#include "engine/ratelimit.h"
+#include "engine/socksudp.h"
 #include "engine/dnsfwd.h"
 #include "engine/hostaddrs.h"
 #include "engine/isolation.h"
@@ -264,6 +266,7 @@ static void on_timer(struct cf_engine *e)
 	cf_tcp_on_tick(e);
 	cf_dnsfwd_on_tick(e);
 	cf_dgram_on_tick(e);
+	cf_socksudp_on_tick(e);
 	cf_reasm_expire(e->reasm, e->now_ms);
 	cf_capview_on_tick(e->capview);
 }
@@ -322,6 +325,12 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		break; /* before everything else, by engine_turn() */
 	case CF_W_CTRACK:
 		cf_ctrack_on_readable(e);
+		break;
+	case CF_W_SOCKSUDP:
+		cf_socksudp_on_event(e, w, events);
+		break;
+	case CF_W_RATELIMIT:
+		cf_ratelimit_on_timer(e);
 		break;
 	default:
 		break;
@@ -470,6 +479,8 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 	if (r == 0)
 		r = cf_dgram_init(e);
 	if (r == 0)
+		r = cf_ratelimit_init(e);
+	if (r == 0)
 		r = cf_reasm_new(NULL, &e->reasm);
 	if (r == 0)
 		r = watch_all(e);
@@ -536,6 +547,8 @@ static void engine_fini(struct cf_engine *e)
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);
+	cf_socksudp_fini(e);
+	cf_ratelimit_fini(e);
 	cf_reasm_free(e->reasm);
 	/* After the flows: closing their sockets still writes (FIN, RST) to the egress views. */
 	stop_capview(e);

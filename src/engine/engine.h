@@ -50,6 +50,12 @@ struct cf_engine_result {
 	uint64_t capture_packets, capture_dropped;
 	int egress_err; /* the egress or wire-egress file could not be written (-errno) */
 	uint64_t egress_packets, egress_dropped; /* dropped: wire-egress packet socket */
+	/*
+	 * --rate-limit (rate_bps 0: none), per direction (0: from the tree, 1: to
+	 * it): bytes that passed, ms from the first to the last, UDP datagrams dropped.
+	 */
+	uint64_t rate_bps, rate_burst;
+	uint64_t rate_bytes[2], rate_ms[2], rate_dropped[2];
 };
 
 /*

@@ -20,6 +20,7 @@
 #include "dns/synth.h"
 #include "engine/attrib.h"
 #include "engine/ctx.h"
+#include "engine/socksudp.h"
 #include "obs/flowlog.h"
 #include "policy/namecache.h"
 #include "policy/policy.h"
@@ -573,6 +574,9 @@ int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t ipproto
 	f->start_ms = e->now_ms;
 	f->target = f->dst;
 	f->target_port = f->dport;
+	/* UDP through a socks5:// proxy's UDP ASSOCIATE (socksudp.c); never DNS, which the
+	 * engine's resolver answers, nor ICMP, which no proxy carries. */
+	f->via_proxy = ipproto == IPPROTO_UDP && f->dport != 53 && cf_socksudp_enabled(e);
 	/* The virtual gateway answers DNS only (handled before this point). */
 	if (cf_engine_is_gateway(e, &f->dst))
 		return -EHOSTUNREACH;

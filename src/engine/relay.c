@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Larger pipes mean fewer splice calls per MiB on the bulk path. */
@@ -138,6 +139,22 @@ static void tap_fill(struct cf_relay *r, struct cf_relay_dir *d, size_t n)
 		r->tap.gap(r->tap.arg, 1, n - (size_t)(t > 0 ? t : 0));
 }
 
+/* What direction @i's bucket lets it read now (SIZE_MAX: no limit); 0 marks it throttled. */
+static size_t allowance(struct cf_relay *r, int i)
+{
+	struct timespec ts;
+	uint64_t avail;
+
+	if (!r->limit[i])
+		return SIZE_MAX;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	avail = cf_tbucket_avail(r->limit[i],
+				 (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
+	if (avail == 0)
+		r->throttled |= 1u << i;
+	return avail < SIZE_MAX ? (size_t)avail : SIZE_MAX;
+}
+
 /* Fill direction @i's pipe from its source. Return 1 if progress, 0 if blocked/EOF, -errno. */
 static int fill(struct cf_relay *r, int i)
 {
@@ -168,8 +185,18 @@ static int fill(struct cf_relay *r, int i)
 		if (room > d->tap_cap)
 			room = d->tap_cap;
 	}
+	if (r->limit[i]) {
+		size_t allow = allowance(r, i);
+
+		if (allow == 0)
+			return 0;
+		if (room > allow)
+			room = allow;
+	}
 	n = splice(r->fd[i], NULL, d->pipe_w, NULL, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
+		if (r->limit[i])
+			cf_tbucket_take(r->limit[i], (uint64_t)n);
 		d->in_pipe += (size_t)n;
 		if (tap)
 			tap_fill(r, d, (size_t)n);
@@ -271,6 +298,7 @@ enum cf_relay_state cf_relay_progress(struct cf_relay *r)
 	bool more = false;
 
 	r->starved = false;
+	r->throttled = 0;
 	for (int i = 0; i < 2; i++) {
 		int err = dir_progress(r, i, &more);
 

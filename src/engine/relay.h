@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/tbucket.h"
+
 struct cf_relay_dir {
 	int pipe_r, pipe_w;
 	size_t in_pipe; /* bytes sitting in the pipe */
@@ -79,7 +81,10 @@ struct cf_relay {
 	int error_side;		    /* index in fd[] of the socket that failed */
 	bool tapping;		    /* tap set: the dir[].tap_* pipes exist */
 	bool starved;		    /* the last progress wanted a pipe and no fd was left */
-	struct cf_pipe_pool *pool;  /* where pipes come from and go back to, or NULL */
+	/* --rate-limit: each direction reads no more than its bucket holds (NULL: no limit). */
+	struct cf_tbucket *limit[2];
+	unsigned throttled;	   /* bit i: direction i waited for tokens in the last progress */
+	struct cf_pipe_pool *pool; /* where pipes come from and go back to, or NULL */
 	struct cf_relay_tap tap;
 };
 

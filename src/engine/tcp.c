@@ -58,6 +58,7 @@
 #include "capture/capview.h"
 #include "engine/dnsstream.h"
 #include "engine/flows.h"
+#include "engine/ratelimit.h"
 #include "engine/relay.h"
 #include "engine/tlsrelay.h"
 #include "engine/upstream.h"
@@ -116,8 +117,9 @@ struct tcp_conn {
 	struct tcp_conn *prev, *next;	/* pending list */
 	struct tcp_conn *rprev, *rnext; /* ready list: relays whose turn ran out (RELAY only) */
 	bool ready;
-	bool starved;  /* its relay waits for a pipe: no descriptor was left */
-	bool dns_slot; /* a DNS-over-TCP stream, counted in n_dns */
+	bool starved;	/* its relay waits for a pipe: no descriptor was left */
+	bool throttled; /* its relay waits for --rate-limit's tokens */
+	bool dns_slot;	/* a DNS-over-TCP stream, counted in n_dns */
 };
 
 struct cf_tcp_table {
@@ -132,6 +134,7 @@ struct cf_tcp_table {
 	bool listeners_nodelay; /* TCP_NODELAY set on the listeners, so on what they accept */
 	size_t max_conns;	/* what the file-descriptor limit allows */
 	size_t n_starved;	/* relays waiting for a pipe */
+	size_t n_throttled;	/* relays waiting for --rate-limit's tokens */
 	bool wake_starved;	/* descriptors were freed since they last tried */
 	bool warned_full, warned_relay, warned_starved, warned_no_fd;
 	bool accept_starved; /* the listeners are off until a descriptor is free (on tick) */
@@ -313,6 +316,33 @@ static void set_starved(struct cf_tcp_table *t, struct tcp_conn *c, bool starved
 	}
 }
 
+/* Note whether @c's relay waits for tokens; make sure the timer will wake it. */
+static void set_throttled(struct cf_engine *e, struct tcp_conn *c, unsigned dirs)
+{
+	struct cf_tcp_table *t = e->tcp;
+
+	if (dirs)
+		cf_ratelimit_wait(e, (dirs & 1) ? 0 : 1);
+	if ((dirs != 0) == c->throttled)
+		return;
+	c->throttled = dirs != 0;
+	if (c->throttled)
+		t->n_throttled++;
+	else
+		t->n_throttled--;
+}
+
+void cf_tcp_wake_throttled(struct cf_engine *e)
+{
+	struct cf_tcp_table *t = e->tcp;
+
+	if (!t || t->n_throttled == 0)
+		return;
+	for (struct tcp_conn *c = t->relays.next; c != &t->relays; c = c->next)
+		if (c->throttled)
+			ready_add(t, c);
+}
+
 /* Give every relay waiting for a pipe another turn. */
 static void wake_starved(struct cf_tcp_table *t)
 {
@@ -328,6 +358,7 @@ static void conn_free(struct cf_engine *e, struct tcp_conn *c, bool reset)
 {
 	ready_del(c);
 	set_starved(e->tcp, c, false);
+	set_throttled(e, c, 0);
 	e->tcp->wake_starved = true; /* its descriptors are free now */
 	if (c->state == TCP_RELAY) {
 		cf_relay_fini(&c->relay, reset ? NULL : &e->tcp->pipes);
@@ -734,6 +765,10 @@ static void relay_run(struct cf_engine *e, struct tcp_conn *c)
 	else
 		s = cf_relay_progress(&c->relay);
 	set_starved(e->tcp, c, !c->dns && !c->tlsr && c->relay.starved);
+	set_throttled(e, c,
+		      c->tlsr	? cf_tlsrelay_throttled(c->tlsr)
+		      : !c->dns ? c->relay.throttled
+				: 0);
 
 	if (s == CF_RELAY_MORE)
 		ready_add(e->tcp, c); /* no event may come for what is already queued */
@@ -802,6 +837,9 @@ static int relay_init(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 	    .bytes = tap_bytes, .gap = tap_gap, .eof = tap_eof, .arg = c};
 	int err = cf_relay_init(&c->relay, child_fd, c->up_fd, &e->tcp->pipes), t;
 
+	c->relay.limit[0] = cf_ratelimit_bucket(e, 0);
+	c->relay.limit[1] = cf_ratelimit_bucket(e, 1);
+
 	/* A capture problem must not cost the tree its connection: relay untapped. */
 	if (err == 0 && cf_capview_sock_taps(&c->egs)) {
 		t = cf_relay_set_tap(&c->relay, &tap);
@@ -834,6 +872,9 @@ static void start_relay(struct cf_engine *e, struct tcp_conn *c, int child_fd)
 		err = cf_tlsrelay_new(child_fd, take_ptr(&c->tls), &c->egs, &c->tlsr);
 	else if (err == 0)
 		err = relay_init(e, c, child_fd);
+	if (err == 0 && c->tlsr)
+		cf_tlsrelay_set_limit(c->tlsr, cf_ratelimit_bucket(e, 0),
+				      cf_ratelimit_bucket(e, 1));
 	if (err == 0 && c->up_fd >= 0 && c->flow.via_proxy) /* a direct one is watched so already */
 		err = cf_engine_rewatch(e, c->up_fd, RELAY_EVENTS, &c->w_up);
 	if (err == 0 && !watched)

@@ -39,4 +39,7 @@ void cf_tcp_run_ready(struct cf_engine *e);
 /* Expire pending connections whose deadline passed. */
 void cf_tcp_on_tick(struct cf_engine *e);
 
+/* --rate-limit's timer: give the relays that waited for tokens another turn. */
+void cf_tcp_wake_throttled(struct cf_engine *e);
+
 #endif

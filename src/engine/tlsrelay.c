@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proxy/tls.h"
@@ -26,7 +27,43 @@ struct cf_tlsrelay {
 	struct dir up;	 /* tree -> proxy */
 	struct dir down; /* proxy -> tree */
 	uint64_t moved;
+	struct cf_tbucket *limit[2]; /* --rate-limit: up, down (NULL: none) */
+	unsigned throttled;
 };
+
+void cf_tlsrelay_set_limit(struct cf_tlsrelay *r, struct cf_tbucket *up, struct cf_tbucket *down)
+{
+	r->limit[0] = up;
+	r->limit[1] = down;
+}
+
+unsigned cf_tlsrelay_throttled(const struct cf_tlsrelay *r)
+{
+	return r->throttled;
+}
+
+/* How much direction @i may read now (at most BUF); 0 marks it throttled. */
+static size_t allowance(struct cf_tlsrelay *r, int i)
+{
+	struct timespec ts;
+	uint64_t avail;
+
+	if (!r->limit[i])
+		return BUF;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	avail = cf_tbucket_avail(r->limit[i],
+				 (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
+	if (avail == 0)
+		r->throttled |= 1u << i;
+	return avail < BUF ? (size_t)avail : BUF;
+}
+
+/* @n bytes of direction @i were read. */
+static void took(struct cf_tlsrelay *r, int i, size_t n)
+{
+	if (r->limit[i])
+		cf_tbucket_take(r->limit[i], n);
+}
 
 int cf_tlsrelay_new(int child_fd, struct cf_tls *tls, struct cf_capview_sock *eg,
 		    struct cf_tlsrelay **out)
@@ -54,15 +91,17 @@ void cf_tlsrelay_free(struct cf_tlsrelay *r)
 static int step_up(struct cf_tlsrelay *r)
 {
 	struct dir *d = &r->up;
+	size_t allow;
 	ssize_t n;
 
-	if (d->len == 0 && !d->eof) {
-		n = read(r->fd, d->buf, BUF);
+	if (d->len == 0 && !d->eof && (allow = allowance(r, 0)) > 0) {
+		n = read(r->fd, d->buf, allow);
 		if (n == 0)
 			d->eof = true;
 		else if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		else {
+			took(r, 0, (size_t)n);
 			d->off = 0;
 			d->len = (size_t)n;
 			r->moved += (uint64_t)n;
@@ -96,10 +135,11 @@ static int step_up(struct cf_tlsrelay *r)
 static int step_down(struct cf_tlsrelay *r)
 {
 	struct dir *d = &r->down;
+	size_t allow;
 	ssize_t n;
 
-	if (d->len == 0 && !d->eof) {
-		n = cf_tls_read(r->tls, d->buf, BUF);
+	if (d->len == 0 && !d->eof && (allow = allowance(r, 1)) > 0) {
+		n = cf_tls_read(r->tls, d->buf, allow);
 		if (n == 0) {
 			d->eof = true;
 			cf_capview_tcp_fin(r->eg, CF_CAPVIEW_IN);
@@ -108,6 +148,7 @@ static int step_down(struct cf_tlsrelay *r)
 		else if (n < 0)
 			return (int)n;
 		else {
+			took(r, 1, (size_t)n);
 			cf_capview_tcp_data(r->eg, CF_CAPVIEW_IN, d->buf, (size_t)n);
 			d->off = 0;
 			d->len = (size_t)n;
@@ -136,6 +177,7 @@ enum cf_relay_state cf_tlsrelay_progress(struct cf_tlsrelay *r)
 {
 	uint64_t before;
 
+	r->throttled = 0;
 	do {
 		before = r->moved;
 		if (step_up(r) < 0 || step_down(r) < 0)

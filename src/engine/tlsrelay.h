@@ -25,6 +25,12 @@ struct cf_tlsrelay;
 int cf_tlsrelay_new(int child_fd, struct cf_tls *tls, struct cf_capview_sock *eg,
 		    struct cf_tlsrelay **out);
 
+/* --rate-limit: read no more than @up (tree -> proxy) and @down hold (NULL: no limit). */
+void cf_tlsrelay_set_limit(struct cf_tlsrelay *r, struct cf_tbucket *up, struct cf_tbucket *down);
+
+/* Bit i: direction i (0 up, 1 down) waited for tokens in the last progress. */
+unsigned cf_tlsrelay_throttled(const struct cf_tlsrelay *r);
+
 /* Free it and its TLS session (NULL is fine). */
 void cf_tlsrelay_free(struct cf_tlsrelay *r);
 

@@ -144,6 +144,14 @@ int cf_obs_flow_log_error(const struct cf_obs *o);
 /* cf_obs_dropped_events() - Events lost because memory ran out while building them. */
 uint64_t cf_obs_dropped_events(const struct cf_obs *o);
 
+/* --rate-limit as the summary reports it; index 0: bytes the tree sent, 1: received. */
+struct cf_run_rate {
+	uint64_t limit_bps, burst_bytes;
+	uint64_t bytes[2];   /* that passed the limit */
+	uint64_t ms[2];	     /* from the first to the last of them */
+	uint64_t dropped[2]; /* UDP datagrams the limit dropped */
+};
+
 /* Facts about the run that the summary prints next to the aggregated events. */
 struct cf_run_info {
 	const char *backend;  /* "rootless-internal" | "rootful" */
@@ -157,6 +165,7 @@ struct cf_run_info {
 	const char *capture_effective; /* the views written: "child+egress" for "both" */
 	const char *capture_child;     /* the child view's file, NULL: none */
 	const char *capture_egress;    /* the egress (or wire-egress) view's file, NULL: none */
+	const struct cf_run_rate *rate; /* --rate-limit, NULL: none */
 };
 
 /*

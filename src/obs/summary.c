@@ -100,6 +100,26 @@ static int print_violations_text(FILE *f, const struct cf_agg *a)
 	return 0;
 }
 
+/* Bits per second over @ms of @bytes (0 when too short to say). */
+static uint64_t achieved_bps(uint64_t bytes, uint64_t ms)
+{
+	return ms ? bytes * 8 * 1000 / ms : 0;
+}
+
+static void print_rate_text(FILE *f, const struct cf_run_rate *r)
+{
+	static const char *const dir[2] = {"sent", "received"};
+
+	fprintf(f, "  rate limit         %" PRIu64 " bit/s each way, burst %" PRIu64 " bytes\n",
+		r->limit_bps, r->burst_bytes);
+	for (int i = 0; i < 2; i++)
+		fprintf(f,
+			"    %-8s         %" PRIu64 " bytes in %" PRIu64 " ms, %" PRIu64
+			" bit/s, %" PRIu64 " datagrams dropped\n",
+			dir[i], r->bytes[i], r->ms[i], achieved_bps(r->bytes[i], r->ms[i]),
+			r->dropped[i]);
+}
+
 static int print_text(const struct cf_obs *o, const struct cf_agg *a, const struct cf_run_info *run,
 		      FILE *f)
 {
@@ -149,6 +169,8 @@ static int print_text(const struct cf_obs *o, const struct cf_agg *a, const stru
 	fprintf(f, "  runtime failures   %" PRIu64 "\n", a->failures);
 	if (a->failures && cf_list_text(f, a, &a->f_reason, &failures, "    ") < 0)
 		return -ENOMEM;
+	if (run->rate)
+		print_rate_text(f, run->rate);
 	return 0;
 }
 
@@ -254,6 +276,34 @@ static json_t *original_flow_log_json(const struct cf_obs *o, const struct cf_ag
 	return j;
 }
 
+static json_t *rate_json(const struct cf_run_rate *r)
+{
+	static const char *const dir[2] = {"sent", "received"};
+	json_t *j;
+	int e = 0;
+
+	if (!r)
+		return json_null();
+	j = json_object();
+	e |= cf_obj_set(j, "limit_bps", cf_json_u64(r->limit_bps));
+	e |= cf_obj_set(j, "burst_bytes", cf_json_u64(r->burst_bytes));
+	for (int i = 0; i < 2; i++) {
+		json_t *d = json_object();
+
+		e |= cf_obj_set(d, "bytes", cf_json_u64(r->bytes[i]));
+		e |= cf_obj_set(d, "duration_ms", cf_json_u64(r->ms[i]));
+		e |=
+		    cf_obj_set(d, "achieved_bps", cf_json_u64(achieved_bps(r->bytes[i], r->ms[i])));
+		e |= cf_obj_set(d, "datagrams_dropped", cf_json_u64(r->dropped[i]));
+		e |= cf_obj_set(j, dir[i], d);
+	}
+	if (e) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
 static json_t *summary_json(const struct cf_obs *o, const struct cf_agg *a,
 			    const struct cf_run_info *run)
 {
@@ -280,6 +330,7 @@ static json_t *summary_json(const struct cf_obs *o, const struct cf_agg *a,
 	r |= cf_obj_set(j, "violations", cf_json_violations(a, SUMMARY_JSON_TOP, false));
 	r |= cf_obj_set(j, "connect_errors", cf_json_connect_errors(a, SUMMARY_JSON_TOP));
 	r |= cf_obj_set(j, "runtime_failures", cf_json_runtime_failures(a, SUMMARY_JSON_TOP));
+	r |= cf_obj_set(j, "rate_limit", rate_json(run->rate));
 	if (r) {
 		json_decref(j);
 		return NULL;

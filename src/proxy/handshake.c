@@ -62,6 +62,7 @@ enum {
 	SOCKS_METHOD_USERPASS = 2,
 	SOCKS_METHOD_REJECT = 0xff,
 	SOCKS_CMD_CONNECT = 1,
+	SOCKS_CMD_UDP_ASSOCIATE = 3,
 	SOCKS_ATYP_V4 = 1,
 	SOCKS_ATYP_DOMAIN = 3,
 	SOCKS_ATYP_V6 = 4,
@@ -379,7 +380,7 @@ static size_t put_bytes(uint8_t *dst, const void *src, size_t len)
 }
 
 static int socks_build(struct cf_hs *hs, const char *user, const char *password,
-		       const struct cf_hs_target *t)
+		       const struct cf_hs_target *t, uint8_t cmd)
 {
 	uint8_t *o = hs->out;
 	size_t pos = 0;
@@ -413,7 +414,7 @@ static int socks_build(struct cf_hs *hs, const char *user, const char *password,
 
 	hs->conn_off = (uint16_t)pos;
 	o[pos++] = SOCKS_VER;
-	o[pos++] = SOCKS_CMD_CONNECT;
+	o[pos++] = cmd;
 	o[pos++] = 0;
 	if (t->name) {
 		size_t len = strlen(t->name);
@@ -576,6 +577,19 @@ static enum cf_hs_status socks_input(struct cf_hs *hs, const uint8_t *data, size
 	return cf_hs_status(hs);
 }
 
+/* Put @ip (v4 or v6) as ATYP and address at @o; return the bytes written. */
+static size_t put_addr(uint8_t *o, const struct cf_ip *ip)
+{
+	if (ip->family == AF_INET) {
+		o[0] = SOCKS_ATYP_V4;
+		memcpy(o + 1, ip->b, 4);
+		return 1 + 4;
+	}
+	o[0] = SOCKS_ATYP_V6;
+	memcpy(o + 1, ip->b, 16);
+	return 1 + 16;
+}
+
 /* --- public API -------------------------------------------------------------------------- */
 
 int cf_hs_new(const struct cf_proxy *proxy, const char *user, const char *password,
@@ -598,7 +612,7 @@ int cf_hs_new(const struct cf_proxy *proxy, const char *user, const char *passwo
 	if (!hs)
 		return -ENOMEM;
 	if (proxy->scheme == CF_PROXY_SOCKS5)
-		r = socks_build(hs, user, password, target);
+		r = socks_build(hs, user, password, target, SOCKS_CMD_CONNECT);
 	else
 		r = http_build(hs, user, password, target);
 	if (r < 0) {
@@ -664,4 +678,97 @@ int cf_hs_error(const struct cf_hs *hs, const char **text)
 	}
 	*text = hs->errtext;
 	return hs->err;
+}
+
+int cf_hs_new_udp(const struct cf_proxy *proxy, const char *user, const char *password, int family,
+		  struct cf_hs **out)
+{
+	/* The client's UDP address is not known before its first datagram: RFC 1928 allows zeros.
+	 */
+	struct cf_ip any = {.family = (uint8_t)family};
+	struct cf_hs_target t = {.ip = &any, .port = 0};
+	struct cf_hs *hs;
+	int r;
+
+	*out = NULL;
+	if (!proxy || proxy->scheme != CF_PROXY_SOCKS5 || proxy->port == 0 ||
+	    (family != AF_INET && family != AF_INET6))
+		return -EINVAL;
+	hs = calloc(1, sizeof(*hs));
+	if (!hs)
+		return -ENOMEM;
+	r = socks_build(hs, user ? user : proxy->user, password ? password : proxy->password, &t,
+			SOCKS_CMD_UDP_ASSOCIATE);
+	if (r < 0) {
+		cf_hs_free(hs);
+		return r;
+	}
+	*out = hs;
+	return 0;
+}
+
+int cf_hs_bound(const struct cf_hs *hs, struct cf_ip *ip, uint16_t *port)
+{
+	const uint8_t *r = hs->in;
+	size_t alen;
+
+	if (hs->state != ST_DONE)
+		return -EINVAL;
+	/* An HTTP handshake leaves in[] zero: no address type. */
+	if (r[3] != SOCKS_ATYP_V4 && r[3] != SOCKS_ATYP_V6)
+		return -EAFNOSUPPORT;
+	alen = r[3] == SOCKS_ATYP_V4 ? 4 : 16;
+	memset(ip, 0, sizeof(*ip));
+	ip->family = alen == 4 ? AF_INET : AF_INET6;
+	memcpy(ip->b, r + 4, alen);
+	*port = (uint16_t)(r[4 + alen] << 8 | r[4 + alen + 1]);
+	return 0;
+}
+
+ssize_t cf_socks_udp_encode(uint8_t *buf, size_t cap, const struct cf_ip *ip, uint16_t port,
+			    const uint8_t *payload, size_t len)
+{
+	size_t hdr = ip->family == AF_INET ? 3 + 1 + 4 + 2 : 3 + 1 + 16 + 2;
+
+	if (ip->family != AF_INET && ip->family != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (len > cap || hdr > cap - len)
+		return -EMSGSIZE;
+	/* First the payload: it may overlap the header's place. */
+	if (len)
+		memmove(buf + hdr, payload, len);
+	buf[0] = buf[1] = 0; /* RSV */
+	buf[2] = 0;	     /* FRAG: we never fragment */
+	put_addr(buf + 3, ip);
+	buf[hdr - 2] = (uint8_t)(port >> 8);
+	buf[hdr - 1] = (uint8_t)(port & 0xff);
+	return (ssize_t)(hdr + len);
+}
+
+int cf_socks_udp_decode(const uint8_t *buf, size_t len, struct cf_ip *ip, uint16_t *port,
+			size_t *hdr_len)
+{
+	size_t alen;
+
+	if (len < 4 || buf[0] != 0 || buf[1] != 0)
+		return -EBADMSG;
+	if (buf[2] != 0)
+		return -EPROTO; /* a fragment: we never ask for them, so drop (RFC 1928 allows it)
+				 */
+	if (buf[3] == SOCKS_ATYP_V4)
+		alen = 4;
+	else if (buf[3] == SOCKS_ATYP_V6)
+		alen = 16;
+	else if (buf[3] == SOCKS_ATYP_DOMAIN)
+		return -EAFNOSUPPORT; /* we only send addresses; a reply from a name is not ours */
+	else
+		return -EBADMSG;
+	if (len < 4 + alen + 2)
+		return -EBADMSG;
+	memset(ip, 0, sizeof(*ip));
+	ip->family = alen == 4 ? AF_INET : AF_INET6;
+	memcpy(ip->b, buf + 4, alen);
+	*port = (uint16_t)(buf[4 + alen] << 8 | buf[4 + alen + 1]);
+	*hdr_len = 4 + alen + 2;
+	return 0;
 }

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config/config.h"
 #include "net/addr.h"
@@ -87,5 +88,45 @@ enum cf_hs_status cf_hs_status(const struct cf_hs *hs);
  * *@text to NULL.
  */
 int cf_hs_error(const struct cf_hs *hs, const char **text);
+
+/*
+ * cf_hs_new_udp() - start a SOCKS5 UDP ASSOCIATE (RFC 1928 section 7) with
+ * @proxy (socks5 only), credentials as for cf_hs_new(); the request names
+ * the zero address of @family and port 0 (the client's UDP port is not known
+ * yet). Driven like a CONNECT; after CF_HS_DONE cf_hs_bound() gives the relay
+ * address and the control connection must stay open. Return 0, -EINVAL,
+ * -ENAMETOOLONG or -ENOMEM.
+ */
+int cf_hs_new_udp(const struct cf_proxy *proxy, const char *user, const char *password, int family,
+		  struct cf_hs **out);
+
+/*
+ * cf_hs_bound() - after CF_HS_DONE of a SOCKS5 handshake: the reply's
+ * BND.ADDR and BND.PORT (for UDP ASSOCIATE: where to send datagrams; the zero
+ * address means the proxy's own). Return 0, -EAFNOSUPPORT (a domain name or
+ * not SOCKS5) or -EINVAL (not done).
+ */
+int cf_hs_bound(const struct cf_hs *hs, struct cf_ip *ip, uint16_t *port);
+
+/* Longest SOCKS5 UDP request header: RSV FRAG ATYP, an IPv6 address, the port. */
+#define CF_SOCKS_UDP_HDR_MAX (3 + 1 + 16 + 2)
+
+/*
+ * cf_socks_udp_encode() - write the SOCKS5 UDP request header for @ip:@port
+ * (FRAG 0) then @len bytes of @payload (which may already sit in @buf: it is
+ * moved) into @buf (@cap bytes). Return the datagram's length, -EMSGSIZE or
+ * -EAFNOSUPPORT.
+ */
+ssize_t cf_socks_udp_encode(uint8_t *buf, size_t cap, const struct cf_ip *ip, uint16_t port,
+			    const uint8_t *payload, size_t len);
+
+/*
+ * cf_socks_udp_decode() - parse the header of a datagram from the UDP relay:
+ * its source address @ip:@port and *@hdr_len (the payload follows). Return 0,
+ * -EBADMSG (malformed), -EPROTO (a fragment, FRAG != 0: dropped) or
+ * -EAFNOSUPPORT (a domain name as source).
+ */
+int cf_socks_udp_decode(const uint8_t *buf, size_t len, struct cf_ip *ip, uint16_t *port,
+			size_t *hdr_len);
 
 #endif

@@ -55,15 +55,28 @@ struct rootful {
 };
 
 /* What the rootful backend does not carry yet: refused before anything changes. */
-/* Only root may run it: everything else a configuration asks, the rootful backend does. */
+/* What the rootful backend does not do yet: refused before anything changes. */
+static const char *not_yet(const struct cf_config *cfg)
+{
+	/* The kernel carries the direct traffic: the engine's buckets would see only part of it. */
+	if (cfg->rate_limit)
+		return "--rate-limit is not supported by the rootful backend yet";
+	return NULL;
+}
+
 static int rootful_check(const struct cf_config *cfg, struct cf_fail *fail)
 {
-	(void)cfg;
+	const char *what = not_yet(cfg);
+
 	if (geteuid() != 0)
 		return cf_fail_set(
 		    fail, -EPERM, CF_FAIL_USAGE, NULL, NULL,
 		    "--root needs root: run childflow as root (sudo), or drop --root "
 		    "to use the rootless backend");
+	if (what)
+		return cf_fail_set(
+		    fail, -ENOTSUP, CF_FAIL_USAGE, NULL, NULL,
+		    "--root: %s; drop it, or drop --root to use the rootless backend", what);
 	return 0;
 }
 

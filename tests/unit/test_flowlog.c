@@ -904,7 +904,7 @@ static const char summary_json[] =
     "\":1}]},{\"key\":\"proxy: 502 Bad Gateway\",\"count\":1,\"targets\":[{\"key\":\"[2001:db"
     "8::7]:443\",\"count\":1}]}]},\"runtime_failures\":{\"total\":1,\"by_reason_code\":[{\"ke"
     "y\":\"dns_upstream_timeout\",\"count\":1,\"phase\":\"run\",\"details\":[{\"key\":\"no re"
-    "ply from 192.0.2.53:53\",\"count\":1}]}]}}\n";
+    "ply from 192.0.2.53:53\",\"count\":1}]}]},\"rate_limit\":null}\n";
 
 static char *summary_of(const struct cf_obs *o, const struct cf_run_info *run, bool json)
 {

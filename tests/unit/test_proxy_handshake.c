@@ -976,6 +976,158 @@ static void test_socks5_eof_mid_reply_fails(void **state)
 	cf_hs_free(hs);
 }
 
+/* --- SOCKS5 UDP ASSOCIATE and the UDP request header ------------------------------------- */
+
+static void test_socks5_udp_associate_with_auth_gives_relay_address(void **state)
+{
+	static const char auth[] = "\x01\x05"
+				   "alice"
+				   "\x08" PASSWORD;
+	static const uint8_t req[] = {5, 3, 0, 1, 0, 0, 0, 0, 0, 0};
+	static const uint8_t reply[] = {5, 0, 0, 1, 198, 51, 100, 7, 0x9c, 0x40};
+	struct cf_proxy p = make_proxy(CF_PROXY_SOCKS5, true);
+	struct cf_hs *hs = NULL;
+	struct cf_ip ip, want = ip_of("198.51.100.7");
+	uint16_t port = 0;
+
+	(void)state;
+	assert_int_equal(cf_hs_new_udp(&p, NULL, NULL, AF_INET, &hs), 0);
+	assert_int_equal(cf_hs_bound(hs, &ip, &port), -EINVAL);
+	expect_output(hs, greet_auth, sizeof(greet_auth));
+	feed_all(hs, "\x05\x02", 2, CF_HS_WANT_WRITE);
+	expect_output(hs, auth, sizeof(auth) - 1);
+	feed_all(hs, "\x01\x00", 2, CF_HS_WANT_WRITE);
+	expect_output(hs, req, sizeof(req));
+	feed_all(hs, (const char *)reply, sizeof(reply), CF_HS_DONE);
+	assert_int_equal(cf_hs_bound(hs, &ip, &port), 0);
+	assert_true(cf_ip_equal(&ip, &want));
+	assert_int_equal(port, 40000);
+	cf_hs_free(hs);
+}
+
+static void test_socks5_udp_associate_v6_and_refusal(void **state)
+{
+	static const uint8_t req6[] = {5, 3, 0, 4, 0, 0, 0, 0, 0, 0, 0,
+				       0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	uint8_t reply6[22] = {5, 0, 0, 4, 0x20, 0x01, 0x0d, 0xb8};
+	struct cf_proxy p = make_proxy(CF_PROXY_SOCKS5, false);
+	struct cf_hs *hs = NULL;
+	struct cf_ip ip, want = ip_of("2001:db8::9");
+	uint16_t port = 0;
+
+	(void)state;
+	reply6[19] = 9;
+	reply6[21] = 53;
+	assert_int_equal(cf_hs_new_udp(&p, NULL, NULL, AF_INET6, &hs), 0);
+	expect_output(hs, greet_noauth, sizeof(greet_noauth));
+	feed_all(hs, "\x05\x00", 2, CF_HS_WANT_WRITE);
+	expect_output(hs, req6, sizeof(req6));
+	feed_all(hs, (const char *)reply6, sizeof(reply6), CF_HS_DONE);
+	assert_int_equal(cf_hs_bound(hs, &ip, &port), 0);
+	assert_true(cf_ip_equal(&ip, &want));
+	assert_int_equal(port, 53);
+	cf_hs_free(hs);
+
+	/* microsocks and others: "command not supported" */
+	assert_int_equal(cf_hs_new_udp(&p, NULL, NULL, AF_INET, &hs), 0);
+	flush_output(hs);
+	feed_all(hs, "\x05\x00", 2, CF_HS_WANT_WRITE);
+	flush_output(hs);
+	feed_all(hs, "\x05\x07", 2, CF_HS_FAILED);
+	expect_failed(hs, ECONNREFUSED, "proxy: SOCKS5 reply 7 (command not supported)");
+	cf_hs_free(hs);
+}
+
+static void test_socks5_udp_associate_rejects_bad_arguments(void **state)
+{
+	struct cf_proxy http = make_proxy(CF_PROXY_HTTP, false);
+	struct cf_proxy s = make_proxy(CF_PROXY_SOCKS5, false);
+	struct cf_hs *hs = (struct cf_hs *)&s;
+
+	(void)state;
+	assert_int_equal(cf_hs_new_udp(&http, NULL, NULL, AF_INET, &hs), -EINVAL);
+	assert_null(hs);
+	assert_int_equal(cf_hs_new_udp(&s, NULL, NULL, AF_UNIX, &hs), -EINVAL);
+	assert_int_equal(cf_hs_new_udp(NULL, NULL, NULL, AF_INET, &hs), -EINVAL);
+}
+
+static void test_socks5_bound_of_a_name_is_unsupported(void **state)
+{
+	struct cf_proxy p = make_proxy(CF_PROXY_SOCKS5, false);
+	struct cf_hs *hs = NULL;
+	struct cf_ip ip;
+	uint16_t port;
+
+	(void)state;
+	assert_int_equal(cf_hs_new_udp(&p, NULL, NULL, AF_INET, &hs), 0);
+	flush_output(hs);
+	feed_all(hs, "\x05\x00", 2, CF_HS_WANT_WRITE);
+	flush_output(hs);
+	/* a 3-byte name makes a reply as long as a v4 one */
+	feed_all(hs,
+		 "\x05\x00\x00\x03\x03"
+		 "abc"
+		 "\x00\x35",
+		 10, CF_HS_DONE);
+	assert_int_equal(cf_hs_bound(hs, &ip, &port), -EAFNOSUPPORT);
+	cf_hs_free(hs);
+}
+
+static void test_socks5_udp_header_round_trips_v4_and_v6(void **state)
+{
+	static const uint8_t want4[] = {0, 0, 0, 1, 203, 0, 113, 5, 0x1f, 0x90, 'h', 'i'};
+	uint8_t buf[64];
+	struct cf_ip ip4 = ip_of("203.0.113.5"), ip6 = ip_of("2001:db8::1"), got;
+	uint16_t port = 0;
+	size_t hdr = 0;
+	ssize_t n;
+
+	(void)state;
+	n = cf_socks_udp_encode(buf, sizeof(buf), &ip4, 8080, (const uint8_t *)"hi", 2);
+	assert_int_equal(n, sizeof(want4));
+	assert_memory_equal(buf, want4, sizeof(want4));
+	assert_int_equal(cf_socks_udp_decode(buf, (size_t)n, &got, &port, &hdr), 0);
+	assert_true(cf_ip_equal(&got, &ip4));
+	assert_int_equal(port, 8080);
+	assert_int_equal(hdr, 10);
+
+	/* the payload may already sit in the buffer: it is moved */
+	memcpy(buf, "hello", 5);
+	n = cf_socks_udp_encode(buf, sizeof(buf), &ip6, 53, buf, 5);
+	assert_int_equal(n, CF_SOCKS_UDP_HDR_MAX + 5);
+	assert_int_equal(buf[3], 4);
+	assert_memory_equal(buf + CF_SOCKS_UDP_HDR_MAX, "hello", 5);
+	assert_int_equal(cf_socks_udp_decode(buf, (size_t)n, &got, &port, &hdr), 0);
+	assert_true(cf_ip_equal(&got, &ip6));
+	assert_int_equal(port, 53);
+	assert_int_equal(hdr, CF_SOCKS_UDP_HDR_MAX);
+
+	assert_int_equal(cf_socks_udp_encode(buf, 12, &ip4, 1, buf, 3), -EMSGSIZE);
+	assert_int_equal(cf_socks_udp_encode(buf, 12, &ip4, 1, buf, 2), 12);
+}
+
+static void test_socks5_udp_header_decode_refuses_bad_datagrams(void **state)
+{
+	static const uint8_t frag[] = {0, 0, 1, 1, 203, 0, 113, 5, 0, 53};
+	static const uint8_t rsv[] = {0, 1, 0, 1, 203, 0, 113, 5, 0, 53};
+	static const uint8_t name[] = {0, 0, 0, 3, 1, 'a', 0, 53};
+	static const uint8_t atyp[] = {0, 0, 0, 9, 203, 0, 113, 5, 0, 53};
+	static const uint8_t shortv4[] = {0, 0, 0, 1, 203, 0, 113, 5, 0};
+	static const uint8_t shortv6[] = {0, 0, 0, 4, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0};
+	struct cf_ip ip;
+	uint16_t port;
+	size_t hdr;
+
+	(void)state;
+	assert_int_equal(cf_socks_udp_decode(frag, sizeof(frag), &ip, &port, &hdr), -EPROTO);
+	assert_int_equal(cf_socks_udp_decode(rsv, sizeof(rsv), &ip, &port, &hdr), -EBADMSG);
+	assert_int_equal(cf_socks_udp_decode(name, sizeof(name), &ip, &port, &hdr), -EAFNOSUPPORT);
+	assert_int_equal(cf_socks_udp_decode(atyp, sizeof(atyp), &ip, &port, &hdr), -EBADMSG);
+	assert_int_equal(cf_socks_udp_decode(shortv4, sizeof(shortv4), &ip, &port, &hdr), -EBADMSG);
+	assert_int_equal(cf_socks_udp_decode(shortv6, sizeof(shortv6), &ip, &port, &hdr), -EBADMSG);
+	assert_int_equal(cf_socks_udp_decode(frag, 3, &ip, &port, &hdr), -EBADMSG);
+}
+
 static void test_free_accepts_null(void **state)
 {
 	(void)state;
@@ -1436,6 +1588,12 @@ int main(void)
 	    cmocka_unit_test(test_socks5_greeting_without_credentials_offers_no_auth),
 	    cmocka_unit_test(test_socks5_no_auth_flow_for_a_name),
 	    cmocka_unit_test(test_socks5_user_password_flow),
+	    cmocka_unit_test(test_socks5_udp_associate_with_auth_gives_relay_address),
+	    cmocka_unit_test(test_socks5_udp_associate_v6_and_refusal),
+	    cmocka_unit_test(test_socks5_udp_associate_rejects_bad_arguments),
+	    cmocka_unit_test(test_socks5_bound_of_a_name_is_unsupported),
+	    cmocka_unit_test(test_socks5_udp_header_round_trips_v4_and_v6),
+	    cmocka_unit_test(test_socks5_udp_header_decode_refuses_bad_datagrams),
 	    cmocka_unit_test(test_socks5_credentials_override_and_empty_halves),
 	    cmocka_unit_test(test_socks5_server_may_choose_no_auth_despite_credentials),
 	    cmocka_unit_test(test_socks5_auth_failure),

@@ -230,9 +230,41 @@ test_set_quotes_values_as_typed_on_the_command_line_and_printable_from_profiles(
 	cf_config_free(&c);
 }
 
+static void test_rate_parse_and_format(void **state)
+{
+	static const struct {
+		const char *in;
+		uint64_t bps;
+		const char *out;
+	} ok[] = {
+	    {"20M", 20000000, "20M"},	    {"8k", 8000, "8k"},	       {"1G", 1000000000, "1G"},
+	    {"1500k", 1500000, "1500k"},    {"12345", 12345, "12345"}, {"1000", 0, NULL},
+	    {"1000000k", 1000000000, "1G"},
+	};
+	static const char *const bad[] = {
+	    "", "M", "20m", "20 M", "-5", "20Mbit", "7999", "1001G", "99999999999999999999999",
+	    "0"};
+	char buf[32];
+	uint64_t v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		if (!ok[i].out) {
+			assert_int_equal(cf_rate_parse(ok[i].in, &v), -EINVAL); /* under 8k */
+			continue;
+		}
+		assert_int_equal(cf_rate_parse(ok[i].in, &v), 0);
+		assert_int_equal(v, ok[i].bps);
+		assert_string_equal(cf_rate_format(v, buf, sizeof(buf)), ok[i].out);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(cf_rate_parse(bad[i], &v), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rate_parse_and_format),
 	    cmocka_unit_test(test_keys_have_unique_wellformed_names_and_help),
 	    cmocka_unit_test(test_keys_have_distinct_fields),
 	    cmocka_unit_test(test_choice_lists_are_nonempty_and_hold_the_default),
