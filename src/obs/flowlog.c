@@ -308,6 +308,7 @@ static struct event tcp_event_start(const char *name, uint64_t flow_id, const st
 	struct event e = flow_event_start(name, flow_id, "tcp");
 
 	set_addr(&e, "remote_addr", "remote_ip", "remote_port", ip, port, true);
+	set_str(&e, "direction", "outbound");
 	return e;
 }
 
@@ -373,6 +374,7 @@ static struct event dgram_event_start(const char *name, uint64_t flow_id,
 	set_addr(&e, "remote_addr", "remote_ip", "remote_port", d->ip, d->port,
 		 has_ports(d->protocol));
 	set(&e, "via_proxy", json_boolean(d->via_proxy));
+	set_str(&e, "direction", "outbound");
 	return e;
 }
 
@@ -398,6 +400,55 @@ void cf_obs_datagram_flow_end(struct cf_obs *o, uint64_t flow_id, const struct c
 	set(&e, "packets_received", cf_json_u64(t->packets_received));
 	set(&e, "duration_ms", cf_json_u64(t->duration_ms));
 	set_proc(&e, d->proc);
+	emit(o, &e);
+}
+
+/*
+ * The fields of every inbound event: the remote is the host-side client, the
+ * tree's end is its loopback at @in->tree_port; never proxied, no process.
+ */
+static struct event inbound_event_start(const char *name, uint64_t flow_id,
+					const struct cf_obs_inbound *in)
+{
+	struct event e = flow_event_start(name, flow_id, in->udp ? "udp" : "tcp");
+
+	set_addr(&e, "remote_addr", "remote_ip", "remote_port", in->peer, in->peer_port, true);
+	set(&e, "via_proxy", json_false());
+	set_str(&e, "direction", "inbound");
+	set_str(&e, "published", in->published);
+	set(&e, "tree_port", json_integer(in->tree_port));
+	return e;
+}
+
+void cf_obs_inbound_start(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_inbound *in,
+			  bool attempt, const char *error)
+{
+	const char *name = in->udp ? "datagram_flow_start" : attempt ? "connect_attempt"
+								      : "connect_result";
+	struct event e = inbound_event_start(name, flow_id, in);
+
+	if (!attempt || in->udp) {
+		set_str(&e, "status", error ? "error" : "ok");
+		set_str(&e, "error", error);
+	}
+	set_proc(&e, NULL);
+	emit(o, &e);
+}
+
+void cf_obs_inbound_end(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_inbound *in,
+			const struct cf_obs_traffic *t)
+{
+	struct event e = inbound_event_start(in->udp ? "datagram_flow_end" : "flow_end", flow_id, in);
+
+	set(&e, "bytes_sent", cf_json_u64(t->bytes_sent));
+	set(&e, "bytes_received", cf_json_u64(t->bytes_received));
+	if (in->udp) {
+		set(&e, "packets_sent", cf_json_u64(t->packets_sent));
+		set(&e, "packets_received", cf_json_u64(t->packets_received));
+	}
+	set(&e, "duration_ms", cf_json_u64(t->duration_ms));
+	if (in->udp)
+		set_proc(&e, NULL);
 	emit(o, &e);
 }
 
