@@ -120,8 +120,9 @@ static int publish_listen(const struct cf_publish *p)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = cf_ip_to_sockaddr(&p->host_addr, p->host_port, &ss);
-	cleanup_fd int fd = socket(p->host_addr.family,
-				   (p->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	cleanup_fd int fd =
+	    socket(p->host_addr.family,
+		   (p->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
 
 	if (fd < 0)

@@ -398,10 +398,11 @@ static int add_publish(struct cf_config *c, enum cf_key k, const char *value,
 	struct cf_publish p;
 
 	if (cf_publish_parse(value, &p) < 0)
-		return invalid(why, whylen,
-			       "invalid mapping '%s' (expected [HOSTADDR:]HOSTPORT:TREEPORT[/tcp|/udp], "
-			       "ports 1-65535, an IPv6 HOSTADDR in brackets)",
-			       shown(src, value, buf, sizeof(buf)));
+		return invalid(
+		    why, whylen,
+		    "invalid mapping '%s' (expected [HOSTADDR:]HOSTPORT:TREEPORT[/tcp|/udp], "
+		    "ports 1-65535, an IPv6 HOSTADDR in brackets)",
+		    shown(src, value, buf, sizeof(buf)));
 	return cf_strv_push(cf_setting_field(c, k), cf_publish_format(&p, norm, sizeof(norm)));
 }
 

@@ -34,7 +34,7 @@ enum cf_setting_type {
 	CF_T_HOST_PORTS, /* struct cf_strv of "PORT/tcp" or "PORT/udp" */
 	CF_T_PATHS,	 /* struct cf_strv of absolute paths (cf_mask_path_normalise()) */
 	CF_T_TREE_USER,	 /* char *: --user as written, a name or a UID (looked up by the runner) */
-	CF_T_PUBLISH,	 /* struct cf_strv of "ADDR:HOSTPORT:TREEPORT/proto" (cf_publish_format()) */
+	CF_T_PUBLISH, /* struct cf_strv of "ADDR:HOSTPORT:TREEPORT/proto" (cf_publish_format()) */
 };
 
 /* One accepted name of a CHOICE setting. */

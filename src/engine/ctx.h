@@ -39,7 +39,7 @@ enum cf_watch_kind {
 	CF_W_DGRAM,
 	CF_W_CAPVIEW, /* the capture views' descriptor (the wire-egress packet socket) */
 	CF_W_HOSTADDRS,
-	CF_W_CTRACK, /* rootful: the tree's conntrack events (ctrack.c) */
+	CF_W_CTRACK,	 /* rootful: the tree's conntrack events (ctrack.c) */
 	CF_W_PUB_LISTEN, /* --publish: a host listener (publish.c) */
 	CF_W_PUB_HOST,	 /* --publish: a TCP client's socket */
 	CF_W_PUB_TREE,	 /* --publish: init's socket in the tree */

@@ -60,8 +60,8 @@ struct pub_flow {
 	struct pub_flow *prev, *next;
 	struct pub_listener *l;
 	enum pub_state state;
-	bool ready; /* the relay used its turn with data still moving */
-	bool dead;  /* ended: events of this loop turn may still name it; freed by reap */
+	bool ready;   /* the relay used its turn with data still moving */
+	bool dead;    /* ended: events of this loop turn may still name it; freed by reap */
 	bool started; /* logged as started (UDP) or connected (TCP): an end is logged */
 	int host_fd;  /* TCP: the accepted client; UDP: -1, the listener sends */
 	int tree_fd;  /* init's socket, or -1 */
@@ -259,7 +259,8 @@ static struct pub_flow *find_peer(struct cf_publish_set *s, const struct pub_lis
 				  const struct sockaddr_storage *sa, socklen_t len)
 {
 	for (struct pub_flow *f = s->flows; f; f = f->next)
-		if (!f->dead && f->l == l && f->peer_len == len && memcmp(&f->peer_sa, sa, len) == 0)
+		if (!f->dead && f->l == l && f->peer_len == len &&
+		    memcmp(&f->peer_sa, sa, len) == 0)
 			return f;
 	return NULL;
 }

@@ -301,6 +301,19 @@ void cf_obs_dns_answer(struct cf_obs *o, uint64_t flow_id, const char *protocol,
 	emit(o, &e);
 }
 
+/*
+ * The last fields of every flow event: its direction, and for an inbound
+ * flow (@in) the mapping that carried it and the tree's port.
+ */
+static void set_direction(struct event *e, const struct cf_obs_inbound *in)
+{
+	set_str(e, "direction", in ? "inbound" : "outbound");
+	if (!in)
+		return;
+	set_str(e, "published", in->published);
+	set(e, "tree_port", json_integer(in->tree_port));
+}
+
 /* The fields every TCP connection event starts with: connect_* and flow_end are TCP (schema v1). */
 static struct event tcp_event_start(const char *name, uint64_t flow_id, const struct cf_ip *ip,
 				    uint16_t port)
@@ -308,7 +321,6 @@ static struct event tcp_event_start(const char *name, uint64_t flow_id, const st
 	struct event e = flow_event_start(name, flow_id, "tcp");
 
 	set_addr(&e, "remote_addr", "remote_ip", "remote_port", ip, port, true);
-	set_str(&e, "direction", "outbound");
 	return e;
 }
 
@@ -319,6 +331,7 @@ void cf_obs_connect_attempt(struct cf_obs *o, uint64_t flow_id, const struct cf_
 
 	set(&e, "via_proxy", json_boolean(via_proxy));
 	set_proc(&e, proc);
+	set_direction(&e, NULL);
 	emit(o, &e);
 }
 
@@ -332,6 +345,7 @@ void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const struct cf_i
 	set_str(&e, "status", error ? "error" : "ok");
 	set_str(&e, "error", error);
 	set_proc(&e, proc);
+	set_direction(&e, NULL);
 	emit(o, &e);
 }
 
@@ -362,6 +376,7 @@ void cf_obs_flow_end(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip,
 	set(&e, "bytes_sent", cf_json_u64(bytes_sent));
 	set(&e, "bytes_received", cf_json_u64(bytes_received));
 	set(&e, "duration_ms", cf_json_u64(duration_ms));
+	set_direction(&e, NULL);
 	emit(o, &e);
 }
 
@@ -374,7 +389,6 @@ static struct event dgram_event_start(const char *name, uint64_t flow_id,
 	set_addr(&e, "remote_addr", "remote_ip", "remote_port", d->ip, d->port,
 		 has_ports(d->protocol));
 	set(&e, "via_proxy", json_boolean(d->via_proxy));
-	set_str(&e, "direction", "outbound");
 	return e;
 }
 
@@ -386,6 +400,7 @@ void cf_obs_datagram_flow_start(struct cf_obs *o, uint64_t flow_id, const struct
 	set_str(&e, "status", error ? "error" : "ok");
 	set_str(&e, "error", error);
 	set_proc(&e, d->proc);
+	set_direction(&e, NULL);
 	emit(o, &e);
 }
 
@@ -400,6 +415,7 @@ void cf_obs_datagram_flow_end(struct cf_obs *o, uint64_t flow_id, const struct c
 	set(&e, "packets_received", cf_json_u64(t->packets_received));
 	set(&e, "duration_ms", cf_json_u64(t->duration_ms));
 	set_proc(&e, d->proc);
+	set_direction(&e, NULL);
 	emit(o, &e);
 }
 
@@ -413,18 +429,18 @@ static struct event inbound_event_start(const char *name, uint64_t flow_id,
 	struct event e = flow_event_start(name, flow_id, in->udp ? "udp" : "tcp");
 
 	set_addr(&e, "remote_addr", "remote_ip", "remote_port", in->peer, in->peer_port, true);
-	set(&e, "via_proxy", json_false());
-	set_str(&e, "direction", "inbound");
-	set_str(&e, "published", in->published);
-	set(&e, "tree_port", json_integer(in->tree_port));
+	/* v1's flow_end has no via_proxy */
+	if (in->udp || strcmp(name, "flow_end") != 0)
+		set(&e, "via_proxy", json_false());
 	return e;
 }
 
 void cf_obs_inbound_start(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_inbound *in,
 			  bool attempt, const char *error)
 {
-	const char *name = in->udp ? "datagram_flow_start" : attempt ? "connect_attempt"
-								      : "connect_result";
+	const char *name = in->udp   ? "datagram_flow_start"
+			   : attempt ? "connect_attempt"
+				     : "connect_result";
 	struct event e = inbound_event_start(name, flow_id, in);
 
 	if (!attempt || in->udp) {
@@ -432,13 +448,15 @@ void cf_obs_inbound_start(struct cf_obs *o, uint64_t flow_id, const struct cf_ob
 		set_str(&e, "error", error);
 	}
 	set_proc(&e, NULL);
+	set_direction(&e, in);
 	emit(o, &e);
 }
 
 void cf_obs_inbound_end(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_inbound *in,
 			const struct cf_obs_traffic *t)
 {
-	struct event e = inbound_event_start(in->udp ? "datagram_flow_end" : "flow_end", flow_id, in);
+	struct event e =
+	    inbound_event_start(in->udp ? "datagram_flow_end" : "flow_end", flow_id, in);
 
 	set(&e, "bytes_sent", cf_json_u64(t->bytes_sent));
 	set(&e, "bytes_received", cf_json_u64(t->bytes_received));
@@ -449,6 +467,7 @@ void cf_obs_inbound_end(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_
 	set(&e, "duration_ms", cf_json_u64(t->duration_ms));
 	if (in->udp)
 		set_proc(&e, NULL);
+	set_direction(&e, in);
 	emit(o, &e);
 }
 

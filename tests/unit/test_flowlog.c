@@ -353,13 +353,14 @@ static void connect_attempt_has_every_field_with_process(void **state)
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_attempt"),
 		      I("flow_id", 9), S("protocol", "tcp"), S("remote_addr", "198.51.100.7:443"),
 		      S("remote_ip", "198.51.100.7"), I("remote_port", 443), T("via_proxy"),
-		      I("pid", 4242), S("comm", "curl"), S("exe", "/usr/bin/curl"));
+		      I("pid", 4242), S("comm", "curl"), S("exe", "/usr/bin/curl"),
+		      S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 2, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_attempt"),
 		      I("flow_id", 10), S("protocol", "tcp"), S("remote_addr", "198.51.100.7:80"),
 		      S("remote_ip", "198.51.100.7"), I("remote_port", 80), F("via_proxy"),
-		      N("pid"), N("comm"), N("exe"));
+		      N("pid"), N("comm"), N("exe"), S("direction", "outbound"));
 	json_decref(j);
 }
 
@@ -398,14 +399,14 @@ static void connect_result_ok_and_error(void **state)
 		      I("flow_id", 5), S("protocol", "tcp"), S("remote_addr", "[2001:db8::7]:443"),
 		      S("remote_ip", "2001:db8::7"), I("remote_port", 443), T("via_proxy"),
 		      S("status", "ok"), N("error"), I("pid", 12), S("comm", "wget"),
-		      S("exe", "/usr/bin/wget"));
+		      S("exe", "/usr/bin/wget"), S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 2, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_result"),
 		      I("flow_id", 6), S("protocol", "tcp"), S("remote_addr", "[2001:db8::7]:8443"),
 		      S("remote_ip", "2001:db8::7"), I("remote_port", 8443), F("via_proxy"),
 		      S("status", "error"), S("error", "connection refused"), N("pid"), N("comm"),
-		      N("exe"));
+		      N("exe"), S("direction", "outbound"));
 	json_decref(j);
 }
 
@@ -488,13 +489,13 @@ static void flow_end_has_every_field(void **state)
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "flow_end"),
 		      I("flow_id", 15), S("protocol", "tcp"), S("remote_addr", "203.0.113.123:123"),
 		      S("remote_ip", "203.0.113.123"), I("remote_port", 123), I("bytes_sent", 48),
-		      I("bytes_received", 96), I("duration_ms", 1000));
+		      I("bytes_received", 96), I("duration_ms", 1000), S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 2, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "flow_end"),
 		      I("flow_id", 16), S("protocol", "tcp"), N("remote_addr"), N("remote_ip"),
 		      N("remote_port"), I("bytes_sent", INT64_MAX), I("bytes_received", 0),
-		      I("duration_ms", 0));
+		      I("duration_ms", 0), S("direction", "outbound"));
 	json_decref(j);
 }
 
@@ -539,14 +540,16 @@ static void datagram_flow_start_has_every_field(void **state)
 		      S("event", "datagram_flow_start"), I("flow_id", 15), S("protocol", "udp"),
 		      S("remote_addr", "203.0.113.123:123"), S("remote_ip", "203.0.113.123"),
 		      I("remote_port", 123), F("via_proxy"), S("status", "ok"), N("error"),
-		      I("pid", 77), S("comm", "ntpdate"), S("exe", "/usr/sbin/ntpdate"));
+		      I("pid", 77), S("comm", "ntpdate"), S("exe", "/usr/sbin/ntpdate"),
+		      S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 3, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"),
 		      S("event", "datagram_flow_start"), I("flow_id", 16), S("protocol", "icmpv4"),
 		      S("remote_addr", "203.0.113.123"), S("remote_ip", "203.0.113.123"),
 		      N("remote_port"), T("via_proxy"), S("status", "error"),
-		      S("error", "Operation not permitted"), N("pid"), N("comm"), N("exe"));
+		      S("error", "Operation not permitted"), N("pid"), N("comm"), N("exe"),
+		      S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 3, 2);
 	assert_string_equal(json_string_value(json_object_get(j, "remote_addr")),
@@ -580,14 +583,15 @@ static void datagram_flow_end_has_every_field(void **state)
 		      S("remote_ip", "203.0.113.123"), I("remote_port", 123), F("via_proxy"),
 		      I("bytes_sent", 48), I("bytes_received", 96), I("packets_sent", 1),
 		      I("packets_received", 2), I("duration_ms", 1000), I("pid", 77),
-		      S("comm", "ntpdate"), N("exe"));
+		      S("comm", "ntpdate"), N("exe"), S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 2, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "datagram_flow_end"),
 		      I("flow_id", 16), S("protocol", "udp"), N("remote_addr"), N("remote_ip"),
 		      N("remote_port"), F("via_proxy"), I("bytes_sent", INT64_MAX),
 		      I("bytes_received", 0), I("packets_sent", 0), I("packets_received", 0),
-		      I("duration_ms", 0), N("pid"), N("comm"), N("exe"));
+		      I("duration_ms", 0), N("pid"), N("comm"), N("exe"),
+		      S("direction", "outbound"));
 	json_decref(j);
 }
 
