@@ -843,6 +843,7 @@ static const char summary_text[] =
     "  events             14  connect_attempt (4), connect_result (4), policy_violation (2), "
     "dns_answer (1), dns_query (1), flow_end (1), runtime_failure (1)\n"
     "  connections        4 attempts (3 via proxy, 1 direct), 2 ok, 2 failed\n"
+    "  inbound            none\n"
     "  top targets\n"
     "    198.51.100.7:443   2  example.com (1)\n"
     "    203.0.113.9:8080   1\n"
@@ -908,7 +909,8 @@ static const char summary_json[] =
     "\":1}]},{\"key\":\"proxy: 502 Bad Gateway\",\"count\":1,\"targets\":[{\"key\":\"[2001:db"
     "8::7]:443\",\"count\":1}]}]},\"runtime_failures\":{\"total\":1,\"by_reason_code\":[{\"ke"
     "y\":\"dns_upstream_timeout\",\"count\":1,\"phase\":\"run\",\"details\":[{\"key\":\"no re"
-    "ply from 192.0.2.53:53\",\"count\":1}]}]}}\n";
+    "ply from 192.0.2.53:53\",\"count\":1}]}]},\"inbound\":{\"flows\":0,\"failed\":0,\"ended\":0,"
+    "\"bytes_sent\":0,\"bytes_received\":0,\"published\":[]}}\n";
 
 static char *summary_of(const struct cf_obs *o, const struct cf_run_info *run, bool json)
 {
