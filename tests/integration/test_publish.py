@@ -9,7 +9,7 @@ Each test is run on both backends: rootless as the topology's user, rootful
 
 import json
 import os
-import socket
+import subprocess
 
 import pytest
 
@@ -182,11 +182,16 @@ def test_default_host_address_is_loopback_only(topo, childflow, backend):
 def test_host_port_in_use_is_a_usage_error_before_the_command_runs(topo, childflow,
                                                                     userdir, backend):
     marker = os.path.join(userdir, f"ran-{backend}")
-    blocker = topo.spawn_root([T.PYTHON, "-c", "import socket,sys,time\n"
-                               "s=socket.socket(); s.bind(('127.0.0.1', %d)); s.listen()\n"
-                               "print('ready', flush=True); time.sleep(120)" % HOST_TCP])
+    # ip netns exec execs: the Popen's pid is the blocker's own
+    blocker = subprocess.Popen(
+        ["ip", "netns", "exec", topo.host_ns, T.PYTHON, "-c",
+         "import socket, time\n"
+         "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+         "s.bind(('127.0.0.1', %d)); s.listen()\n"
+         "print('ready', flush=True); time.sleep(120)" % HOST_TCP],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert blocker.stdout.readline().strip() == b"ready"
+        assert blocker.stdout.readline().strip() == b"ready", blocker.stderr.read()
         p = start(topo, childflow, backend, "--publish", f"{HOST_TCP}:{TREE_TCP}",
                   "touch", marker)
         res = childflow.finish(p, timeout=60)
