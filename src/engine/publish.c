@@ -424,6 +424,16 @@ void cf_publish_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t event
 	if (w->kind == CF_W_PUB_LISTEN) {
 		struct pub_listener *l = cf_container_of(w, struct pub_listener, w);
 
+		/*
+		 * The tree is gone (the engine flushes its last connections):
+		 * init answers no CONNECT any more. Leave the clients in the
+		 * backlog, reset when the runner closes the listener, rather
+		 * than log failures that are the run's end.
+		 */
+		if (e->command_done) {
+			epoll_ctl(e->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+			return;
+		}
 		if (l->map.udp)
 			on_udp_listener(e, l);
 		else
