@@ -557,6 +557,60 @@ static void datagram_flow_start_has_every_field(void **state)
 	json_decref(j);
 }
 
+static void inbound_events_end_with_direction_mapping_and_tree_port(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_ip peer = ip("127.0.0.1");
+	struct cf_obs_inbound tcp = {.peer = &peer,
+				     .peer_port = 40000,
+				     .published = "127.0.0.1:8080:80/tcp",
+				     .tree_port = 80};
+	struct cf_obs_inbound udp = tcp;
+	struct cf_obs_traffic t = {.bytes_sent = 5, .bytes_received = 3, .duration_ms = 2};
+	struct cf_obs *o;
+	json_t *j;
+
+	udp.udp = true;
+	udp.published = "127.0.0.1:5353:53/udp";
+	udp.tree_port = 53;
+	assert_int_equal(cf_obs_open(f->path, &o), 0);
+	cf_obs_inbound_start(o, 1, &tcp, true, NULL);
+	cf_obs_inbound_start(o, 1, &tcp, false, "Connection refused");
+	cf_obs_inbound_end(o, 1, &tcp, &t);
+	cf_obs_inbound_start(o, 2, &udp, false, NULL);
+	cf_obs_close(o);
+	j = line_of(f->path, 4, 0);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_attempt"),
+		      I("flow_id", 1), S("protocol", "tcp"), S("remote_addr", "127.0.0.1:40000"),
+		      S("remote_ip", "127.0.0.1"), I("remote_port", 40000), F("via_proxy"),
+		      N("pid"), N("comm"), N("exe"), S("direction", "inbound"),
+		      S("published", "127.0.0.1:8080:80/tcp"), I("tree_port", 80));
+	json_decref(j);
+	j = line_of(f->path, 4, 1);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_result"),
+		      I("flow_id", 1), S("protocol", "tcp"), S("remote_addr", "127.0.0.1:40000"),
+		      S("remote_ip", "127.0.0.1"), I("remote_port", 40000), F("via_proxy"),
+		      S("status", "error"), S("error", "Connection refused"), N("pid"), N("comm"),
+		      N("exe"), S("direction", "inbound"), S("published", "127.0.0.1:8080:80/tcp"),
+		      I("tree_port", 80));
+	json_decref(j);
+	j = line_of(f->path, 4, 2);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "flow_end"),
+		      I("flow_id", 1), S("protocol", "tcp"), S("remote_addr", "127.0.0.1:40000"),
+		      S("remote_ip", "127.0.0.1"), I("remote_port", 40000), I("bytes_sent", 5),
+		      I("bytes_received", 3), I("duration_ms", 2), S("direction", "inbound"),
+		      S("published", "127.0.0.1:8080:80/tcp"), I("tree_port", 80));
+	json_decref(j);
+	j = line_of(f->path, 4, 3);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"),
+		      S("event", "datagram_flow_start"), I("flow_id", 2), S("protocol", "udp"),
+		      S("remote_addr", "127.0.0.1:40000"), S("remote_ip", "127.0.0.1"),
+		      I("remote_port", 40000), F("via_proxy"), S("status", "ok"), N("error"),
+		      N("pid"), N("comm"), N("exe"), S("direction", "inbound"),
+		      S("published", "127.0.0.1:5353:53/udp"), I("tree_port", 53));
+	json_decref(j);
+}
+
 static void datagram_flow_end_has_every_field(void **state)
 {
 	struct fixture *f = *state;
@@ -1086,6 +1140,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(datagram_flow_start_has_every_field, setup, teardown),
 	    cmocka_unit_test_setup_teardown(datagram_flow_end_has_every_field, setup, teardown),
+	    cmocka_unit_test_setup_teardown(inbound_events_end_with_direction_mapping_and_tree_port,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(runtime_failure_has_no_flow_fields, setup, teardown),
 	    cmocka_unit_test_setup_teardown(every_event_is_one_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(every_control_character_round_trips_and_stays_escaped,
