@@ -602,7 +602,8 @@ static int engine_turn(struct cf_engine *e, int timeout_ms, bool *relayed)
 	for (int i = 0; i < n; i++) {
 		struct cf_watch *w = ev[i].data.ptr;
 
-		*relayed |= w->kind == CF_W_TCP_RELAY;
+		*relayed |= w->kind == CF_W_TCP_RELAY || w->kind == CF_W_PUB_HOST ||
+			    w->kind == CF_W_PUB_TREE;
 		dispatch(e, w, ev[i].events);
 	}
 	if (ready) {
@@ -620,9 +621,9 @@ static int engine_turn(struct cf_engine *e, int timeout_ms, bool *relayed)
 /*
  * The tree exited, but the kernel may still hold bytes it wrote, and its
  * FIN, in sockets the engine has not read yet. Keep relaying until every
- * connection delivered the tree's end, as long as the destinations accept
- * data, so that nothing the tree sent is lost and no destination sees a
- * reset for a connection the tree closed cleanly. Give up (engine_fini()
+ * connection (--publish's too: the client is their destination) delivered
+ * the tree's end, as long as the destinations accept data, so that nothing the tree sent is lost
+ * and no destination sees a reset for a connection the tree closed cleanly. Give up (engine_fini()
  * then resets what is left) after FLUSH_IDLE_MS without progress or on a
  * signal (flush_abort). Return 0 or -errno.
  */
@@ -634,7 +635,7 @@ static int engine_flush(struct cf_engine *e)
 	/* Both stay readable once the tree is gone. */
 	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->ctlfd, NULL);
 	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->pidfd, NULL);
-	while ((left = cf_tcp_unflushed(e)) > 0) {
+	while ((left = cf_tcp_unflushed(e) + cf_publish_unflushed(e)) > 0) {
 		bool relayed = false;
 		int r;
 

@@ -452,6 +452,18 @@ void cf_publish_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t event
 		relay_turn(e, f);
 }
 
+size_t cf_publish_unflushed(const struct cf_engine *e)
+{
+	size_t n = 0;
+
+	if (!e->publish)
+		return 0;
+	for (const struct pub_flow *f = e->publish->flows; f; f = f->next)
+		if (!f->dead && f->relay_init && !cf_relay_sent_eof(&f->relay))
+			n++;
+	return n;
+}
+
 bool cf_publish_has_ready(const struct cf_engine *e)
 {
 	if (!e->publish)

@@ -30,6 +30,13 @@ void cf_publish_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t event
 /* cf_publish_on_connected() - init answered a CONNECT: @fd is its socket or -1 (taken). */
 void cf_publish_on_connected(struct cf_engine *e, const struct cf_ctl_msg *m, int fd);
 
+/*
+ * cf_publish_unflushed() - TCP flows whose tree side has not reached its end
+ * at the client yet: after the tree exited, the engine keeps relaying them
+ * (what the tree wrote before it exited is still in its sockets).
+ */
+size_t cf_publish_unflushed(const struct cf_engine *e);
+
 /* cf_publish_has_ready() - whether relays wait for another turn (the loop must not block). */
 bool cf_publish_has_ready(const struct cf_engine *e);
 

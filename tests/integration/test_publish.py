@@ -203,3 +203,73 @@ def test_host_port_in_use_is_a_usage_error_before_the_command_runs(topo, childfl
     assert "Address already in use" in res.err, res
     assert len(res.err.strip().splitlines()) <= 2, res
     assert not os.path.exists(marker)
+
+
+# Sends argv[1] bytes to the first TCP client of 127.0.0.1:8000, then exits.
+BULK_SERVER = r"""
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8000))
+s.listen(1)
+c, _ = s.accept()
+left, chunk = int(sys.argv[1]), b"x" * 65536
+while left > 0:
+    left -= c.send(chunk[:left])
+c.close()
+"""
+
+# Reads everything from 127.0.0.1:argv[1]; prints the count. Until the tree
+# listens, childflow accepts and then closes (nothing to connect to in the
+# tree): such empty connections are retried. It reads slowly, so that the
+# tree has exited while megabytes it wrote still wait in the sockets.
+BULK_CLIENT = r"""
+import socket, sys, time
+deadline = time.monotonic() + 20
+n = 0
+while n == 0 and time.monotonic() < deadline:
+    try:
+        c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+    except OSError:
+        time.sleep(0.1)
+        continue
+    while True:
+        d = c.recv(1 << 16)
+        if not d:
+            break
+        n += len(d)
+        time.sleep(0.002)
+    c.close()
+    if n == 0:
+        time.sleep(0.1)
+print(n)
+"""
+
+
+def test_bulk_download_from_the_tree_arrives_whole_and_is_counted(topo, childflow, userdir):
+    size = 32 * 1024 * 1024
+    log = os.path.join(userdir, "bulk.jsonl")
+    p = childflow.spawn("--flow-log", log, "--publish", f"{HOST_TCP}:{TREE_TCP}",
+                        T.PYTHON, "-c", BULK_SERVER, str(size))
+    try:
+        got = topo.run_host_root([T.PYTHON, "-c", BULK_CLIENT, str(HOST_TCP)], timeout=120)
+    finally:
+        res = childflow.finish(p, timeout=60)
+    assert got.rc == 0 and int(got.out) == size, (got, res)
+    ends = [e for e in events(log) if e["event"] == "flow_end"]
+    assert [(e["direction"], e["bytes_sent"]) for e in ends] == [("inbound", size)], ends
+
+
+def test_nothing_listening_in_the_tree_is_a_logged_connect_error(topo, childflow, userdir):
+    log = os.path.join(userdir, "refused.jsonl")
+    p = childflow.spawn("--flow-log", log, "--publish", f"{HOST_TCP}:{TREE_TCP}",
+                        "sleep", "3")
+    try:
+        # the client is accepted by the host listener, then closed without data
+        got = ask(topo, f"tcp:127.0.0.1:{HOST_TCP}:z")
+    finally:
+        res = childflow.finish(p, timeout=60)
+    assert got == [None], res
+    results = [e for e in events(log) if e["event"] == "connect_result"]
+    assert results and all(e["direction"] == "inbound" and e["status"] == "error"
+                           and e["error"] == "Connection refused" for e in results), results
