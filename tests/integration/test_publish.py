@@ -273,3 +273,16 @@ def test_nothing_listening_in_the_tree_is_a_logged_connect_error(topo, childflow
     results = [e for e in events(log) if e["event"] == "connect_result"]
     assert results and all(e["direction"] == "inbound" and e["status"] == "error"
                            and e["error"] == "Connection refused" for e in results), results
+
+
+def test_offline_and_default_deny_leave_inbound_alone(topo, childflow, userdir):
+    """The mapping is the user's explicit allowance: outbound policy does not judge it."""
+    log = os.path.join(userdir, "offline.jsonl")
+    p = childflow.spawn("--flow-log", log, "--offline", "--default-policy", "deny", *PUBLISH,
+                        T.PYTHON, "-c", TREE_SERVER, "2")
+    try:
+        got = ask(topo, REQUESTS[0], REQUESTS[2])
+    finally:
+        res = childflow.finish(p, timeout=60)
+    assert got == [ANSWERS[0], ANSWERS[2]], res
+    assert not [e for e in events(log) if e["event"] == "policy_violation"]
