@@ -13,7 +13,6 @@ import subprocess
 
 import pytest
 
-import support
 import topology as T
 
 pytestmark = pytest.mark.core
@@ -95,11 +94,6 @@ def start(topo, childflow, backend, *args):
     return childflow.spawn(*args)
 
 
-def flow_log_path(topo, userdir, backend, name):
-    # root writes the rootful run's log; the user's directory is fine for both
-    return os.path.join(userdir, name)
-
-
 def ask(topo, *requests):
     res = topo.run_host_root([T.PYTHON, "-c", CLIENT, *requests], timeout=120)
     assert res.rc == 0, res
@@ -118,7 +112,7 @@ def backend(request):
 
 def test_tree_server_is_reached_over_tcp_and_udp_v4_and_v6_and_logged_inbound(
         topo, childflow, userdir, backend):
-    log = flow_log_path(topo, userdir, backend, "inbound.jsonl")
+    log = os.path.join(userdir, "inbound.jsonl")  # root writes there too (rootful)
     p = start(topo, childflow, backend, "--flow-log", log, "--summary", "--summary-format",
               "json", *PUBLISH, T.PYTHON, "-c", TREE_SERVER, str(len(REQUESTS)))
     try:
