@@ -193,7 +193,13 @@ static int run_backend(const struct cf_backend_ops *b, struct cf_run *run)
 {
 	struct cf_fail fail = {.kind = CF_FAIL_RUNTIME}; /* a backend's omission: internal */
 	bool ran = false;
-	int r = b->prepare(run, &fail);
+	int r = cf_backend_publish_open(run, &fail);
+
+	if (r < 0) {
+		cf_backend_publish_close(run);
+		return failed(run, &fail);
+	}
+	r = b->prepare(run, &fail);
 
 	if (r == 0) {
 		raise_fd_limit();
@@ -207,6 +213,7 @@ static int run_backend(const struct cf_backend_ops *b, struct cf_run *run)
 		ran = true;
 	}
 	b->teardown(run);
+	cf_backend_publish_close(run);
 	if (r < 0)
 		return failed(run, &fail);
 	if (ran && run->result.fatal_err)

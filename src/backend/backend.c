@@ -4,9 +4,14 @@
 #include <errno.h>
 #include <netdb.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
 
 #include "util/log.h"
 
@@ -142,4 +147,71 @@ void cf_backend_close_sandbox(struct cf_run *run, struct cf_sandbox *sb, bool up
 		cf_sandbox_close(sb);
 	if (!engine_ran)
 		cf_capture_files_discard(&run->capture);
+}
+
+/*
+ * One listener of @p. An IPv6 listener is IPv6 only, so "[::]" does not take
+ * the IPv4 port as well. UDP gets no SO_REUSEADDR: with it, another UDP
+ * socket that set it too could share the port unnoticed.
+ */
+static int publish_listen(const struct cf_publish *p)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = cf_ip_to_sockaddr(&p->host_addr, p->host_port, &ss);
+	cleanup_fd int fd =
+	    socket(p->host_addr.family,
+		   (p->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+
+	if (fd < 0)
+		return -errno;
+	if (p->host_addr.family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		return -errno;
+	if (!p->udp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+		return -errno;
+	if (!p->udp && listen(fd, 128) < 0)
+		return -errno;
+	return take_fd(&fd);
+}
+
+int cf_backend_publish_open(struct cf_run *run, struct cf_fail *fail)
+{
+	const struct cf_strv *pub = &run->cfg->publish;
+
+	if (pub->n == 0)
+		return 0;
+	run->publish_fds = calloc(pub->n, sizeof(int));
+	if (!run->publish_fds)
+		return cf_fail_set(fail, -ENOMEM, CF_FAIL_RUNTIME, NULL, NULL, "out of memory");
+	for (size_t i = 0; i < pub->n; i++) {
+		struct cf_publish p;
+		char a[CF_ADDRPORT_STRLEN];
+		int fd;
+
+		if (cf_publish_parse(pub->v[i], &p) < 0)
+			return cf_fail_set(fail, -EINVAL, CF_FAIL_USAGE, NULL, NULL,
+					   "--publish: invalid mapping '%s'", pub->v[i]);
+		fd = publish_listen(&p);
+		if (fd < 0)
+			return cf_fail_set(
+			    fail, fd, CF_FAIL_USAGE, NULL, NULL,
+			    "--publish %s: cannot listen on %s/%s of the host: %s; pick a free "
+			    "HOSTPORT or a HOSTADDR this host has",
+			    pub->v[i], cf_addrport_format(&p.host_addr, p.host_port, a, sizeof(a)),
+			    p.udp ? "udp" : "tcp", strerror(-fd));
+		run->publish_fds[run->n_publish++] = fd;
+	}
+	return 0;
+}
+
+void cf_backend_publish_close(struct cf_run *run)
+{
+	for (size_t i = 0; i < run->n_publish; i++)
+		close(run->publish_fds[i]);
+	free(run->publish_fds);
+	run->publish_fds = NULL;
+	run->n_publish = 0;
 }

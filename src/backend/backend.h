@@ -50,6 +50,9 @@ struct cf_run {
 	struct cf_capture_files capture; /* opened by the backend; the summary names them */
 	struct cf_engine_result result;	 /* filled by run() */
 	void *state;			 /* the backend's own, from prepare() to teardown() */
+	/* --publish: the host listeners, one per cfg->publish entry (the runner's) */
+	int *publish_fds;
+	size_t n_publish;
 };
 
 struct cf_backend_ops {
@@ -90,6 +93,16 @@ __attribute__((format(printf, 6, 7))) int cf_fail_set(struct cf_fail *fail, int 
 /* cf_fail_as() - Classify @fail, whose msg a module filled already; return @err. */
 int cf_fail_as(struct cf_fail *fail, int err, enum cf_fail_kind kind, const char *phase,
 	       const char *reason);
+
+/*
+ * cf_backend_publish_open() - bind and listen on every --publish host address,
+ * before anything else of the run exists: a port in use or an address the
+ * host does not have is a usage error naming the mapping. Return 0 or -errno.
+ */
+int cf_backend_publish_open(struct cf_run *run, struct cf_fail *fail);
+
+/* cf_backend_publish_close() - close the --publish listeners. */
+void cf_backend_publish_close(struct cf_run *run);
 
 /*
  * cf_backend_resolv() - read the host's resolvers into @host_dns (unless

@@ -122,6 +122,7 @@ static void free_key(struct cf_config *c, enum cf_key k)
 	case CF_T_DOMAINS:
 	case CF_T_HOST_PORTS:
 	case CF_T_PATHS:
+	case CF_T_PUBLISH:
 		cf_strv_free(field);
 		break;
 	case CF_T_CIDRS:
@@ -242,6 +243,7 @@ static int overlay_key(struct cf_config *base, const struct cf_config *over, enu
 	case CF_T_DOMAINS:
 	case CF_T_HOST_PORTS:
 	case CF_T_PATHS:
+	case CF_T_PUBLISH:
 		return copy_strv(dst, src);
 	case CF_T_CIDRS:
 		return copy_cidrv(dst, src);
@@ -458,6 +460,78 @@ int cf_host_port_parse(const char *s, struct cf_host_port *out)
 const char *cf_host_port_format(const struct cf_host_port *hp, char *buf, size_t len)
 {
 	snprintf(buf, len, "%u/%s", hp->port, hp->udp ? "udp" : "tcp");
+	return buf;
+}
+
+/* Parse a port of 1-65535 in decimal from the @len bytes at @s. */
+static int parse_port(const char *s, size_t len, uint16_t *out)
+{
+	unsigned long port = 0;
+
+	if (len == 0 || len > 5 || s[0] == '0' || strspn(s, "0123456789") < len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		port = port * 10 + (unsigned long)(s[i] - '0');
+	if (port > 65535)
+		return -EINVAL;
+	*out = (uint16_t)port;
+	return 0;
+}
+
+/* The HOSTADDR of a --publish, @len bytes at @s: "A.B.C.D" or "[V6]". */
+static int parse_publish_addr(const char *s, size_t len, struct cf_ip *out)
+{
+	char buf[CF_IP_STRLEN];
+
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+		s++;
+		len -= 2;
+		if (len >= sizeof(buf) || !memchr(s, ':', len))
+			return -EINVAL;
+	} else if (len >= sizeof(buf) || memchr(s, ':', len)) {
+		return -EINVAL;
+	}
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return cf_ip_parse(buf, out);
+}
+
+int cf_publish_parse(const char *s, struct cf_publish *out)
+{
+	const char *proto = strchr(s, '/');
+	size_t end = proto ? (size_t)(proto - s) : strlen(s);
+	const char *tree, *host;
+
+	if (proto && strcmp(proto, "/tcp") != 0 && strcmp(proto, "/udp") != 0)
+		return -EINVAL;
+	tree = memrchr(s, ':', end);
+	if (!tree || parse_port(tree + 1, end - (size_t)(tree - s) - 1, &out->tree_port) < 0)
+		return -EINVAL;
+	host = tree > s ? memrchr(s, ':', (size_t)(tree - s)) : NULL;
+	/* a ':' inside "[v6]" is not the separator */
+	if (host && memchr(host, ']', (size_t)(tree - host)))
+		host = NULL;
+	if (parse_port(host ? host + 1 : s, (size_t)(tree - (host ? host + 1 : s)),
+		       &out->host_port) < 0)
+		return -EINVAL;
+	if (host) {
+		if (parse_publish_addr(s, (size_t)(host - s), &out->host_addr) < 0)
+			return -EINVAL;
+	} else if (cf_ip_parse("127.0.0.1", &out->host_addr) < 0) {
+		return -EINVAL;
+	}
+	out->udp = proto && strcmp(proto, "/udp") == 0;
+	return 0;
+}
+
+const char *cf_publish_format(const struct cf_publish *p, char *buf, size_t len)
+{
+	char a[CF_IP_STRLEN];
+
+	cf_ip_format(&p->host_addr, a, sizeof(a));
+	snprintf(buf, len, "%s%s%s:%u:%u/%s", p->host_addr.family == AF_INET6 ? "[" : "", a,
+		 p->host_addr.family == AF_INET6 ? "]" : "", p->host_port, p->tree_port,
+		 p->udp ? "udp" : "tcp");
 	return buf;
 }
 

@@ -105,6 +105,7 @@ enum cf_key {
 #define CF_MEMBER_DOMAINS(field) struct cf_strv field;
 #define CF_MEMBER_HOST_PORTS(field) struct cf_strv field;
 #define CF_MEMBER_PATHS(field) struct cf_strv field;
+#define CF_MEMBER_PUBLISH(field) struct cf_strv field;
 
 struct cf_config {
 	uint64_t set; /* CF_KEY_BIT()s explicitly set by this source */
@@ -183,6 +184,24 @@ int cf_host_port_parse(const char *s, struct cf_host_port *out);
 /* cf_host_port_format() - "5432/tcp"; @buf of at least CF_HOST_PORT_STRLEN bytes. */
 #define CF_HOST_PORT_STRLEN 10
 const char *cf_host_port_format(const struct cf_host_port *hp, char *buf, size_t len);
+/* One --publish: a host listener carried to a port of the tree's loopback. */
+struct cf_publish {
+	struct cf_ip host_addr; /* where childflow listens: 127.0.0.1 unless written */
+	uint16_t host_port, tree_port;
+	bool udp; /* false: TCP */
+};
+
+/*
+ * cf_publish_parse() - parse "[HOSTADDR:]HOSTPORT:TREEPORT[/tcp|/udp]"; HOSTADDR
+ * is an IPv4 address or an IPv6 one in brackets ("[::1]"), 127.0.0.1 when
+ * left out; ports are 1-65535; a bare mapping is TCP. Return: 0, or -EINVAL.
+ */
+int cf_publish_parse(const char *s, struct cf_publish *out);
+
+/* cf_publish_format() - "127.0.0.1:8080:80/tcp"; @buf of at least CF_PUBLISH_STRLEN bytes. */
+#define CF_PUBLISH_STRLEN (CF_ADDRPORT_STRLEN + 12)
+const char *cf_publish_format(const struct cf_publish *p, char *buf, size_t len);
+
 /*
  * cf_mask_path_normalise() - check and normalise a --mask/--unmask path in
  * place: trailing '/' removed. Return 0, or -EINVAL for a path that is not

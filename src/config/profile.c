@@ -311,6 +311,7 @@ static int set_key(struct source *s, const struct cf_toml_entry *e, enum cf_key 
 	case CF_T_DOMAINS:
 	case CF_T_HOST_PORTS:
 	case CF_T_PATHS:
+	case CF_T_PUBLISH:
 		r = set_list(s, e->value, k);
 		break;
 	default:
@@ -718,6 +719,7 @@ static int dump_key(FILE *f, const struct cf_config *c, enum cf_key k, bool show
 	case CF_T_DOMAINS:
 	case CF_T_HOST_PORTS:
 	case CF_T_PATHS:
+	case CF_T_PUBLISH:
 		return dump_strings(f, k, field);
 	}
 	return -EINVAL;

@@ -445,6 +445,21 @@ static int add_host_port(struct cf_config *c, enum cf_key k, const char *value,
 	return cf_strv_push(cf_setting_field(c, k), cf_host_port_format(&hp, norm, sizeof(norm)));
 }
 
+static int add_publish(struct cf_config *c, enum cf_key k, const char *value,
+		       const struct cf_value_src *src, char *why, size_t whylen)
+{
+	char buf[128], norm[CF_PUBLISH_STRLEN];
+	struct cf_publish p;
+
+	if (cf_publish_parse(value, &p) < 0)
+		return invalid(
+		    why, whylen,
+		    "invalid mapping '%s' (expected [HOSTADDR:]HOSTPORT:TREEPORT[/tcp|/udp], "
+		    "ports 1-65535, an IPv6 HOSTADDR in brackets)",
+		    shown(src, value, buf, sizeof(buf)));
+	return cf_strv_push(cf_setting_field(c, k), cf_publish_format(&p, norm, sizeof(norm)));
+}
+
 static int add_path(struct cf_config *c, enum cf_key k, const char *value,
 		    const struct cf_value_src *src, char *why, size_t whylen)
 {
@@ -502,6 +517,8 @@ static int set_value(struct cf_config *c, enum cf_key k, const char *value,
 		return add_host_port(c, k, value, src, why, whylen);
 	case CF_T_PATHS:
 		return add_path(c, k, value, src, why, whylen);
+	case CF_T_PUBLISH:
+		return add_publish(c, k, value, src, why, whylen);
 	}
 	return -EINVAL;
 }
@@ -600,6 +617,7 @@ static int push_key(struct cf_strv *out, const struct cf_config *c, enum cf_key 
 	case CF_T_DOMAINS:
 	case CF_T_HOST_PORTS:
 	case CF_T_PATHS:
+	case CF_T_PUBLISH:
 		return push_list(out, s->option, field);
 	case CF_T_PASSWORD:
 		return 0; /* never shown */

@@ -35,6 +35,7 @@ enum cf_setting_type {
 	CF_T_PATHS,	 /* struct cf_strv of absolute paths (cf_mask_path_normalise()) */
 	CF_T_TREE_USER,	 /* char *: --user as written, a name or a UID (looked up by the runner) */
 	CF_T_RATE,	 /* uint64_t: bits per second, SI suffixes k, M, G (0: not set) */
+	CF_T_PUBLISH, /* struct cf_strv of "ADDR:HOSTPORT:TREEPORT/proto" (cf_publish_format()) */
 };
 
 /* One accepted name of a CHOICE setting. */

@@ -39,9 +39,12 @@ enum cf_watch_kind {
 	CF_W_DGRAM,
 	CF_W_CAPVIEW, /* the capture views' descriptor (the wire-egress packet socket) */
 	CF_W_HOSTADDRS,
-	CF_W_CTRACK,	/* rootful: the tree's conntrack events (ctrack.c) */
-	CF_W_SOCKSUDP,	/* the SOCKS5 UDP association's sockets (socksudp.c) */
-	CF_W_RATELIMIT, /* --rate-limit's timer (ratelimit.c) */
+	CF_W_CTRACK,	 /* rootful: the tree's conntrack events (ctrack.c) */
+	CF_W_SOCKSUDP,	 /* the SOCKS5 UDP association's sockets (socksudp.c) */
+	CF_W_RATELIMIT,	 /* --rate-limit's timer (ratelimit.c) */
+	CF_W_PUB_LISTEN, /* --publish: a host listener (publish.c) */
+	CF_W_PUB_HOST,	 /* --publish: a TCP client's socket */
+	CF_W_PUB_TREE,	 /* --publish: init's socket in the tree */
 };
 
 struct cf_watch {
@@ -65,6 +68,7 @@ struct cf_synth;
 struct cf_ctrack;
 struct cf_socksudp;
 struct cf_ratelimit;
+struct cf_publish_set;
 
 /* Engine-wide counters, the seed of the summary. */
 /* Room for the destinations whose first denial printed a line. */
@@ -146,6 +150,8 @@ struct cf_engine {
 	bool command_done;
 	bool flush_abort; /* a signal after the tree exited: stop flushing its connections */
 	struct cf_engine_result *res;
+
+	struct cf_publish_set *publish; /* --publish (publish.c), or NULL */
 
 	uint8_t rxbuf[65536];
 	/* Room for the largest IPv6 packet; cf_engine_tun_write() fragments what tun0 cannot take.

@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +47,13 @@
 #include "engine/dnsfwd.h"
 #include "engine/hostaddrs.h"
 #include "engine/isolation.h"
+#include "engine/publish.h"
 #include "engine/reasm.h"
 #include "engine/tcp.h"
 #include "policy/policy.h"
 #include "proxy/tls.h"
 #include "sandbox/ctl.h"
+#include "sandbox/fdpass.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -239,23 +242,32 @@ static void on_ctl(struct cf_engine *e)
 {
 	struct cf_ctl_msg m;
 	ssize_t n;
+	size_t nfds;
+	int fd;
 
 	/* The control message and the pidfd often arrive in one epoll batch: read once. */
-	if (e->command_done)
-		return;
-	n = read(e->ctlfd, &m, sizeof(m));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_EXITED) {
-		e->res->wait_status = m.status;
-	} else if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_EXEC_FAILED) {
-		e->res->exec_err = m.err ? m.err : EIO;
-	} else {
-		log_debug("control socket: read %zd bytes (type %u)", n,
-			  n == (ssize_t)sizeof(m) ? m.type : 0u);
-		e->res->helper_lost = true;
+	while (!e->command_done) {
+		fd = -1;
+		n = cf_fdpass_recv(e->ctlfd, &m, sizeof(m), &fd, 1, &nfds);
+		if (n == -EAGAIN || n == -EINTR)
+			return;
+		if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_CONNECTED) {
+			cf_publish_on_connected(e, &m, nfds ? fd : -1);
+			continue;
+		}
+		if (nfds)
+			close(fd);
+		if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_EXITED) {
+			e->res->wait_status = m.status;
+		} else if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_EXEC_FAILED) {
+			e->res->exec_err = m.err ? m.err : EIO;
+		} else {
+			log_debug("control socket: read %zd bytes (type %u)", n,
+				  n == (ssize_t)sizeof(m) ? m.type : 0u);
+			e->res->helper_lost = true;
+		}
+		e->command_done = true;
 	}
-	e->command_done = true;
 }
 
 static void on_timer(struct cf_engine *e)
@@ -267,6 +279,7 @@ static void on_timer(struct cf_engine *e)
 	cf_dnsfwd_on_tick(e);
 	cf_dgram_on_tick(e);
 	cf_socksudp_on_tick(e);
+	cf_publish_on_tick(e);
 	cf_reasm_expire(e->reasm, e->now_ms);
 	cf_capview_on_tick(e->capview);
 }
@@ -331,6 +344,11 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		break;
 	case CF_W_RATELIMIT:
 		cf_ratelimit_on_timer(e);
+		break;
+	case CF_W_PUB_LISTEN:
+	case CF_W_PUB_HOST:
+	case CF_W_PUB_TREE:
+		cf_publish_on_event(e, w, events);
 		break;
 	default:
 		break;
@@ -484,6 +502,15 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 		r = cf_reasm_new(NULL, &e->reasm);
 	if (r == 0)
 		r = watch_all(e);
+	/*
+	 * The listeners are watched now but served by the loop only, after GO:
+	 * init reads CONNECT once it runs the tree. --publish reads CONNECTED
+	 * with on_ctl(), which must never block.
+	 */
+	if (r == 0 && fcntl(e->ctlfd, F_SETFL, O_NONBLOCK) < 0)
+		r = -errno;
+	if (r == 0)
+		r = cf_publish_init(e, o->publish_fds, o->n_publish);
 	if (r == 0 && o->obs)
 		r = cf_attrib_new(take_fd_int(&sb->diag_fd), sb->helper, &e->attrib);
 	else if (sb->diag_fd >= 0)
@@ -545,6 +572,7 @@ static void engine_fini(struct cf_engine *e)
 	/* Its last dump still needs policy and the flow log: first. */
 	cf_ctrack_finish(e);
 	cf_tcp_fini(e);
+	cf_publish_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);
 	cf_socksudp_fini(e);
@@ -574,7 +602,7 @@ static void engine_fini(struct cf_engine *e)
 static int engine_turn(struct cf_engine *e, int timeout_ms, bool *relayed)
 {
 	struct epoll_event ev[64];
-	bool ready = cf_tcp_has_ready(e);
+	bool ready = cf_tcp_has_ready(e) || cf_publish_has_ready(e);
 	int n = epoll_wait(e->epfd, ev, 64, ready ? 0 : timeout_ms);
 
 	if (n < 0)
@@ -591,14 +619,17 @@ static int engine_turn(struct cf_engine *e, int timeout_ms, bool *relayed)
 	for (int i = 0; i < n; i++) {
 		struct cf_watch *w = ev[i].data.ptr;
 
-		*relayed |= w->kind == CF_W_TCP_RELAY;
+		*relayed |= w->kind == CF_W_TCP_RELAY || w->kind == CF_W_PUB_HOST ||
+			    w->kind == CF_W_PUB_TREE;
 		dispatch(e, w, ev[i].events);
 	}
 	if (ready) {
 		cf_tcp_run_ready(e);
+		cf_publish_run_ready(e);
 		*relayed = true;
 	}
 	cf_tcp_reap(e);
+	cf_publish_reap(e);
 	cf_dnsfwd_reap(e);
 	cf_dgram_reap(e);
 	return 0;
@@ -607,9 +638,9 @@ static int engine_turn(struct cf_engine *e, int timeout_ms, bool *relayed)
 /*
  * The tree exited, but the kernel may still hold bytes it wrote, and its
  * FIN, in sockets the engine has not read yet. Keep relaying until every
- * connection delivered the tree's end, as long as the destinations accept
- * data, so that nothing the tree sent is lost and no destination sees a
- * reset for a connection the tree closed cleanly. Give up (engine_fini()
+ * connection (--publish's too: the client is their destination) delivered
+ * the tree's end, as long as the destinations accept data, so that nothing the tree sent is lost
+ * and no destination sees a reset for a connection the tree closed cleanly. Give up (engine_fini()
  * then resets what is left) after FLUSH_IDLE_MS without progress or on a
  * signal (flush_abort). Return 0 or -errno.
  */
@@ -621,7 +652,7 @@ static int engine_flush(struct cf_engine *e)
 	/* Both stay readable once the tree is gone. */
 	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->ctlfd, NULL);
 	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->pidfd, NULL);
-	while ((left = cf_tcp_unflushed(e)) > 0) {
+	while ((left = cf_tcp_unflushed(e) + cf_publish_unflushed(e)) > 0) {
 		bool relayed = false;
 		int r;
 

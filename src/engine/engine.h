@@ -37,6 +37,9 @@ struct cf_engine_opts {
 	void (*learned)(void *arg, const struct cf_ip *ip, int verdict, uint32_t ttl);
 	void *learned_arg;
 	socklen_t proxy_addr_len;
+	/* --publish: one listener per cfg->publish entry, in its order (borrowed) */
+	const int *publish_fds;
+	size_t n_publish;
 };
 
 /* How the command ended, as the engine learnt it from the sandbox's init. */

@@ -243,7 +243,7 @@ int cf_agg_new(struct cf_agg **out)
 	    &a->errors,	  &a->v_reason,	    &a->v_control, &a->v_domain,   &a->v_cidr,
 	    &a->v_target, &a->f_reason,	    &a->dns_names, &a->qtypes,	   &a->ip_names,
 	    &a->t_ok,	  &a->t_error,	    &a->t_end,	   &a->ip_domains, &a->dns_answer_names,
-	    &a->f_phase,  &a->name_domains,
+	    &a->f_phase,  &a->name_domains, &a->inbound,
 	};
 
 	if (!a)
@@ -263,7 +263,7 @@ void cf_agg_free(struct cf_agg *a)
 	    &a->errors,	  &a->v_reason,	    &a->v_control, &a->v_domain,   &a->v_cidr,
 	    &a->v_target, &a->f_reason,	    &a->dns_names, &a->qtypes,	   &a->ip_names,
 	    &a->t_ok,	  &a->t_error,	    &a->t_end,	   &a->ip_domains, &a->dns_answer_names,
-	    &a->f_phase,  &a->name_domains,
+	    &a->f_phase,  &a->name_domains, &a->inbound,
 	};
 
 	for (size_t i = 0; i < CF_ARRAY_SIZE(tallies); i++)
@@ -543,6 +543,39 @@ static void add_datagram_flow_start(struct cf_agg *a, const json_t *ev)
 	add_connect_result(a, ev);
 }
 
+/*
+ * An inbound flow's event (--publish): not a destination of the tree, so it
+ * is kept out of the connections and targets above. A flow counts once, at
+ * its connect_result (TCP) or datagram_flow_start (UDP).
+ */
+static void add_inbound(struct cf_agg *a, const char *name, const json_t *ev)
+{
+	size_t slen, plen, iplen;
+	const char *status = str_field(ev, "status", &slen);
+	const char *mapping = str_field(ev, "published", &plen);
+	const char *ip = str_field(ev, "remote_ip", &iplen);
+	struct cf_tally_entry *e;
+
+	if (strcmp(name, "flow_end") == 0 || strcmp(name, "datagram_flow_end") == 0) {
+		a->inbound_ended++;
+		a->inbound_bytes_sent =
+		    sat_add(a->inbound_bytes_sent, uint_field(ev, "bytes_sent"));
+		a->inbound_bytes_received =
+		    sat_add(a->inbound_bytes_received, uint_field(ev, "bytes_received"));
+		return;
+	}
+	if (!status)
+		return;
+	if (strcmp(status, "ok") != 0) {
+		a->inbound_failed++;
+		return;
+	}
+	a->inbound_ok++;
+	e = mapping ? cf_tally_add(&a->inbound, mapping, plen, 1) : NULL;
+	if (e && ip)
+		cf_tally_add_sub(e, ip, iplen, 1);
+}
+
 static void add_runtime_failure(struct cf_agg *a, const json_t *ev)
 {
 	struct cf_tally_entry *e;
@@ -611,7 +644,11 @@ enum cf_agg_result cf_agg_add(struct cf_agg *a, const json_t *ev)
 		proto = str_field(ev, "protocol", &plen);
 		if (proto)
 			cf_tally_add(&a->protocols, proto, plen, 1);
-		event_types[i].add(a, ev);
+		proto = str_field(ev, "direction", &plen);
+		if (proto && strcmp(proto, "inbound") == 0)
+			add_inbound(a, name, ev);
+		else
+			event_types[i].add(a, ev);
 		return CF_AGG_COUNTED;
 	}
 	a->unknown_events++;

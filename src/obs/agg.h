@@ -133,6 +133,11 @@ struct cf_agg {
 		char *qname; /* NULL: unused */
 	} recent_queries[CF_AGG_RECENT_QUERIES];
 	size_t recent_next;
+
+	/* --publish: events with "direction": "inbound", counted here and nowhere above */
+	uint64_t inbound_ok, inbound_failed, inbound_ended;
+	uint64_t inbound_bytes_sent, inbound_bytes_received; /* sent: by the tree */
+	struct cf_tally inbound; /* published mapping of started flows; sub: client IPs */
 };
 
 /* How cf_agg_add() took an event. */

@@ -301,6 +301,19 @@ void cf_obs_dns_answer(struct cf_obs *o, uint64_t flow_id, const char *protocol,
 	emit(o, &e);
 }
 
+/*
+ * The last fields of every flow event: its direction, and for an inbound
+ * flow (@in) the mapping that carried it and the tree's port.
+ */
+static void set_direction(struct event *e, const struct cf_obs_inbound *in)
+{
+	set_str(e, "direction", in ? "inbound" : "outbound");
+	if (!in)
+		return;
+	set_str(e, "published", in->published);
+	set(e, "tree_port", json_integer(in->tree_port));
+}
+
 /* The fields every TCP connection event starts with: connect_* and flow_end are TCP (schema v1). */
 static struct event tcp_event_start(const char *name, uint64_t flow_id, const struct cf_ip *ip,
 				    uint16_t port)
@@ -318,6 +331,7 @@ void cf_obs_connect_attempt(struct cf_obs *o, uint64_t flow_id, const struct cf_
 
 	set(&e, "via_proxy", json_boolean(via_proxy));
 	set_proc(&e, proc);
+	set_direction(&e, NULL);
 	emit(o, &e);
 }
 
@@ -331,6 +345,7 @@ void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const struct cf_i
 	set_str(&e, "status", error ? "error" : "ok");
 	set_str(&e, "error", error);
 	set_proc(&e, proc);
+	set_direction(&e, NULL);
 	emit(o, &e);
 }
 
@@ -361,6 +376,7 @@ void cf_obs_flow_end(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip,
 	set(&e, "bytes_sent", cf_json_u64(bytes_sent));
 	set(&e, "bytes_received", cf_json_u64(bytes_received));
 	set(&e, "duration_ms", cf_json_u64(duration_ms));
+	set_direction(&e, NULL);
 	emit(o, &e);
 }
 
@@ -384,6 +400,7 @@ void cf_obs_datagram_flow_start(struct cf_obs *o, uint64_t flow_id, const struct
 	set_str(&e, "status", error ? "error" : "ok");
 	set_str(&e, "error", error);
 	set_proc(&e, d->proc);
+	set_direction(&e, NULL);
 	emit(o, &e);
 }
 
@@ -398,6 +415,59 @@ void cf_obs_datagram_flow_end(struct cf_obs *o, uint64_t flow_id, const struct c
 	set(&e, "packets_received", cf_json_u64(t->packets_received));
 	set(&e, "duration_ms", cf_json_u64(t->duration_ms));
 	set_proc(&e, d->proc);
+	set_direction(&e, NULL);
+	emit(o, &e);
+}
+
+/*
+ * The fields of every inbound event: the remote is the host-side client, the
+ * tree's end is its loopback at @in->tree_port; never proxied, no process.
+ */
+static struct event inbound_event_start(const char *name, uint64_t flow_id,
+					const struct cf_obs_inbound *in)
+{
+	struct event e = flow_event_start(name, flow_id, in->udp ? "udp" : "tcp");
+
+	set_addr(&e, "remote_addr", "remote_ip", "remote_port", in->peer, in->peer_port, true);
+	/* v1's flow_end has no via_proxy */
+	if (in->udp || strcmp(name, "flow_end") != 0)
+		set(&e, "via_proxy", json_false());
+	return e;
+}
+
+void cf_obs_inbound_start(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_inbound *in,
+			  bool attempt, const char *error)
+{
+	const char *name = in->udp   ? "datagram_flow_start"
+			   : attempt ? "connect_attempt"
+				     : "connect_result";
+	struct event e = inbound_event_start(name, flow_id, in);
+
+	if (!attempt || in->udp) {
+		set_str(&e, "status", error ? "error" : "ok");
+		set_str(&e, "error", error);
+	}
+	set_proc(&e, NULL);
+	set_direction(&e, in);
+	emit(o, &e);
+}
+
+void cf_obs_inbound_end(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_inbound *in,
+			const struct cf_obs_traffic *t)
+{
+	struct event e =
+	    inbound_event_start(in->udp ? "datagram_flow_end" : "flow_end", flow_id, in);
+
+	set(&e, "bytes_sent", cf_json_u64(t->bytes_sent));
+	set(&e, "bytes_received", cf_json_u64(t->bytes_received));
+	if (in->udp) {
+		set(&e, "packets_sent", cf_json_u64(t->packets_sent));
+		set(&e, "packets_received", cf_json_u64(t->packets_received));
+	}
+	set(&e, "duration_ms", cf_json_u64(t->duration_ms));
+	if (in->udp)
+		set_proc(&e, NULL);
+	set_direction(&e, in);
 	emit(o, &e);
 }
 

@@ -130,6 +130,33 @@ void cf_obs_datagram_flow_start(struct cf_obs *o, uint64_t flow_id, const struct
 void cf_obs_datagram_flow_end(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_dgram *d,
 			      const struct cf_obs_traffic *t);
 
+/*
+ * An inbound flow (--publish): a client on the host reached a port of the
+ * tree. Its events are the outbound ones (TCP: connect_attempt,
+ * connect_result, flow_end; UDP: datagram_flow_start/_end) with "direction":
+ * "inbound", the client as the remote, and the mapping and tree port.
+ */
+struct cf_obs_inbound {
+	bool udp;
+	const struct cf_ip *peer; /* the client on the host */
+	uint16_t peer_port;
+	const char *published; /* the mapping as normalised ("127.0.0.1:8080:80/tcp") */
+	uint16_t tree_port;
+};
+
+/*
+ * cf_obs_inbound_start() - TCP: the connection to the tree is being made
+ * (@attempt) or was made (@error NULL) or failed; UDP: the flow started
+ * (@attempt ignored).
+ */
+void cf_obs_inbound_start(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_inbound *in,
+			  bool attempt, const char *error);
+
+/* cf_obs_inbound_end() - An inbound flow that started ended, having carried @t (sent: by the
+ * tree). */
+void cf_obs_inbound_end(struct cf_obs *o, uint64_t flow_id, const struct cf_obs_inbound *in,
+			const struct cf_obs_traffic *t);
+
 /* cf_obs_runtime_failure() - childflow itself failed in @phase (a stable @reason_code; NULL
  * @detail: ""). */
 void cf_obs_runtime_failure(struct cf_obs *o, const char *phase, const char *reason_code,

@@ -318,3 +318,48 @@ json_t *cf_json_top_targets(const struct cf_agg *a, size_t limit)
 
 	return cf_list_json(a, &a->targets, &s);
 }
+
+json_t *cf_json_inbound(const struct cf_agg *a, size_t limit)
+{
+	cleanup_free struct cf_rank *rank = NULL;
+	json_t *o = json_object(), *list = json_array();
+	size_t n = 0;
+	int r = cf_tally_rank(&a->inbound, &rank, &n) < 0 ? -1 : 0;
+
+	for (size_t i = 0; r == 0 && i < n && (limit == 0 || i < limit); i++) {
+		json_t *m = json_object(), *clients = json_array();
+		cleanup_free struct cf_rank *sub = NULL;
+		size_t ns = 0;
+
+		if (rank[i].entry && rank[i].entry->sub &&
+		    cf_tally_rank(rank[i].entry->sub, &sub, &ns) < 0)
+			r = -1;
+		for (size_t k = 0; r == 0 && k < ns && (limit == 0 || k < limit); k++)
+			r |= json_array_append_new(clients, cf_json_string_sane(sub[k].key));
+		r |= cf_obj_set(m, "mapping", cf_json_string_sane(rank[i].key));
+		r |= cf_obj_set(m, "flows", cf_json_u64(rank[i].count));
+		r |= cf_obj_set(m, "clients", clients);
+		r |= json_array_append_new(list, m);
+	}
+	r |= cf_obj_set(o, "flows", cf_json_u64(a->inbound_ok));
+	r |= cf_obj_set(o, "failed", cf_json_u64(a->inbound_failed));
+	r |= cf_obj_set(o, "ended", cf_json_u64(a->inbound_ended));
+	r |= cf_obj_set(o, "bytes_sent", cf_json_u64(a->inbound_bytes_sent));
+	r |= cf_obj_set(o, "bytes_received", cf_json_u64(a->inbound_bytes_received));
+	r |= cf_obj_set(o, "published", list);
+	if (r) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int cf_inbound_text(FILE *f, const struct cf_agg *a, size_t limit, enum cf_escape mode)
+{
+	if (a->inbound_ok == 0 && a->inbound_failed == 0) {
+		fputs("none", f);
+		return 0;
+	}
+	fprintf(f, "%" PRIu64 " flows (%" PRIu64 " failed): ", a->inbound_ok, a->inbound_failed);
+	return cf_list_inline(f, &a->inbound, limit, mode);
+}

@@ -86,5 +86,9 @@ json_t *cf_json_connect_errors(const struct cf_agg *a, size_t limit);
 json_t *cf_json_runtime_failures(const struct cf_agg *a, size_t limit);
 /* [{key: "ip:port", count, "names": [...]}] */
 json_t *cf_json_top_targets(const struct cf_agg *a, size_t limit);
+/* --publish: {"flows", "failed", "ended", "bytes_sent", "bytes_received", "published": [...]} */
+json_t *cf_json_inbound(const struct cf_agg *a, size_t limit);
+/* --publish: "N flows (M failed): mapping (n), ...", or "none". Return: 0 or -ENOMEM. */
+int cf_inbound_text(FILE *f, const struct cf_agg *a, size_t limit, enum cf_escape mode);
 
 #endif

@@ -287,6 +287,9 @@ static int render_text(const struct report *rep, FILE *f)
 	fprintf(f, "\nRuntime failures: %" PRIu64 "\n", a->failures);
 	if (a->failures)
 		r |= cf_list_text(f, a, &a->f_reason, &failures_spec, "  ");
+	fputs("\nInbound (--publish): ", f);
+	r |= cf_inbound_text(f, a, 0, CF_ESCAPE_TEXT);
+	fputc('\n', f);
 
 	fprintf(f, "\nDNS: %" PRIu64 " %s, %" PRIu64 " %s (%" PRIu64 " synthetic_empty)\n",
 		a->dns_queries, plural(a->dns_queries, "query", "queries"), a->dns_answers,
@@ -423,6 +426,9 @@ static int render_markdown(const struct report *rep, FILE *f)
 	r |= cf_list_markdown(f, a, &a->errors, &errors_spec, "error");
 	fprintf(f, "\n## Runtime failures: %" PRIu64 "\n\n", a->failures);
 	r |= cf_list_markdown(f, a, &a->f_reason, &failures_spec, "reason_code");
+	fputs("\n## Inbound (--publish)\n\n", f);
+	r |= cf_inbound_text(f, a, 0, CF_ESCAPE_MARKDOWN);
+	fputs(".\n", f);
 
 	fprintf(f, "\n## DNS\n\n%" PRIu64 " %s, %" PRIu64 " %s (%" PRIu64 " synthetic\\_empty).\n",
 		a->dns_queries, plural(a->dns_queries, "query", "queries"), a->dns_answers,
@@ -593,6 +599,7 @@ static int render_json(const struct report *rep, FILE *f)
 	r |= cf_obj_set(j, "top_targets", cf_json_top_targets(a, REPORT_JSON_TOP));
 	r |= cf_obj_set(j, "processes", cf_list_json(a, &a->processes, &procs));
 	r |= cf_obj_set(j, "limits", limits_json());
+	r |= cf_obj_set(j, "inbound", cf_json_inbound(a, REPORT_JSON_TOP));
 	if (r) {
 		json_decref(j);
 		return -ENOMEM;

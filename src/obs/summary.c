@@ -159,7 +159,10 @@ static int print_text(const struct cf_obs *o, const struct cf_agg *a, const stru
 		" direct), %" PRIu64 " ok, %" PRIu64 " failed\n",
 		a->attempts, a->attempts_proxied, a->attempts_direct, a->results_ok,
 		a->results_error);
-	fputs("  top targets\n", f);
+	fputs("  inbound            ", f);
+	if (cf_inbound_text(f, a, SUMMARY_TOP, CF_ESCAPE_TEXT) < 0)
+		return -ENOMEM;
+	fputs("\n  top targets\n", f);
 	if (cf_list_text(f, a, &a->targets, &targets, "    ") < 0 ||
 	    print_violations_text(f, a) < 0)
 		return -ENOMEM;
@@ -331,6 +334,7 @@ static json_t *summary_json(const struct cf_obs *o, const struct cf_agg *a,
 	r |= cf_obj_set(j, "connect_errors", cf_json_connect_errors(a, SUMMARY_JSON_TOP));
 	r |= cf_obj_set(j, "runtime_failures", cf_json_runtime_failures(a, SUMMARY_JSON_TOP));
 	r |= cf_obj_set(j, "rate_limit", rate_json(run->rate));
+	r |= cf_obj_set(j, "inbound", cf_json_inbound(a, SUMMARY_JSON_TOP));
 	if (r) {
 		json_decref(j);
 		return NULL;

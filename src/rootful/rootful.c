@@ -241,6 +241,8 @@ static int rootful_start(struct cf_run *run, struct cf_fail *fail)
 	    .veth = &st->host.link,
 	    .host_setup = host_setup,
 	    .host_arg = st,
+	    .close_fds = run->publish_fds,
+	    .n_close_fds = run->n_publish,
 	};
 	enum cf_sandbox_phase phase;
 	int r = start_host(run, st, fail);
@@ -295,6 +297,8 @@ static int rootful_run(struct cf_run *run, struct cf_fail *fail)
 	    .veth = &st->host.link,
 	    .learned = learned,
 	    .learned_arg = st,
+	    .publish_fds = run->publish_fds,
+	    .n_publish = run->n_publish,
 	};
 
 	st->engine_ran = true;

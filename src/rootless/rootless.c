@@ -81,6 +81,8 @@ static int rootless_start(struct cf_run *run, struct cf_fail *fail)
 	    .masks = run->masks,
 	    .uid = run->user->uid,
 	    .gid = run->user->gid,
+	    .close_fds = run->publish_fds,
+	    .n_close_fds = run->n_publish,
 	};
 	enum cf_sandbox_phase phase;
 	int r;
@@ -116,6 +118,8 @@ static int rootless_run(struct cf_run *run, struct cf_fail *fail)
 	    .obs = run->obs,
 	    .proxy_addr = st->proxy_len ? &st->proxy : NULL,
 	    .proxy_addr_len = st->proxy_len,
+	    .publish_fds = run->publish_fds,
+	    .n_publish = run->n_publish,
 	};
 
 	st->engine_ran = true;

@@ -13,6 +13,11 @@
  *   engine -> helper  GO            exec the command
  *   helper -> engine  EXEC_FAILED   err (ENOENT: not found, else not executable)
  *   helper -> engine  EXITED        wait status of the command; helper exits
+ *   engine -> helper  CONNECT       (after GO; --publish) id, family, tcp/udp, tree port:
+ *                                   open a socket in the tree's namespace to its
+ *                                   loopback at that port
+ *   helper -> engine  CONNECTED     id, err, and the socket when err is 0 (a TCP
+ *                                   connect() may still be in progress)
  */
 #ifndef CF_SANDBOX_CTL_H
 #define CF_SANDBOX_CTL_H
@@ -55,6 +60,8 @@ enum cf_ctl_type {
 	CF_CTL_GO,
 	CF_CTL_EXEC_FAILED,
 	CF_CTL_EXITED,
+	CF_CTL_CONNECT,
+	CF_CTL_CONNECTED,
 };
 
 struct cf_ctl_msg {
@@ -64,6 +71,11 @@ struct cf_ctl_msg {
 	uint16_t port4, port6;
 	char text[400];
 	uint32_t step; /* SETUP_FAILED: enum cf_sandbox_step */
+	/* CONNECT, CONNECTED: which request; CONNECT: where, on the tree's loopback */
+	uint32_t id;
+	uint16_t tree_port;
+	uint8_t family; /* AF_INET: 127.0.0.1, AF_INET6: ::1 */
+	uint8_t udp;	/* 0: TCP */
 };
 
 #endif

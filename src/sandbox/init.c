@@ -8,6 +8,12 @@
  * Init installs no-op handlers and keeps the signals blocked for
  * sigwaitinfo(): pid 1 of a namespace would otherwise never receive them.
  *
+ * Init also serves the engine's CONNECT requests (--publish): the engine
+ * lives in the host's namespaces and cannot make a socket in the tree's, so
+ * init opens one to the tree's loopback, never anywhere else, at the port
+ * asked, and passes it back. The connect() is non-blocking, so a tree that
+ * never accepts cannot stall init (the engine waits for the result).
+ *
  * Init keeps its capabilities in the sandbox's user namespace (it reaps and
  * ends the tree) and, for a root caller, root's uid, so it is made
  * non-dumpable: the tree can neither ptrace it nor open its /proc entries
@@ -20,15 +26,21 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "sandbox/ctl.h"
+#include "sandbox/fdpass.h"
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
@@ -155,6 +167,55 @@ static int exec_result(int errpipe)
 	return n == (ssize_t)sizeof(err) ? err : 0;
 }
 
+/* A socket to the tree's loopback at @m's port, connecting; or -errno. */
+static int tree_socket(const struct cf_ctl_msg *m)
+{
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	struct sockaddr_in a4 = {.sin_family = AF_INET};
+	bool v6 = m->family == AF_INET6;
+	int fd, err;
+
+	a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a4.sin_port = a6.sin6_port = htons(m->tree_port);
+	fd = socket(v6 ? AF_INET6 : AF_INET,
+		    (m->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, v6 ? (const struct sockaddr *)&a6 : (const struct sockaddr *)&a4,
+		    v6 ? sizeof(a6) : sizeof(a4)) < 0 &&
+	    errno != EINPROGRESS) {
+		err = errno;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+/* Serve one message of the engine; return false when the control socket is gone. */
+static bool serve_ctl(int ctlfd)
+{
+	struct cf_ctl_msg m, r;
+	ssize_t n;
+	int fd;
+
+	n = recv(ctlfd, &m, sizeof(m), MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	if (n != (ssize_t)sizeof(m))
+		return false;
+	if (m.type != CF_CTL_CONNECT || m.tree_port == 0)
+		return true;
+	fd = tree_socket(&m);
+	memset(&r, 0, sizeof(r));
+	r.type = CF_CTL_CONNECTED;
+	r.id = m.id;
+	r.err = fd < 0 ? -fd : 0;
+	(void)cf_fdpass_send(ctlfd, &r, sizeof(r), &fd, fd < 0 ? 0 : 1);
+	if (fd >= 0)
+		close(fd);
+	return true;
+}
+
 /* Reap every exited child; return 1 and set *status when @cmd was among them. */
 static int reap(pid_t cmd, int *status)
 {
@@ -173,8 +234,9 @@ static int reap(pid_t cmd, int *status)
 __attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd, uid_t uid, gid_t gid)
 {
 	sigset_t mask, oldmask;
-	int pipefd[2], status = 0, err;
-	siginfo_t si;
+	int pipefd[2], status = 0, err, sfd;
+	struct signalfd_siginfo si;
+	struct pollfd pfd[2];
 	pid_t cmd, target;
 
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
@@ -213,16 +275,29 @@ __attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd, uid_t 
 	}
 	/* A switched command leads its own session and group since before its exec. */
 	target = getuid() == uid && getgid() == gid ? cmd : -cmd;
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		kill(-1, SIGKILL);
+		send_msg(ctlfd, CF_CTL_EXEC_FAILED, errno, 0);
+		_exit(1);
+	}
+	pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = ctlfd, .events = POLLIN};
 	for (;;) {
-		if (sigwaitinfo(&mask, &si) < 0)
+		if (poll(pfd, 2, -1) < 0)
 			continue;
-		if (si.si_signo == SIGCHLD) {
+		if (pfd[1].revents && !serve_ctl(ctlfd))
+			pfd[1].fd = -1; /* the engine is gone; PDEATHSIG follows */
+		if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGCHLD) {
 			if (reap(cmd, &status))
 				break;
-		} else if (si.si_code == SI_USER || (target < 0 && si.si_code == SI_KERNEL)) {
-			kill(target, si.si_signo);
+		} else if (si.ssi_code == SI_USER || (target < 0 && si.ssi_code == SI_KERNEL)) {
+			kill(target, (int)si.ssi_signo);
 		}
 	}
+	close(sfd);
 	/* The command is gone: end the rest of its tree, then report. */
 	kill(-1, SIGKILL);
 	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)

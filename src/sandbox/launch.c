@@ -83,6 +83,9 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 
 	/* childflow blocks the signals its engine reads and ignores SIGPIPE: undo both for the
 	 * tree. */
+	/* The host's listeners are the engine's: the tree's init must not hold them open. */
+	for (size_t i = 0; i < opts->n_close_fds; i++)
+		close(opts->close_fds[i]);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);

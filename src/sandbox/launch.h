@@ -41,6 +41,9 @@ struct cf_sandbox_opts {
 	const struct cf_veth_plan *veth;
 	int (*host_setup)(pid_t helper, void *arg, char *err, size_t errlen);
 	void *host_arg;
+	/* Descriptors of childflow the helper closes first (the --publish host listeners). */
+	const int *close_fds;
+	size_t n_close_fds;
 };
 
 struct cf_sandbox {

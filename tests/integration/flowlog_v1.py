@@ -80,20 +80,28 @@ _DGRAM_REMOTE = [("protocol", {STR}, {"udp", *ICMP}),
 # Our documented additions: fields after the v1 ones, in file order (flow_id
 # comes right after "event", see COMMON), values added to v1 enumerations,
 # and whole new event types.
+# The last fields of every flow event (--publish): "direction", and for an
+# inbound flow the mapping and the tree's port, which outbound ones leave out.
+_DIRECTION = [("direction", {STR}, {"outbound", "inbound"}),
+              ("published", {STR}, None),
+              ("tree_port", {INT}, None)]
+INBOUND_ONLY = {"published", "tree_port"}
 ADDITIVE_FIELDS = {
-    "connect_attempt": _PROC,
-    "connect_result": _PROC,
-    "flow_end": _BYTES + [("duration_ms", {INT}, None)],
+    "connect_attempt": _PROC + _DIRECTION,
+    "connect_result": _PROC + _DIRECTION,
+    "flow_end": _BYTES + [("duration_ms", {INT}, None)] + _DIRECTION,
 }
 ADDITIVE_VALUES = {
     ("dns_answer", "mode"): {"synthetic_address"},  # only with --proxy-remote-dns
 }
 ADDITIVE_EVENTS = {
     "datagram_flow_start": _DGRAM_REMOTE + [("status", {STR}, {"ok", "error"}),
-                                            ("error", {STR, NULL}, None)] + _PROC,
+                                            ("error", {STR, NULL}, None)] + _PROC
+    + _DIRECTION,
     "datagram_flow_end": _DGRAM_REMOTE + _BYTES + [("packets_sent", {INT}, None),
                                                    ("packets_received", {INT}, None),
-                                                   ("duration_ms", {INT}, None)] + _PROC,
+                                                   ("duration_ms", {INT}, None)] + _PROC
+    + _DIRECTION,
 }
 
 # Every event starts with these; flow_id (additive) is in every event but runtime_failure.
@@ -207,7 +215,12 @@ def validate_event(ev):
     if spec is None:
         return [f"event type {name!r} is neither v1 nor a documented extension "
                 "(docs/flow-log-schema.md, tests/integration/flowlog_v1.py)"]
+    inbound = ev.get("direction") == "inbound"
     for n, t, v, layer in spec:
+        if n in INBOUND_ONLY and not inbound:
+            if n in ev:
+                out.append(f"{name}: {n} in a flow that is not inbound")
+            continue
         out += [f"{name}: {p}" for p in _check_field(ev, n, t, v, layer)]
     known = [n for n, _, _ in COMMON] + [n for n, _, _, _ in spec]
     extra = [k for k in ev if k not in known]

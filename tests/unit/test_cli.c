@@ -864,6 +864,8 @@ static const struct {
     {"quiet", 0, false},
     /* issue 21 */
     {"rate-limit", 0, true},
+    /* the third release's (REFERENCE.md) */
+    {"publish", 0, true},
 };
 
 static void test_option_table_is_exactly_the_reference_list(void **state)

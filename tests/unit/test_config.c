@@ -93,6 +93,7 @@ static void test_key_names_are_the_profile_keys(void **state)
 	    "user",
 	    "quiet",
 	    "rate_limit",
+	    "publish",
 	};
 
 	(void)state;
@@ -642,6 +643,39 @@ static void test_check_refuses_remote_dns_with_address_settings(void **state)
 	}
 }
 
+/* --publish: the accepted forms, normalised, and what is refused. */
+static void test_publish_parse_and_format(void **state)
+{
+	static const char *const ok[][2] = {
+	    {"8080:80", "127.0.0.1:8080:80/tcp"},
+	    {"8080:80/udp", "127.0.0.1:8080:80/udp"},
+	    {"0.0.0.0:1:65535/tcp", "0.0.0.0:1:65535/tcp"},
+	    {"[::]:53:5353/udp", "[::]:53:5353/udp"},
+	    {"[::1]:8080:80", "[::1]:8080:80/tcp"},
+	    {"198.51.100.7:443:8443", "198.51.100.7:443:8443/tcp"},
+	};
+	static const char *const bad[] = {
+	    "8080",	    "8080:",	     ":80",	     "0:80",	      "8080:0",
+	    "8080:65536",   "08080:80",	     "8080:80/sctp", "8080:80/",      "::1:8080:80",
+	    "[::1:8080:80", "[1.2.3.4]:1:2", "host:1:2",     "1.2.3.4:1:2:3", "",
+	    "[::1]8080:80",
+	};
+	char buf[CF_PUBLISH_STRLEN];
+	struct cf_publish p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(cf_publish_parse(ok[i][0], &p), 0);
+		assert_string_equal(cf_publish_format(&p, buf, sizeof(buf)), ok[i][1]);
+		/* the normalised form reads back the same */
+		assert_int_equal(cf_publish_parse(buf, &p), 0);
+		assert_string_equal(cf_publish_format(&p, buf, sizeof(buf)), ok[i][1]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (cf_publish_parse(bad[i], &p) != -EINVAL)
+			fail_msg("'%s' was accepted", bad[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -663,6 +697,7 @@ int main(void)
 	    cmocka_unit_test(test_check_refuses_proxy_settings_without_a_proxy),
 	    cmocka_unit_test(test_check_refuses_remote_dns_with_address_settings),
 	    cmocka_unit_test(test_check_refuses_settings_that_need_another),
+	    cmocka_unit_test(test_publish_parse_and_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

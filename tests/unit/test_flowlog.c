@@ -353,13 +353,14 @@ static void connect_attempt_has_every_field_with_process(void **state)
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_attempt"),
 		      I("flow_id", 9), S("protocol", "tcp"), S("remote_addr", "198.51.100.7:443"),
 		      S("remote_ip", "198.51.100.7"), I("remote_port", 443), T("via_proxy"),
-		      I("pid", 4242), S("comm", "curl"), S("exe", "/usr/bin/curl"));
+		      I("pid", 4242), S("comm", "curl"), S("exe", "/usr/bin/curl"),
+		      S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 2, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_attempt"),
 		      I("flow_id", 10), S("protocol", "tcp"), S("remote_addr", "198.51.100.7:80"),
 		      S("remote_ip", "198.51.100.7"), I("remote_port", 80), F("via_proxy"),
-		      N("pid"), N("comm"), N("exe"));
+		      N("pid"), N("comm"), N("exe"), S("direction", "outbound"));
 	json_decref(j);
 }
 
@@ -398,14 +399,14 @@ static void connect_result_ok_and_error(void **state)
 		      I("flow_id", 5), S("protocol", "tcp"), S("remote_addr", "[2001:db8::7]:443"),
 		      S("remote_ip", "2001:db8::7"), I("remote_port", 443), T("via_proxy"),
 		      S("status", "ok"), N("error"), I("pid", 12), S("comm", "wget"),
-		      S("exe", "/usr/bin/wget"));
+		      S("exe", "/usr/bin/wget"), S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 2, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_result"),
 		      I("flow_id", 6), S("protocol", "tcp"), S("remote_addr", "[2001:db8::7]:8443"),
 		      S("remote_ip", "2001:db8::7"), I("remote_port", 8443), F("via_proxy"),
 		      S("status", "error"), S("error", "connection refused"), N("pid"), N("comm"),
-		      N("exe"));
+		      N("exe"), S("direction", "outbound"));
 	json_decref(j);
 }
 
@@ -488,13 +489,13 @@ static void flow_end_has_every_field(void **state)
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "flow_end"),
 		      I("flow_id", 15), S("protocol", "tcp"), S("remote_addr", "203.0.113.123:123"),
 		      S("remote_ip", "203.0.113.123"), I("remote_port", 123), I("bytes_sent", 48),
-		      I("bytes_received", 96), I("duration_ms", 1000));
+		      I("bytes_received", 96), I("duration_ms", 1000), S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 2, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "flow_end"),
 		      I("flow_id", 16), S("protocol", "tcp"), N("remote_addr"), N("remote_ip"),
 		      N("remote_port"), I("bytes_sent", INT64_MAX), I("bytes_received", 0),
-		      I("duration_ms", 0));
+		      I("duration_ms", 0), S("direction", "outbound"));
 	json_decref(j);
 }
 
@@ -539,18 +540,74 @@ static void datagram_flow_start_has_every_field(void **state)
 		      S("event", "datagram_flow_start"), I("flow_id", 15), S("protocol", "udp"),
 		      S("remote_addr", "203.0.113.123:123"), S("remote_ip", "203.0.113.123"),
 		      I("remote_port", 123), F("via_proxy"), S("status", "ok"), N("error"),
-		      I("pid", 77), S("comm", "ntpdate"), S("exe", "/usr/sbin/ntpdate"));
+		      I("pid", 77), S("comm", "ntpdate"), S("exe", "/usr/sbin/ntpdate"),
+		      S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 3, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"),
 		      S("event", "datagram_flow_start"), I("flow_id", 16), S("protocol", "icmpv4"),
 		      S("remote_addr", "203.0.113.123"), S("remote_ip", "203.0.113.123"),
 		      N("remote_port"), T("via_proxy"), S("status", "error"),
-		      S("error", "Operation not permitted"), N("pid"), N("comm"), N("exe"));
+		      S("error", "Operation not permitted"), N("pid"), N("comm"), N("exe"),
+		      S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 3, 2);
 	assert_string_equal(json_string_value(json_object_get(j, "remote_addr")),
 			    "[2001:db8::53]:53");
+	json_decref(j);
+}
+
+static void inbound_events_end_with_direction_mapping_and_tree_port(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_ip peer = ip("127.0.0.1");
+	struct cf_obs_inbound tcp = {.peer = &peer,
+				     .peer_port = 40000,
+				     .published = "127.0.0.1:8080:80/tcp",
+				     .tree_port = 80};
+	struct cf_obs_inbound udp = tcp;
+	struct cf_obs_traffic t = {.bytes_sent = 5, .bytes_received = 3, .duration_ms = 2};
+	struct cf_obs *o;
+	json_t *j;
+
+	udp.udp = true;
+	udp.published = "127.0.0.1:5353:53/udp";
+	udp.tree_port = 53;
+	assert_int_equal(cf_obs_open(f->path, &o), 0);
+	cf_obs_inbound_start(o, 1, &tcp, true, NULL);
+	cf_obs_inbound_start(o, 1, &tcp, false, "Connection refused");
+	cf_obs_inbound_end(o, 1, &tcp, &t);
+	cf_obs_inbound_start(o, 2, &udp, false, NULL);
+	cf_obs_close(o);
+	j = line_of(f->path, 4, 0);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_attempt"),
+		      I("flow_id", 1), S("protocol", "tcp"), S("remote_addr", "127.0.0.1:40000"),
+		      S("remote_ip", "127.0.0.1"), I("remote_port", 40000), F("via_proxy"),
+		      N("pid"), N("comm"), N("exe"), S("direction", "inbound"),
+		      S("published", "127.0.0.1:8080:80/tcp"), I("tree_port", 80));
+	json_decref(j);
+	j = line_of(f->path, 4, 1);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_result"),
+		      I("flow_id", 1), S("protocol", "tcp"), S("remote_addr", "127.0.0.1:40000"),
+		      S("remote_ip", "127.0.0.1"), I("remote_port", 40000), F("via_proxy"),
+		      S("status", "error"), S("error", "Connection refused"), N("pid"), N("comm"),
+		      N("exe"), S("direction", "inbound"), S("published", "127.0.0.1:8080:80/tcp"),
+		      I("tree_port", 80));
+	json_decref(j);
+	j = line_of(f->path, 4, 2);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "flow_end"),
+		      I("flow_id", 1), S("protocol", "tcp"), S("remote_addr", "127.0.0.1:40000"),
+		      S("remote_ip", "127.0.0.1"), I("remote_port", 40000), I("bytes_sent", 5),
+		      I("bytes_received", 3), I("duration_ms", 2), S("direction", "inbound"),
+		      S("published", "127.0.0.1:8080:80/tcp"), I("tree_port", 80));
+	json_decref(j);
+	j = line_of(f->path, 4, 3);
+	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"),
+		      S("event", "datagram_flow_start"), I("flow_id", 2), S("protocol", "udp"),
+		      S("remote_addr", "127.0.0.1:40000"), S("remote_ip", "127.0.0.1"),
+		      I("remote_port", 40000), F("via_proxy"), S("status", "ok"), N("error"),
+		      N("pid"), N("comm"), N("exe"), S("direction", "inbound"),
+		      S("published", "127.0.0.1:5353:53/udp"), I("tree_port", 53));
 	json_decref(j);
 }
 
@@ -580,14 +637,15 @@ static void datagram_flow_end_has_every_field(void **state)
 		      S("remote_ip", "203.0.113.123"), I("remote_port", 123), F("via_proxy"),
 		      I("bytes_sent", 48), I("bytes_received", 96), I("packets_sent", 1),
 		      I("packets_received", 2), I("duration_ms", 1000), I("pid", 77),
-		      S("comm", "ntpdate"), N("exe"));
+		      S("comm", "ntpdate"), N("exe"), S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 2, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "datagram_flow_end"),
 		      I("flow_id", 16), S("protocol", "udp"), N("remote_addr"), N("remote_ip"),
 		      N("remote_port"), F("via_proxy"), I("bytes_sent", INT64_MAX),
 		      I("bytes_received", 0), I("packets_sent", 0), I("packets_received", 0),
-		      I("duration_ms", 0), N("pid"), N("comm"), N("exe"));
+		      I("duration_ms", 0), N("pid"), N("comm"), N("exe"),
+		      S("direction", "outbound"));
 	json_decref(j);
 }
 
@@ -839,6 +897,7 @@ static const char summary_text[] =
     "  events             14  connect_attempt (4), connect_result (4), policy_violation (2), "
     "dns_answer (1), dns_query (1), flow_end (1), runtime_failure (1)\n"
     "  connections        4 attempts (3 via proxy, 1 direct), 2 ok, 2 failed\n"
+    "  inbound            none\n"
     "  top targets\n"
     "    198.51.100.7:443   2  example.com (1)\n"
     "    203.0.113.9:8080   1\n"
@@ -904,7 +963,10 @@ static const char summary_json[] =
     "\":1}]},{\"key\":\"proxy: 502 Bad Gateway\",\"count\":1,\"targets\":[{\"key\":\"[2001:db"
     "8::7]:443\",\"count\":1}]}]},\"runtime_failures\":{\"total\":1,\"by_reason_code\":[{\"ke"
     "y\":\"dns_upstream_timeout\",\"count\":1,\"phase\":\"run\",\"details\":[{\"key\":\"no re"
-    "ply from 192.0.2.53:53\",\"count\":1}]}]},\"rate_limit\":null}\n";
+    "ply from "
+    "192.0.2.53:53\",\"count\":1}]}]},\"rate_limit\":null,\"inbound\":{\"flows\":0,\"failed\":0,"
+    "\"ended\":0,"
+    "\"bytes_sent\":0,\"bytes_received\":0,\"published\":[]}}\n";
 
 static char *summary_of(const struct cf_obs *o, const struct cf_run_info *run, bool json)
 {
@@ -1080,6 +1142,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(datagram_flow_start_has_every_field, setup, teardown),
 	    cmocka_unit_test_setup_teardown(datagram_flow_end_has_every_field, setup, teardown),
+	    cmocka_unit_test_setup_teardown(inbound_events_end_with_direction_mapping_and_tree_port,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(runtime_failure_has_no_flow_fields, setup, teardown),
 	    cmocka_unit_test_setup_teardown(every_event_is_one_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(every_control_character_round_trips_and_stays_escaped,
