@@ -136,8 +136,7 @@ struct cf_tcp_table {
 	size_t n_starved;	/* relays waiting for a pipe */
 	size_t n_throttled;	/* relays waiting for --rate-limit's tokens */
 	bool wake_starved;	/* descriptors were freed since they last tried */
-	bool warned_full, warned_relay, warned_starved, warned_no_fd;
-	bool accept_starved; /* the listeners are off until a descriptor is free (on tick) */
+	bool warned_full, warned_relay, warned_starved;
 	size_t n_dns; /* DNS-over-TCP streams, from SYN to close (at most CF_DNSSTREAM_MAX) */
 	bool warned_dns_full;
 	uint8_t peek[CF_PEEK_WINDOW]; /* the first bytes of a SNIFF connection, peeked at */
@@ -549,24 +548,6 @@ static int open_upstream(struct cf_engine *e, struct tcp_conn *c)
 			       &c->w_up);
 }
 
-/*
- * No descriptor for the upstream socket (ulimit -n): the connection waits,
- * CONNECTING without a socket, and cf_tcp_on_tick() tries again until its
- * deadline; the tree's retransmitted SYNs are absorbed meanwhile. Return
- * whether @err was that.
- */
-static bool out_of_fds(struct cf_engine *e, int err)
-{
-	if (err != -EMFILE && err != -ENFILE)
-		return false;
-	if (!e->tcp->warned_no_fd) {
-		log_warn("out of file descriptors for upstream sockets (ulimit -n): connections "
-			 "wait until some are freed (reported once)");
-		e->tcp->warned_no_fd = true;
-	}
-	return true;
-}
-
 static struct tcp_conn *conn_new(const struct cf_pkt *syn)
 {
 	struct tcp_conn *c = calloc(1, sizeof(*c));
@@ -657,7 +638,7 @@ void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn)
 		return;
 	}
 	err = open_upstream(e, c);
-	if (err < 0 && !out_of_fds(e, err))
+	if (err < 0)
 		connect_failed(e, c, -err);
 }
 
@@ -979,29 +960,6 @@ static void accept_one(struct cf_engine *e, int cfd, const struct sockaddr_stora
 		start_relay(e, c, cfd);
 }
 
-/*
- * No descriptor for an accepted socket: the listeners, level-triggered,
- * would report their queue at once again, so they are switched off until
- * the next tick tries again; the vetted connections wait in the queue (and
- * their INJECTED deadline waits with them).
- */
-static void starve_listeners(struct cf_engine *e)
-{
-	e->tcp->accept_starved = true;
-	cf_engine_rewatch(e, e->listen4, 0, &e->w_listen4);
-	cf_engine_rewatch(e, e->listen6, 0, &e->w_listen6);
-}
-
-static void feed_listeners(struct cf_engine *e)
-{
-	e->tcp->accept_starved = false;
-	cf_engine_rewatch(e, e->listen4, EPOLLIN, &e->w_listen4);
-	cf_engine_rewatch(e, e->listen6, EPOLLIN, &e->w_listen6);
-	cf_tcp_on_listener(e, e->listen4);
-	if (!e->tcp->accept_starved)
-		cf_tcp_on_listener(e, e->listen6);
-}
-
 void cf_tcp_on_listener(struct cf_engine *e, int listen_fd)
 {
 	/*
@@ -1017,9 +975,7 @@ void cf_tcp_on_listener(struct cf_engine *e, int listen_fd)
 		    accept4(listen_fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (cfd < 0) {
-			if (out_of_fds(e, -errno))
-				starve_listeners(e);
-			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_debug("accept on the transparent listener: %s",
 					  strerror(errno));
 			return;
@@ -1060,19 +1016,8 @@ void cf_tcp_on_tick(struct cf_engine *e)
 
 	/* Pipes given back by relays that went idle free no descriptor the engine hears of. */
 	wake_starved(t);
-	if (t->accept_starved)
-		feed_listeners(e);
 	for (; c != &t->pending; c = next) {
 		next = c->next;
-		if (c->state == TCP_CONNECTING && c->up_fd < 0 && c->deadline_ms > e->now_ms) {
-			int err = open_upstream(e, c); /* waiting for a descriptor */
-
-			if (err < 0 && !out_of_fds(e, err))
-				connect_failed(e, c, -err);
-			continue;
-		}
-		if (c->state == TCP_INJECTED && t->accept_starved)
-			c->deadline_ms = e->now_ms + INJECTED_TIMEOUT_MS; /* queued, not lost */
 		if (c->deadline_ms > e->now_ms)
 			continue;
 		if (c->state == TCP_CONNECTING || c->state == TCP_PROXYING)
