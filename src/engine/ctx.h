@@ -40,6 +40,8 @@ enum cf_watch_kind {
 	CF_W_CAPVIEW, /* the capture views' descriptor (the wire-egress packet socket) */
 	CF_W_HOSTADDRS,
 	CF_W_CTRACK, /* rootful: the tree's conntrack events (ctrack.c) */
+	CF_W_SWITCH,	  /* the tree's connect() listener (switch.c) */
+	CF_W_SWITCH_CONN, /* a host connect a blocking tree connect() waits for (switch.c) */
 };
 
 struct cf_watch {
@@ -61,6 +63,7 @@ struct cf_attrib;
 struct cf_capview;
 struct cf_synth;
 struct cf_ctrack;
+struct cf_switch;
 
 /* Engine-wide counters, the seed of the summary. */
 /* Room for the destinations whose first denial printed a line. */
@@ -140,6 +143,8 @@ struct cf_engine {
 	bool command_done;
 	bool flush_abort; /* a signal after the tree exited: stop flushing its connections */
 	struct cf_engine_result *res;
+
+	struct cf_switch *sw; /* --tcp-path auto: switched sockets (switch.c), or NULL */
 
 	uint8_t rxbuf[65536];
 	/* Room for the largest IPv6 packet; cf_engine_tun_write() fragments what tun0 cannot take.

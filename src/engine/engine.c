@@ -45,10 +45,12 @@
 #include "engine/hostaddrs.h"
 #include "engine/isolation.h"
 #include "engine/reasm.h"
+#include "engine/switch.h"
 #include "engine/tcp.h"
 #include "policy/policy.h"
 #include "proxy/tls.h"
 #include "sandbox/ctl.h"
+#include "sandbox/fdpass.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -233,17 +235,40 @@ static void on_signal(struct cf_engine *e)
 	}
 }
 
+/* The command's connect() listener (sandbox/connfilter.h), or why there is none. */
+static void on_listener(struct cf_engine *e, const struct cf_ctl_msg *m, int fd)
+{
+	int r;
+
+	if (fd < 0) {
+		log_debug("no connect() listener for the tree (%s): every TCP connection is relayed",
+			  strerror(m->err ? m->err : EPROTO));
+		return;
+	}
+	r = cf_switch_start(e, fd, e->listen4);
+	if (r < 0)
+		log_warn("cannot serve the tree's connect() listener: %s", strerror(-r));
+}
+
 static void on_ctl(struct cf_engine *e)
 {
 	struct cf_ctl_msg m;
+	size_t nfds = 0;
+	int fds[1] = {-1};
 	ssize_t n;
 
 	/* The control message and the pidfd often arrive in one epoll batch: read once. */
 	if (e->command_done)
 		return;
-	n = read(e->ctlfd, &m, sizeof(m));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	n = cf_fdpass_recv(e->ctlfd, &m, sizeof(m), fds, 1, &nfds);
+	if (n == -EAGAIN || n == -EINTR)
 		return;
+	if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_LISTENER) {
+		on_listener(e, &m, nfds ? fds[0] : -1);
+		return;
+	}
+	if (nfds)
+		close(fds[0]);
 	if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_EXITED) {
 		e->res->wait_status = m.status;
 	} else if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_EXEC_FAILED) {
@@ -266,6 +291,7 @@ static void on_timer(struct cf_engine *e)
 	cf_dgram_on_tick(e);
 	cf_reasm_expire(e->reasm, e->now_ms);
 	cf_capview_on_tick(e->capview);
+	cf_switch_on_tick(e);
 }
 
 /* The host's addresses changed: read them again, or keep the old set and say so once. */
@@ -322,6 +348,10 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 		break; /* before everything else, by engine_turn() */
 	case CF_W_CTRACK:
 		cf_ctrack_on_readable(e);
+		break;
+	case CF_W_SWITCH:
+	case CF_W_SWITCH_CONN:
+		cf_switch_on_event(e, w, events);
 		break;
 	default:
 		break;
@@ -529,6 +559,7 @@ static void engine_fini(struct cf_engine *e)
 	stop_child_view(e);
 	/* Its last dump still needs policy and the flow log: first. */
 	cf_ctrack_finish(e);
+	cf_switch_fini(e);
 	cf_tcp_fini(e);
 	cf_dnsfwd_fini(e);
 	cf_dgram_fini(e);

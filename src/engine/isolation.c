@@ -122,7 +122,8 @@ static const struct cf_syscall_use {
     {"tee", "egress.c: the relayed bytes for the egress view"},
     {"pipe2", "relay.c: the pipe pool"},
     {"fcntl", "relay.c: F_SETPIPE_SZ"},
-    {"ioctl", "wire.c: if_indextoname() (SIOCGIFNAME)"},
+    {"ioctl", "wire.c: if_indextoname() (SIOCGIFNAME); switch.c: the seccomp listener, "
+	      "SIOCGSKNS"},
     {"poll", "capdrain.c, pktring.c: the capture ring"},
     {"ppoll", "capdrain.c, pktring.c (glibc's poll on aarch64)"},
     {"pselect6", "libnftables' select() (rootful: the run's domain sets, hosttable.c)"},
@@ -136,6 +137,16 @@ static const struct cf_syscall_use {
     {"ftruncate", "pcapng.c: a block cut short by a write error is cut off"},
     {"sysinfo", "agg.c: glibc's qsort() of a large summary asks for the memory size"},
     {"getrandom", "OpenSSL (tls.c) reseeding its generator"},
+    /*
+     * switch.c (--tcp-path auto): the tree's connect() address, read once
+     * into the engine's memory; the thread that called it, and a copy of
+     * its socket to learn what it is (the listener's ioctls are in "ioctl").
+     * The kernel's ptrace-access check limits both to the engine's own
+     * descendants' processes of its own user namespaces.
+     */
+    {"process_vm_readv", "switch.c: the tree's connect() address"},
+    {"pidfd_open", "switch.c: the thread that called connect()"},
+    {"pidfd_getfd", "switch.c: a copy of the tree's socket (domain, type, options)"},
 };
 
 /* Names of this architecture's system calls, for the SIGSYS line; set once before loading. */

@@ -13,6 +13,11 @@
  *   engine -> helper  GO            exec the command
  *   helper -> engine  EXEC_FAILED   err (ENOENT: not found, else not executable)
  *   helper -> engine  EXITED        wait status of the command; helper exits
+ *   command -> engine LISTENER [+fd] --tcp-path auto: the tree's connect()
+ *                                   listener (sandbox/connfilter.h), sent by
+ *                                   the command's process before its exec;
+ *                                   err instead of the fd when the kernel
+ *                                   refused one (the relay path only)
  */
 #ifndef CF_SANDBOX_CTL_H
 #define CF_SANDBOX_CTL_H
@@ -55,6 +60,7 @@ enum cf_ctl_type {
 	CF_CTL_GO,
 	CF_CTL_EXEC_FAILED,
 	CF_CTL_EXITED,
+	CF_CTL_LISTENER,
 };
 
 struct cf_ctl_msg {

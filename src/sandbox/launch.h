@@ -41,6 +41,8 @@ struct cf_sandbox_opts {
 	const struct cf_veth_plan *veth;
 	int (*host_setup)(pid_t helper, void *arg, char *err, size_t errlen);
 	void *host_arg;
+	/* --tcp-path auto where nothing needs the relay: the tree's connect() filter */
+	bool switch_tcp;
 };
 
 struct cf_sandbox {

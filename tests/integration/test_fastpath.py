@@ -1,0 +1,217 @@
+"""Switched sockets (--tcp-path auto, issue 18): the tree's TCP connect() is
+trapped by a seccomp user notification and the engine hands the tree a vetted
+host socket. A switched socket shows the host's address in getsockname()
+(HOST_V4 / HOST_V6), a relayed one the sandbox's own (198.18.0.2 /
+fd63:6866:6c77::2): that is how these tests tell the paths apart. Every
+result must be the one the relay path gives, errors and policy included."""
+
+import pytest
+
+import topology as T
+
+pytestmark = pytest.mark.core
+
+CHILD_V4 = "198.18.0.2"
+CHILD_V6 = "fd63:6866:6c77::2"
+
+# ADDR PORT MODE: MODE "block" (a blocking connect), "nonblock" (connect, then
+# poll for up to 3 s, then SO_ERROR) or "alarm" (a blocking connect that a
+# SIGALRM after 1 s interrupts; then whether the socket is still connecting,
+# as the kernel leaves it). Prints the result, then the local address.
+PROBE = r"""
+import errno, os, select, signal, socket, sys
+addr, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+def name(e):
+    return errno.errorcode.get(e, str(e))
+try:
+    if mode == "nonblock":
+        s.setblocking(False)
+        r = s.connect_ex((addr, port))
+        print("first", name(r) if r else "0")
+        if r == errno.EINPROGRESS:
+            p = select.poll()
+            p.register(s, select.POLLOUT)
+            if not p.poll(3000):
+                print("result timeout")
+                sys.exit(0)
+            r = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        print("result", name(r) if r else "ok")
+    else:
+        if mode == "alarm":
+            def on_alarm(*a):
+                raise InterruptedError(errno.EINTR, "alarm")
+            signal.signal(signal.SIGALRM, on_alarm)
+            signal.alarm(1)
+        r = s.connect_ex((addr, port))
+        print("result", name(r) if r else "ok")
+except OSError as e:
+    print("result", name(e.errno))
+    if mode == "alarm":
+        p = select.poll()
+        p.register(s, select.POLLOUT)
+        print("after", "ready" if p.poll(2000) else "connecting")
+print("local", s.getsockname()[0])
+"""
+
+# Connects, then tries to re-aim the socket: a second connect() elsewhere and
+# a sendto() with another address; the echo server must answer on the first.
+REAIM = r"""
+import errno, socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.connect((sys.argv[1], int(sys.argv[2])))
+try:
+    s.connect((sys.argv[3], int(sys.argv[2])))
+    print("second connected")
+except OSError as e:
+    print("second", errno.errorcode.get(e.errno, e.errno))
+try:
+    n = s.sendto(b"hello\n", (sys.argv[3], int(sys.argv[2])))
+    print("sendto", n)
+except OSError as e:
+    print("sendto", errno.errorcode.get(e.errno, e.errno))
+s.settimeout(10)
+print("echo", s.recv(100).decode().strip())
+print("peer", s.getpeername()[0])
+"""
+
+# A program that installs its own seccomp filter (allow everything) before it
+# connects, as browsers and sandboxes do.
+OWN_FILTER = r"""
+import ctypes, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+insn = struct.pack("HBBI", 0x06, 0, 0, 0x7fff0000)  # BPF_RET|BPF_K SECCOMP_RET_ALLOW
+buf = ctypes.create_string_buffer(insn)
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+prog = Prog(1, ctypes.addressof(buf))
+assert libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+r = libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0)
+print("filter", r, ctypes.get_errno())
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+print("reply", s.recv(12).decode())
+print("local", s.getsockname()[0])
+"""
+
+
+def _run(childflow, script, *args, opts=(), timeout=30):
+    res = childflow.run(*opts, "--", "/usr/bin/python3", "-c", script, *args, timeout=timeout)
+    return res
+
+
+def _fields(out):
+    got = {}
+    for line in out.splitlines():
+        key, _, val = line.partition(" ")
+        got[key] = val
+    return got
+
+
+def _probe(childflow, addr, port, mode, opts=()):
+    res = _run(childflow, PROBE, addr, str(port), mode, opts=opts)
+    assert res.rc == 0, str(res)
+    return _fields(res.out)
+
+
+@pytest.mark.parametrize("addr,host,child", [(T.ORIGIN_V4, T.HOST_V4, CHILD_V4),
+                                             (T.ORIGIN_V6, T.HOST_V6, CHILD_V6)],
+                         ids=["ipv4", "ipv6"])
+@pytest.mark.parametrize("mode", ["block", "nonblock"])
+def test_connect_is_switched_and_relay_is_kept_on_request(childflow, addr, host, child, mode):
+    got = _probe(childflow, addr, T.HTTP_PORT, mode)
+    assert got["result"] == "ok" and got["local"] == host, got
+    if mode == "nonblock":
+        assert got["first"] in ("EINPROGRESS", "0"), got
+    relay = _probe(childflow, addr, T.HTTP_PORT, mode, opts=("--tcp-path", "relay"))
+    assert relay["result"] == "ok" and relay["local"] == child, relay
+
+
+@pytest.mark.parametrize("addr", [T.ORIGIN_V4, T.ORIGIN_V6], ids=["ipv4", "ipv6"])
+def test_http_through_a_switched_socket(childflow, addr):
+    url = f"http://{addr}/" if ":" not in addr else f"http://[{addr}]/"
+    res = childflow.run("--", "curl", "-sS", "--max-time", "20", url)
+    assert res.rc == 0 and res.out == T.ORIGIN_BODY, str(res)
+
+
+@pytest.mark.parametrize("addr,port,mode,want", [
+    (T.ORIGIN_V4, T.CLOSED_PORT, "block", "ECONNREFUSED"),
+    (T.ORIGIN_V6, T.CLOSED_PORT, "block", "ECONNREFUSED"),
+    (T.ORIGIN_V4, T.CLOSED_PORT, "nonblock", "ECONNREFUSED"),
+    (T.BLACKHOLE_V4, T.HTTP_PORT, "nonblock", "timeout"),
+    (T.BLACKHOLE_V6, T.HTTP_PORT, "nonblock", "timeout"),
+    (T.BLACKHOLE_V4, T.HTTP_PORT, "alarm", "EINTR"),
+], ids=["refused-v4", "refused-v6", "refused-nonblock", "timeout-v4", "timeout-v6",
+        "interrupted"])
+def test_connect_results_match_the_relay(childflow, addr, port, mode, want):
+    got = _probe(childflow, addr, port, mode)
+    relay = _probe(childflow, addr, port, mode, opts=("--tcp-path", "relay"))
+    assert got["result"] == want, got
+    assert got["result"] == relay["result"], (got, relay)
+    if mode == "alarm":
+        assert got["after"] == relay["after"] == "connecting", (got, relay)
+
+
+@pytest.mark.parametrize("addr,want", [(T.ORIGIN_V4, "EHOSTUNREACH"), (T.ORIGIN_V6, "EACCES")],
+                         ids=["ipv4", "ipv6"])
+@pytest.mark.parametrize("mode", ["block", "nonblock"])
+def test_policy_denial_matches_the_relay(childflow, addr, want, mode):
+    cidr = f"{addr}/32" if ":" not in addr else f"{addr}/128"
+    opts = ("--deny-cidr", cidr, "--fail-on-leak")
+    outs = {}
+    for path in ("auto", "relay"):
+        res = _run(childflow, PROBE, addr, str(T.HTTP_PORT), mode, opts=(*opts, "--tcp-path", path))
+        # the command exited 0 but traffic was blocked: --fail-on-leak's status
+        assert res.rc == 122, str(res)
+        outs[path] = (_fields(res.out)["result"],
+                      [l for l in res.err.splitlines() if addr in l])
+    assert outs["auto"][0] == want, outs
+    assert outs["auto"] == outs["relay"], outs
+
+
+def test_switched_socket_cannot_be_reaimed(childflow):
+    res = _run(childflow, REAIM, T.ORIGIN_V4, str(T.ECHO_PORT), T.ORIGIN_B_V4)
+    assert res.rc == 0, str(res)
+    got = _fields(res.out)
+    assert got["second"] == "EISCONN", got
+    assert got["echo"] == "hello" and got["peer"] == T.ORIGIN_V4, got
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1", "0.0.0.0", "::1", "::ffff:127.0.0.1"])
+def test_tree_local_destinations_stay_in_the_tree(childflow, target):
+    # The tree listens on its own loopback; the host has nothing there. A
+    # switched 127.0.0.1 or 0.0.0.0 would have reached the host's loopback.
+    script = r"""
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+srv = socket.socket(fam, socket.SOCK_STREAM)
+srv.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", 0))
+srv.listen(1)
+c = socket.create_connection((sys.argv[1], srv.getsockname()[1]), timeout=5)
+a, _ = srv.accept()
+print("peer", a.getpeername()[0])
+"""
+    res = _run(childflow, script, target)
+    assert res.rc == 0 and "peer" in res.out, str(res)
+    assert T.HOST_V4 not in res.out and T.HOST_V6 not in res.out, str(res)
+
+
+def test_tree_with_its_own_seccomp_filter(childflow):
+    res = _run(childflow, OWN_FILTER, T.ORIGIN_V4, str(T.HTTP_PORT))
+    assert res.rc == 0, str(res)
+    got = _fields(res.out)
+    assert got["filter"] == "0 0" and got["reply"].startswith("HTTP/1."), got
+    assert got["local"] == T.HOST_V4, got
+
+
+def test_nested_childflow_works(childflow):
+    # The inner childflow cannot have a listener of its own (EBUSY): its tree
+    # is relayed by it, and its engine's connects are switched by the outer.
+    res = childflow.run("--", childflow.binary, "--", "/usr/bin/python3", "-c", PROBE,
+                        T.ORIGIN_V4, str(T.HTTP_PORT), "block", timeout=60)
+    assert res.rc == 0, str(res)
+    got = _fields(res.out)
+    assert got["result"] == "ok" and got["local"] == CHILD_V4, got
