@@ -39,7 +39,7 @@ enum cf_watch_kind {
 	CF_W_DGRAM,
 	CF_W_CAPVIEW, /* the capture views' descriptor (the wire-egress packet socket) */
 	CF_W_HOSTADDRS,
-	CF_W_CTRACK, /* rootful: the tree's conntrack events (ctrack.c) */
+	CF_W_CTRACK,	  /* rootful: the tree's conntrack events (ctrack.c) */
 	CF_W_SWITCH,	  /* the tree's connect() listener (switch.c) */
 	CF_W_SWITCH_CONN, /* a host connect a blocking tree connect() waits for (switch.c) */
 };

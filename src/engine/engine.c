@@ -241,8 +241,9 @@ static void on_listener(struct cf_engine *e, const struct cf_ctl_msg *m, int fd)
 	int r;
 
 	if (fd < 0) {
-		log_debug("no connect() listener for the tree (%s): every TCP connection is relayed",
-			  strerror(m->err ? m->err : EPROTO));
+		log_debug(
+		    "no connect() listener for the tree (%s): every TCP connection is relayed",
+		    strerror(m->err ? m->err : EPROTO));
 		return;
 	}
 	r = cf_switch_start(e, fd, e->listen4);

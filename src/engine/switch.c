@@ -247,8 +247,8 @@ static bool switchable(const struct cf_switch *s, int sock, struct tree_sock *ts
 		return false;
 	ts->nonblock = fl & O_NONBLOCK;
 	/* A blocking connect with a send timeout ends early with EINPROGRESS: the relay's. */
-	if (!ts->nonblock && (getsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, &tvl) < 0 ||
-			      tv.tv_sec || tv.tv_usec))
+	if (!ts->nonblock &&
+	    (getsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, &tvl) < 0 || tv.tv_sec || tv.tv_usec))
 		return false;
 	if (int_opt(sock, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &fastopen) == 0 && fastopen)
 		return false;
@@ -327,7 +327,8 @@ static int relay_errno(int err, int family)
 		return err;
 	case EACCES:
 	case EPERM:
-		/* v4: "packet filtered" is EHOSTUNREACH; v6: "administratively prohibited" EACCES */
+		/* v4: "packet filtered" is EHOSTUNREACH; v6: "administratively prohibited" EACCES
+		 */
 		return family == AF_INET ? EHOSTUNREACH : EACCES;
 	default:
 		return EHOSTUNREACH;
@@ -438,6 +439,7 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 	f.src = ts->domain == AF_INET ? e->plan.child4 : e->plan.child6;
 	f.dst = *dst;
 	f.dport = port;
+	f.switched = true;
 	e->stats.tcp_attempts++;
 	r = cf_flow_tcp_decide(e, &f);
 	if (r < 0) {
@@ -520,7 +522,8 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 		return;
 	}
 	/* A tree-local destination cannot be reached from the host's side: refused. */
-	if (read_dest(req, &dst, &port) < 0 || int_opt(*sock, SOL_SOCKET, SO_DOMAIN, &ts->domain) < 0 ||
+	if (read_dest(req, &dst, &port) < 0 ||
+	    int_opt(*sock, SOL_SOCKET, SO_DOMAIN, &ts->domain) < 0 ||
 	    ts->domain != (dst.family == AF_INET ? AF_INET : AF_INET6) ||
 	    tree_fd_flags((pid_t)req->pid, (int)req->data.args[0], &ts->fd_flags) < 0) {
 		(void)notif_send(s->listener, req->id, -EINVAL, 0);
@@ -562,8 +565,8 @@ static void on_notification(struct cf_engine *e)
 		return;
 	sock = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, tree_fd, 0);
 	/* Only a socket of a namespace the sandbox made may continue into the kernel. */
-	if (sock >= 0 && (sock_netns(sock, &dev, &ino) < 0 ||
-			  (dev == s->host_dev && ino == s->host_ino))) {
+	if (sock >= 0 &&
+	    (sock_netns(sock, &dev, &ino) < 0 || (dev == s->host_dev && ino == s->host_ino))) {
 		on_host_socket(e, &req, &sock, &ts);
 		return;
 	}

@@ -56,8 +56,7 @@ static int load_filter(void)
 
 	if (fd < 0)
 		return (int)fd;
-	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
-			  &prog);
+	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 
 	return fd < 0 ? -errno : (int)fd;
 #else

@@ -82,7 +82,8 @@ _DGRAM_REMOTE = [("protocol", {STR}, {"udp", *ICMP}),
 # and whole new event types.
 ADDITIVE_FIELDS = {
     "connect_attempt": _PROC,
-    "connect_result": _PROC,
+    # issue 18: "socket" for a switched socket, "relay" for a relayed flow
+    "connect_result": _PROC + [("path", {STR}, {"socket", "relay"})],
     "flow_end": _BYTES + [("duration_ms", {INT}, None)],
 }
 ADDITIVE_VALUES = {

@@ -5,6 +5,8 @@ host socket. A switched socket shows the host's address in getsockname()
 fd63:6866:6c77::2): that is how these tests tell the paths apart. Every
 result must be the one the relay path gives, errors and policy included."""
 
+import os
+
 import pytest
 
 import topology as T
@@ -207,11 +209,38 @@ def test_tree_with_its_own_seccomp_filter(childflow):
     assert got["local"] == T.HOST_V4, got
 
 
-def test_nested_childflow_works(childflow):
-    # The inner childflow cannot have a listener of its own (EBUSY): its tree
-    # is relayed by it, and its engine's connects are switched by the outer.
-    res = childflow.run("--", childflow.binary, "--", "/usr/bin/python3", "-c", PROBE,
-                        T.ORIGIN_V4, str(T.HTTP_PORT), "block", timeout=60)
-    assert res.rc == 0, str(res)
-    got = _fields(res.out)
-    assert got["result"] == "ok" and got["local"] == CHILD_V4, got
+# A program that asks for a seccomp user-notification listener of its own
+# (a nested childflow does, and container runtimes): prints the errno name or
+# "fd".
+OWN_LISTENER = r"""
+import ctypes, errno, struct
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_seccomp, SECCOMP_SET_MODE_FILTER, FLAG_NEW_LISTENER = 317, 1, 1 << 3
+insn = struct.pack("HBBI", 0x06, 0, 0, 0x7fff0000)
+buf = ctypes.create_string_buffer(insn)
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+prog = Prog(1, ctypes.addressof(buf))
+libc.prctl(38, 1, 0, 0, 0)
+r = libc.syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, FLAG_NEW_LISTENER, ctypes.byref(prog))
+print("listener", "fd" if r >= 0 else errno.errorcode[ctypes.get_errno()])
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the probe uses x86_64's syscall number")
+def test_a_second_listener_gets_ebusy_and_relay_is_the_way_out(childflow):
+    # The kernel allows one user-notification listener per filter chain: under
+    # --tcp-path auto the tree's is childflow's (a nested childflow then uses
+    # the relay for its own tree); --tcp-path relay installs none.
+    res = _run(childflow, OWN_LISTENER)
+    assert res.rc == 0 and _fields(res.out)["listener"] == "EBUSY", str(res)
+    res = _run(childflow, OWN_LISTENER, opts=("--tcp-path", "relay"))
+    assert res.rc == 0 and _fields(res.out)["listener"] == "fd", str(res)
+
+
+def test_no_listener_when_the_run_needs_the_relay(childflow, topo):
+    # A flow log needs flow_end's bytes, which switched sockets do not count
+    # yet: the whole run takes the relay, and the tree has no listener.
+    log = os.path.join(topo.make_user_dir("test_fastpath-log"), "flows.jsonl")
+    res = _run(childflow, OWN_LISTENER, opts=("--flow-log", log))
+    assert res.rc == 0 and _fields(res.out)["listener"] == "fd", str(res)

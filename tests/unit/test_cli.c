@@ -862,6 +862,7 @@ static const struct {
     {"user", 0, true},
     {"cleanup", 0, false},
     {"quiet", 0, false},
+    {"tcp-path", 0, true},
 };
 
 static void test_option_table_is_exactly_the_reference_list(void **state)

@@ -92,6 +92,7 @@ static void test_key_names_are_the_profile_keys(void **state)
 	    "unmask",
 	    "user",
 	    "quiet",
+	    "tcp_path",
 	};
 
 	(void)state;

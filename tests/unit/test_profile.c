@@ -171,7 +171,8 @@ static const char every_key[] = "# every key, none at its default\n"
 				"mask = [\"/run/custom.sock\", \"/tmp/dir/\"]\n"
 				"unmask = [\"/run/docker.sock\"]\n"
 				"user = \"nobody\"\n"
-				"quiet = true\n";
+				"quiet = true\n"
+				"tcp_path = \"relay\"\n";
 
 static void write_every_key_profile(struct fixture *f)
 {
@@ -200,6 +201,7 @@ static void every_key_is_loaded_with_its_type_and_marked_set(void **state)
 	c = load_ok(f, "p.toml");
 	assert_true(c->set == CF_KEY_BIT(CF_KEY__COUNT) - 1);
 	assert_true(c->quiet);
+	assert_int_equal(c->tcp_path, CF_TCP_PATH_RELAY);
 	assert_path(f, c->extends, "base.toml");
 	assert_int_equal(c->backend, CF_BACKEND_ROOTFUL);
 	assert_int_equal(c->command.n, 3);
