@@ -529,6 +529,9 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 		(void)notif_send(s->listener, req->id, -EINVAL, 0);
 		return;
 	}
+	/* The pid read was that caller's only if the call still waits. */
+	if (!notif_valid(s, req->id))
+		return;
 	if (!leaves_through_tun(e, &dst, port)) {
 		(void)notif_send(s->listener, req->id, -ECONNREFUSED, 0);
 		return;

@@ -9,7 +9,9 @@ import os
 
 import pytest
 
+import test_escape_hostlocal as hl
 import topology as T
+from test_escape_hostlocal import host_service  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.core
 
@@ -244,3 +246,40 @@ def test_no_listener_when_the_run_needs_the_relay(childflow, topo):
     log = os.path.join(topo.make_user_dir("test_fastpath-log"), "flows.jsonl")
     res = _run(childflow, OWN_LISTENER, opts=("--flow-log", log))
     assert res.rc == 0 and _fields(res.out)["listener"] == "fd", str(res)
+
+
+# After a failed connect the tree holds the engine's host socket: connecting it
+# again must be vetted again, never passed to the kernel (which would connect
+# it in the host's namespace, loopback included).
+RECONNECT = r"""
+import errno, socket, sys
+s = socket.socket()
+for addr, port in zip(sys.argv[1::2], sys.argv[2::2]):
+    r = s.connect_ex((addr, int(port)))
+    print("connect", addr, errno.errorcode.get(r, r) if r else "ok")
+    if r == 0:
+        s.settimeout(5)
+        print("read", s.recv(100).decode().strip() or "eof")
+"""
+
+
+def test_a_switched_socket_reconnected_cannot_reach_the_hosts_loopback(childflow, host_service):
+    res = _run(childflow, RECONNECT, T.ORIGIN_V4, str(T.CLOSED_PORT), "127.0.0.1",
+               str(hl.LOOP_PORT), "0.0.0.0", str(hl.PORT))
+    assert res.rc == 0, str(res)
+    assert "host-service" not in res.out, str(res)
+    lines = res.out.splitlines()
+    assert lines[0] == f"connect {T.ORIGIN_V4} ECONNREFUSED", str(res)
+    assert lines[1] == "connect 127.0.0.1 ECONNREFUSED", str(res)
+    assert lines[2] == "connect 0.0.0.0 ECONNREFUSED", str(res)
+
+
+@pytest.mark.parametrize("addr", [T.HOST_V4, T.HOST_V6], ids=["ipv4", "ipv6"])
+def test_the_hosts_own_addresses_are_denied_on_the_switched_path(childflow, host_service, addr):
+    outs = {}
+    for path in ("auto", "relay"):
+        res = _run(childflow, PROBE, addr, str(hl.PORT), "block", opts=("--tcp-path", path))
+        assert res.rc == 0 and "host-service" not in res.out, str(res)
+        outs[path] = (_fields(res.out)["result"], [l for l in res.err.splitlines() if addr in l])
+    assert outs["auto"][0] == ("EHOSTUNREACH" if ":" not in addr else "EACCES"), outs
+    assert outs["auto"] == outs["relay"], outs
