@@ -181,6 +181,8 @@ def test_switched_socket_cannot_be_reaimed(childflow):
     assert res.rc == 0, str(res)
     got = _fields(res.out)
     assert got["second"] == "EISCONN", got
+    # TCP ignores sendto()'s address: the bytes went to the vetted peer
+    assert got["sendto"] == "6", got
     assert got["echo"] == "hello" and got["peer"] == T.ORIGIN_V4, got
 
 
@@ -283,3 +285,36 @@ def test_the_hosts_own_addresses_are_denied_on_the_switched_path(childflow, host
         outs[path] = (_fields(res.out)["result"], [l for l in res.err.splitlines() if addr in l])
     assert outs["auto"][0] == ("EHOSTUNREACH" if ":" not in addr else "EACCES"), outs
     assert outs["auto"] == outs["relay"], outs
+
+
+# Options set before connect() are the host socket's too.
+OPTIONS = r"""
+import socket, struct, sys
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 77)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 11)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 12345)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x28)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 3))
+s.connect((sys.argv[1], int(sys.argv[2])))
+print("local", s.getsockname()[0])
+print("opts", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+      s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+      s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+      s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+      s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+      s.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+      s.getsockopt(socket.IPPROTO_IP, socket.IP_TOS),
+      struct.unpack("ii", s.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)))
+"""
+
+
+def test_options_set_before_connect_are_copied(childflow):
+    res = _run(childflow, OPTIONS, T.ORIGIN_V4, str(T.HTTP_PORT))
+    assert res.rc == 0, str(res)
+    got = _fields(res.out)
+    assert got["local"] == T.HOST_V4, got
+    assert got["opts"] == "1 1 77 11 4 12345 40 (1, 3)", got
