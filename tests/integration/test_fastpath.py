@@ -103,6 +103,9 @@ print("local", s.getsockname()[0])
 
 
 def _run(childflow, script, *args, opts=(), timeout=30):
+    # Always an explicit path: CHILDFLOW_TEST_TCP_PATH=relay must not turn these around.
+    if "--tcp-path" not in opts:
+        opts = ("--tcp-path", "auto", *opts)
     res = childflow.run(*opts, "--", "/usr/bin/python3", "-c", script, *args, timeout=timeout)
     return res
 
@@ -137,7 +140,7 @@ def test_connect_is_switched_and_relay_is_kept_on_request(childflow, addr, host,
 @pytest.mark.parametrize("addr", [T.ORIGIN_V4, T.ORIGIN_V6], ids=["ipv4", "ipv6"])
 def test_http_through_a_switched_socket(childflow, addr):
     url = f"http://{addr}/" if ":" not in addr else f"http://[{addr}]/"
-    res = childflow.run("--", "curl", "-sS", "--max-time", "20", url)
+    res = childflow.run("--tcp-path", "auto", "--", "curl", "-sS", "--max-time", "20", url)
     assert res.rc == 0 and res.out == T.ORIGIN_BODY, str(res)
 
 
