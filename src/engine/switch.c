@@ -58,16 +58,17 @@
 #define CF_PIDFD_THREAD O_EXCL /* PIDFD_THREAD, Linux 6.9 */
 #endif
 
-/* Blocking connects waiting for their host connect at once; more continue to the relay. */
+/*
+ * Blocking connects waiting for their host connect at once; more new ones
+ * continue to the relay (a restarted one gets EALREADY).
+ */
 #define PENDING_MAX 4096
 
 struct pending {
 	struct cf_watch w;
 	struct pending *next;
 	uint64_t id; /* the notification */
-	int host;    /* the engine's socket, connecting */
-	int tree_fd; /* the tree's fd number it replaces */
-	uint32_t fd_flags;
+	int host;    /* the engine's reference to the socket the tree holds, connecting */
 	struct cf_flow flow;
 };
 
@@ -509,7 +510,7 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 	fl = fcntl(*sock, F_GETFL);
 	ts->nonblock = fl >= 0 && (fl & O_NONBLOCK);
 	if (ti.tcpi_state == TCP_SYN_SENT || ti.tcpi_state == TCP_SYN_RECV) {
-		if (ts->nonblock) {
+		if (ts->nonblock || s->n_pending >= PENDING_MAX) {
 			(void)notif_send(s->listener, req->id, -EALREADY, 0);
 			return;
 		}
