@@ -14,6 +14,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -80,4 +81,17 @@ int cf_connfilter_install(int ctlfd)
 	/* The tree must never hold it: whoever reads it answers the tree's connects. */
 	close(fd);
 	return r;
+}
+
+int cf_connfilter_probe(void)
+{
+	int fd;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	fd = load_filter();
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }

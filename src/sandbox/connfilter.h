@@ -21,4 +21,12 @@
  */
 int cf_connfilter_install(int ctlfd);
 
+/*
+ * cf_connfilter_probe() - for --doctor, in a throwaway process (it sets
+ * no_new_privs and loads the filter for good): whether the filter and its
+ * listener load here. Return 0 or -errno (EBUSY: an enclosing filter has a
+ * listener; EINVAL, ENOSYS: the kernel is too old or has no seccomp).
+ */
+int cf_connfilter_probe(void);
+
 #endif
