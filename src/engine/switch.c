@@ -266,7 +266,8 @@ static void copy_int(int from, int to, int level, int name, bool only_set)
 
 /*
  * The options a program sets before connect() that change the connection:
- * TCP_NODELAY, keepalive and its timers, TCP_USER_TIMEOUT, IP_TOS /
+ * TCP_NODELAY, keepalive and its timers, TCP_USER_TIMEOUT, TCP_SYNCNT
+ * (the tree's SYN retries: its connect timeout), IP_TOS /
  * IPV6_TCLASS, SO_LINGER, SO_PRIORITY, the receive and send timeouts and
  * TCP_CONGESTION (when the host lets this user pick it). Buffer sizes are
  * not copied: the tree's defaults would lock the host socket's sizes and
@@ -286,6 +287,7 @@ static void copy_options(int from, int to, int domain)
 	copy_int(from, to, IPPROTO_TCP, TCP_KEEPINTVL, false);
 	copy_int(from, to, IPPROTO_TCP, TCP_KEEPCNT, false);
 	copy_int(from, to, IPPROTO_TCP, TCP_USER_TIMEOUT, true);
+	copy_int(from, to, IPPROTO_TCP, TCP_SYNCNT, false);
 	copy_int(from, to, SOL_SOCKET, SO_PRIORITY, true);
 	if (domain == AF_INET)
 		copy_int(from, to, IPPROTO_IP, IP_TOS, true);
@@ -540,13 +542,36 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 	do_switch(e, req, *sock, ts, &dst, port);
 }
 
+/*
+ * A copy of the caller's fd @tree_fd, or -errno: -EBADF when the tree has
+ * no such fd (its kernel says so), another errno when the engine could not
+ * look (out of descriptors: it cannot tell whether the fd is safe to let
+ * through).
+ */
+static int copy_tree_fd(const struct cf_switch *s, const struct seccomp_notif *req, int tree_fd)
+{
+	cleanup_fd int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)req->pid, CF_PIDFD_THREAD);
+	int fd;
+
+	if (pidfd < 0 && errno == EINVAL) /* before Linux 6.9: thread-group leaders only */
+		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)req->pid, 0);
+	if (pidfd < 0)
+		return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -errno : -EBADF;
+	/* The pid (and the memory read later) were that caller's only if the call still waits. */
+	if (!notif_valid(s, req->id))
+		return -ENOENT;
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, tree_fd, 0);
+	return fd < 0 ? -errno : fd;
+}
+
 static void on_notification(struct cf_engine *e)
 {
 	struct cf_switch *s = e->sw;
 	struct seccomp_notif req;
 	struct tree_sock ts;
-	cleanup_fd int pidfd = -1, sock = -1;
+	cleanup_fd int sock = -1;
 	struct cf_ip dst;
+	struct stat st;
 	uint16_t port;
 	dev_t dev;
 	ino_t ino;
@@ -558,24 +583,27 @@ static void on_notification(struct cf_engine *e)
 		return; /* ENOENT: the caller went away before we read it */
 	tree_fd = (int)req.data.args[0];
 	if (s->continue_all || tree_fd < 0 || (uint64_t)tree_fd != req.data.args[0]) {
-		notif_continue(s, req.id);
+		notif_continue(s, req.id); /* nothing switched: nothing of the host's in the tree */
 		return;
 	}
-	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)req.pid, CF_PIDFD_THREAD);
-	if (pidfd < 0 && errno == EINVAL)
-		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)req.pid, 0);
-	/* The pid (and the memory read below) were that caller's only if the call still waits. */
-	if (!notif_valid(s, req.id))
+	sock = copy_tree_fd(s, &req, tree_fd);
+	if (sock == -ENOENT)
 		return;
-	sock = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, tree_fd, 0);
+	if (sock == -EBADF || (sock >= 0 && fstat(sock, &st) == 0 && !S_ISSOCK(st.st_mode))) {
+		notif_continue(s, req.id); /* no socket: the kernel's EBADF or ENOTSOCK */
+		return;
+	}
+	if (sock < 0) {
+		(void)notif_send(s->listener, req.id, -ENOBUFS, 0);
+		return;
+	}
 	/* Only a socket of a namespace the sandbox made may continue into the kernel. */
-	if (sock >= 0 &&
-	    (sock_netns(sock, &dev, &ino) < 0 || (dev == s->host_dev && ino == s->host_ino))) {
+	if (sock_netns(sock, &dev, &ino) < 0 || (dev == s->host_dev && ino == s->host_ino)) {
 		on_host_socket(e, &req, &sock, &ts);
 		return;
 	}
 	/* Of the tree's namespace (or a nested sandbox's): its kernel and the relay are safe. */
-	if (sock < 0 || s->n_pending >= PENDING_MAX || read_dest(&req, &dst, &port) < 0 ||
+	if (s->n_pending >= PENDING_MAX || read_dest(&req, &dst, &port) < 0 ||
 	    !leaves_through_tun(e, &dst, port) || !switchable(s, sock, &ts) ||
 	    tree_fd_flags((pid_t)req.pid, tree_fd, &ts.fd_flags) < 0 ||
 	    ts.domain != (dst.family == AF_INET ? AF_INET : AF_INET6) || !notif_valid(s, req.id)) {

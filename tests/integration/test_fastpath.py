@@ -18,15 +18,20 @@ pytestmark = pytest.mark.core
 CHILD_V4 = "198.18.0.2"
 CHILD_V6 = "fd63:6866:6c77::2"
 
-# ADDR PORT MODE: MODE "block" (a blocking connect), "nonblock" (connect, then
+# ADDR PORT MODE [SYNCNT]: MODE "block" (a blocking connect), "nonblock" (connect, then
 # poll for up to 3 s, then SO_ERROR) or "alarm" (a blocking connect that a
 # SIGALRM after 1 s interrupts; then whether the socket is still connecting,
-# as the kernel leaves it). Prints the result, then the local address.
+# as the kernel leaves it) or "restart" (the same SIGALRM with SA_RESTART: the
+# kernel restarts the connect, which goes on waiting). SYNCNT sets TCP_SYNCNT
+# (1: a connect to silence times out after 3 s). Prints the result, then the
+# local address.
 PROBE = r"""
 import errno, os, select, signal, socket, sys
 addr, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_STREAM)
+if len(sys.argv) > 4:
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, int(sys.argv[4]))
 def name(e):
     return errno.errorcode.get(e, str(e))
 try:
@@ -47,6 +52,10 @@ try:
             def on_alarm(*a):
                 raise InterruptedError(errno.EINTR, "alarm")
             signal.signal(signal.SIGALRM, on_alarm)
+            signal.alarm(1)
+        if mode == "restart":
+            signal.signal(signal.SIGALRM, lambda *a: None)
+            signal.siginterrupt(signal.SIGALRM, False)
             signal.alarm(1)
         r = s.connect_ex((addr, port))
         print("result", name(r) if r else "ok")
@@ -118,8 +127,9 @@ def _fields(out):
     return got
 
 
-def _probe(childflow, addr, port, mode, opts=()):
-    res = _run(childflow, PROBE, addr, str(port), mode, opts=opts)
+def _probe(childflow, addr, port, mode, opts=(), syncnt=None):
+    extra = () if syncnt is None else (str(syncnt),)
+    res = _run(childflow, PROBE, addr, str(port), mode, *extra, opts=opts)
     assert res.rc == 0, str(res)
     return _fields(res.out)
 
@@ -321,3 +331,35 @@ def test_options_set_before_connect_are_copied(childflow):
     got = _fields(res.out)
     assert got["local"] == T.HOST_V4, got
     assert got["opts"] == "1 1 77 11 4 12345 40 (1, 3)", got
+
+
+# connect() on what is not a socket: the kernel's own errors, on both paths.
+NOT_A_SOCKET = r"""
+import ctypes, errno, os, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H", 80) + socket.inet_aton(sys.argv[1]) + bytes(8)
+r, w = os.pipe()
+for name, fd in (("pipe", r), ("closed", 999)):
+    rc = libc.connect(fd, sa, len(sa))
+    print(name, errno.errorcode[ctypes.get_errno()] if rc < 0 else "ok")
+"""
+
+
+def test_connect_on_what_is_not_a_socket_gets_the_kernels_errors(childflow):
+    for path in ("auto", "relay"):
+        res = _run(childflow, NOT_A_SOCKET, T.ORIGIN_V4, opts=("--tcp-path", path))
+        assert res.rc == 0, str(res)
+        got = _fields(res.out)
+        assert got == {"pipe": "ENOTSOCK", "closed": "EBADF"}, (path, got)
+
+
+@pytest.mark.parametrize("addr,mode", [(T.BLACKHOLE_V4, "block"), (T.BLACKHOLE_V6, "block"),
+                                       (T.BLACKHOLE_V4, "restart")],
+                         ids=["ipv4", "ipv6", "restarted-by-a-signal"])
+def test_blocking_connect_to_silence_times_out_with_the_trees_syn_retries(childflow, addr, mode):
+    # TCP_SYNCNT 1: the tree's connect gives up after about 3 s, on the host
+    # socket too (it is copied); a connect restarted after a signal goes on
+    # waiting for the same result.
+    got = _probe(childflow, addr, T.HTTP_PORT, mode, syncnt=1)
+    relay = _probe(childflow, addr, T.HTTP_PORT, mode, opts=("--tcp-path", "relay"), syncnt=1)
+    assert got["result"] == relay["result"] == "ETIMEDOUT", (got, relay)
