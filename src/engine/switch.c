@@ -208,10 +208,10 @@ static int int_opt(int fd, int level, int name, int *v)
 }
 
 /*
- * Whether the tree's socket @sock (the engine's copy of its fd) can be
- * switched: see the theory above. Fills @ts.
+ * Whether the tree's socket @sock (the engine's copy of its fd, of the
+ * tree's network namespace) can be switched: see the theory above. Fills @ts.
  */
-static bool switchable(const struct cf_switch *s, int sock, struct tree_sock *ts)
+static bool switchable(int sock, struct tree_sock *ts)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -220,8 +220,6 @@ static bool switchable(const struct cf_switch *s, int sock, struct tree_sock *ts
 	struct timeval tv;
 	socklen_t tvl = sizeof(tv);
 	int type, proto, fastopen, fl;
-	dev_t dev;
-	ino_t ino;
 	struct cf_ip ip;
 	uint16_t port;
 
@@ -231,8 +229,6 @@ static bool switchable(const struct cf_switch *s, int sock, struct tree_sock *ts
 		return false;
 	if ((ts->domain != AF_INET && ts->domain != AF_INET6) || type != SOCK_STREAM ||
 	    proto != IPPROTO_TCP)
-		return false;
-	if (sock_netns(sock, &dev, &ino) < 0 || dev != s->ns_dev || ino != s->ns_ino)
 		return false;
 	/* Unbound (or the wildcard with port 0) and never connected. */
 	if (getsockname(sock, (struct sockaddr *)&ss, &sl) < 0 ||
@@ -602,10 +598,13 @@ static void on_notification(struct cf_engine *e)
 		on_host_socket(e, &req, &sock, &ts);
 		return;
 	}
-	/* Of the tree's namespace (or a nested sandbox's): its kernel and the relay are safe. */
-	if (s->n_pending >= PENDING_MAX || read_dest(&req, &dst, &port) < 0 ||
-	    !leaves_through_tun(e, &dst, port) || !switchable(s, sock, &ts) ||
-	    tree_fd_flags((pid_t)req.pid, tree_fd, &ts.fd_flags) < 0 ||
+	/*
+	 * Of the tree's namespace, or a nested sandbox's (whose own engine
+	 * relays it, and connects from here): its kernel and the relay are safe.
+	 */
+	if (dev != s->ns_dev || ino != s->ns_ino || s->n_pending >= PENDING_MAX ||
+	    read_dest(&req, &dst, &port) < 0 || !leaves_through_tun(e, &dst, port) ||
+	    !switchable(sock, &ts) || tree_fd_flags((pid_t)req.pid, tree_fd, &ts.fd_flags) < 0 ||
 	    ts.domain != (dst.family == AF_INET ? AF_INET : AF_INET6) || !notif_valid(s, req.id)) {
 		notif_continue(s, req.id);
 		return;
