@@ -363,3 +363,28 @@ def test_blocking_connect_to_silence_times_out_with_the_trees_syn_retries(childf
     got = _probe(childflow, addr, T.HTTP_PORT, mode, syncnt=1)
     relay = _probe(childflow, addr, T.HTTP_PORT, mode, opts=("--tcp-path", "relay"), syncnt=1)
     assert got["result"] == relay["result"] == "ETIMEDOUT", (got, relay)
+
+
+# sendto(MSG_FASTOPEN) connects without connect(): the filter never sees it,
+# so it takes the relay, whose policy holds.
+FASTOPEN = r"""
+import errno, socket, sys
+s = socket.socket()
+try:
+    s.sendto(b"hello\n", socket.MSG_FASTOPEN, (sys.argv[1], int(sys.argv[2])))
+    s.settimeout(10)
+    print("echo", s.recv(100).decode().strip())
+    print("local", s.getsockname()[0])
+except OSError as e:
+    print("error", errno.errorcode.get(e.errno, e.errno))
+"""
+
+
+def test_a_connect_the_filter_never_sees_takes_the_relay_and_its_policy(childflow):
+    res = _run(childflow, FASTOPEN, T.ORIGIN_V4, str(T.ECHO_PORT))
+    assert res.rc == 0, str(res)
+    got = _fields(res.out)
+    assert got.get("echo") == "hello" and got.get("local") == CHILD_V4, got
+    res = _run(childflow, FASTOPEN, T.ORIGIN_V4, str(T.ECHO_PORT),
+               opts=("--deny-cidr", f"{T.ORIGIN_V4}/32"))
+    assert res.rc == 0 and _fields(res.out) == {"error": "EHOSTUNREACH"}, str(res)
