@@ -614,6 +614,7 @@ static int engine_turn(struct cf_engine *e, int timeout_ms, bool *relayed)
 		*relayed = true;
 	}
 	cf_tcp_reap(e);
+	cf_switch_reap(e);
 	cf_dnsfwd_reap(e);
 	cf_dgram_reap(e);
 	return 0;

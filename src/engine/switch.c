@@ -69,6 +69,7 @@ struct pending {
 	struct pending *next;
 	uint64_t id; /* the notification */
 	int host;    /* the engine's reference to the socket the tree holds, connecting */
+	bool dead;   /* answered or abandoned: freed after the epoll batch */
 	struct cf_flow flow;
 };
 
@@ -78,7 +79,7 @@ struct cf_switch {
 	dev_t ns_dev, host_dev; /* the tree's network namespace, and the engine's */
 	ino_t ns_ino, host_ino;
 	bool continue_all; /* the tree's namespace could not be named: switch nothing */
-	struct pending *pending;
+	struct pending *pending, *dead;
 	size_t n_pending;
 	uint64_t switched, continued;
 };
@@ -352,6 +353,12 @@ static int install(struct cf_switch *s, uint64_t id, int host, int tree_fd, uint
 	return 0;
 }
 
+/*
+ * Stop waiting for @p: unwatched and unlinked now, freed by cf_switch_reap()
+ * after the epoll batch (a later event of the batch may still name it). The
+ * watch goes explicitly: the tree holds the same socket, so closing the
+ * engine's descriptor alone would leave it registered.
+ */
 static void pending_free(struct cf_engine *e, struct pending *p)
 {
 	struct cf_switch *s = e->sw;
@@ -363,9 +370,14 @@ static void pending_free(struct cf_engine *e, struct pending *p)
 		}
 	}
 	s->n_pending--;
-	if (p->host >= 0)
+	if (p->host >= 0) {
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, p->host, NULL);
 		close(p->host); /* the tree's fd keeps the socket: this is the engine's reference */
-	free(p);
+		p->host = -1;
+	}
+	p->dead = true;
+	p->next = s->dead;
+	s->dead = p;
 }
 
 /*
@@ -414,7 +426,6 @@ static void pending_done(struct cf_engine *e, struct pending *p)
 		else
 			e->stats.tcp_ok++;
 	}
-	epoll_ctl(e->epfd, EPOLL_CTL_DEL, p->host, NULL);
 	(void)notif_send(s->listener, p->id, -err, 0);
 	pending_free(e, p);
 }
@@ -615,10 +626,27 @@ static void on_notification(struct cf_engine *e)
 void cf_switch_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 {
 	(void)events;
-	if (w->kind == CF_W_SWITCH)
+	struct pending *p;
+
+	if (w->kind == CF_W_SWITCH) {
 		on_notification(e);
-	else
-		pending_done(e, cf_container_of(w, struct pending, w));
+		return;
+	}
+	p = cf_container_of(w, struct pending, w);
+	if (!p->dead)
+		pending_done(e, p);
+}
+
+void cf_switch_reap(struct cf_engine *e)
+{
+	struct cf_switch *s = e->sw;
+
+	while (s && s->dead) {
+		struct pending *p = s->dead;
+
+		s->dead = p->next;
+		free(p);
+	}
 }
 
 void cf_switch_on_tick(struct cf_engine *e)
@@ -688,6 +716,7 @@ void cf_switch_fini(struct cf_engine *e)
 		return;
 	while (s->pending)
 		pending_free(e, s->pending);
+	cf_switch_reap(e);
 	log_debug("switch: %llu connects switched, %llu continued to the relay",
 		  (unsigned long long)s->switched, (unsigned long long)s->continued);
 	/* Closing it answers every call still waiting with ENOSYS: the tree is gone by now. */

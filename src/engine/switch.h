@@ -29,6 +29,9 @@ void cf_switch_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events
 /* cf_switch_on_tick() - forget pending connects whose tree call was interrupted. */
 void cf_switch_on_tick(struct cf_engine *e);
 
+/* cf_switch_reap() - free what this epoll batch finished with. */
+void cf_switch_reap(struct cf_engine *e);
+
 /* cf_switch_fini() - close the listener and every pending host socket. */
 void cf_switch_fini(struct cf_engine *e);
 
