@@ -674,9 +674,9 @@ static int engine_loop(struct cf_engine *e)
  * without seccomp leaves it unconfined, which is said, not fatal: the tree's
  * policy does not depend on it.
  */
-static void confine(struct cf_engine *e)
+static void confine(struct cf_engine *e, bool switching)
 {
-	int r = cf_isolation_confine(e->helper);
+	int r = cf_isolation_confine(e->helper, switching);
 
 	if (r == 1)
 		log_debug("seccomp: no filter in this build (sanitizers or an architecture other "
@@ -704,7 +704,7 @@ int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,
 		kill(e->helper, SIGKILL);
 		goto out;
 	}
-	confine(e);
+	confine(e, opts->switch_tcp);
 	r = cf_sandbox_go(e->ctlfd);
 	if (r == 0)
 		r = engine_loop(e);

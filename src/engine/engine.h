@@ -35,6 +35,7 @@ struct cf_engine_opts {
 	void (*learned)(void *arg, const struct cf_ip *ip, int verdict, uint32_t ttl);
 	void *learned_arg;
 	socklen_t proxy_addr_len;
+	bool switch_tcp; /* the sandbox loads the tree's connect() filter (engine/switch.h) */
 };
 
 /* How the command ended, as the engine learnt it from the sandbox's init. */

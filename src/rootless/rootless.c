@@ -134,6 +134,7 @@ static int rootless_run(struct cf_run *run, struct cf_fail *fail)
 	    .obs = run->obs,
 	    .proxy_addr = st->proxy_len ? &st->proxy : NULL,
 	    .proxy_addr_len = st->proxy_len,
+	    .switch_tcp = switch_tcp(run),
 	};
 	int r;
 
