@@ -37,10 +37,11 @@ _childflow() {
         --iface|-i) return ;;
         --mask) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --unmask) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --tcp-path) COMPREPLY=($(compgen -W "auto relay" -- "$cur")); return ;;
         --publish) return ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "--allow-cidr --allow-domain --allow-domain-exact --allow-host-port --block-metadata --block-private --capture --capture-point --cleanup --default-policy --deny-cidr --deny-domain --deny-domain-exact --dns --doctor --doctor-format --dump-profile --fail-on-leak --flow-log --help --hosts-file --iface --mask --offline --profile --proxy --proxy-insecure --proxy-only --proxy-password --proxy-remote-dns --proxy-send-ip --proxy-user --publish --quiet --rate-limit --report --report-format --root --summary --summary-format --unmask --user --version -C -P -U -V -c -d -h -i -p" -- "$cur"))
+        COMPREPLY=($(compgen -W "--allow-cidr --allow-domain --allow-domain-exact --allow-host-port --block-metadata --block-private --capture --capture-point --cleanup --default-policy --deny-cidr --deny-domain --deny-domain-exact --dns --doctor --doctor-format --dump-profile --fail-on-leak --flow-log --help --hosts-file --iface --mask --offline --profile --proxy --proxy-insecure --proxy-only --proxy-password --proxy-remote-dns --proxy-send-ip --proxy-user --publish --quiet --rate-limit --report --report-format --root --summary --summary-format --tcp-path --unmask --user --version -C -P -U -V -c -d -h -i -p" -- "$cur"))
     else
         COMPREPLY=($(compgen -c -- "$cur"))
     fi

@@ -41,6 +41,12 @@ enum cf_default_policy {
 	CF_POLICY_DENY,
 };
 
+/* --tcp-path: switched host sockets where possible, or always the relay (engine/switch.c). */
+enum cf_tcp_path {
+	CF_TCP_PATH_AUTO,
+	CF_TCP_PATH_RELAY,
+};
+
 enum cf_proxy_scheme {
 	CF_PROXY_NONE,
 	CF_PROXY_HTTP,
@@ -117,6 +123,7 @@ struct cf_config {
 	enum cf_format doctor_format;  /* text or json */
 	enum cf_format report_format;  /* text, markdown or json */
 	enum cf_default_policy default_policy;
+	enum cf_tcp_path tcp_path;
 
 	/* every other setting: one member per row of config/settings.def */
 #define SETTING(id, key, lng, shrt, type, field, ...) CF_MEMBER_##type(field)

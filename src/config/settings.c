@@ -27,7 +27,8 @@
 _Static_assert(sizeof(enum cf_backend) == sizeof(int) &&
 		   sizeof(enum cf_capture_point) == sizeof(int) &&
 		   sizeof(enum cf_format) == sizeof(int) &&
-		   sizeof(enum cf_default_policy) == sizeof(int),
+		   sizeof(enum cf_default_policy) == sizeof(int) &&
+		   sizeof(enum cf_tcp_path) == sizeof(int),
 	       "choice fields are int-sized");
 _Static_assert(CF_KEY__COUNT <= 64, "keys are bits of a uint64_t");
 _Static_assert(IFNAMSIZ == 16, "interface names are 1-15 characters");

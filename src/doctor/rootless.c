@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "sandbox/childnet.h"
+#include "sandbox/connfilter.h"
 #include "sandbox/mounts.h"
 #include "sandbox/netlink.h"
 #include "sandbox/nftrules.h"
@@ -44,6 +45,7 @@ enum {
 	RL_PING,
 	RL_CAPTURE,
 	RL_SANDBOX,
+	RL_SWITCH,
 	RL__COUNT,
 };
 
@@ -505,6 +507,38 @@ static void check_sandbox(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 	cf_doctor_in_sandbox(sandbox_setup, NULL, c, NULL);
 }
 
+/* tcp_switch ------------------------------------------------------------------------------ */
+
+/* In a forked child: the filter stays loaded in the process that tried it. */
+static void probe_switch(struct cf_check *c, const struct cf_doctor_ctx *ctx)
+{
+	int r = cf_connfilter_probe();
+
+	(void)ctx;
+	if (r == 0) {
+		cf_check_set(c, CF_CHECK_OK,
+			     "a seccomp filter with a user-notification listener loads: the "
+			     "tree's TCP connects can get switched host sockets (--tcp-path auto)");
+		return;
+	}
+	cf_check_set_err(c, CF_CHECK_WARN, -r,
+			 "cannot load a seccomp filter with a user-notification listener: %s: "
+			 "every TCP connection takes the relay (slower, otherwise the same)",
+			 strerror(-r));
+	if (r == -EBUSY)
+		cf_check_hint(c, "childflow runs under a filter that has a listener already "
+				 "(a container runtime or another childflow); nothing to fix");
+	else
+		cf_check_hint(c, "a kernel with CONFIG_SECCOMP_FILTER, 5.9 or later");
+}
+
+static void check_switch(struct cf_check *c, const struct cf_doctor_ctx *ctx)
+{
+	static const struct cf_check_def def = {.key = "tcp_switch", .run = probe_switch};
+
+	cf_check_run_forked(&def, ctx, c, 5000);
+}
+
 /* The preflight's form of idmap: only where AppArmor may strip the namespace's capabilities. */
 static void preflight_idmap(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 {
@@ -536,6 +570,7 @@ static const struct cf_check_def rootless_checks[RL__COUNT] = {
 		    NEEDS_SANDBOX | CF_CHECK_BIT(RL_TUN) | CF_CHECK_BIT(RL_TPROXY) |
 			CF_CHECK_BIT(RL_NFTABLES),
 		    NULL},
+    [RL_SWITCH] = {"tcp_switch", "switched sockets (seccomp listener)", check_switch, 0, NULL},
 };
 
 const struct cf_check_table *cf_doctor_rootless_table(void)

@@ -39,12 +39,14 @@ enum cf_watch_kind {
 	CF_W_DGRAM,
 	CF_W_CAPVIEW, /* the capture views' descriptor (the wire-egress packet socket) */
 	CF_W_HOSTADDRS,
-	CF_W_CTRACK,	 /* rootful: the tree's conntrack events (ctrack.c) */
-	CF_W_SOCKSUDP,	 /* the SOCKS5 UDP association's sockets (socksudp.c) */
-	CF_W_RATELIMIT,	 /* --rate-limit's timer (ratelimit.c) */
-	CF_W_PUB_LISTEN, /* --publish: a host listener (publish.c) */
-	CF_W_PUB_HOST,	 /* --publish: a TCP client's socket */
-	CF_W_PUB_TREE,	 /* --publish: init's socket in the tree */
+	CF_W_CTRACK,	  /* rootful: the tree's conntrack events (ctrack.c) */
+	CF_W_SOCKSUDP,	  /* the SOCKS5 UDP association's sockets (socksudp.c) */
+	CF_W_RATELIMIT,	  /* --rate-limit's timer (ratelimit.c) */
+	CF_W_PUB_LISTEN,  /* --publish: a host listener (publish.c) */
+	CF_W_PUB_HOST,	  /* --publish: a TCP client's socket */
+	CF_W_PUB_TREE,	  /* --publish: init's socket in the tree */
+	CF_W_SWITCH,	  /* the tree's connect() listener (switch.c) */
+	CF_W_SWITCH_CONN, /* a host connect a blocking tree connect() waits for (switch.c) */
 };
 
 struct cf_watch {
@@ -69,6 +71,7 @@ struct cf_ctrack;
 struct cf_socksudp;
 struct cf_ratelimit;
 struct cf_publish_set;
+struct cf_switch;
 
 /* Engine-wide counters, the seed of the summary. */
 /* Room for the destinations whose first denial printed a line. */
@@ -152,6 +155,7 @@ struct cf_engine {
 	struct cf_engine_result *res;
 
 	struct cf_publish_set *publish; /* --publish (publish.c), or NULL */
+	struct cf_switch *sw;		/* --tcp-path auto: switched sockets (switch.c), or NULL */
 
 	uint8_t rxbuf[65536];
 	/* Room for the largest IPv6 packet; cf_engine_tun_write() fragments what tun0 cannot take.

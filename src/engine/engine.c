@@ -49,6 +49,7 @@
 #include "engine/isolation.h"
 #include "engine/publish.h"
 #include "engine/reasm.h"
+#include "engine/switch.h"
 #include "engine/tcp.h"
 #include "policy/policy.h"
 #include "proxy/tls.h"
@@ -238,6 +239,22 @@ static void on_signal(struct cf_engine *e)
 	}
 }
 
+/* The command's connect() listener (sandbox/connfilter.h), or why there is none. */
+static void on_listener(struct cf_engine *e, const struct cf_ctl_msg *m, int fd)
+{
+	int r;
+
+	if (fd < 0) {
+		log_debug(
+		    "no connect() listener for the tree (%s): every TCP connection is relayed",
+		    strerror(m->err ? m->err : EPROTO));
+		return;
+	}
+	r = cf_switch_start(e, fd, e->listen4);
+	if (r < 0)
+		log_warn("cannot serve the tree's connect() listener: %s", strerror(-r));
+}
+
 static void on_ctl(struct cf_engine *e)
 {
 	struct cf_ctl_msg m;
@@ -248,11 +265,16 @@ static void on_ctl(struct cf_engine *e)
 	/* The control message and the pidfd often arrive in one epoll batch: read once. */
 	while (!e->command_done) {
 		fd = -1;
+		nfds = 0;
 		n = cf_fdpass_recv(e->ctlfd, &m, sizeof(m), &fd, 1, &nfds);
 		if (n == -EAGAIN || n == -EINTR)
 			return;
 		if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_CONNECTED) {
 			cf_publish_on_connected(e, &m, nfds ? fd : -1);
+			continue;
+		}
+		if (n == (ssize_t)sizeof(m) && m.type == CF_CTL_LISTENER) {
+			on_listener(e, &m, nfds ? fd : -1);
 			continue;
 		}
 		if (nfds)
@@ -282,6 +304,7 @@ static void on_timer(struct cf_engine *e)
 	cf_publish_on_tick(e);
 	cf_reasm_expire(e->reasm, e->now_ms);
 	cf_capview_on_tick(e->capview);
+	cf_switch_on_tick(e);
 }
 
 /* The host's addresses changed: read them again, or keep the old set and say so once. */
@@ -349,6 +372,10 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 	case CF_W_PUB_HOST:
 	case CF_W_PUB_TREE:
 		cf_publish_on_event(e, w, events);
+		break;
+	case CF_W_SWITCH:
+	case CF_W_SWITCH_CONN:
+		cf_switch_on_event(e, w, events);
 		break;
 	default:
 		break;
@@ -571,6 +598,7 @@ static void engine_fini(struct cf_engine *e)
 	stop_child_view(e);
 	/* Its last dump still needs policy and the flow log: first. */
 	cf_ctrack_finish(e);
+	cf_switch_fini(e);
 	cf_tcp_fini(e);
 	cf_publish_fini(e);
 	cf_dnsfwd_fini(e);
@@ -630,6 +658,7 @@ static int engine_turn(struct cf_engine *e, int timeout_ms, bool *relayed)
 	}
 	cf_tcp_reap(e);
 	cf_publish_reap(e);
+	cf_switch_reap(e);
 	cf_dnsfwd_reap(e);
 	cf_dgram_reap(e);
 	return 0;
@@ -689,9 +718,9 @@ static int engine_loop(struct cf_engine *e)
  * without seccomp leaves it unconfined, which is said, not fatal: the tree's
  * policy does not depend on it.
  */
-static void confine(struct cf_engine *e)
+static void confine(struct cf_engine *e, bool switching)
 {
-	int r = cf_isolation_confine(e->helper);
+	int r = cf_isolation_confine(e->helper, switching);
 
 	if (r == 1)
 		log_debug("seccomp: no filter in this build (sanitizers or an architecture other "
@@ -719,7 +748,7 @@ int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,
 		kill(e->helper, SIGKILL);
 		goto out;
 	}
-	confine(e);
+	confine(e, opts->switch_tcp);
 	r = cf_sandbox_go(e->ctlfd);
 	if (r == 0)
 		r = engine_loop(e);

@@ -40,6 +40,7 @@ struct cf_engine_opts {
 	/* --publish: one listener per cfg->publish entry, in its order (borrowed) */
 	const int *publish_fds;
 	size_t n_publish;
+	bool switch_tcp; /* the sandbox loads the tree's connect() filter (engine/switch.h) */
 };
 
 /* How the command ended, as the engine learnt it from the sandbox's init. */

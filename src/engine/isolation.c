@@ -122,7 +122,8 @@ static const struct cf_syscall_use {
     {"tee", "egress.c: the relayed bytes for the egress view"},
     {"pipe2", "relay.c: the pipe pool"},
     {"fcntl", "relay.c: F_SETPIPE_SZ"},
-    {"ioctl", "wire.c: if_indextoname() (SIOCGIFNAME)"},
+    {"ioctl", "wire.c: if_indextoname() (SIOCGIFNAME); switch.c: the seccomp listener, "
+	      "SIOCGSKNS"},
     {"poll", "capdrain.c, pktring.c: the capture ring"},
     {"ppoll", "capdrain.c, pktring.c (glibc's poll on aarch64)"},
     {"pselect6", "libnftables' select() (rootful: the run's domain sets, hosttable.c)"},
@@ -136,6 +137,20 @@ static const struct cf_syscall_use {
     {"ftruncate", "pcapng.c: a block cut short by a write error is cut off"},
     {"sysinfo", "agg.c: glibc's qsort() of a large summary asks for the memory size"},
     {"getrandom", "OpenSSL (tls.c) reseeding its generator"},
+};
+
+/*
+ * switch.c (--tcp-path auto), only in runs that expect the tree's connect()
+ * listener: the address read once into the engine's memory, the thread that
+ * called connect(), and a copy of its socket (the listener's ioctls are in
+ * "ioctl"). These reach any process the engine's user could ptrace (the
+ * kernel's check), not only the tree's: in a run that switches, a subverted
+ * engine could read such a process's memory and take its fds.
+ */
+static const struct cf_syscall_use switch_calls[] = {
+    {"process_vm_readv", "switch.c: the tree's connect() address"},
+    {"pidfd_open", "switch.c: the thread that called connect()"},
+    {"pidfd_getfd", "switch.c: a copy of the tree's socket (domain, type, options)"},
 };
 
 /* Names of this architecture's system calls, for the SIGSYS line; set once before loading. */
@@ -252,7 +267,20 @@ static int add_special_rules(scmp_filter_ctx ctx, pid_t helper)
 	return r;
 }
 
-static int build_filter(pid_t helper, scmp_filter_ctx *out)
+static int allow_all(scmp_filter_ctx ctx, const struct cf_syscall_use *calls, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		int nr = seccomp_syscall_resolve_name(calls[i].name);
+
+		if (nr != __NR_SCMP_ERROR)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	}
+	return r;
+}
+
+static int build_filter(pid_t helper, bool switching, scmp_filter_ctx *out)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	int r;
@@ -267,12 +295,10 @@ static int build_filter(pid_t helper, scmp_filter_ctx *out)
 	 */
 	if (r == 0)
 		(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-	for (size_t i = 0; r == 0 && i < CF_ARRAY_SIZE(allowed_calls); i++) {
-		int nr = seccomp_syscall_resolve_name(allowed_calls[i].name);
-
-		if (nr != __NR_SCMP_ERROR)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-	}
+	if (r == 0)
+		r = allow_all(ctx, allowed_calls, CF_ARRAY_SIZE(allowed_calls));
+	if (r == 0 && switching)
+		r = allow_all(ctx, switch_calls, CF_ARRAY_SIZE(switch_calls));
 	if (r == 0)
 		r = add_special_rules(ctx, helper);
 	if (r < 0) {
@@ -294,7 +320,7 @@ bool cf_isolation_supported(void)
 	return CF_ISOLATION_ARCH && !CF_ISOLATION_SANITIZER;
 }
 
-int cf_isolation_confine(pid_t helper)
+int cf_isolation_confine(pid_t helper, bool switching)
 {
 	scmp_filter_ctx ctx = NULL;
 	int r;
@@ -308,7 +334,7 @@ int cf_isolation_confine(pid_t helper)
 	fill_names();
 	r = install_handler();
 	if (r == 0)
-		r = build_filter(helper, &ctx);
+		r = build_filter(helper, switching, &ctx);
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -17,12 +17,14 @@
 /*
  * cf_isolation_confine() - set no_new_privs and dumpable 0, then load the
  * seccomp filter on every thread of the process. @helper is the only
- * process the engine may signal (the sandbox's init). Return 0; 1 when this
+ * process the engine may signal (the sandbox's init). With @switching
+ * (--tcp-path auto, the tree's connect() listener expected) the calls of
+ * engine/switch.c are allowed too, and only then. Return 0; 1 when this
  * build loads no filter (cf_isolation_supported()); -errno when it could not
  * be loaded (no_new_privs and dumpable are set regardless; the caller warns
  * and goes on).
  */
-int cf_isolation_confine(pid_t helper);
+int cf_isolation_confine(pid_t helper, bool switching);
 
 /* cf_isolation_supported() - whether this build can filter on this architecture. */
 bool cf_isolation_supported(void);

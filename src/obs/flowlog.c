@@ -337,7 +337,7 @@ void cf_obs_connect_attempt(struct cf_obs *o, uint64_t flow_id, const struct cf_
 
 void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip,
 			   uint16_t port, bool via_proxy, const char *error,
-			   const struct cf_obs_proc *proc)
+			   const struct cf_obs_proc *proc, const char *path)
 {
 	struct event e = tcp_event_start("connect_result", flow_id, ip, port);
 
@@ -345,6 +345,7 @@ void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const struct cf_i
 	set_str(&e, "status", error ? "error" : "ok");
 	set_str(&e, "error", error);
 	set_proc(&e, proc);
+	set_str(&e, "path", path);
 	set_direction(&e, NULL);
 	emit(o, &e);
 }

@@ -78,10 +78,13 @@ void cf_obs_dns_answer(struct cf_obs *o, uint64_t flow_id, const char *protocol,
 void cf_obs_connect_attempt(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip,
 			    uint16_t port, bool via_proxy, const struct cf_obs_proc *proc);
 
-/* cf_obs_connect_result() - The upstream TCP connection finished; @error NULL means success. */
+/*
+ * cf_obs_connect_result() - The upstream TCP connection finished; @error NULL
+ * means success; @path "socket" (switched, engine/switch.c) or "relay".
+ */
 void cf_obs_connect_result(struct cf_obs *o, uint64_t flow_id, const struct cf_ip *ip,
 			   uint16_t port, bool via_proxy, const char *error,
-			   const struct cf_obs_proc *proc);
+			   const struct cf_obs_proc *proc, const char *path);
 
 /*
  * cf_obs_policy_violation() - Policy denied a flow (action "deny").

@@ -67,6 +67,24 @@ static int rootless_prepare(struct cf_run *run, struct cf_fail *fail)
 	return 0;
 }
 
+/*
+ * --tcp-path auto, and nothing in the run needs every TCP byte to cross
+ * tun0 and the relay: a capture (its packets), a proxy (its handshake, TLS),
+ * a domain rule (the SNI/Host check) or the flow log and summary (flow_end's
+ * bytes, which switched sockets do not count yet). Then the tree's connects
+ * come to the engine first (engine/switch.c).
+ */
+static bool switch_tcp(const struct cf_run *run)
+{
+	const struct cf_config *cfg = run->cfg;
+	const struct cf_capture_files *cf = &run->capture;
+
+	return cfg->tcp_path == CF_TCP_PATH_AUTO && !run->obs && !cf->child && !cf->egress &&
+	       !cf->wire && cfg->proxy.scheme == CF_PROXY_NONE && !cfg->allow_domains.n &&
+	       !cfg->allow_domains_exact.n && !cfg->deny_domains.n && !cfg->deny_domains_exact.n &&
+	       !cfg->rate_limit; /* its token buckets must see every byte */
+}
+
 static int rootless_start(struct cf_run *run, struct cf_fail *fail)
 {
 	struct rootless *st = run->state;
@@ -83,6 +101,7 @@ static int rootless_start(struct cf_run *run, struct cf_fail *fail)
 	    .gid = run->user->gid,
 	    .close_fds = run->publish_fds,
 	    .n_close_fds = run->n_publish,
+	    .switch_tcp = switch_tcp(run),
 	};
 	enum cf_sandbox_phase phase;
 	int r;
@@ -120,6 +139,7 @@ static int rootless_run(struct cf_run *run, struct cf_fail *fail)
 	    .proxy_addr_len = st->proxy_len,
 	    .publish_fds = run->publish_fds,
 	    .n_publish = run->n_publish,
+	    .switch_tcp = switch_tcp(run),
 	};
 
 	st->engine_ran = true;

@@ -18,6 +18,11 @@
  *                                   loopback at that port
  *   helper -> engine  CONNECTED     id, err, and the socket when err is 0 (a TCP
  *                                   connect() may still be in progress)
+ *   command -> engine LISTENER [+fd] --tcp-path auto: the tree's connect()
+ *                                   listener (sandbox/connfilter.h), sent by
+ *                                   the command's process before its exec;
+ *                                   err instead of the fd when the kernel
+ *                                   refused one (the relay path only)
  */
 #ifndef CF_SANDBOX_CTL_H
 #define CF_SANDBOX_CTL_H
@@ -62,6 +67,7 @@ enum cf_ctl_type {
 	CF_CTL_EXITED,
 	CF_CTL_CONNECT,
 	CF_CTL_CONNECTED,
+	CF_CTL_LISTENER,
 };
 
 struct cf_ctl_msg {

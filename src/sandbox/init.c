@@ -39,6 +39,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox/connfilter.h"
 #include "sandbox/ctl.h"
 #include "sandbox/fdpass.h"
 
@@ -138,8 +139,9 @@ static int become_tree_user(uid_t uid, gid_t gid)
 	return 0;
 }
 
-__attribute__((noreturn)) static void exec_command(char *const argv[], int errpipe,
-						   const sigset_t *oldmask, uid_t uid, gid_t gid)
+__attribute__((noreturn)) static void exec_command(char *const argv[], int errpipe, int ctlfd,
+						   const sigset_t *oldmask, uid_t uid, gid_t gid,
+						   bool switch_tcp)
 {
 	int err;
 
@@ -150,6 +152,10 @@ __attribute__((noreturn)) static void exec_command(char *const argv[], int errpi
 	err = become_tree_user(uid, gid);
 	if (err == 0)
 		err = cf_drop_all_caps();
+	/* After no_new_privs, which an unprivileged filter needs; the tree cannot undo it. */
+	if (err == 0 && switch_tcp)
+		err = cf_connfilter_install(ctlfd);
+	close(ctlfd);
 	err = err < 0 ? -err : exec_search(argv);
 	(void)!write(errpipe, &err, sizeof(err));
 	_exit(127);
@@ -231,7 +237,8 @@ static int reap(pid_t cmd, int *status)
 	return found;
 }
 
-__attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd, uid_t uid, gid_t gid)
+__attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd, uid_t uid, gid_t gid,
+					   bool switch_tcp)
 {
 	sigset_t mask, oldmask;
 	int pipefd[2], status = 0, err, sfd;
@@ -262,8 +269,7 @@ __attribute__((noreturn)) void cf_init_run(char *const argv[], int ctlfd, uid_t 
 	}
 	if (cmd == 0) {
 		close(pipefd[0]);
-		close(ctlfd);
-		exec_command(argv, pipefd[1], &oldmask, uid, gid);
+		exec_command(argv, pipefd[1], ctlfd, &oldmask, uid, gid, switch_tcp);
 	}
 	close(pipefd[1]);
 	err = exec_result(pipefd[0]);

@@ -129,7 +129,7 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 		close(fds[i]);
 	if (recv_ctl(ctlfd, &m, NULL, 0, &nfds) < 0 || m.type != CF_CTL_GO)
 		_exit(1);
-	cf_init_run(opts->argv, ctlfd, opts->uid, opts->gid);
+	cf_init_run(opts->argv, ctlfd, opts->uid, opts->gid, opts->switch_tcp);
 }
 
 /* newuidmap/newgidmap PID ID ID 1, for kernels that refuse a direct write. */

@@ -44,6 +44,8 @@ struct cf_sandbox_opts {
 	/* Descriptors of childflow the helper closes first (the --publish host listeners). */
 	const int *close_fds;
 	size_t n_close_fds;
+	/* --tcp-path auto where nothing needs the relay: the tree's connect() filter */
+	bool switch_tcp;
 };
 
 struct cf_sandbox {

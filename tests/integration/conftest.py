@@ -188,6 +188,11 @@ class Childflow:
 
     def argv(self, *args):
         flow_logs.note(args)
+        # CHILDFLOW_TEST_TCP_PATH=relay runs every command run on the relay
+        # path (issue 18: the core set runs both ways; docs/testing.md).
+        path = os.environ.get("CHILDFLOW_TEST_TCP_PATH")
+        if path and "--" in args and "--tcp-path" not in args:
+            args = ("--tcp-path", path, *args)
         return [self._bin(), *args]
 
     def run(self, *args, timeout=60, env=None, input=None, tun_mode="0666",

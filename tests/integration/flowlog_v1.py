@@ -88,7 +88,8 @@ _DIRECTION = [("direction", {STR}, {"outbound", "inbound"}),
 INBOUND_ONLY = {"published", "tree_port"}
 ADDITIVE_FIELDS = {
     "connect_attempt": _PROC + _DIRECTION,
-    "connect_result": _PROC + _DIRECTION,
+    # issue 18: "socket" for a switched socket, "relay" for a relayed flow
+    "connect_result": _PROC + [("path", {STR}, {"socket", "relay"})] + _DIRECTION,
     "flow_end": _BYTES + [("duration_ms", {INT}, None)] + _DIRECTION,
 }
 ADDITIVE_VALUES = {

@@ -234,9 +234,10 @@ def test_connections_wait_for_descriptors_instead_of_failing(topo, childflow):
     until another connection gives one back: every transfer completes."""
     n, size = 36, 8 * 1024 * 1024
     # 100 descriptors: room for 37 connections (two sockets each), not for 36 pipes besides;
-    # 8 MiB each, more than the sockets' buffers hold for a reader this slow
+    # 8 MiB each, more than the sockets' buffers hold for a reader this slow; on the
+    # relay path, which this is about (switched sockets need no pipes)
     res = topo.run_user(["sh", "-c", 'ulimit -n 100 && exec "$@"', "sh",
-                         *childflow.argv("--", "python3", "-c", _SLOW_READERS, str(n),
+                         *childflow.argv("--tcp-path", "relay", "--", "python3", "-c", _SLOW_READERS, str(n),
                                          str(size), T.ORIGIN_V4)],
                         env=childflow.env(), timeout=120)
     assert res.rc == 0, str(res)

@@ -26,7 +26,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCHEMA_DOC = os.path.join(REPO, "docs", "doctor-schema.md")
 
 ROOTLESS_KEYS = ["userns", "idmap", "uidmap_helpers", "tun", "tproxy", "nftables", "ping",
-                 "capture", "sandbox"]
+                 "capture", "sandbox", "tcp_switch"]
 ROOTFUL_KEYS = ["root", "netns", "forwarding", "nftables", "tproxy", "policy_routing", "veth",
                 "af_packet", "leftovers"]
 # As the original: a warning is not a failure (docs/compatibility.md).

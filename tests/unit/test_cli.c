@@ -866,6 +866,7 @@ static const struct {
     {"rate-limit", 0, true},
     /* the third release's (REFERENCE.md) */
     {"publish", 0, true},
+    {"tcp-path", 0, true},
 };
 
 static void test_option_table_is_exactly_the_reference_list(void **state)

@@ -93,6 +93,7 @@ static void test_key_names_are_the_profile_keys(void **state)
 	    "user",
 	    "quiet",
 	    "rate_limit",
+	    "tcp_path",
 	    "publish",
 	};
 

@@ -391,22 +391,22 @@ static void connect_result_ok_and_error(void **state)
 	json_t *j;
 
 	assert_int_equal(cf_obs_open(f->path, &o), 0);
-	cf_obs_connect_result(o, 5, &dst, 443, true, NULL, &p);
-	cf_obs_connect_result(o, 6, &dst, 8443, false, "connection refused", NULL);
+	cf_obs_connect_result(o, 5, &dst, 443, true, NULL, &p, "socket");
+	cf_obs_connect_result(o, 6, &dst, 8443, false, "connection refused", NULL, "relay");
 	cf_obs_close(o);
 	j = line_of(f->path, 2, 0);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_result"),
 		      I("flow_id", 5), S("protocol", "tcp"), S("remote_addr", "[2001:db8::7]:443"),
 		      S("remote_ip", "2001:db8::7"), I("remote_port", 443), T("via_proxy"),
 		      S("status", "ok"), N("error"), I("pid", 12), S("comm", "wget"),
-		      S("exe", "/usr/bin/wget"), S("direction", "outbound"));
+		      S("exe", "/usr/bin/wget"), S("path", "socket"), S("direction", "outbound"));
 	json_decref(j);
 	j = line_of(f->path, 2, 1);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "connect_result"),
 		      I("flow_id", 6), S("protocol", "tcp"), S("remote_addr", "[2001:db8::7]:8443"),
 		      S("remote_ip", "2001:db8::7"), I("remote_port", 8443), F("via_proxy"),
 		      S("status", "error"), S("error", "connection refused"), N("pid"), N("comm"),
-		      N("exe"), S("direction", "outbound"));
+		      N("exe"), S("path", "relay"), S("direction", "outbound"));
 	json_decref(j);
 }
 
@@ -508,7 +508,7 @@ static void tcp_events_are_tcp_whatever_the_caller(void **state)
 
 	assert_int_equal(cf_obs_open(f->path, &o), 0);
 	cf_obs_connect_attempt(o, 1, &dst, 443, false, NULL);
-	cf_obs_connect_result(o, 1, &dst, 443, false, NULL, NULL);
+	cf_obs_connect_result(o, 1, &dst, 443, false, NULL, NULL, "relay");
 	cf_obs_flow_end(o, 1, &dst, 443, 1, 2, 3);
 	cf_obs_close(o);
 	for (size_t i = 0; i < 3; i++) {
@@ -821,7 +821,7 @@ static void hostile_names_in_every_string_field_still_give_valid_json(void **sta
 	cf_obs_dns_query(o, 1, nasty, &a, 53, nasty, nasty);
 	cf_obs_dns_answer(o, 1, nasty, &a, 53, nasty, nasty, nasty, 1, &a, 1);
 	cf_obs_connect_attempt(o, 1, &a, 1, false, &p);
-	cf_obs_connect_result(o, 1, &a, 1, false, nasty, &p);
+	cf_obs_connect_result(o, 1, &a, 1, false, nasty, &p, "relay");
 	cf_obs_policy_violation(o, 1, nasty, &a, 1, nasty, nasty, nasty, nasty, nasty);
 	cf_obs_flow_end(o, 1, &a, 1, 0, 0, 0);
 	cf_obs_runtime_failure(o, nasty, nasty, nasty);
@@ -865,13 +865,13 @@ static void record_run(struct cf_obs *o)
 	cf_obs_dns_query(o, 1, "udp", &dns, 53, "example.com", "A");
 	cf_obs_dns_answer(o, 1, "udp", &dns, 53, "example.com", "A", "relayed", 61, ans, 2);
 	cf_obs_connect_attempt(o, 2, &a, 443, true, &curl);
-	cf_obs_connect_result(o, 2, &a, 443, true, NULL, &curl);
+	cf_obs_connect_result(o, 2, &a, 443, true, NULL, &curl, "relay");
 	cf_obs_connect_attempt(o, 3, &b, 443, true, &curl);
-	cf_obs_connect_result(o, 3, &b, 443, true, "proxy: 502 Bad Gateway", &curl);
+	cf_obs_connect_result(o, 3, &b, 443, true, "proxy: 502 Bad Gateway", &curl, "relay");
 	cf_obs_connect_attempt(o, 4, &c, 8080, false, NULL);
-	cf_obs_connect_result(o, 4, &c, 8080, false, "connection refused", NULL);
+	cf_obs_connect_result(o, 4, &c, 8080, false, "connection refused", NULL, "relay");
 	cf_obs_connect_attempt(o, 5, &a, 443, true, &curl);
-	cf_obs_connect_result(o, 5, &a, 443, true, NULL, &curl);
+	cf_obs_connect_result(o, 5, &a, 443, true, NULL, &curl, "relay");
 	cf_obs_policy_violation(o, 6, "tcp", &m, 80, "metadata", "--block-metadata",
 				"169.254.169.254/32", NULL, "metadata endpoint");
 	cf_obs_policy_violation(o, 7, "dns", &dns, 53, "deny_domain", "--deny-domain", NULL,
@@ -1096,7 +1096,7 @@ static void summary_escapes_hostile_command_and_names(void **state)
 
 	(void)state;
 	assert_int_equal(cf_obs_open(NULL, &o), 0);
-	cf_obs_connect_result(o, 1, &a, 80, false, "bad\x1b[31m", NULL);
+	cf_obs_connect_result(o, 1, &a, 80, false, "bad\x1b[31m", NULL, "relay");
 	text = summary_of(o, &run, false);
 	assert_non_null(strstr(text, "sh -c 'echo \\x1b]0;pwned\\x07'"));
 	assert_non_null(strstr(text, "bad\\x1b[31m"));

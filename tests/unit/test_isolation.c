@@ -111,7 +111,7 @@ static int confined_child(pid_t helper)
 	int bad = 0;
 	long r;
 
-	if (cf_isolation_confine(helper) != 0)
+	if (cf_isolation_confine(helper, false) != 0)
 		return BAD_CONFINE;
 	r = syscall(SYS_getppid);
 	if (r != -1 || errno != ENOSYS)
@@ -206,7 +206,7 @@ static void test_no_filter_possible_is_an_error_and_the_rest_holds(void **state)
 		int bad = refuse_seccomp() != 0;
 
 		/* an error to warn about, no filter; no_new_privs and dumpable 0 all the same */
-		bad |= (cf_isolation_confine(getppid()) >= 0) << 1;
+		bad |= (cf_isolation_confine(getppid(), false) >= 0) << 1;
 		bad |= (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) << 2;
 		bad |= (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) << 3;
 		bad |= (syscall(SYS_getppid) != getppid()) << 4; /* no filter: it just works */

@@ -173,7 +173,8 @@ static const char every_key[] = "# every key, none at its default\n"
 				"user = \"nobody\"\n"
 				"quiet = true\n"
 				"rate_limit = \"20M\"\n"
-				"publish = [\"8080:80\", \"[::]:53:5353/udp\"]\n";
+				"publish = [\"8080:80\", \"[::]:53:5353/udp\"]\n"
+				"tcp_path = \"relay\"\n";
 
 static void write_every_key_profile(struct fixture *f)
 {
@@ -206,6 +207,7 @@ static void every_key_is_loaded_with_its_type_and_marked_set(void **state)
 	assert_int_equal(c->publish.n, 2);
 	assert_string_equal(c->publish.v[0], "127.0.0.1:8080:80/tcp");
 	assert_string_equal(c->publish.v[1], "[::]:53:5353/udp");
+	assert_int_equal(c->tcp_path, CF_TCP_PATH_RELAY);
 	assert_path(f, c->extends, "base.toml");
 	assert_int_equal(c->backend, CF_BACKEND_ROOTFUL);
 	assert_int_equal(c->command.n, 3);

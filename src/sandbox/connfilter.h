@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tree's connect() filter (--tcp-path auto): a seccomp filter that
+ * sends every connect() of the tree to the engine as a user notification,
+ * so that the engine can hand the tree a vetted host socket instead of
+ * relaying the connection (engine/switch.c). Installed by the command's
+ * process itself, after no_new_privs and right before its exec, so that
+ * the whole tree inherits it and nothing in it can remove it.
+ */
+#ifndef CF_SANDBOX_CONNFILTER_H
+#define CF_SANDBOX_CONNFILTER_H
+
+/*
+ * cf_connfilter_install() - load the filter with a new listener and send the
+ * listener to the engine on @ctlfd (CF_CTL_LISTENER, sandbox/ctl.h). When the
+ * kernel refuses the listener (EBUSY: a filter of an enclosing sandbox has
+ * one; EINVAL/ENOSYS: too old) nothing is loaded and LISTENER carries the
+ * errno instead of a descriptor: the tree then uses the relay only.
+ * Return: 0, or -errno when the filter is loaded but the engine could not be
+ * told (the command must not run then: its connects would fail).
+ */
+int cf_connfilter_install(int ctlfd);
+
+/*
+ * cf_connfilter_probe() - for --doctor, in a throwaway process (it sets
+ * no_new_privs and loads the filter for good): whether the filter and its
+ * listener load here. Return 0 or -errno (EBUSY: an enclosing filter has a
+ * listener; EINVAL, ENOSYS: the kernel is too old or has no seccomp).
+ */
+int cf_connfilter_probe(void);
+
+#endif
