@@ -139,6 +139,7 @@ static void on_new(struct cf_engine *e, struct cf_ctrack *c, const struct entry 
 	cf->f.dst = en->dst;
 	cf->f.sport = en->sport;
 	cf->f.dport = en->dport;
+	cf->f.kernel = true;
 	r = en->l4 == IPPROTO_TCP ? cf_flow_tcp_decide(e, &cf->f)
 				  : cf_flow_dgram_decide(e, &cf->f, en->l4);
 	cf->denied = r < 0;

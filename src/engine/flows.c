@@ -626,7 +626,9 @@ void cf_flow_connect_result(struct cf_engine *e, struct cf_flow *f, int err, con
 	if (f->proto == CF_PROTO_TCP) {
 		cf_obs_connect_result(e->obs, f->id, &f->target, f->target_port, f->via_proxy,
 				      error, owner(e, f, &ap, &op),
-				      f->switched ? "socket" : "relay");
+				      f->switched ? "socket"
+				      : f->kernel ? "kernel"
+						  : "relay");
 		return;
 	}
 	d = obs_dgram(f, owner(e, f, &ap, &op));

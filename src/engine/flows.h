@@ -29,6 +29,7 @@ struct cf_flow {
 	uint64_t bytes_sent, bytes_received;
 	uint64_t packets_sent, packets_received; /* datagram flows: datagrams relayed */
 	bool switched; /* TCP: a host socket handed to the tree (switch.c), not relayed */
+	bool kernel;   /* rootful: carried by the host's kernel (ctrack.c), not the engine */
 };
 
 /*

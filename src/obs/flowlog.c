@@ -449,6 +449,8 @@ void cf_obs_inbound_start(struct cf_obs *o, uint64_t flow_id, const struct cf_ob
 		set_str(&e, "error", error);
 	}
 	set_proc(&e, NULL);
+	if (!attempt && !in->udp)
+		set_str(&e, "path", "relay"); /* an inbound connection is always relayed */
 	set_direction(&e, in);
 	emit(o, &e);
 }

@@ -88,8 +88,9 @@ _DIRECTION = [("direction", {STR}, {"outbound", "inbound"}),
 INBOUND_ONLY = {"published", "tree_port"}
 ADDITIVE_FIELDS = {
     "connect_attempt": _PROC + _DIRECTION,
-    # issue 18: "socket" for a switched socket, "relay" for a relayed flow
-    "connect_result": _PROC + [("path", {STR}, {"socket", "relay"})] + _DIRECTION,
+    # issue 18: "socket" for a switched socket, "relay" for a relayed flow,
+    # "kernel" for a flow the rootful backend's host kernel forwarded
+    "connect_result": _PROC + [("path", {STR}, {"socket", "relay", "kernel"})] + _DIRECTION,
     "flow_end": _BYTES + [("duration_ms", {INT}, None)] + _DIRECTION,
 }
 ADDITIVE_VALUES = {

@@ -505,6 +505,7 @@ def test_flow_log_records_the_kernels_flows_with_their_processes(topo, childflow
     ok = [e for e in ev if e["event"] == "connect_result" and e["remote_ip"] == T.ORIGIN_V4
           and e["remote_port"] == 80]
     assert [e["status"] for e in ok] == ["ok"], ev
+    assert ok[0]["path"] == "kernel", ok  # forwarded by the host, not relayed
     refused = [e for e in ev if e["event"] == "connect_result"
                and e["remote_port"] == T.CLOSED_PORT]
     assert [e["status"] for e in refused] == ["error"], ev

@@ -591,8 +591,8 @@ static void inbound_events_end_with_direction_mapping_and_tree_port(void **state
 		      I("flow_id", 1), S("protocol", "tcp"), S("remote_addr", "127.0.0.1:40000"),
 		      S("remote_ip", "127.0.0.1"), I("remote_port", 40000), F("via_proxy"),
 		      S("status", "error"), S("error", "Connection refused"), N("pid"), N("comm"),
-		      N("exe"), S("direction", "inbound"), S("published", "127.0.0.1:8080:80/tcp"),
-		      I("tree_port", 80));
+		      N("exe"), S("path", "relay"), S("direction", "inbound"),
+		      S("published", "127.0.0.1:8080:80/tcp"), I("tree_port", 80));
 	json_decref(j);
 	j = line_of(f->path, 4, 2);
 	EXPECT_FIELDS(j, I("schema_version", 1), ANY_INT("ts_ms"), S("event", "flow_end"),
