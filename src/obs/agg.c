@@ -475,6 +475,22 @@ static void add_connect_attempt(struct cf_agg *a, const json_t *ev)
 	}
 }
 
+/* The path a TCP result took (flow log v1's connect_result "path"); others count nowhere. */
+static void count_path(struct cf_agg *a, const json_t *ev)
+{
+	size_t len;
+	const char *path = str_field(ev, "path", &len);
+
+	if (!path)
+		return;
+	if (strcmp(path, "socket") == 0)
+		a->path_socket++;
+	else if (strcmp(path, "relay") == 0)
+		a->path_relay++;
+	else if (strcmp(path, "kernel") == 0)
+		a->path_kernel++;
+}
+
 static void add_connect_result(struct cf_agg *a, const json_t *ev)
 {
 	size_t len;
@@ -483,6 +499,7 @@ static void add_connect_result(struct cf_agg *a, const json_t *ev)
 
 	if (!status)
 		return;
+	count_path(a, ev);
 	if (strcmp(status, "ok") == 0) {
 		a->results_ok++;
 		count_target(&a->t_ok, ev, &a->targets);

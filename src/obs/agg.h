@@ -100,6 +100,8 @@ struct cf_agg {
 	 */
 	uint64_t attempts, attempts_proxied, attempts_direct;
 	uint64_t results_ok, results_error;
+	/* TCP results by connect_result's "path": "socket", "relay", "kernel" */
+	uint64_t path_socket, path_relay, path_kernel;
 	uint64_t flows_ended, bytes_sent, bytes_received;
 	struct cf_tally targets;      /* remote_addr; note: remote_ip */
 	struct cf_tally processes;    /* comm of attempts; sub: exe */

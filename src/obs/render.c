@@ -261,6 +261,22 @@ json_t *cf_json_events(const struct cf_agg *a)
 	return counted_list(a->events, "by_type", cf_list_json(a, &a->by_type, &s));
 }
 
+/* TCP connection results per path; always the three keys. */
+static json_t *by_path(const struct cf_agg *a)
+{
+	json_t *o = json_object();
+	int r = 0;
+
+	r |= cf_obj_set(o, "socket", cf_json_u64(a->path_socket));
+	r |= cf_obj_set(o, "relay", cf_json_u64(a->path_relay));
+	r |= cf_obj_set(o, "kernel", cf_json_u64(a->path_kernel));
+	if (r) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 json_t *cf_json_connections(const struct cf_agg *a)
 {
 	json_t *o = json_object();
@@ -271,6 +287,7 @@ json_t *cf_json_connections(const struct cf_agg *a)
 	r |= cf_obj_set(o, "direct", cf_json_u64(a->attempts_direct));
 	r |= cf_obj_set(o, "ok", cf_json_u64(a->results_ok));
 	r |= cf_obj_set(o, "error", cf_json_u64(a->results_error));
+	r |= cf_obj_set(o, "by_path", by_path(a));
 	if (r) {
 		json_decref(o);
 		return NULL;

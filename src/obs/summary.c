@@ -159,6 +159,11 @@ static int print_text(const struct cf_obs *o, const struct cf_agg *a, const stru
 		" direct), %" PRIu64 " ok, %" PRIu64 " failed\n",
 		a->attempts, a->attempts_proxied, a->attempts_direct, a->results_ok,
 		a->results_error);
+	if (a->path_socket || a->path_relay || a->path_kernel)
+		fprintf(f,
+			"  tcp paths          %" PRIu64 " switched socket, %" PRIu64
+			" relay, %" PRIu64 " kernel\n",
+			a->path_socket, a->path_relay, a->path_kernel);
 	fputs("  inbound            ", f);
 	if (cf_inbound_text(f, a, SUMMARY_TOP, CF_ESCAPE_TEXT) < 0)
 		return -ENOMEM;

@@ -5,6 +5,7 @@ host socket. A switched socket shows the host's address in getsockname()
 fd63:6866:6c77::2): that is how these tests tell the paths apart. Every
 result must be the one the relay path gives, errors and policy included."""
 
+import json
 import os
 
 import pytest
@@ -388,3 +389,14 @@ def test_a_connect_the_filter_never_sees_takes_the_relay_and_its_policy(childflo
     res = _run(childflow, FASTOPEN, T.ORIGIN_V4, str(T.ECHO_PORT),
                opts=("--deny-cidr", f"{T.ORIGIN_V4}/32"))
     assert res.rc == 0 and _fields(res.out) == {"error": "EHOSTUNREACH"}, str(res)
+
+
+def test_a_run_with_a_summary_relays_and_counts_its_connections_by_path(childflow):
+    # flow_end's bytes cannot be had for a switched socket (docs/architecture.md):
+    # a summary keeps every connection on the relay, and says so.
+    res = childflow.run("--tcp-path", "auto", "--summary", "--summary-format", "json", "--",
+                        "curl", "-sS", "-o", "/dev/null", "--max-time", "20",
+                        f"http://{T.ORIGIN_V4}/")
+    assert res.rc == 0, str(res)
+    summary = json.loads(res.err[res.err.index("{"):])
+    assert summary["connections"]["by_path"] == {"socket": 0, "relay": 1, "kernel": 0}, summary

@@ -695,3 +695,14 @@ def test_both_views_at_once(topo, childflow, userdir):
     egress = tshark_rows(os.path.join(userdir, "run.egress.pcapng"), "ip.src")
     assert any(r[0].startswith("198.18.") for r in child), child
     assert any(r[0] == T.HOST_V4 for r in egress), egress
+
+
+def test_the_summary_counts_tcp_connections_by_path(topo, childflow):
+    # Kernel-forwarded on its own; through the engine's relay with a domain rule.
+    for extra, want in (((), {"socket": 0, "relay": 0, "kernel": 1}),
+                        (("--deny-domain", "tracker.test"), {"socket": 0, "relay": 1, "kernel": 0})):
+        res = rootful(topo, childflow, "--summary", "--summary-format", "json", *extra, "--",
+                      "sh", "-c", f"{CURL} http://{T.ORIGIN_V4}/")
+        assert res.rc == 0 and res.out.strip() == "200", str(res)
+        summary = json.loads(res.err[res.err.index("{"):])
+        assert summary["connections"]["by_path"] == want, (extra, summary["connections"])

@@ -869,9 +869,9 @@ static void record_run(struct cf_obs *o)
 	cf_obs_connect_attempt(o, 3, &b, 443, true, &curl);
 	cf_obs_connect_result(o, 3, &b, 443, true, "proxy: 502 Bad Gateway", &curl, "relay");
 	cf_obs_connect_attempt(o, 4, &c, 8080, false, NULL);
-	cf_obs_connect_result(o, 4, &c, 8080, false, "connection refused", NULL, "relay");
+	cf_obs_connect_result(o, 4, &c, 8080, false, "connection refused", NULL, "kernel");
 	cf_obs_connect_attempt(o, 5, &a, 443, true, &curl);
-	cf_obs_connect_result(o, 5, &a, 443, true, NULL, &curl, "relay");
+	cf_obs_connect_result(o, 5, &a, 443, true, NULL, &curl, "socket");
 	cf_obs_policy_violation(o, 6, "tcp", &m, 80, "metadata", "--block-metadata",
 				"169.254.169.254/32", NULL, "metadata endpoint");
 	cf_obs_policy_violation(o, 7, "dns", &dns, 53, "deny_domain", "--deny-domain", NULL,
@@ -897,6 +897,7 @@ static const char summary_text[] =
     "  events             14  connect_attempt (4), connect_result (4), policy_violation (2), "
     "dns_answer (1), dns_query (1), flow_end (1), runtime_failure (1)\n"
     "  connections        4 attempts (3 via proxy, 1 direct), 2 ok, 2 failed\n"
+    "  tcp paths          1 switched socket, 2 relay, 1 kernel\n"
     "  inbound            none\n"
     "  top targets\n"
     "    198.51.100.7:443   2  example.com (1)\n"
@@ -952,7 +953,8 @@ static const char summary_json[] =
     "{\"key\":\"policy_violation\",\"count\":2},{\"key\":\"dns_answer\",\"count\":1},{\"key\""
     ":\"dns_query\",\"count\":1},{\"key\":\"flow_end\",\"count\":1},{\"key\":\"runtime_failur"
     "e\",\"count\":1}]},\"connections\":{\"attempts\":4,\"via_proxy\":3,\"direct\":1,\"ok\":2"
-    ",\"error\":2},\"top_targets\":[{\"key\":\"198.51.100.7:443\",\"count\":2,\"names\":[{\"k"
+    ",\"error\":2,\"by_path\":{\"socket\":1,\"relay\":2,\"kernel\":1}},\"top_targets\":[{\"key\":"
+    "\"198.51.100.7:443\",\"count\":2,\"names\":[{\"k"
     "ey\":\"example.com\",\"count\":1}]},{\"key\":\"203.0.113.9:8080\",\"count\":1,\"names\":"
     "[]},{\"key\":\"[2001:db8::7]:443\",\"count\":1,\"names\":[{\"key\":\"example.com\",\"cou"
     "nt\":1}]}],\"violations\":{\"total\":2,\"by_reason_code\":[{\"key\":\"deny_domain\",\"co"
