@@ -20,7 +20,9 @@
  * root could not write most of them anyway; a tree that is root (--user
  * root) could, and a tree without capabilities cannot lift a mount flag. The
  * kernel also refuses a fresh proc or sysfs mount in a nested namespace
- * while these binds cover parts of the visible ones.
+ * while these binds cover parts of the visible ones; for a tree that is
+ * not uid 0 a spare, unreachable copy of the proc lifts that refusal for
+ * proc (mount_proc_with_spare()), so that a nested childflow can run.
  */
 #include "sandbox/mounts.h"
 
