@@ -472,7 +472,7 @@ static void sandbox_setup(struct cf_check *c, void *arg)
 	int r;
 
 	(void)arg;
-	r = cf_mounts_setup("nameserver " CF_PLAN_GATEWAY4 "\n", NULL, NULL, &step, err,
+	r = cf_mounts_setup("nameserver " CF_PLAN_GATEWAY4 "\n", NULL, NULL, getuid(), &step, err,
 			    sizeof(err));
 	if (r == 0) {
 		cf_plan_default(&plan);

@@ -92,8 +92,8 @@ __attribute__((noreturn)) static void helper_main(const struct cf_sandbox_opts *
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (recv_ctl(ctlfd, &m, NULL, 0, &nfds) < 0 || m.type != CF_CTL_MAPS_DONE)
 		_exit(1);
-	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, opts->hosts_extra, &step, err,
-			    sizeof(err));
+	r = cf_mounts_setup(opts->resolv_text, opts->hosts_path, opts->hosts_extra, opts->uid,
+			    &step, err, sizeof(err));
 	if (r == 0) {
 		step = CF_STEP_HIDE;
 		r = cf_mounts_hide(opts->outputs, opts->masks, err, sizeof(err));

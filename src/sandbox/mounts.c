@@ -20,7 +20,9 @@
  * root could not write most of them anyway; a tree that is root (--user
  * root) could, and a tree without capabilities cannot lift a mount flag. The
  * kernel also refuses a fresh proc or sysfs mount in a nested namespace
- * while these binds cover parts of the visible ones.
+ * while these binds cover parts of the visible ones; for a tree that is
+ * not uid 0 a spare, unreachable copy of the proc lifts that refusal for
+ * proc (mount_proc_with_spare()), so that a nested childflow can run.
  */
 #include "sandbox/mounts.h"
 
@@ -40,6 +42,7 @@
 #define STAGED_NAME "resolv.conf"
 #define COVER_FILE "empty-file"
 #define COVER_DIR "empty-dir"
+#define SPARE_PROC "proc"
 
 static int write_at(int dirfd, const char *name, const char *text)
 {
@@ -193,19 +196,63 @@ static int override_hosts(const char *hosts_path, char *err, size_t errlen)
 }
 
 /* hidepid=invisible is Linux 5.8's name of hidepid=2; the per-mount options came with it. */
-static int mount_proc(void)
+static int mount_proc_at(const char *path)
 {
 	const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
-	if (mount("proc", "/proc", "proc", flags, "hidepid=invisible") == 0)
+	if (mount("proc", path, "proc", flags, "hidepid=invisible") == 0)
 		return 0;
-	if (errno == EINVAL && mount("proc", "/proc", "proc", flags, "hidepid=2") == 0)
+	if (errno == EINVAL && mount("proc", path, "proc", flags, "hidepid=2") == 0)
 		return 0;
 	return -errno;
 }
 
+/*
+ * The PID namespace's proc twice: a spare copy nothing covers, on a small
+ * read-only tmpfs over the host's /proc, and over that tmpfs the tree's
+ * /proc, a clone of the spare (cf_mounts_harden() covers parts of it
+ * later). The spare is out of every path's reach (its tmpfs is covered), but
+ * the kernel counts it when a nested user namespace mounts a fresh proc (a
+ * nested childflow, unshare --mount-proc): that needs a proc of the mount
+ * namespace that is "fully visible", no mount on it but over empty
+ * directories, and the tree's /proc is not once hardened.
+ */
+static int mount_proc_with_spare(void)
+{
+	char scratch[256]; /* the caller's message names the step */
+	cleanup_fd int tmp = -1, tree = -1;
+	int r = detached_tmpfs("4k", "spare proc", &tmp, scratch, sizeof(scratch));
+
+	if (r < 0)
+		return r;
+	if (mkdirat(tmp, SPARE_PROC, 0555) < 0)
+		return -errno;
+	r = attach_ro(tmp, "/proc", "a tmpfs", scratch, sizeof(scratch));
+	if (r == 0)
+		r = mount_proc_at("/proc/" SPARE_PROC);
+	if (r < 0)
+		return r;
+	tree = open_tree(AT_FDCWD, "/proc/" SPARE_PROC, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0 || move_mount(tree, "", AT_FDCWD, "/proc", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The tree's /proc. Only a tree that is not root gets the spare: a fresh
+ * proc in a user namespace nested in the sandbox opens the kernel's own
+ * knobs (/proc/sys/kernel/core_pattern, /proc/sysrq-trigger) to what the
+ * files' owner and modes allow, which is nothing for any uid but the host's
+ * root (the sandbox's network sysctls belong to the sandbox's root: the
+ * host's root, or an unmapped uid); for a tree of uid 0 the refusal stays.
+ */
+static int mount_proc(bool spare)
+{
+	return spare ? mount_proc_with_spare() : mount_proc_at("/proc");
+}
+
 int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char *hosts_extra,
-		    enum cf_sandbox_step *step, char *err, size_t errlen)
+		    uid_t tree_uid, enum cf_sandbox_step *step, char *err, size_t errlen)
 {
 	cleanup_fd int mnt = -1;
 	int r;
@@ -217,7 +264,7 @@ int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char 
 		return r;
 	}
 	*step = CF_STEP_PROC;
-	r = mount_proc();
+	r = mount_proc(tree_uid != 0);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot mount /proc for the sandbox's PID namespace: %s",
 			 strerror(-r));

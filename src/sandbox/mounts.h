@@ -10,12 +10,15 @@
 #define CF_SANDBOX_MOUNTS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config/config.h"
 #include "sandbox/ctl.h"
 
 /*
- * Make every mount private, mount /proc (hidepid=invisible), and bind @resolv_text over
+ * cf_mounts_setup() - make every mount private, mount /proc (hidepid=invisible;
+ * for a @tree_uid other than 0 with a spare copy that lets a nested user
+ * namespace mount a proc of its own), and bind @resolv_text over
  * /etc/resolv.conf and @hosts_path (if not NULL) over /etc/hosts, both
  * read-only. With @hosts_extra, /etc/hosts is instead a copy of @hosts_path
  * (or of the host's /etc/hosts) with @hosts_extra appended. *@step follows
@@ -23,7 +26,7 @@
  * a one-line description in @err.
  */
 int cf_mounts_setup(const char *resolv_text, const char *hosts_path, const char *hosts_extra,
-		    enum cf_sandbox_step *step, char *err, size_t errlen);
+		    uid_t tree_uid, enum cf_sandbox_step *step, char *err, size_t errlen);
 
 /*
  * cf_mounts_hide() - bind a read-only empty file over each of @outputs that
