@@ -151,7 +151,16 @@ static int put_from_tree(struct out *o, const struct cf_config *cfg, const struc
 		put_builtin(o, CF_REASON_METADATA);
 	if (cfg->block_private)
 		put_builtin(o, CF_REASON_PRIVATE);
-	/* With a proxy the kernel's path carries only UDP and ICMP, which no proxy takes. */
+	/*
+	 * A socks5:// proxy carries the tree's UDP: the tree's own table sends
+	 * all of it to the engine, so UDP here slipped past that (a socket bound
+	 * to eth0 with SO_BINDTODEVICE ignores the mark's route) and would leave
+	 * directly.
+	 */
+	if (hp->link.udp_via_engine)
+		put(o, "    meta l4proto udp goto deny\n");
+	/* With a proxy the kernel's path carries only what no proxy takes (ICMP; UDP but socks5).
+	 */
 	if (cfg->proxy_only)
 		put(o, "    goto deny\n");
 	/* Domain rules through the addresses their names resolved to (the engine fills the sets).
