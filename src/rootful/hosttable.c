@@ -152,14 +152,17 @@ static int put_from_tree(struct out *o, const struct cf_config *cfg, const struc
 	if (cfg->block_private)
 		put_builtin(o, CF_REASON_PRIVATE);
 	/*
-	 * A socks5:// proxy carries the tree's UDP: the tree's own table sends
-	 * all of it to the engine, so UDP here slipped past that (a socket bound
-	 * to eth0 with SO_BINDTODEVICE ignores the mark's route) and would leave
-	 * directly.
+	 * What the engine carries (every TCP connection with a proxy or domain
+	 * rules, every UDP datagram with a socks5:// proxy) the tree's own table
+	 * sends to tun0; here it slipped past that (a socket bound to eth0 with
+	 * SO_BINDTODEVICE ignores the mark's route) and would leave directly,
+	 * around the proxy and the engine's checks.
 	 */
+	if (hp->link.tcp_via_engine)
+		put(o, "    meta l4proto tcp goto deny\n");
 	if (hp->link.udp_via_engine)
 		put(o, "    meta l4proto udp goto deny\n");
-	/* With a proxy the kernel's path carries only what no proxy takes (ICMP; UDP but socks5).
+	/* With a proxy the kernel's path carries only what it cannot take (ICMP, UDP but socks5).
 	 */
 	if (cfg->proxy_only)
 		put(o, "    goto deny\n");

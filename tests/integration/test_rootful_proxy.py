@@ -175,3 +175,23 @@ def test_udp_that_slips_past_the_trees_steering_is_refused_by_the_hosts_table(to
     assert res.out.split("\n")[:2] == ["error EHOSTUNREACH", "echoed"], str(res)
     peers = support.wait_for(lambda: echo_peers(topo, mark))
     assert peers == [DANTE_V4], peers
+
+
+def test_tcp_that_slips_past_the_trees_interception_is_refused_by_the_hosts_table(
+        proxy_world, childflow, topo):
+    # curl --interface binds its socket to eth0 (SO_BINDTODEVICE): the route
+    # of the tree's mark for tun0 does not apply to it, so only the host's
+    # table keeps it from leaving around the proxy.
+    args, proxy = proxy_args(proxy_world, "socks5")
+    path = f"/?cft={support.new_token()}"
+    marks = proxy_world.marks()
+    res = rootful(topo, childflow, *args, "--", "sh", "-c",
+                  f"curl -sS -m10 --interface eth0 -o /dev/null http://{T.ORIGIN_V4}{path} "
+                  f"2>/dev/null; echo rc=$?; "
+                  f"curl -sS -m10 -o /dev/null -w '%{{http_code}}\\n' http://{T.ORIGIN_V4}{path}")
+    assert res.rc == 0, str(res)
+    # refused at once (a reset from the host); the control goes through the proxy
+    assert res.out.split() == ["rc=7", "200"], str(res)
+    assert_tunnelled(proxy_world, proxy, marks, f"{T.ORIGIN_V4}:80")
+    line = proxy_world.wait_log("nginx", marks["nginx"], nginx_request_rx(path) + "200 ")
+    assert line is not None and line.split()[0] in proxy.egress, line
