@@ -3,9 +3,11 @@
  * Why the table looks so (docs/rootful.md has the whole picture):
  *
  * - forward, from the tree: only the tree's own source addresses, never
- *   to another childflow veth, never multicast or broadcast, then the
- *   policy in the engine's order (offline, metadata, private, CIDR rules
- *   with the longest prefix first and deny first on a tie, the default).
+ *   to another childflow veth, never multicast or broadcast, never what
+ *   the engine carries (it reaches here only from a socket bound to the
+ *   tree's eth0), then the policy in the engine's order (offline,
+ *   metadata, private, CIDR rules with the longest prefix first and deny
+ *   first on a tie, the default).
  *   A denial answers at once (TCP reset, ICMP administratively
  *   prohibited), as the rootless engine does.
  * - forward, to the tree: replies only (conntrack), nothing new.
