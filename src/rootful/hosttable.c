@@ -143,16 +143,6 @@ static int put_from_tree(struct out *o, const struct cf_config *cfg, const struc
 	put(o, "    oifname \"" CF_HOST_VETH_PREFIX "*\" goto deny\n");
 	put_builtin(o, CF_REASON_MULTICAST);
 	put(o, "    fib daddr type { broadcast, multicast } goto deny\n");
-	if (cfg->offline)
-		put(o, "    goto deny\n");
-	/* Stand-ins for names only the proxy resolves: it carries TCP alone, the engine's. */
-	if (cfg->proxy_remote_dns)
-		put(o, "    ip daddr " CF_SYNTH_V4_TEXT " goto deny\n"
-		       "    ip6 daddr " CF_SYNTH_V6_TEXT " goto deny\n");
-	if (cfg->block_metadata)
-		put_builtin(o, CF_REASON_METADATA);
-	if (cfg->block_private)
-		put_builtin(o, CF_REASON_PRIVATE);
 	/*
 	 * What the engine carries (every TCP connection with a proxy or domain
 	 * rules, every UDP datagram with a socks5:// proxy) the tree's own table
@@ -164,8 +154,17 @@ static int put_from_tree(struct out *o, const struct cf_config *cfg, const struc
 		put(o, "    meta l4proto tcp goto deny\n");
 	if (hp->link.udp_via_engine)
 		put(o, "    meta l4proto udp goto deny\n");
-	/* With a proxy the kernel's path carries only what it cannot take (ICMP, UDP but socks5).
-	 */
+	if (cfg->offline)
+		put(o, "    goto deny\n");
+	/* Stand-ins for names only the proxy resolves: it carries TCP alone, the engine's. */
+	if (cfg->proxy_remote_dns)
+		put(o, "    ip daddr " CF_SYNTH_V4_TEXT " goto deny\n"
+		       "    ip6 daddr " CF_SYNTH_V6_TEXT " goto deny\n");
+	if (cfg->block_metadata)
+		put_builtin(o, CF_REASON_METADATA);
+	if (cfg->block_private)
+		put_builtin(o, CF_REASON_PRIVATE);
+	/* With a proxy only ICMP, and UDP but with socks5://, is left here: no proxy takes it. */
 	if (cfg->proxy_only)
 		put(o, "    goto deny\n");
 	/* Domain rules through the addresses their names resolved to (the engine fills the sets).
