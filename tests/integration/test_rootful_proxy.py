@@ -116,6 +116,15 @@ def test_udp_goes_through_dante_udp_associate_and_ping_stays_on_the_kernels_path
     assert starts[0]["remote_ip"] == UDP_TARGET[family], starts
     ends = udp_events(log, "datagram_flow_end")
     assert len(ends) == 1 and ends[0]["via_proxy"] is True, ends
+    # the ping: the kernel's, never proxied; denied by --proxy-only
+    icmp = "icmpv4" if family == "ipv4" else "icmpv6"
+    ev = flow_events(log)
+    if extra:
+        denied = [e for e in ev if e["event"] == "policy_violation"]
+        assert [(e["protocol"], e["reason_code"]) for e in denied] == [(icmp, "proxy_only")], ev
+    else:
+        pings = [e for e in ev if e["event"] == "datagram_flow_start" and e["protocol"] == icmp]
+        assert len(pings) == 1 and pings[0]["via_proxy"] is False, ev
 
 
 def test_udp_replies_reach_the_right_socket_of_the_tree(topo, dante, childflow):
