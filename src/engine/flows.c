@@ -575,8 +575,10 @@ int cf_flow_dgram_decide(struct cf_engine *e, struct cf_flow *f, uint8_t ipproto
 	f->target = f->dst;
 	f->target_port = f->dport;
 	/* UDP through a socks5:// proxy's UDP ASSOCIATE (socksudp.c); never DNS, which the
-	 * engine's resolver answers, nor ICMP, which no proxy carries. */
-	f->via_proxy = ipproto == IPPROTO_UDP && f->dport != 53 && cf_socksudp_enabled(e);
+	 * engine's resolver answers, nor ICMP, which no proxy carries, nor what the rootful
+	 * backend's kernel carried past the engine (ctrack.c). */
+	f->via_proxy =
+	    ipproto == IPPROTO_UDP && f->dport != 53 && !f->kernel && cf_socksudp_enabled(e);
 	/* The virtual gateway answers DNS only (handled before this point). */
 	if (cf_engine_is_gateway(e, &f->dst))
 		return -EHOSTUNREACH;

@@ -3,9 +3,11 @@
  * Why the table looks so (docs/rootful.md has the whole picture):
  *
  * - forward, from the tree: only the tree's own source addresses, never
- *   to another childflow veth, never multicast or broadcast, then the
- *   policy in the engine's order (offline, metadata, private, CIDR rules
- *   with the longest prefix first and deny first on a tie, the default).
+ *   to another childflow veth, never multicast or broadcast, never what
+ *   the engine carries (it reaches here only from a socket bound to the
+ *   tree's eth0), then the policy in the engine's order (offline,
+ *   metadata, private, CIDR rules with the longest prefix first and deny
+ *   first on a tie, the default).
  *   A denial answers at once (TCP reset, ICMP administratively
  *   prohibited), as the rootless engine does.
  * - forward, to the tree: replies only (conntrack), nothing new.
@@ -141,6 +143,17 @@ static int put_from_tree(struct out *o, const struct cf_config *cfg, const struc
 	put(o, "    oifname \"" CF_HOST_VETH_PREFIX "*\" goto deny\n");
 	put_builtin(o, CF_REASON_MULTICAST);
 	put(o, "    fib daddr type { broadcast, multicast } goto deny\n");
+	/*
+	 * What the engine carries (every TCP connection with a proxy or domain
+	 * rules, every UDP datagram with a socks5:// proxy) the tree's own table
+	 * sends to tun0; here it slipped past that (a socket bound to eth0 with
+	 * SO_BINDTODEVICE ignores the mark's route) and would leave directly,
+	 * around the proxy and the engine's checks.
+	 */
+	if (hp->link.tcp_via_engine)
+		put(o, "    meta l4proto tcp goto deny\n");
+	if (hp->link.udp_via_engine)
+		put(o, "    meta l4proto udp goto deny\n");
 	if (cfg->offline)
 		put(o, "    goto deny\n");
 	/* Stand-ins for names only the proxy resolves: it carries TCP alone, the engine's. */
@@ -151,7 +164,7 @@ static int put_from_tree(struct out *o, const struct cf_config *cfg, const struc
 		put_builtin(o, CF_REASON_METADATA);
 	if (cfg->block_private)
 		put_builtin(o, CF_REASON_PRIVATE);
-	/* With a proxy the kernel's path carries only UDP and ICMP, which no proxy takes. */
+	/* With a proxy only ICMP, and UDP but with socks5://, is left here: no proxy takes it. */
 	if (cfg->proxy_only)
 		put(o, "    goto deny\n");
 	/* Domain rules through the addresses their names resolved to (the engine fills the sets).

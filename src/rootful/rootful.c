@@ -123,6 +123,12 @@ static int rootful_prepare(struct cf_run *run, struct cf_fail *fail)
 	 * leaves; the kernel's path cannot read them.
 	 */
 	st->host.link.tcp_via_engine = st->proxy_len > 0 || has_domain_rules(cfg);
+	/*
+	 * A socks5:// proxy carries UDP too (its UDP ASSOCIATE, engine/socksudp.c):
+	 * the tree's UDP goes to the engine as in the rootless backend, and the
+	 * run's table refuses any that still reaches the kernel's path.
+	 */
+	st->host.link.udp_via_engine = st->proxy_len > 0 && cfg->proxy.scheme == CF_PROXY_SOCKS5;
 	cf_plan_default(&st->plan);
 	r = cf_backend_resolv(cfg, &st->plan, &st->host_dns, st->resolv, sizeof(st->resolv));
 	if (r < 0)

@@ -35,13 +35,19 @@
 /*
  * The rootful backend's tree sends only what the engine answers through
  * tun0: DNS on port 53 (any server, as in the rootless backend), the
- * virtual resolver and host alias addresses, and with a proxy every TCP
- * connection; everything else takes the veth and the host's kernel.
+ * virtual resolver and host alias addresses, with a proxy every TCP
+ * connection, and with a socks5:// proxy every UDP datagram (its UDP
+ * ASSOCIATE, engine/socksudp.c); everything else takes the veth and the
+ * host's kernel. UDP is steered by the mark alone, as DNS always was: the
+ * engine reads datagrams from tun0 and writes the replies and ICMP errors
+ * back there, so no listener is needed (TPROXY for UDP would need one
+ * transparent socket per flow to answer from the right address).
  */
 static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 			   const struct cf_veth_plan *veth)
 {
 	char gw4[CF_IP_STRLEN], h4[CF_IP_STRLEN], gw6[CF_IP_STRLEN], h6[CF_IP_STRLEN];
+	const char *udp;
 	int n;
 
 	if (!veth)
@@ -51,8 +57,9 @@ static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 	cf_ip_format(&plan->host4, h4, sizeof(h4));
 	cf_ip_format(&plan->gateway6, gw6, sizeof(gw6));
 	cf_ip_format(&plan->host6, h6, sizeof(h6));
+	udp = veth->udp_via_engine ? "" : "udp dport 53 ";
 	n = snprintf(buf, len,
-		     "    meta l4proto udp udp dport 53 meta mark set %d ct mark set %d return\n"
+		     "    meta l4proto udp %smeta mark set %d ct mark set %d return\n"
 		     "    meta l4proto != tcp return\n"
 		     "%s"
 		     "    tcp dport 53 goto to_engine\n"
@@ -62,7 +69,7 @@ static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 		     "  }\n"
 		     "  chain to_engine {\n"
 		     "    ct mark set %d\n",
-		     CF_MARK_TUN, CF_CT_MARK_ENGINE,
+		     udp, CF_MARK_TUN, CF_CT_MARK_ENGINE,
 		     veth->tcp_via_engine ? "    goto to_engine\n" : "", gw4, h4, gw6, h6,
 		     CF_CT_MARK_ENGINE);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;

@@ -51,12 +51,14 @@ struct cf_plan {
  * The rootful backend's link to the host (rootful/README in docs/rootful.md):
  * a veth pair whose tree end carries the tree's addresses and default
  * routes, while tun0 still carries what the engine answers (DNS, the host
- * alias, and with a proxy every TCP connection).
+ * alias, with a proxy every TCP connection, and with a socks5:// proxy
+ * every UDP datagram).
  */
 struct cf_veth_plan {
 	struct cf_ip tree4, host4; /* a /30 */
 	struct cf_ip tree6, host6; /* a /64; family 0 when the tree has no IPv6 */
 	bool tcp_via_engine;	   /* every TCP connection goes to the engine (--proxy) */
+	bool udp_via_engine;	   /* every UDP datagram goes to the engine (socks5:// proxy) */
 };
 
 /* Fill @plan with the fixed addresses above. */

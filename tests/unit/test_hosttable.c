@@ -163,6 +163,37 @@ static void test_only_a_runs_own_names_are_ours(void **state)
 	assert_false(cf_host_name_is_ours("docker0", CF_HOST_VETH_PREFIX));
 }
 
+static void test_what_the_engine_carries_never_takes_the_kernels_path(void **state)
+{
+	struct cf_config c;
+	struct cf_host_plan hp;
+	struct cf_rootful_state st = {0};
+	char buf[16384];
+
+	(void)state;
+	cf_config_init(&c);
+	assert_int_equal(cf_setting_set(&c, CF_KEY_ALLOW_CIDRS, "203.0.113.0/24", &cli, NULL, 0),
+			 0);
+	plan(&hp, true);
+	assert_true(cf_host_table_render(&c, &hp, &st, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "meta l4proto udp goto deny"));
+	assert_null(strstr(buf, "meta l4proto tcp goto deny"));
+	/* socks5://: the tree's UDP is the engine's; none leaves directly, whatever allows it. */
+	hp.link.udp_via_engine = true;
+	assert_true(cf_host_table_render(&c, &hp, &st, buf, sizeof(buf)) > 0);
+	assert_true(at(buf, "meta l4proto udp goto deny") <
+		    at(buf, "ip daddr 203.0.113.0/24 accept"));
+	assert_null(strstr(buf, "meta l4proto tcp goto deny"));
+	/* Any proxy, or domain rules: so is its TCP. */
+	hp.link.udp_via_engine = false;
+	hp.link.tcp_via_engine = true;
+	assert_true(cf_host_table_render(&c, &hp, &st, buf, sizeof(buf)) > 0);
+	assert_true(at(buf, "meta l4proto tcp goto deny") <
+		    at(buf, "ip daddr 203.0.113.0/24 accept"));
+	assert_null(strstr(buf, "meta l4proto udp goto deny"));
+	cf_config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +203,7 @@ int main(void)
 	    cmocka_unit_test(test_offline_denies_before_any_rule),
 	    cmocka_unit_test(test_a_small_buffer_is_enospc),
 	    cmocka_unit_test(test_only_a_runs_own_names_are_ours),
+	    cmocka_unit_test(test_what_the_engine_carries_never_takes_the_kernels_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
