@@ -141,7 +141,8 @@ static int put_from_tree(struct out *o, const struct cf_config *cfg, const struc
 	put(o, "    oifname \"" CF_HOST_VETH_PREFIX "*\" goto deny\n");
 	put_builtin(o, CF_REASON_MULTICAST);
 	put(o, "    fib daddr type { broadcast, multicast } goto deny\n");
-	if (cfg->offline)
+	/* --rate-limit: the engine carries everything; a socket bound to the veth gets nothing. */
+	if (cfg->offline || hp->link.all_via_engine)
 		put(o, "    goto deny\n");
 	/* Stand-ins for names only the proxy resolves: it carries TCP alone, the engine's. */
 	if (cfg->proxy_remote_dns)

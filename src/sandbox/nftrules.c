@@ -37,11 +37,15 @@
  * tun0: DNS on port 53 (any server, as in the rootless backend), the
  * virtual resolver and host alias addresses, and with a proxy every TCP
  * connection; everything else takes the veth and the host's kernel.
+ * With --rate-limit every packet goes to the engine, whose buckets then
+ * see all of the tree's bytes (the host's table forwards nothing from the
+ * veth then, for a socket bound to it).
  */
 static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 			   const struct cf_veth_plan *veth)
 {
 	char gw4[CF_IP_STRLEN], h4[CF_IP_STRLEN], gw6[CF_IP_STRLEN], h6[CF_IP_STRLEN];
+	char other[64] = "";
 	int n;
 
 	if (!veth)
@@ -51,9 +55,12 @@ static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 	cf_ip_format(&plan->host4, h4, sizeof(h4));
 	cf_ip_format(&plan->gateway6, gw6, sizeof(gw6));
 	cf_ip_format(&plan->host6, h6, sizeof(h6));
+	if (veth->all_via_engine)
+		snprintf(other, sizeof(other), " meta mark set %d ct mark set %d", CF_MARK_TUN,
+			 CF_CT_MARK_ENGINE);
 	n = snprintf(buf, len,
 		     "    meta l4proto udp udp dport 53 meta mark set %d ct mark set %d return\n"
-		     "    meta l4proto != tcp return\n"
+		     "    meta l4proto != tcp%s return\n"
 		     "%s"
 		     "    tcp dport 53 goto to_engine\n"
 		     "    ip daddr { %s, %s } goto to_engine\n"
@@ -62,9 +69,9 @@ static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 		     "  }\n"
 		     "  chain to_engine {\n"
 		     "    ct mark set %d\n",
-		     CF_MARK_TUN, CF_CT_MARK_ENGINE,
-		     veth->tcp_via_engine ? "    goto to_engine\n" : "", gw4, h4, gw6, h6,
-		     CF_CT_MARK_ENGINE);
+		     CF_MARK_TUN, CF_CT_MARK_ENGINE, other,
+		     veth->tcp_via_engine || veth->all_via_engine ? "    goto to_engine\n" : "",
+		     gw4, h4, gw6, h6, CF_CT_MARK_ENGINE);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
