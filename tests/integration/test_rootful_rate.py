@@ -14,6 +14,7 @@ import pytest
 
 import flowlog_v1
 import topology as T
+from proxies import proxy_args, proxy_world  # noqa: F401  (fixtures are used by name)
 from test_rate_limit import RATE, SIZE, UDP_FLOOD, UPLOAD
 
 CURL = ["curl", "-sS", "--max-time", "60", "-o", "/dev/null", "-r", f"0-{SIZE - 1}",
@@ -152,6 +153,20 @@ def test_root_datagrams_over_the_limit_are_dropped_and_counted(topo, childflow, 
     assert rate["sent"]["datagrams_dropped"] > 0, (rate, res.out)
     assert 0 < rate["sent"]["bytes"] <= 65536 + 3 * 125000, (rate, res.out)
     assert 0 < echoed < sent // 2, res.out
+
+
+@pytest.mark.parametrize("kind", ["https", "socks5"])
+def test_root_limit_holds_through_proxies(proxy_world, topo, childflow, kind):
+    args, _ = proxy_args(proxy_world, kind)
+    implied = SIZE * 8 / RATE
+    res = rootful(topo, childflow, *args, "--rate-limit", "20M", "--summary",
+                  "--summary-format", "json", "--", *CURL,
+                  f"http://{T.ORIGIN_NAME}:{T.HTTP_PORT}/big")
+    assert res.rc == 0, str(res)
+    got, seconds = res.out.split()
+    assert int(got) == SIZE, str(res)
+    assert 0.8 * implied <= float(seconds) <= 1.2 * implied, (seconds, implied)
+    assert summary_of(res)["rate_limit"]["received"]["bytes"] >= SIZE, str(res)
 
 
 def test_root_a_socket_bound_to_the_veth_does_not_pass_the_limit(topo, childflow):
