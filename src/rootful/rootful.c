@@ -56,12 +56,18 @@ struct rootful {
 
 static int rootful_check(const struct cf_config *cfg, struct cf_fail *fail)
 {
-	(void)cfg;
 	if (geteuid() != 0)
 		return cf_fail_set(
 		    fail, -EPERM, CF_FAIL_USAGE, NULL, NULL,
 		    "--root needs root: run childflow as root (sudo), or drop --root "
 		    "to use the rootless backend");
+	/* The engine's host sockets follow the host's routes: --iface would steer nothing. */
+	if (cfg->rate_limit && cfg->iface)
+		return cf_fail_set(fail, -EINVAL, CF_FAIL_USAGE, NULL, NULL,
+				   "--iface %s with --rate-limit: the engine carries all of the "
+				   "tree's traffic then, which --iface does not steer; drop one of "
+				   "them",
+				   cfg->iface);
 	return 0;
 }
 

@@ -201,3 +201,10 @@ def test_root_limited_flows_are_the_engines_records_once(topo, childflow, userdi
     pings = [e for e in ev if e["event"] == "datagram_flow_start"
              and e["protocol"] == "icmpv4"]
     assert len(pings) == 1 and pings[0]["remote_ip"] == T.FAR_V4, ev
+
+
+def test_root_refuses_iface_with_the_limit_clearly(topo, childflow):
+    # the engine's host sockets follow the host's routes, not --iface
+    res = rootful(topo, childflow, "--rate-limit", "20M", "--iface", "lo", "--", "true")
+    assert res.rc == 125, str(res)
+    assert "--iface lo with --rate-limit" in res.err, str(res)
