@@ -154,7 +154,8 @@ static int put_from_tree(struct out *o, const struct cf_config *cfg, const struc
 		put(o, "    meta l4proto tcp goto deny\n");
 	if (hp->link.udp_via_engine)
 		put(o, "    meta l4proto udp goto deny\n");
-	if (cfg->offline)
+	/* --rate-limit: the engine carries everything; a socket bound to the veth gets nothing. */
+	if (cfg->offline || hp->link.all_via_engine)
 		put(o, "    goto deny\n");
 	/* Stand-ins for names only the proxy resolves: it carries TCP alone, the engine's. */
 	if (cfg->proxy_remote_dns)

@@ -54,29 +54,20 @@ struct rootful {
 	bool sandbox_up, engine_ran;
 };
 
-/* What the rootful backend does not carry yet: refused before anything changes. */
-/* What the rootful backend does not do yet: refused before anything changes. */
-static const char *not_yet(const struct cf_config *cfg)
-{
-	/* The kernel carries the direct traffic: the engine's buckets would see only part of it. */
-	if (cfg->rate_limit)
-		return "--rate-limit is not supported by the rootful backend yet";
-	return NULL;
-}
-
 static int rootful_check(const struct cf_config *cfg, struct cf_fail *fail)
 {
-	const char *what = not_yet(cfg);
-
 	if (geteuid() != 0)
 		return cf_fail_set(
 		    fail, -EPERM, CF_FAIL_USAGE, NULL, NULL,
 		    "--root needs root: run childflow as root (sudo), or drop --root "
 		    "to use the rootless backend");
-	if (what)
-		return cf_fail_set(
-		    fail, -ENOTSUP, CF_FAIL_USAGE, NULL, NULL,
-		    "--root: %s; drop it, or drop --root to use the rootless backend", what);
+	/* The engine's host sockets follow the host's routes: --iface would steer nothing. */
+	if (cfg->rate_limit && cfg->iface)
+		return cf_fail_set(fail, -EINVAL, CF_FAIL_USAGE, NULL, NULL,
+				   "--iface %s with --rate-limit: the engine carries all of the "
+				   "tree's traffic then, which --iface does not steer; drop one of "
+				   "them",
+				   cfg->iface);
 	return 0;
 }
 
@@ -129,6 +120,12 @@ static int rootful_prepare(struct cf_run *run, struct cf_fail *fail)
 	 * run's table refuses any that still reaches the kernel's path.
 	 */
 	st->host.link.udp_via_engine = st->proxy_len > 0 && cfg->proxy.scheme == CF_PROXY_SOCKS5;
+	/*
+	 * --rate-limit: the engine carries every packet, as in the rootless
+	 * backend, so its two buckets hold the sum (docs/rootful.md says why not
+	 * a kernel limiter on the veth); the kernel's path carries nothing.
+	 */
+	st->host.link.all_via_engine = cfg->rate_limit != 0;
 	cf_plan_default(&st->plan);
 	r = cf_backend_resolv(cfg, &st->plan, &st->host_dns, st->resolv, sizeof(st->resolv));
 	if (r < 0)

@@ -42,12 +42,16 @@
  * engine reads datagrams from tun0 and writes the replies and ICMP errors
  * back there, so no listener is needed (TPROXY for UDP would need one
  * transparent socket per flow to answer from the right address).
+ * With --rate-limit every packet goes to the engine, whose buckets then
+ * see all of the tree's bytes (the host's table forwards nothing from the
+ * veth then, for a socket bound to it).
  */
 static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 			   const struct cf_veth_plan *veth)
 {
 	char gw4[CF_IP_STRLEN], h4[CF_IP_STRLEN], gw6[CF_IP_STRLEN], h6[CF_IP_STRLEN];
 	const char *udp;
+	char other[64] = "";
 	int n;
 
 	if (!veth)
@@ -57,10 +61,13 @@ static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 	cf_ip_format(&plan->host4, h4, sizeof(h4));
 	cf_ip_format(&plan->gateway6, gw6, sizeof(gw6));
 	cf_ip_format(&plan->host6, h6, sizeof(h6));
-	udp = veth->udp_via_engine ? "" : "udp dport 53 ";
+	udp = veth->udp_via_engine || veth->all_via_engine ? "" : "udp dport 53 ";
+	if (veth->all_via_engine)
+		snprintf(other, sizeof(other), " meta mark set %d ct mark set %d", CF_MARK_TUN,
+			 CF_CT_MARK_ENGINE);
 	n = snprintf(buf, len,
 		     "    meta l4proto udp %smeta mark set %d ct mark set %d return\n"
-		     "    meta l4proto != tcp return\n"
+		     "    meta l4proto != tcp%s return\n"
 		     "%s"
 		     "    tcp dport 53 goto to_engine\n"
 		     "    ip daddr { %s, %s } goto to_engine\n"
@@ -69,9 +76,9 @@ static int engine_selector(char *buf, size_t len, const struct cf_plan *plan,
 		     "  }\n"
 		     "  chain to_engine {\n"
 		     "    ct mark set %d\n",
-		     udp, CF_MARK_TUN, CF_CT_MARK_ENGINE,
-		     veth->tcp_via_engine ? "    goto to_engine\n" : "", gw4, h4, gw6, h6,
-		     CF_CT_MARK_ENGINE);
+		     udp, CF_MARK_TUN, CF_CT_MARK_ENGINE, other,
+		     veth->tcp_via_engine || veth->all_via_engine ? "    goto to_engine\n" : "",
+		     gw4, h4, gw6, h6, CF_CT_MARK_ENGINE);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 

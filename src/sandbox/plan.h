@@ -59,6 +59,7 @@ struct cf_veth_plan {
 	struct cf_ip tree6, host6; /* a /64; family 0 when the tree has no IPv6 */
 	bool tcp_via_engine;	   /* every TCP connection goes to the engine (--proxy) */
 	bool udp_via_engine;	   /* every UDP datagram goes to the engine (socks5:// proxy) */
+	bool all_via_engine;	   /* every packet goes to the engine (--rate-limit) */
 };
 
 /* Fill @plan with the fixed addresses above. */

@@ -126,8 +126,3 @@ def test_udp_over_the_limit_is_dropped_and_counted(childflow):
     assert rate["sent"]["bytes"] <= 65536 + 3 * 125000, (rate, res.out)
     assert 0 < echoed < sent // 2, res.out
 
-
-def test_root_refuses_rate_limit_clearly(topo, childflow_bin):
-    res = topo.run_root([childflow_bin, "--root", "--rate-limit", "20M", "--", "true"])
-    assert res.rc == 125, str(res)
-    assert "--rate-limit is not supported by the rootful backend yet" in res.err, str(res)

@@ -135,6 +135,29 @@ static void test_offline_denies_before_any_rule(void **state)
 	cf_config_free(&c);
 }
 
+/* --rate-limit: the engine carries everything, so a socket the tree binds to its veth gets nothing.
+ */
+static void test_all_via_engine_denies_before_any_rule(void **state)
+{
+	struct cf_config c;
+	struct cf_host_plan hp;
+	struct cf_rootful_state st = {0};
+	char buf[16384];
+
+	(void)state;
+	cf_config_init(&c);
+	assert_int_equal(cf_setting_set(&c, CF_KEY_ALLOW_CIDRS, "203.0.113.0/24", &cli, NULL, 0),
+			 0);
+	plan(&hp, true);
+	assert_true(cf_host_table_render(&c, &hp, &st, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "multicast } goto deny\n    goto deny\n"));
+	hp.link.all_via_engine = true;
+	assert_true(cf_host_table_render(&c, &hp, &st, buf, sizeof(buf)) > 0);
+	assert_true(at(buf, "fib daddr type { broadcast, multicast } goto deny\n    goto deny\n") <
+		    at(buf, "ip daddr 203.0.113.0/24 accept"));
+	cf_config_free(&c);
+}
+
 static void test_a_small_buffer_is_enospc(void **state)
 {
 	struct cf_config c;
@@ -204,6 +227,7 @@ int main(void)
 	    cmocka_unit_test(test_a_small_buffer_is_enospc),
 	    cmocka_unit_test(test_only_a_runs_own_names_are_ours),
 	    cmocka_unit_test(test_what_the_engine_carries_never_takes_the_kernels_path),
+	    cmocka_unit_test(test_all_via_engine_denies_before_any_rule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
