@@ -21,6 +21,12 @@
  *             non-blockingly; a non-blocking tree socket gets it at once
  *             with EINPROGRESS (or 0), a blocking one when the connect
  *             completed (0, or its errno without a socket).
+ *             Through an http:// or socks5:// proxy (the flow's via_proxy)
+ *             the host socket connects to the proxy and the engine runs the
+ *             relay's handshake (upstream.c) in its loop, reading nothing
+ *             past the reply; the tree gets the socket only with the tunnel
+ *             open, so every tree connect waits for it (a non-blocking one
+ *             returns 0, not EINPROGRESS), bounded by the tree's SYN retries.
  *   Continue  everything else (SECCOMP_USER_NOTIF_FLAG_CONTINUE): the
  *             tree's kernel runs the call, and a TCP connect then takes
  *             the relay, which applies the policy itself. CONTINUE is never
