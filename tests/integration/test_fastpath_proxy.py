@@ -171,6 +171,8 @@ def _probe(childflow, proxy, addr, port, mode="block", path="auto", syncnt=None,
     # the engine's own account: how many connects its switch took through the proxy
     line = [l for l in res.err.splitlines() if "switch: " in l]
     got["proxied"] = line[0].rsplit(", ", 1)[1] if line else "no switch"
+    # what the user is told (the proxy unreachable, a denial), debug lines aside
+    got["said"] = [l for l in res.err.splitlines() if not l.startswith("childflow: debug:")]
     return got
 
 
@@ -296,6 +298,9 @@ def test_proxy_failures_give_the_relays_errno(childflow, proxy_world, fakes, cas
     relay = _probe(childflow, args, addr, port, mode, path="relay")
     assert got["result"] == relay["result"] == "ECONNREFUSED", (got, relay)
     assert got["proxied"] == "1 through the proxy", got
+    assert got["said"] == relay["said"], (got, relay)
+    if case.endswith("-down"):
+        assert any("cannot connect to the proxy" in l for l in got["said"]), got
     if mode == "nonblock":
         assert got["first"] == "ECONNREFUSED" and relay["first"] == "EINPROGRESS", (got, relay)
 
@@ -318,3 +323,17 @@ def test_an_https_proxy_keeps_the_relay(childflow, proxy_world, fakes):
                  T.ECHO_PORT)
     assert got["result"] == "ok" and got["local"] == CHILD_V4 and got["echo"] == "ping", got
     assert got["proxied"] == "no switch", got
+
+
+@pytest.mark.parametrize("mode", ["block", "nonblock"])
+def test_a_policy_denial_through_the_proxy_matches_the_relay(childflow, proxy_world, fakes, mode):
+    # Decided before the proxy is contacted, by the same code: same errno,
+    # same denial line; the switch answered it (its account exists) and
+    # contacted no proxy.
+    args = ("-p", proxy_world.tinyproxy.url, "--deny-cidr", f"{T.ORIGIN_V4}/32")
+    got = _probe(childflow, args, T.ORIGIN_V4, T.ECHO_PORT, mode)
+    relay = _probe(childflow, args, T.ORIGIN_V4, T.ECHO_PORT, mode, path="relay")
+    assert got["result"] == relay["result"] == "EHOSTUNREACH", (got, relay)
+    assert got["said"] == relay["said"] and any(T.ORIGIN_V4 in l for l in got["said"]), \
+        (got, relay)
+    assert got["proxied"] == "0 through the proxy", got
