@@ -21,6 +21,12 @@
  *             non-blockingly; a non-blocking tree socket gets it at once
  *             with EINPROGRESS (or 0), a blocking one when the connect
  *             completed (0, or its errno without a socket).
+ *             Through an http:// or socks5:// proxy (the flow's via_proxy)
+ *             the host socket connects to the proxy and the engine runs the
+ *             relay's handshake (upstream.c) in its loop, reading nothing
+ *             past the reply; the tree gets the socket only with the tunnel
+ *             open, so every tree connect waits for it (a non-blocking one
+ *             returns 0, not EINPROGRESS), bounded by the tree's SYN retries.
  *   Continue  everything else (SECCOMP_USER_NOTIF_FLAG_CONTINUE): the
  *             tree's kernel runs the call, and a TCP connect then takes
  *             the relay, which applies the policy itself. CONTINUE is never
@@ -51,6 +57,8 @@
 #include "dns/synth.h"
 #include "engine/ctx.h"
 #include "engine/flows.h"
+#include "engine/tcp.h"
+#include "engine/upstream.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -71,6 +79,16 @@ struct pending {
 	int host;    /* the engine's reference to the socket the tree holds, connecting */
 	bool dead;   /* answered or abandoned: freed after the epoll batch */
 	struct cf_flow flow;
+	/*
+	 * Through a proxy (flow.via_proxy): @host is the engine's alone, connecting
+	 * to the proxy, then (@up) in its handshake; the tree gets it only after.
+	 */
+	struct cf_upstream *up;
+	struct cf_capview_sock egs; /* never recording: a capture keeps the relay */
+	uint64_t deadline_ms;
+	int tree_fd, domain;
+	uint32_t fd_flags;
+	bool nonblock;
 };
 
 struct cf_switch {
@@ -82,6 +100,7 @@ struct cf_switch {
 	struct pending *pending, *dead;
 	size_t n_pending;
 	uint64_t switched, continued;
+	uint64_t proxied; /* taken through the proxy's handshake, whatever the outcome */
 };
 
 /* What the tree's socket is, as far as the decision goes. */
@@ -128,6 +147,23 @@ static int sock_netns(int sock, dev_t *dev, ino_t *ino)
 	return 0;
 }
 
+/*
+ * Whether a tree socket of @domain can reach the proxy from the host: of its
+ * family, or an AF_INET6 socket with the proxy's IPv4 address v4-mapped. An
+ * AF_INET socket cannot name an IPv6 proxy: the relay serves it.
+ */
+static bool proxy_fits(const struct cf_engine *e, int domain)
+{
+	enum cf_proxy_scheme scheme = e->cfg->proxy.scheme;
+	int fam = e->proxy_addr.ss_family;
+
+	if (scheme == CF_PROXY_NONE)
+		return true;
+	if ((scheme != CF_PROXY_HTTP && scheme != CF_PROXY_SOCKS5) || !e->proxy_addr_len)
+		return false; /* https://: TLS ends in the engine, the relay carries it */
+	return fam == domain || (domain == AF_INET6 && fam == AF_INET);
+}
+
 /* Destinations that do not leave through tun0, or that the relay must see. */
 static bool leaves_through_tun(const struct cf_engine *e, const struct cf_ip *ip, uint16_t port)
 {
@@ -152,7 +188,9 @@ static bool leaves_through_tun(const struct cf_engine *e, const struct cf_ip *ip
 	    cf_ip_equal(ip, &p->child6) || cf_ip_equal(ip, &p->gateway6) ||
 	    cf_ip_equal(ip, &p->host4) || cf_ip_equal(ip, &p->host6))
 		return false;
-	return !(e->synth && cf_synth_contains(ip));
+	/* A stand-in (--proxy-remote-dns) leaves as its name, through the proxy. */
+	return !(e->synth && cf_synth_contains(ip)) ||
+	       (e->cfg->proxy.scheme != CF_PROXY_NONE && proxy_fits(e, ip->family));
 }
 
 /* The engine's copy of the tree's address, or -errno: the tree's kernel will judge it. */
@@ -370,6 +408,8 @@ static void pending_free(struct cf_engine *e, struct pending *p)
 		}
 	}
 	s->n_pending--;
+	cf_upstream_free(p->up);
+	p->up = NULL;
 	if (p->host >= 0) {
 		epoll_ctl(e->epfd, EPOLL_CTL_DEL, p->host, NULL);
 		close(p->host); /* the tree's fd keeps the socket: this is the engine's reference */
@@ -383,9 +423,10 @@ static void pending_free(struct cf_engine *e, struct pending *p)
 /*
  * A blocking tree connect() waits until @host (the engine's reference to the
  * socket the tree now holds) has connected or failed: the loop watches it and
- * answers then. Takes @host.
+ * answers then. Takes @host; returns the entry, or NULL (answered).
  */
-static void add_pending(struct cf_engine *e, uint64_t id, int host, const struct cf_flow *f)
+static struct pending *add_pending(struct cf_engine *e, uint64_t id, int host,
+				   const struct cf_flow *f)
 {
 	struct cf_switch *s = e->sw;
 	struct pending *p = calloc(1, sizeof(*p));
@@ -393,7 +434,7 @@ static void add_pending(struct cf_engine *e, uint64_t id, int host, const struct
 	if (!p) {
 		close(host);
 		(void)notif_send(s->listener, id, -ENOMEM, 0);
-		return;
+		return NULL;
 	}
 	p->w.kind = CF_W_SWITCH_CONN;
 	p->id = id;
@@ -408,7 +449,9 @@ static void add_pending(struct cf_engine *e, uint64_t id, int host, const struct
 	if (cf_engine_watch(e, host, EPOLLOUT | EPOLLONESHOT, &p->w) < 0) {
 		(void)notif_send(s->listener, id, -ENOMEM, 0);
 		pending_free(e, p);
+		return NULL;
 	}
+	return p;
 }
 
 static void pending_done(struct cf_engine *e, struct pending *p)
@@ -428,6 +471,189 @@ static void pending_done(struct cf_engine *e, struct pending *p)
 	}
 	(void)notif_send(s->listener, p->id, -err, 0);
 	pending_free(e, p);
+}
+
+/* The proxy's address for a socket of @domain (see proxy_fits()). */
+static socklen_t proxy_sockaddr(const struct cf_engine *e, int domain, struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *v4 = (const struct sockaddr_in *)&e->proxy_addr;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+	if (domain == e->proxy_addr.ss_family) {
+		*ss = e->proxy_addr;
+		return e->proxy_addr_len;
+	}
+	memset(ss, 0, sizeof(*ss));
+	v6->sin6_family = AF_INET6;
+	v6->sin6_port = v4->sin_port;
+	v6->sin6_addr.s6_addr[10] = 0xff;
+	v6->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&v6->sin6_addr.s6_addr[12], &v4->sin_addr, 4);
+	return sizeof(*v6);
+}
+
+/*
+ * When the tree's connect() gives up through the proxy: when its own SYN
+ * retries (TCP_SYNCNT, copied to @host) would have on the relay path, whose
+ * SYN the engine holds unanswered until the handshake is done (1 s, doubling,
+ * at most 120 s between tries), and never later than the relay's own limit.
+ */
+static uint64_t proxy_deadline(const struct cf_engine *e, int host)
+{
+	uint64_t ms = 0, rto = 1000;
+	int syncnt;
+
+	if (int_opt(host, IPPROTO_TCP, TCP_SYNCNT, &syncnt) < 0 || syncnt <= 0)
+		syncnt = 6;
+	for (int i = 0; i <= syncnt && ms < CF_TCP_CONNECTING_TIMEOUT_MS; i++) {
+		ms += rto;
+		rto = rto * 2 > 120000 ? 120000 : rto * 2;
+	}
+	return e->now_ms + (ms < CF_TCP_CONNECTING_TIMEOUT_MS ? ms : CF_TCP_CONNECTING_TIMEOUT_MS);
+}
+
+/*
+ * A connect through the proxy ended: @err 0 installs the socket in the tree
+ * (now that the tunnel is open) and answers 0; otherwise the tree's connect()
+ * gets what the relay path's answer to the same failure gives it. @why is the
+ * flow log's text (NULL: strerror).
+ */
+static void proxy_done(struct cf_engine *e, struct pending *p, int err, const char *why)
+{
+	struct cf_switch *s = e->sw;
+	uint64_t id = p->id;
+	int fl, domain = p->domain;
+
+	if (err == 0) {
+		/* Unwatched first: the tree's descriptor will keep the socket registered. */
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, p->host, NULL);
+		fl = fcntl(p->host, F_GETFL);
+		if (!p->nonblock && fl >= 0)
+			(void)fcntl(p->host, F_SETFL, fl & ~O_NONBLOCK);
+		if (install(s, id, p->host, p->tree_fd, p->fd_flags) < 0) {
+			err = EINTR; /* the call was interrupted meanwhile: nobody to answer */
+			why = "interrupted before the tunnel was handed over";
+		}
+	}
+	if (p->flow.id) {
+		cf_flow_connect_result(e, &p->flow, err, why);
+		if (err)
+			e->stats.tcp_failed++;
+		else
+			e->stats.tcp_ok++;
+	}
+	pending_free(e, p);
+	if (err != EINTR)
+		(void)notif_send(s->listener, id, err ? -relay_errno(err, domain) : 0, 0);
+}
+
+/* Drive the CONNECT/SOCKS5 handshake on @p's socket, connected to the proxy. */
+static void proxy_step(struct cf_engine *e, struct pending *p)
+{
+	const uint8_t *extra;
+	uint32_t events = 0;
+	const char *why;
+	int err;
+
+	switch (cf_upstream_progress(p->up, &events)) {
+	case CF_UPSTREAM_PENDING:
+		if (cf_engine_rewatch(e, p->host, events | EPOLLONESHOT, &p->w) < 0)
+			proxy_done(e, p, ENOMEM, NULL);
+		return;
+	case CF_UPSTREAM_FAILED:
+		err = cf_upstream_error(p->up, &why);
+		proxy_done(e, p, err, why);
+		return;
+	case CF_UPSTREAM_DONE:
+		/* Exact reads: the destination's first bytes are still in the socket. */
+		if (cf_upstream_leftover(p->up, &extra) > 0) {
+			proxy_done(e, p, ECONNREFUSED, "proxy: bytes read past the reply");
+			return;
+		}
+		proxy_done(e, p, 0, NULL);
+		return;
+	}
+}
+
+/* @p's connect to the proxy finished (or failed): start the handshake. */
+static void proxy_connected(struct cf_engine *e, struct pending *p)
+{
+	int err = 0, r;
+	socklen_t l = sizeof(err);
+
+	if (getsockopt(p->host, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+		err = errno;
+	if (err) {
+		cf_tcp_proxy_unreachable(e, err);
+		/* The relay answers with a RST, or stays silent until the tree's SYN retries end.
+		 */
+		proxy_done(e, p, err == ETIMEDOUT ? ETIMEDOUT : ECONNREFUSED, NULL);
+		return;
+	}
+	r = cf_upstream_new(e, &p->flow, p->host, &p->egs, &p->up);
+	if (r < 0) {
+		proxy_done(e, p, ECONNREFUSED, NULL);
+		return;
+	}
+	cf_upstream_exact(p->up);
+	proxy_step(e, p);
+}
+
+static void on_pending(struct cf_engine *e, struct pending *p)
+{
+	if (!p->flow.via_proxy)
+		pending_done(e, p);
+	else if (!p->up)
+		proxy_connected(e, p);
+	else
+		proxy_step(e, p);
+}
+
+/*
+ * Switch a vetted connect through the proxy: a host socket connects to it
+ * and runs the handshake in the loop; only an open tunnel goes to the tree
+ * (before, its bytes would be the handshake's), so a non-blocking connect()
+ * waits for it too and returns 0, never EINPROGRESS.
+ */
+static void switch_via_proxy(struct cf_engine *e, const struct seccomp_notif *req, int sock,
+			     const struct tree_sock *ts, struct cf_flow *f)
+{
+	struct cf_switch *s = e->sw;
+	struct sockaddr_storage ss;
+	struct pending *p;
+	socklen_t sl;
+	int host, r, off = 0;
+
+	s->proxied++;
+	host = socket(ts->domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (host < 0) {
+		r = errno;
+		e->stats.tcp_failed++;
+		cf_flow_connect_result(e, f, r, NULL);
+		(void)notif_send(s->listener, req->id, -r, 0);
+		return;
+	}
+	copy_options(sock, host, ts->domain);
+	if (ts->domain == AF_INET6) /* the proxy's IPv4 address may be v4-mapped */
+		(void)setsockopt(host, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	sl = proxy_sockaddr(e, ts->domain, &ss);
+	if (connect(host, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		r = errno;
+		close(host);
+		cf_tcp_proxy_unreachable(e, r);
+		e->stats.tcp_failed++;
+		cf_flow_connect_result(e, f, ECONNREFUSED, NULL);
+		(void)notif_send(s->listener, req->id, -ECONNREFUSED, 0);
+		return;
+	}
+	p = add_pending(e, req->id, host, f);
+	if (!p)
+		return;
+	p->deadline_ms = proxy_deadline(e, host);
+	p->tree_fd = (int)req->data.args[0];
+	p->domain = ts->domain;
+	p->fd_flags = ts->fd_flags;
+	p->nonblock = ts->nonblock;
 }
 
 /*
@@ -455,6 +681,10 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 	if (r < 0) {
 		e->stats.tcp_failed++;
 		(void)notif_send(s->listener, req->id, -relay_errno(-r, ts->domain), 0);
+		return;
+	}
+	if (f.via_proxy) {
+		switch_via_proxy(e, req, sock, ts, &f);
 		return;
 	}
 	host = socket(ts->domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -535,6 +765,7 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 	if (read_dest(req, &dst, &port) < 0 ||
 	    int_opt(*sock, SOL_SOCKET, SO_DOMAIN, &ts->domain) < 0 ||
 	    ts->domain != (dst.family == AF_INET ? AF_INET : AF_INET6) ||
+	    !proxy_fits(e, ts->domain) ||
 	    tree_fd_flags((pid_t)req->pid, (int)req->data.args[0], &ts->fd_flags) < 0) {
 		(void)notif_send(s->listener, req->id, -EINVAL, 0);
 		return;
@@ -615,7 +846,8 @@ static void on_notification(struct cf_engine *e)
 	 */
 	if (dev != s->ns_dev || ino != s->ns_ino || s->n_pending >= PENDING_MAX ||
 	    read_dest(&req, &dst, &port) < 0 || !leaves_through_tun(e, &dst, port) ||
-	    !switchable(sock, &ts) || tree_fd_flags((pid_t)req.pid, tree_fd, &ts.fd_flags) < 0 ||
+	    !switchable(sock, &ts) || !proxy_fits(e, ts.domain) ||
+	    tree_fd_flags((pid_t)req.pid, tree_fd, &ts.fd_flags) < 0 ||
 	    ts.domain != (dst.family == AF_INET ? AF_INET : AF_INET6) || !notif_valid(s, req.id)) {
 		notif_continue(s, req.id);
 		return;
@@ -634,7 +866,7 @@ void cf_switch_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events
 	}
 	p = cf_container_of(w, struct pending, w);
 	if (!p->dead)
-		pending_done(e, p);
+		on_pending(e, p);
 }
 
 void cf_switch_reap(struct cf_engine *e)
@@ -660,6 +892,9 @@ void cf_switch_on_tick(struct cf_engine *e)
 		next = p->next;
 		if (!notif_valid(s, p->id))
 			pending_free(e, p); /* a signal ended the tree's call: nobody waits */
+		else if (p->deadline_ms && e->now_ms >= p->deadline_ms)
+			proxy_done(e, p, ETIMEDOUT,
+				   NULL); /* the proxy, or its handshake, is silent */
 	}
 }
 
@@ -717,8 +952,10 @@ void cf_switch_fini(struct cf_engine *e)
 	while (s->pending)
 		pending_free(e, s->pending);
 	cf_switch_reap(e);
-	log_debug("switch: %llu connects switched, %llu continued to the relay",
-		  (unsigned long long)s->switched, (unsigned long long)s->continued);
+	log_debug("switch: %llu connects switched, %llu continued to the relay, %llu through "
+		  "the proxy",
+		  (unsigned long long)s->switched, (unsigned long long)s->continued,
+		  (unsigned long long)s->proxied);
 	/* Closing it answers every call still waiting with ENOSYS: the tree is gone by now. */
 	close(s->listener);
 	free(s);

@@ -70,7 +70,7 @@
 
 #define TCP_BUCKETS 4096
 /* Longer than the kernel's own SYN retry budget (about 127 s with 6 retries). */
-#define CONNECTING_TIMEOUT_MS 135000
+#define CONNECTING_TIMEOUT_MS CF_TCP_CONNECTING_TIMEOUT_MS
 /* After injection the tree's kernel completes the handshake in microseconds; this only
  * catches a tree that gave up on the connection meanwhile. */
 #define INJECTED_TIMEOUT_MS 10000
@@ -642,8 +642,7 @@ void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn)
 		connect_failed(e, c, -err);
 }
 
-/* The proxy itself cannot be reached: say so once; every connect fails fast meanwhile. */
-static void proxy_unreachable(struct cf_engine *e, int err)
+void cf_tcp_proxy_unreachable(struct cf_engine *e, int err)
 {
 	if (e->proxy_warned)
 		return;
@@ -715,7 +714,7 @@ static void upstream_ready(struct cf_engine *e, struct tcp_conn *c, uint32_t eve
 		cf_capview_tcp_connected(&c->egs);
 	if (soerr) {
 		if (c->flow.via_proxy) {
-			proxy_unreachable(e, soerr);
+			cf_tcp_proxy_unreachable(e, soerr);
 			soerr = ECONNREFUSED;
 		}
 		connect_failed(e, c, soerr);

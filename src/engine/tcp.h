@@ -5,6 +5,13 @@
 
 #include "engine/ctx.h"
 
+/*
+ * How long the engine waits for a connect to the destination or the proxy
+ * and the proxy's handshake (the tree's own SYN retries usually give up
+ * first: 127 s by default).
+ */
+#define CF_TCP_CONNECTING_TIMEOUT_MS 135000
+
 /* Create the connection table. Return 0 or -ENOMEM. */
 int cf_tcp_init(struct cf_engine *e);
 
@@ -38,6 +45,12 @@ void cf_tcp_run_ready(struct cf_engine *e);
 
 /* Expire pending connections whose deadline passed. */
 void cf_tcp_on_tick(struct cf_engine *e);
+
+/*
+ * cf_tcp_proxy_unreachable() - the proxy itself cannot be reached (@err):
+ * say so once; the tree's connects are refused meanwhile.
+ */
+void cf_tcp_proxy_unreachable(struct cf_engine *e, int err);
 
 /* --rate-limit's timer: give the relays that waited for tokens another turn. */
 void cf_tcp_wake_throttled(struct cf_engine *e);

@@ -22,6 +22,7 @@ struct cf_upstream {
 	struct cf_tls *tls; /* NULL for http:// and socks5:// */
 	bool tls_done;
 	struct cf_hs *hs;
+	bool exact; /* read only the proxy's reply (cf_upstream_exact()) */
 	int err;
 	char text[160];
 	uint8_t leftover[LEFTOVER_MAX];
@@ -180,6 +181,31 @@ static enum cf_hs_status feed(struct cf_upstream *u, const uint8_t *buf, size_t 
 	return st;
 }
 
+/*
+ * Read what the proxy sent without taking a byte past its reply: peek, let
+ * the handshake say how much of it is the reply, and take only that. What
+ * follows (a banner the destination sent in the same segment) stays queued
+ * in the socket for whoever gets it next. Return the status, or -errno in *err.
+ */
+static enum cf_hs_status read_exact(struct cf_upstream *u, uint8_t *buf, size_t len, int *err)
+{
+	ssize_t r = recv(u->fd, buf, len, MSG_PEEK);
+	enum cf_hs_status st;
+	size_t used = 0;
+
+	*err = 0;
+	if (r < 0) {
+		*err = -errno;
+		return CF_HS_WANT_READ;
+	}
+	st = cf_hs_input(u->hs, buf, (size_t)r, &used); /* 0 = EOF: the handshake reports it */
+	if (used > 0 && recv(u->fd, buf, used, 0) != (ssize_t)used)
+		*err = -EIO; /* it was queued a moment ago and nobody else reads it */
+	else if (used > 0)
+		cf_capview_tcp_data(u->eg, CF_CAPVIEW_IN, buf, used);
+	return st;
+}
+
 static enum cf_upstream_status hs_step(struct cf_upstream *u, uint32_t *events)
 {
 	uint8_t buf[LEFTOVER_MAX];
@@ -211,14 +237,23 @@ static enum cf_upstream_status hs_step(struct cf_upstream *u, uint32_t *events)
 			cf_hs_consumed_output(u->hs, (size_t)r);
 			continue;
 		}
-		r = io_read(u, buf, sizeof(buf));
+		if (u->exact) {
+			int err;
+
+			st = read_exact(u, buf, sizeof(buf), &err);
+			r = err;
+		} else {
+			r = io_read(u, buf, sizeof(buf));
+			if (r >= 0)
+				st =
+				    feed(u, buf, (size_t)r); /* 0 = EOF: the handshake reports it */
+		}
 		if (r == -EAGAIN) {
 			*events = wait_events(u, false);
 			return CF_UPSTREAM_PENDING;
 		}
 		if (r < 0)
 			goto io_error;
-		st = feed(u, buf, (size_t)r); /* 0 = EOF: the handshake reports it */
 	}
 io_error:
 	fail(u, ECONNREFUSED, "proxy: connection lost during the handshake");
@@ -234,6 +269,11 @@ enum cf_upstream_status cf_upstream_progress(struct cf_upstream *u, uint32_t *ev
 			return s;
 	}
 	return hs_step(u, events);
+}
+
+void cf_upstream_exact(struct cf_upstream *u)
+{
+	u->exact = !u->tls;
 }
 
 int cf_upstream_error(const struct cf_upstream *u, const char **text)

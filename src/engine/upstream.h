@@ -34,6 +34,13 @@ int cf_upstream_new(struct cf_engine *e, const struct cf_flow *f, int fd,
 /* Free it, and its TLS session unless taken (NULL is fine). */
 void cf_upstream_free(struct cf_upstream *u);
 
+/*
+ * cf_upstream_exact() - read nothing past the proxy's reply (http:// and
+ * socks5:// only: TLS records cannot be peeked): cf_upstream_leftover() then
+ * stays empty and bytes the destination sent first stay in the socket.
+ */
+void cf_upstream_exact(struct cf_upstream *u);
+
 /* Drive it; *events gets the epoll events to wait for while PENDING. */
 enum cf_upstream_status cf_upstream_progress(struct cf_upstream *u, uint32_t *events);
 
