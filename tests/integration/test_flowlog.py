@@ -321,7 +321,9 @@ def test_json_summary_is_the_last_stderr_line_and_counts_match_the_log(rich):
         "via_proxy": sum(a["via_proxy"] for a in attempts),
         "direct": sum(not a["via_proxy"] for a in attempts),
         "ok": sum(r["status"] == "ok" for r in res),
-        "error": sum(r["status"] == "error" for r in res)}
+        "error": sum(r["status"] == "error" for r in res),
+        "by_path": {p: sum(r.get("path") == p for r in res if r["protocol"] == "tcp")
+                    for p in ("socket", "relay", "kernel")}}
     assert summary["violations"]["total"] == len(F.violations(ev))
     by_reason = collections.Counter(v["reason_code"] for v in F.violations(ev))
     assert {x["key"]: x["count"] for x in summary["violations"]["by_reason_code"]} == by_reason
