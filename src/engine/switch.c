@@ -57,14 +57,11 @@
 #include "dns/synth.h"
 #include "engine/ctx.h"
 #include "engine/flows.h"
+#include "engine/treetask.h"
 #include "engine/tcp.h"
 #include "engine/upstream.h"
 #include "util/cleanup.h"
 #include "util/log.h"
-
-#ifndef CF_PIDFD_THREAD
-#define CF_PIDFD_THREAD O_EXCL /* PIDFD_THREAD, Linux 6.9 */
-#endif
 
 /*
  * Blocking connects waiting for their host connect at once; more new ones
@@ -91,11 +88,21 @@ struct pending {
 	bool nonblock;
 };
 
+/* What a new host socket has, so that copy_options() sets only what differs. */
+struct host_defaults {
+	int keepidle, keepintvl, keepcnt, syncnt; /* -1: unknown, always set */
+	char cc[16];				  /* congestion control; "": unknown */
+};
+
 struct cf_switch {
 	int listener;
 	struct cf_watch w;
 	dev_t ns_dev, host_dev; /* the tree's network namespace, and the engine's */
 	ino_t ns_ino, host_ino;
+	bool cookies;			 /* namespaces named by SO_NETNS_COOKIE (Linux 5.14) */
+	uint64_t ns_cookie, host_cookie; /* then these, else dev/ino */
+	struct host_defaults hd;
+	struct cf_treetasks *tasks;
 	bool continue_all; /* the tree's namespace could not be named: switch nothing */
 	struct pending *pending, *dead;
 	size_t n_pending;
@@ -134,6 +141,15 @@ static bool notif_valid(const struct cf_switch *s, uint64_t id)
 	return ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
+enum sock_ns { NS_HOST, NS_TREE, NS_OTHER };
+
+static int netns_cookie(int sock, uint64_t *cookie)
+{
+	socklen_t l = sizeof(*cookie);
+
+	return getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &l) < 0 ? -errno : 0;
+}
+
 /* The socket's network namespace as dev/inode; -errno when the kernel does not say. */
 static int sock_netns(int sock, dev_t *dev, ino_t *ino)
 {
@@ -145,6 +161,28 @@ static int sock_netns(int sock, dev_t *dev, ino_t *ino)
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	return 0;
+}
+
+/*
+ * Whose namespace @sock is of: the host's (a socket this engine switched
+ * before; also when the kernel does not say), the tree's, or another (a
+ * nested sandbox's). One getsockopt where SO_NETNS_COOKIE exists; else
+ * SIOCGSKNS, which a rootless engine cannot use on the host's sockets.
+ */
+static enum sock_ns sock_ns(const struct cf_switch *s, int sock)
+{
+	uint64_t cookie;
+	dev_t dev;
+	ino_t ino;
+
+	if (s->cookies) {
+		if (netns_cookie(sock, &cookie) < 0 || cookie == s->host_cookie)
+			return NS_HOST;
+		return cookie == s->ns_cookie ? NS_TREE : NS_OTHER;
+	}
+	if (sock_netns(sock, &dev, &ino) < 0 || (dev == s->host_dev && ino == s->host_ino))
+		return NS_HOST;
+	return dev == s->ns_dev && ino == s->ns_ino ? NS_TREE : NS_OTHER;
 }
 
 /*
@@ -216,28 +254,6 @@ static int read_dest(const struct seccomp_notif *req, struct cf_ip *ip, uint16_t
 	return cf_ip_from_sockaddr((struct sockaddr *)&ss, ip, port);
 }
 
-/* fdinfo's flags (octal): whether the tree's fd is close-on-exec. */
-static int tree_fd_flags(pid_t pid, int fd, uint32_t *out)
-{
-	char path[64], buf[256], *f;
-	cleanup_fd int d = -1;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
-	d = open(path, O_RDONLY | O_CLOEXEC);
-	if (d < 0)
-		return -errno;
-	n = read(d, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	f = strstr(buf, "flags:");
-	if (!f)
-		return -EIO;
-	*out = strtoul(f + 6, NULL, 8) & O_CLOEXEC ? O_CLOEXEC : 0;
-	return 0;
-}
-
 static int int_opt(int fd, int level, int name, int *v)
 {
 	socklen_t l = sizeof(*v);
@@ -291,11 +307,12 @@ static bool switchable(int sock, struct tree_sock *ts)
 	return true;
 }
 
-static void copy_int(int from, int to, int level, int name, bool only_set)
+/* Copy an int option unless the tree's value is @same, what a new host socket has already. */
+static void copy_int(int from, int to, int level, int name, int same)
 {
 	int v;
 
-	if (int_opt(from, level, name, &v) == 0 && (v || !only_set))
+	if (int_opt(from, level, name, &v) == 0 && v != same)
 		(void)setsockopt(to, level, name, &v, sizeof(v));
 }
 
@@ -309,25 +326,25 @@ static void copy_int(int from, int to, int level, int name, bool only_set)
  * end the kernel's autotuning. Each copy is best effort: the kernel's
  * defaults stand where it refuses one.
  */
-static void copy_options(int from, int to, int domain)
+static void copy_options(int from, int to, int domain, const struct host_defaults *hd)
 {
 	struct linger lg;
 	struct timeval tv;
 	char cc[16];
 	socklen_t l;
 
-	copy_int(from, to, IPPROTO_TCP, TCP_NODELAY, true);
-	copy_int(from, to, SOL_SOCKET, SO_KEEPALIVE, true);
-	copy_int(from, to, IPPROTO_TCP, TCP_KEEPIDLE, false);
-	copy_int(from, to, IPPROTO_TCP, TCP_KEEPINTVL, false);
-	copy_int(from, to, IPPROTO_TCP, TCP_KEEPCNT, false);
-	copy_int(from, to, IPPROTO_TCP, TCP_USER_TIMEOUT, true);
-	copy_int(from, to, IPPROTO_TCP, TCP_SYNCNT, false);
-	copy_int(from, to, SOL_SOCKET, SO_PRIORITY, true);
+	copy_int(from, to, IPPROTO_TCP, TCP_NODELAY, 0);
+	copy_int(from, to, SOL_SOCKET, SO_KEEPALIVE, 0);
+	copy_int(from, to, IPPROTO_TCP, TCP_KEEPIDLE, hd->keepidle);
+	copy_int(from, to, IPPROTO_TCP, TCP_KEEPINTVL, hd->keepintvl);
+	copy_int(from, to, IPPROTO_TCP, TCP_KEEPCNT, hd->keepcnt);
+	copy_int(from, to, IPPROTO_TCP, TCP_USER_TIMEOUT, 0);
+	copy_int(from, to, IPPROTO_TCP, TCP_SYNCNT, hd->syncnt);
+	copy_int(from, to, SOL_SOCKET, SO_PRIORITY, 0);
 	if (domain == AF_INET)
-		copy_int(from, to, IPPROTO_IP, IP_TOS, true);
+		copy_int(from, to, IPPROTO_IP, IP_TOS, 0);
 	else
-		copy_int(from, to, IPPROTO_IPV6, IPV6_TCLASS, true);
+		copy_int(from, to, IPPROTO_IPV6, IPV6_TCLASS, 0);
 	l = sizeof(lg);
 	if (getsockopt(from, SOL_SOCKET, SO_LINGER, &lg, &l) == 0 && lg.l_onoff)
 		(void)setsockopt(to, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -339,16 +356,11 @@ static void copy_options(int from, int to, int domain)
 		(void)setsockopt(to, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	l = sizeof(cc);
 	memset(cc, 0, sizeof(cc));
-	if (getsockopt(from, IPPROTO_TCP, TCP_CONGESTION, cc, &l) == 0) {
-		char mine[16];
-		socklen_t ml = sizeof(mine);
-
-		memset(mine, 0, sizeof(mine));
-		if (getsockopt(to, IPPROTO_TCP, TCP_CONGESTION, mine, &ml) == 0 &&
-		    strncmp(cc, mine, sizeof(cc)) != 0)
-			(void)setsockopt(to, IPPROTO_TCP, TCP_CONGESTION, cc,
-					 (socklen_t)strnlen(cc, sizeof(cc)));
-	}
+	/* Set only when it differs from what a new host socket gets (set is slow). */
+	if (getsockopt(from, IPPROTO_TCP, TCP_CONGESTION, cc, &l) == 0 &&
+	    strncmp(cc, hd->cc, sizeof(cc)) != 0)
+		(void)setsockopt(to, IPPROTO_TCP, TCP_CONGESTION, cc,
+				 (socklen_t)strnlen(cc, sizeof(cc)));
 }
 
 /*
@@ -633,7 +645,7 @@ static void switch_via_proxy(struct cf_engine *e, const struct seccomp_notif *re
 		(void)notif_send(s->listener, req->id, -r, 0);
 		return;
 	}
-	copy_options(sock, host, ts->domain);
+	copy_options(sock, host, ts->domain, &s->hd);
 	if (ts->domain == AF_INET6) /* the proxy's IPv4 address may be v4-mapped */
 		(void)setsockopt(host, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
 	sl = proxy_sockaddr(e, ts->domain, &ss);
@@ -694,7 +706,7 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 		(void)notif_send(s->listener, req->id, -r, 0);
 		return;
 	}
-	copy_options(sock, host, ts->domain);
+	copy_options(sock, host, ts->domain, &s->hd);
 	sl = cf_ip_to_sockaddr(&f.target, f.target_port, &ss);
 	r = connect(host, (struct sockaddr *)&ss, sl) < 0 ? errno : 0;
 	if (r != 0 && r != EINPROGRESS) {
@@ -766,7 +778,8 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 	    int_opt(*sock, SOL_SOCKET, SO_DOMAIN, &ts->domain) < 0 ||
 	    ts->domain != (dst.family == AF_INET ? AF_INET : AF_INET6) ||
 	    !proxy_fits(e, ts->domain) ||
-	    tree_fd_flags((pid_t)req->pid, (int)req->data.args[0], &ts->fd_flags) < 0) {
+	    cf_treetasks_cloexec(s->tasks, (pid_t)req->pid, (int)req->data.args[0], &ts->fd_flags) <
+		0) {
 		(void)notif_send(s->listener, req->id, -EINVAL, 0);
 		return;
 	}
@@ -782,24 +795,19 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 
 /*
  * A copy of the caller's fd @tree_fd, or -errno: -EBADF when the tree has
- * no such fd (its kernel says so), another errno when the engine could not
- * look (out of descriptors: it cannot tell whether the fd is safe to let
- * through).
+ * no such fd (its kernel says so, or the caller is gone), another errno
+ * when the engine could not look (out of descriptors: it cannot tell
+ * whether the fd is safe to let through). Whether the thread was that
+ * caller is checked (SECCOMP_IOCTL_NOTIF_ID_VALID) before anything is done
+ * on what was read.
  */
 static int copy_tree_fd(const struct cf_switch *s, const struct seccomp_notif *req, int tree_fd)
 {
-	cleanup_fd int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)req->pid, CF_PIDFD_THREAD);
-	int fd;
+	int fd = cf_treetasks_getfd(s->tasks, (pid_t)req->pid, tree_fd);
 
-	if (pidfd < 0 && errno == EINVAL) /* before Linux 6.9: thread-group leaders only */
-		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)req->pid, 0);
-	if (pidfd < 0)
-		return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -errno : -EBADF;
-	/* The pid (and the memory read later) were that caller's only if the call still waits. */
-	if (!notif_valid(s, req->id))
-		return -ENOENT;
-	fd = (int)syscall(SYS_pidfd_getfd, pidfd, tree_fd, 0);
-	return fd < 0 ? -errno : fd;
+	if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd >= 0)
+		return fd;
+	return -EBADF;
 }
 
 static void on_notification(struct cf_engine *e)
@@ -811,8 +819,7 @@ static void on_notification(struct cf_engine *e)
 	struct cf_ip dst;
 	struct stat st;
 	uint16_t port;
-	dev_t dev;
-	ino_t ino;
+	enum sock_ns ns;
 	int tree_fd;
 
 	memset(&req, 0, sizeof(req));
@@ -825,8 +832,6 @@ static void on_notification(struct cf_engine *e)
 		return;
 	}
 	sock = copy_tree_fd(s, &req, tree_fd);
-	if (sock == -ENOENT)
-		return;
 	if (sock == -EBADF || (sock >= 0 && fstat(sock, &st) == 0 && !S_ISSOCK(st.st_mode))) {
 		notif_continue(s, req.id); /* no socket: the kernel's EBADF or ENOTSOCK */
 		return;
@@ -836,7 +841,8 @@ static void on_notification(struct cf_engine *e)
 		return;
 	}
 	/* Only a socket of a namespace the sandbox made may continue into the kernel. */
-	if (sock_netns(sock, &dev, &ino) < 0 || (dev == s->host_dev && ino == s->host_ino)) {
+	ns = sock_ns(s, sock);
+	if (ns == NS_HOST) {
 		on_host_socket(e, &req, &sock, &ts);
 		return;
 	}
@@ -844,10 +850,10 @@ static void on_notification(struct cf_engine *e)
 	 * Of the tree's namespace, or a nested sandbox's (whose own engine
 	 * relays it, and connects from here): its kernel and the relay are safe.
 	 */
-	if (dev != s->ns_dev || ino != s->ns_ino || s->n_pending >= PENDING_MAX ||
-	    read_dest(&req, &dst, &port) < 0 || !leaves_through_tun(e, &dst, port) ||
-	    !switchable(sock, &ts) || !proxy_fits(e, ts.domain) ||
-	    tree_fd_flags((pid_t)req.pid, tree_fd, &ts.fd_flags) < 0 ||
+	if (ns != NS_TREE || s->n_pending >= PENDING_MAX || read_dest(&req, &dst, &port) < 0 ||
+	    !leaves_through_tun(e, &dst, port) || !switchable(sock, &ts) ||
+	    !proxy_fits(e, ts.domain) ||
+	    cf_treetasks_cloexec(s->tasks, (pid_t)req.pid, tree_fd, &ts.fd_flags) < 0 ||
 	    ts.domain != (dst.family == AF_INET ? AF_INET : AF_INET6) || !notif_valid(s, req.id)) {
 		notif_continue(s, req.id);
 		return;
@@ -914,6 +920,32 @@ static int host_netns(struct cf_switch *s)
 	return 0;
 }
 
+/*
+ * What a new host socket is: its namespace's cookie (with the tree's, from
+ * @netns_probe: s->cookies when the kernel names both) and the defaults of
+ * the options copy_options() copies.
+ */
+static void host_probe(struct cf_switch *s, int netns_probe)
+{
+	cleanup_fd int h = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct host_defaults *hd = &s->hd;
+	socklen_t l = sizeof(hd->cc) - 1;
+
+	hd->keepidle = hd->keepintvl = hd->keepcnt = hd->syncnt = -1;
+	if (h < 0)
+		return;
+	if (int_opt(h, IPPROTO_TCP, TCP_KEEPIDLE, &hd->keepidle) < 0 ||
+	    int_opt(h, IPPROTO_TCP, TCP_KEEPINTVL, &hd->keepintvl) < 0 ||
+	    int_opt(h, IPPROTO_TCP, TCP_KEEPCNT, &hd->keepcnt) < 0 ||
+	    int_opt(h, IPPROTO_TCP, TCP_SYNCNT, &hd->syncnt) < 0)
+		hd->keepidle = hd->keepintvl = hd->keepcnt = hd->syncnt = -1;
+	if (getsockopt(h, IPPROTO_TCP, TCP_CONGESTION, hd->cc, &l) < 0)
+		hd->cc[0] = '\0';
+	s->cookies = netns_cookie(h, &s->host_cookie) == 0 &&
+		     netns_cookie(netns_probe, &s->ns_cookie) == 0 &&
+		     s->host_cookie != s->ns_cookie;
+}
+
 int cf_switch_start(struct cf_engine *e, int listener, int netns_probe)
 {
 	struct cf_switch *s;
@@ -931,8 +963,17 @@ int cf_switch_start(struct cf_engine *e, int listener, int netns_probe)
 	s->listener = listener;
 	s->w.kind = CF_W_SWITCH;
 	e->sw = s;
+	r = cf_treetasks_new(&s->tasks);
+	if (r < 0) {
+		close(listener);
+		free(s);
+		e->sw = NULL;
+		return r;
+	}
 	/* The listener must be served either way: unanswered, the tree's connects would hang. */
-	if (sock_netns(netns_probe, &s->ns_dev, &s->ns_ino) < 0 || host_netns(s) < 0) {
+	host_probe(s, netns_probe);
+	if (!s->cookies &&
+	    (sock_netns(netns_probe, &s->ns_dev, &s->ns_ino) < 0 || host_netns(s) < 0)) {
 		log_debug("switch: cannot name the tree's network namespace: %s; relay only",
 			  strerror(errno));
 		s->continue_all = true;
@@ -958,6 +999,7 @@ void cf_switch_fini(struct cf_engine *e)
 		  (unsigned long long)s->proxied);
 	/* Closing it answers every call still waiting with ENOSYS: the tree is gone by now. */
 	close(s->listener);
+	cf_treetasks_free(s->tasks);
 	free(s);
 	e->sw = NULL;
 }
