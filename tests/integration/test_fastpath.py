@@ -18,6 +18,8 @@ pytestmark = pytest.mark.core
 
 CHILD_V4 = "198.18.0.2"
 CHILD_V6 = "fd63:6866:6c77::2"
+NO_ROUTE_V6 = "2001:db8:ffff::1"  # the world has no route to it
+NO_HOST_V4 = "203.0.113.200"  # on the host-world link, where nobody answers ARP
 
 # ADDR PORT MODE [SYNCNT]: MODE "block" (a blocking connect), "nonblock" (connect, then
 # poll for up to 3 s, then SO_ERROR) or "alarm" (a blocking connect that a
@@ -162,8 +164,12 @@ def test_http_through_a_switched_socket(childflow, addr):
     (T.BLACKHOLE_V4, T.HTTP_PORT, "nonblock", "timeout"),
     (T.BLACKHOLE_V6, T.HTTP_PORT, "nonblock", "timeout"),
     (T.BLACKHOLE_V4, T.HTTP_PORT, "alarm", "EINTR"),
+    # the world has no route there (ICMPv6 no route), nobody answers ARP there
+    (NO_ROUTE_V6, T.HTTP_PORT, "block", "ENETUNREACH"),
+    (NO_ROUTE_V6, T.HTTP_PORT, "nonblock", "ENETUNREACH"),
+    (NO_HOST_V4, T.HTTP_PORT, "block", "EHOSTUNREACH"),
 ], ids=["refused-v4", "refused-v6", "refused-nonblock", "timeout-v4", "timeout-v6",
-        "interrupted"])
+        "interrupted", "net-unreachable", "net-unreachable-nonblock", "host-unreachable"])
 def test_connect_results_match_the_relay(childflow, addr, port, mode, want):
     got = _probe(childflow, addr, port, mode)
     relay = _probe(childflow, addr, port, mode, opts=("--tcp-path", "relay"))
