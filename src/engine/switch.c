@@ -50,7 +50,9 @@
 
 #include "dns/synth.h"
 #include "engine/ctx.h"
+#include "engine/attrib.h"
 #include "engine/flows.h"
+#include "engine/sockend.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -425,6 +427,8 @@ static void pending_done(struct cf_engine *e, struct pending *p)
 			e->stats.tcp_failed++;
 		else
 			e->stats.tcp_ok++;
+		if (!err)
+			cf_sockend_add(e, p->host, &p->flow);
 	}
 	(void)notif_send(s->listener, p->id, -err, 0);
 	pending_free(e, p);
@@ -450,6 +454,9 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 	f.dst = *dst;
 	f.dport = port;
 	f.switched = true;
+	/* The caller, exactly: the relay path finds it by its socket's addresses. */
+	if (e->attrib)
+		f.owner_pid = cf_attrib_thread(e->attrib, (pid_t)req->pid);
 	e->stats.tcp_attempts++;
 	r = cf_flow_tcp_decide(e, &f);
 	if (r < 0) {
@@ -489,6 +496,7 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 	if (r == 0)
 		e->stats.tcp_ok++;
 	cf_flow_connect_result(e, &f, 0, NULL);
+	cf_sockend_add(e, host, &f);
 	close(host);
 	(void)notif_send(s->listener, req->id, -r, 0);
 }
@@ -702,6 +710,9 @@ int cf_switch_start(struct cf_engine *e, int listener, int netns_probe)
 			  strerror(errno));
 		s->continue_all = true;
 	}
+	/* Records need each switched socket's end (sockend.c): without it, the relay. */
+	if (e->obs && !e->sockend)
+		s->continue_all = true;
 	r = cf_engine_watch(e, listener, EPOLLIN, &s->w);
 	if (r < 0)
 		cf_switch_fini(e);
