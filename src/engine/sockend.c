@@ -16,17 +16,18 @@
  * and a peer that is not loopback (never a switched destination). The
  * registry (cookie -> flow) decides the rest.
  *
- * Bytes, in the relay's terms (payload only): tcpi_bytes_acked counts the
- * SYN and, once acknowledged, the FIN; tcpi_bytes_received counts the peer's
- * FIN once received. Sent is what the peer acknowledged, less the SYN, at
- * most the payload sent once (tcpi_bytes_sent less tcpi_bytes_retrans: not
- * the FIN). Received loses the peer's FIN when our FIN was acknowledged,
- * which a freed socket whose close completed has (LAST_ACK, CLOSING,
- * TIME_WAIT), and which a socket the tree closed first has too: TCP_LINGER2
- * slightly above the TIME_WAIT length keeps such an orphan a full socket in
- * FIN_WAIT2 (for up to LINGER2_EXTRA_S) until the peer's FIN arrives,
- * instead of freeing it right away. A query by cookie also reports the
- * state, which says whether the FIN came.
+ * Bytes, in the relay's terms (payload only). tcpi_bytes_acked counts the
+ * SYN and, once acknowledged, our FIN; tcpi_bytes_received counts the
+ * peer's FIN once received. Sent is what the peer acknowledged less the
+ * SYN, at most the payload sent once (tcpi_bytes_sent less
+ * tcpi_bytes_retrans; tcpi_bytes_sent alone counts retransmitted bytes
+ * twice). Received loses the peer's FIN when our FIN was acknowledged: a
+ * freed socket whose close completed (LAST_ACK, CLOSING, TIME_WAIT) had
+ * the peer's FIN, and so does one the tree closed first, as TCP_LINGER2
+ * (LINGER2_S) keeps that orphan a full socket in FIN_WAIT2 for 30 s until
+ * the peer's FIN arrives, instead of freeing it as soon as its own FIN is
+ * acknowledged (a peer silent that long: received is one short). A query
+ * by cookie also reports the state, which says whether the FIN came.
  *
  * A full receive queue loses events (ENOBUFS): then every registered cookie
  * is asked for; one that no longer exists ended unseen, and gets its
@@ -60,8 +61,12 @@
 
 #define BUCKETS 4096u
 #define RCVBUF (4u << 20) /* capped by net.core.rmem_max */
-/* FIN_WAIT2 of an orphan beyond TCP_TIMEWAIT_LEN (60 s): kept a full socket this long. */
-#define LINGER2_S 62
+/*
+ * TCP_LINGER2 above TCP_TIMEWAIT_LEN (60 s) keeps an orphan in FIN_WAIT2 a
+ * full socket for LINGER2_S - 60 s, then a mini-socket for as long again
+ * (tcp_keepalive_timer()): 90 keeps the kernel's default 60 s in all.
+ */
+#define LINGER2_S 90
 #define FINAL_WAIT_MS 100 /* at the run's end: events of sockets a query missed */
 
 /*
