@@ -507,10 +507,13 @@ void cf_sockend_finish(struct cf_engine *e)
 
 		for (; g; g = next) {
 			next = g->next;
-			if (query(s, g, &ti, &fin_in) == 1)
+			if (query(s, g, &ti, &fin_in) == 1) {
+				log_debug("flow %llu: its switched socket is still open (state %u)",
+					  (unsigned long long)g->f.id, ti.state);
 				end_reg(e, g, &ti, fin_in);
-			else
+			} else {
 				missing = g->gone = true;
+			}
 		}
 	}
 	/* Freed between the drain and its query: the event is on its way. */

@@ -4,11 +4,14 @@ bytes the kernel counted on its host socket (engine/sockend.c): the same
 numbers the relay path writes for the same transfer, both ways, v4 and v6.
 connect_result's "path" tells the paths apart ("socket" / "relay")."""
 
+import contextlib
 import json
 import os
+import subprocess
 
 import pytest
 
+import support
 import topology as T
 
 pytestmark = pytest.mark.core
@@ -51,6 +54,46 @@ for i in range(int(sys.argv[2])):
     s.close()
 print("done")
 """
+
+
+# A peer that accepts and then neither reads nor closes until it is stopped.
+SILENT_PORT = 8099
+SILENT = r"""
+import socket, sys, time
+held = []
+for addr, fam in ((sys.argv[1], socket.AF_INET), (sys.argv[2], socket.AF_INET6)):
+    ls = socket.socket(fam)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, int(sys.argv[3])))
+    ls.listen(16)
+    held.append(ls)
+while True:
+    time.sleep(3600)
+"""
+
+
+@pytest.fixture
+def silent_peer(topo):
+    """SILENT_PORT on the origin's addresses in the world, for one test."""
+    out = open(os.path.join(topo.run_dir, "logs", "silent-peer.out"), "ab")
+    p = None
+    try:
+        p = subprocess.Popen(["ip", "netns", "exec", topo.world_ns, T.PYTHON, "-c", SILENT,
+                              T.ORIGIN_V4, T.ORIGIN_V6, str(SILENT_PORT)],
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True, close_fds=True)
+        assert support.wait_for(lambda: f":{SILENT_PORT} " in topo.run_world(
+            ["ss", "-Hltn"]).out), "the silent peer did not start"
+        yield SILENT_PORT
+    finally:
+        out.close()
+        if p is not None:
+            p.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=5)
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=5)
 
 
 def _events(path):
@@ -127,6 +170,17 @@ def test_a_switched_connection_open_when_the_tree_dies_gets_its_flow_end(childfl
     assert flow["connect_result"]["path"] == "socket", flow
     assert "flow_end" in flow, flow
     assert _bytes(flow) == (1000, 1000), flow
+
+
+@pytest.mark.parametrize("addr", [T.ORIGIN_V4, T.ORIGIN_V6], ids=["ipv4", "ipv6"])
+def test_a_switched_connection_the_peer_keeps_open_ends_with_the_run(childflow, topo, addr,
+                                                                       silent_peer):
+    # The tree closes first and the peer never answers with its FIN: at the
+    # run's end the host socket still waits in FIN_WAIT2 (a full socket: the
+    # kernel has freed nothing yet), and the query by cookie gives the bytes.
+    argv = ("/usr/bin/python3", "-c", CLIENT, addr, str(silent_peer), "10", "close")
+    got = _both_paths(childflow, topo, argv, silent_peer, "silent")
+    assert _bytes(got["auto"]) == (10, 0) == _bytes(got["relay"]), got
 
 
 def test_many_short_switched_connections_all_end(childflow, topo):
