@@ -270,9 +270,7 @@ int cf_attrib_thread(struct cf_attrib *a, pid_t tid)
 
 	if (pid <= 0)
 		return 0;
-	if (cf_attrib_recall(a, pid, &p) == 0)
-		return pid;
-	fill_proc(pid, &p);
+	fill_proc(pid, &p); /* afresh: the same pid may have exec'd since */
 	a->recall[a->recall_next] = p;
 	a->recall_next = (a->recall_next + 1) % RECALL_SIZE;
 	a->last_pid = pid;
