@@ -262,10 +262,15 @@ void cf_sockend_add(struct cf_engine *e, int host, const struct cf_flow *f)
 	if (!g || getsockopt(host, SOL_SOCKET, SO_COOKIE, &cookie, &cl) < 0 ||
 	    getsockname(host, (struct sockaddr *)&ss, &sl) < 0 ||
 	    cf_ip_from_sockaddr((struct sockaddr *)&ss, &g->local, &g->lport) < 0) {
+		struct cf_flow now = *f;
+
 		free(g);
 		s->lost++;
-		log_debug("flow %llu: cannot follow its switched socket: it gets no flow_end",
+		/* Never a flow without its end: now, without bytes. */
+		log_debug("flow %llu: cannot follow its switched socket: flow_end now, without "
+			  "bytes",
 			  (unsigned long long)f->id);
+		cf_flow_end(e, &now);
 		return;
 	}
 	(void)setsockopt(host, IPPROTO_TCP, TCP_LINGER2, &linger2, sizeof(linger2));
@@ -408,8 +413,11 @@ static int query(struct cf_sockend *s, const struct reg *g, struct kinfo *ti, in
 	}
 	if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
 	    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)) ||
-	    msg_cookie(NLMSG_DATA(h)) != g->cookie || !msg_info(h, ti))
+	    msg_cookie(NLMSG_DATA(h)) != g->cookie)
 		return -EIO;
+	/* A TIME_WAIT (or FIN_WAIT2) mini-socket keeps the cookie: the full one was freed. */
+	if (!msg_info(h, ti))
+		return 0;
 	*fin_in = fin_by_state(((const struct inet_diag_msg *)NLMSG_DATA(h))->idiag_state);
 	return 1;
 }
