@@ -39,15 +39,16 @@ enum cf_watch_kind {
 	CF_W_DGRAM,
 	CF_W_CAPVIEW, /* the capture views' descriptor (the wire-egress packet socket) */
 	CF_W_HOSTADDRS,
-	CF_W_CTRACK,	  /* rootful: the tree's conntrack events (ctrack.c) */
-	CF_W_SOCKSUDP,	  /* the SOCKS5 UDP association's sockets (socksudp.c) */
-	CF_W_RATELIMIT,	  /* --rate-limit's timer (ratelimit.c) */
-	CF_W_PUB_LISTEN,  /* --publish: a host listener (publish.c) */
-	CF_W_PUB_HOST,	  /* --publish: a TCP client's socket */
-	CF_W_PUB_TREE,	  /* --publish: init's socket in the tree */
-	CF_W_SWITCH,	  /* the tree's connect() listener (switch.c) */
-	CF_W_SWITCH_CONN, /* a host connect a blocking tree connect() waits for (switch.c) */
-	CF_W_SOCKEND,	  /* destroy events of the switched host sockets (sockend.c) */
+	CF_W_CTRACK,	   /* rootful: the tree's conntrack events (ctrack.c) */
+	CF_W_SOCKSUDP,	   /* the SOCKS5 UDP association's sockets (socksudp.c) */
+	CF_W_RATELIMIT,	   /* --rate-limit's timer (ratelimit.c) */
+	CF_W_PUB_LISTEN,   /* --publish: a host listener (publish.c) */
+	CF_W_PUB_HOST,	   /* --publish: a TCP client's socket */
+	CF_W_PUB_TREE,	   /* --publish: init's socket in the tree */
+	CF_W_SWITCH,	   /* the tree's connect() listener (switch.c) */
+	CF_W_SWITCH_CONN,  /* a host connect a blocking tree connect() waits for (switch.c) */
+	CF_W_SOCKEND,	   /* destroy events of the switched host sockets (sockend.c) */
+	CF_W_SOCKEND_CONN, /* a non-blocking switched connect, for its result (sockend.c) */
 };
 
 struct cf_watch {

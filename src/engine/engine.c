@@ -382,6 +382,9 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 	case CF_W_SOCKEND:
 		cf_sockend_on_readable(e);
 		break;
+	case CF_W_SOCKEND_CONN:
+		cf_sockend_on_conn(e, w, events);
+		break;
 	default:
 		break;
 	}

@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -98,8 +99,17 @@ struct reg {
 	struct reg *next;
 };
 
+/* A non-blocking tree connect() still under way, whose connect_result waits for its end. */
+struct conn {
+	struct cf_watch w;
+	int fd; /* the engine's own descriptor of the socket the tree holds */
+	struct cf_flow f;
+	struct conn *next;
+};
+
 struct cf_sockend {
 	struct cf_watch w;
+	struct conn *conns;
 	int events;		   /* the destroy groups' member */
 	int query;		   /* requests by cookie */
 	uint32_t port_lo, port_hi; /* what the filter lets through */
@@ -228,6 +238,109 @@ int cf_sockend_open(struct cf_engine *e)
 		e->sockend = NULL;
 	}
 	return r;
+}
+
+static int get_info(int fd, struct kinfo *ti)
+{
+	socklen_t l = sizeof(*ti);
+
+	memset(ti, 0, sizeof(*ti));
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &l) < 0 ? -errno : 0;
+}
+
+/*
+ * Why @c's connect failed, without reading SO_ERROR (which would take the
+ * error from the tree): a reset was a segment received; an ICMP error set
+ * the error while the socket still retries its SYN (the kernel keeps it
+ * in SYN_SENT), or ended it before its SYN retries ran out (its kind is
+ * not known here: host unreachable, the most common); else the SYNs went
+ * unanswered.
+ */
+static int conn_errno(const struct conn *c, const struct kinfo *ti)
+{
+	int syncnt = 0;
+	socklen_t l = sizeof(syncnt);
+
+	if (ti->u32s2[1]) /* tcpi_segs_in */
+		return ECONNREFUSED;
+	if (ti->state == TCP_SYN_SENT)
+		return EHOSTUNREACH;
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_SYNCNT, &syncnt, &l) == 0 &&
+	    ti->u8s[1] /* tcpi_retransmits */ < syncnt)
+		return EHOSTUNREACH;
+	return ETIMEDOUT;
+}
+
+static void conn_free(struct cf_engine *e, struct conn *c)
+{
+	struct cf_sockend *s = e->sockend;
+
+	for (struct conn **pp = &s->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c);
+}
+
+/*
+ * @c's socket is writable or has an error (@events): its connect_result, and
+ * its registration. The error itself stays for the tree to read.
+ */
+static void conn_done(struct cf_engine *e, struct conn *c, uint32_t events)
+{
+	struct kinfo ti;
+	int err = get_info(c->fd, &ti);
+	bool connecting = err == 0 && (ti.state == TCP_SYN_SENT || ti.state == TCP_SYN_RECV);
+
+	if (connecting && !(events & EPOLLERR) &&
+	    cf_engine_rewatch(e, c->fd, EPOLLOUT | EPOLLONESHOT, &c->w) == 0)
+		return; /* not yet */
+	/* Connected once the SYN was acknowledged, whatever happened since. */
+	if (err == 0 && (connecting || ti.state == TCP_CLOSE) && !ti.bytes_acked)
+		err = conn_errno(c, &ti);
+	else
+		err = err < 0 ? -err : 0;
+	if (err)
+		e->stats.tcp_failed++;
+	else
+		e->stats.tcp_ok++;
+	cf_flow_connect_result(e, &c->f, err, NULL);
+	if (!err)
+		cf_sockend_add(e, c->fd, &c->f);
+	conn_free(e, c);
+}
+
+bool cf_sockend_connecting(struct cf_engine *e, int host, const struct cf_flow *f)
+{
+	struct cf_sockend *s = e->sockend;
+	struct conn *c;
+
+	if (!s)
+		return false;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return false;
+	c->w.kind = CF_W_SOCKEND_CONN;
+	c->f = *f;
+	c->fd = fcntl(host, F_DUPFD_CLOEXEC, 0);
+	if (c->fd < 0 || cf_engine_watch(e, c->fd, EPOLLOUT | EPOLLONESHOT, &c->w) < 0) {
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c);
+		return false;
+	}
+	c->next = s->conns;
+	s->conns = c;
+	return true;
+}
+
+void cf_sockend_on_conn(struct cf_engine *e, struct cf_watch *w, uint32_t events)
+{
+	conn_done(e, cf_container_of(w, struct conn, w), events);
 }
 
 /* A port the filter would drop (the range was changed since): widen it. */
@@ -509,6 +622,9 @@ void cf_sockend_finish(struct cf_engine *e)
 
 	if (!s)
 		return;
+	/* Connects still under way end unresolved, as the relay's do. */
+	while (s->conns)
+		conn_free(e, s->conns);
 	(void)drain(e);
 	for (size_t i = 0; i < BUCKETS; i++) {
 		struct reg *g = s->buckets[i], *next;

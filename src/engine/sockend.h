@@ -23,6 +23,17 @@
 int cf_sockend_open(struct cf_engine *e);
 
 /*
+ * cf_sockend_connecting() - a non-blocking tree connect() got EINPROGRESS on
+ * @host for @f: write its connect_result when the connect ends (and follow
+ * it with cf_sockend_add() if it connected). Return false when not taken
+ * (no records wanted, or no memory): the caller writes the result itself.
+ */
+bool cf_sockend_connecting(struct cf_engine *e, int host, const struct cf_flow *f);
+
+/* cf_sockend_on_conn() - a connect cf_sockend_connecting() watches ended. */
+void cf_sockend_on_conn(struct cf_engine *e, struct cf_watch *w, uint32_t events);
+
+/*
  * cf_sockend_add() - the tree holds @host (the engine's reference, still
  * open) for the connected flow @f: remember it by cookie until it ends. No-op
  * without cf_sockend_open().

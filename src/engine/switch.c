@@ -495,8 +495,11 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 	}
 	if (r == 0)
 		e->stats.tcp_ok++;
-	cf_flow_connect_result(e, &f, 0, NULL);
-	cf_sockend_add(e, host, &f);
+	/* Under way: its result once known (sockend.c, with records), else now. */
+	if (r == 0 || !cf_sockend_connecting(e, host, &f)) {
+		cf_flow_connect_result(e, &f, 0, NULL);
+		cf_sockend_add(e, host, &f);
+	}
 	close(host);
 	(void)notif_send(s->listener, req->id, -r, 0);
 }

@@ -96,6 +96,28 @@ def silent_peer(topo):
                 p.wait(timeout=5)
 
 
+REJECT_PORT = 82
+
+
+@pytest.fixture
+def rejecting_port(topo):
+    """REJECT_PORT on the origin answers a SYN with ICMP host unreachable (an
+    nft table in the world, for one test)."""
+    w = topo.world_ns
+    nft = ("table inet cft_sockend_reject {\n"
+           "\tchain input {\n"
+           "\t\ttype filter hook input priority filter; policy accept;\n"
+           f"\t\ttcp dport {REJECT_PORT} reject with icmpx type host-unreachable\n"
+           "\t}\n"
+           "}\n")
+    T.sh(["ip", "netns", "exec", w, "nft", "-f", "-"], input=nft)
+    try:
+        yield REJECT_PORT
+    finally:
+        T.sh(["ip", "netns", "exec", w, "nft", "delete", "table", "inet",
+              "cft_sockend_reject"], check=False)
+
+
 def _events(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -181,6 +203,42 @@ def test_a_switched_connection_the_peer_keeps_open_ends_with_the_run(childflow, 
     argv = ("/usr/bin/python3", "-c", CLIENT, addr, str(silent_peer), "10", "close")
     got = _both_paths(childflow, topo, argv, silent_peer, "silent")
     assert _bytes(got["auto"]) == (10, 0) == _bytes(got["relay"]), got
+
+
+def _failed_connect(childflow, topo, addr, port, name):
+    """curl's (non-blocking) connect to @addr:@port on both paths: the records
+    must say the same error, and no flow_end follows."""
+    host = addr if ":" not in addr else f"[{addr}]"
+    argv = ("curl", "-sS", "--max-time", "20", f"http://{host}:{port}/")
+    got = {}
+    for path in ("auto", "relay"):
+        res, events = _logged_run(childflow, topo, path, argv, f"{name}-{path}")
+        assert res.rc == 7, str(res)  # curl: could not connect
+        flow = _one_flow(events, port)
+        assert set(flow) == {"connect_attempt", "connect_result"}, flow
+        got[path] = flow["connect_result"]
+    assert got["auto"]["path"] == "socket" and got["relay"]["path"] == "relay", got
+    assert got["auto"]["status"] == got["relay"]["status"] == "error", got
+    assert got["auto"]["error"] == got["relay"]["error"], got
+    return got["auto"]["error"]
+
+
+@pytest.mark.parametrize("addr", [T.ORIGIN_V4, T.ORIGIN_V6], ids=["ipv4", "ipv6"])
+def test_a_refused_non_blocking_connect_is_recorded_as_on_the_relay(childflow, topo, addr):
+    # The tree gets EINPROGRESS at once and the reset comes later: the record
+    # says refused (without taking SO_ERROR from the tree), as the relay's does.
+    assert _failed_connect(childflow, topo, addr, T.CLOSED_PORT, "refused") == \
+        "Connection refused"
+
+
+@pytest.mark.parametrize("addr", [T.ORIGIN_V4, T.ORIGIN_V6], ids=["ipv4", "ipv6"])
+def test_an_icmp_error_to_a_non_blocking_connect_is_recorded_as_on_the_relay(
+        childflow, topo, addr, rejecting_port):
+    # The error is not read from the tree's socket (SO_ERROR would take it
+    # from the tree): a failure with no reset before the SYN retries ran out
+    # is host unreachable, which it is here.
+    assert _failed_connect(childflow, topo, addr, rejecting_port, "rejected") == \
+        "No route to host"
 
 
 def test_many_short_switched_connections_all_end(childflow, topo):
