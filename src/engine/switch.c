@@ -49,8 +49,8 @@
 #include <unistd.h>
 
 #include "dns/synth.h"
-#include "engine/ctx.h"
 #include "engine/attrib.h"
+#include "engine/ctx.h"
 #include "engine/flows.h"
 #include "engine/sockend.h"
 #include "util/cleanup.h"
