@@ -123,7 +123,7 @@ static const struct cf_syscall_use {
     {"splice", "relay.c: the bulk path"},
     {"tee", "egress.c: the relayed bytes for the egress view"},
     {"pipe2", "relay.c: the pipe pool"},
-    {"fcntl", "relay.c: F_SETPIPE_SZ"},
+    {"fcntl", "relay.c: F_SETPIPE_SZ; sockend.c: F_DUPFD_CLOEXEC"},
     {"ioctl", "wire.c: if_indextoname() (SIOCGIFNAME); switch.c: the seccomp listener, "
 	      "SIOCGSKNS"},
     {"poll", "capdrain.c, pktring.c: the capture ring"},
