@@ -245,6 +245,38 @@ int cf_attrib_lookup(struct cf_attrib *a, uint8_t proto, const struct cf_ip *src
 	return 0;
 }
 
+/* The thread group of @tid, from /proc/TID/status; 0 when unknown. */
+static int tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	int tgid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid > 0 ? tgid : 0;
+}
+
+int cf_attrib_thread(struct cf_attrib *a, pid_t tid)
+{
+	struct cf_attrib_proc p;
+	int pid = tgid_of(tid);
+
+	if (pid <= 0)
+		return 0;
+	fill_proc(pid, &p); /* afresh: the same pid may have exec'd since */
+	a->recall[a->recall_next] = p;
+	a->recall_next = (a->recall_next + 1) % RECALL_SIZE;
+	a->last_pid = pid;
+	return pid;
+}
+
 int cf_attrib_recall(const struct cf_attrib *a, int pid, struct cf_attrib_proc *out)
 {
 	/* Newest first: a pid reused since holds the later process. */

@@ -36,6 +36,14 @@ int cf_attrib_lookup(struct cf_attrib *a, uint8_t proto, const struct cf_ip *src
 		     const struct cf_ip *dst, uint16_t dport, struct cf_attrib_proc *out);
 
 /*
+ * cf_attrib_thread() - the process of the tree's thread @tid (in the host's
+ * PID namespace, e.g. a seccomp notification's caller, still in its system
+ * call), remembered for cf_attrib_recall(). Return its pid, or 0 when
+ * unknown.
+ */
+int cf_attrib_thread(struct cf_attrib *a, pid_t tid);
+
+/*
  * The process a lookup found for @pid not long ago, without a system call:
  * a flow's later events name the process its first event named. Return 0
  * with @out filled, or -ENOENT when it has been forgotten (a small cache).

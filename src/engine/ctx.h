@@ -39,14 +39,16 @@ enum cf_watch_kind {
 	CF_W_DGRAM,
 	CF_W_CAPVIEW, /* the capture views' descriptor (the wire-egress packet socket) */
 	CF_W_HOSTADDRS,
-	CF_W_CTRACK,	  /* rootful: the tree's conntrack events (ctrack.c) */
-	CF_W_SOCKSUDP,	  /* the SOCKS5 UDP association's sockets (socksudp.c) */
-	CF_W_RATELIMIT,	  /* --rate-limit's timer (ratelimit.c) */
-	CF_W_PUB_LISTEN,  /* --publish: a host listener (publish.c) */
-	CF_W_PUB_HOST,	  /* --publish: a TCP client's socket */
-	CF_W_PUB_TREE,	  /* --publish: init's socket in the tree */
-	CF_W_SWITCH,	  /* the tree's connect() listener (switch.c) */
-	CF_W_SWITCH_CONN, /* a host connect a blocking tree connect() waits for (switch.c) */
+	CF_W_CTRACK,	   /* rootful: the tree's conntrack events (ctrack.c) */
+	CF_W_SOCKSUDP,	   /* the SOCKS5 UDP association's sockets (socksudp.c) */
+	CF_W_RATELIMIT,	   /* --rate-limit's timer (ratelimit.c) */
+	CF_W_PUB_LISTEN,   /* --publish: a host listener (publish.c) */
+	CF_W_PUB_HOST,	   /* --publish: a TCP client's socket */
+	CF_W_PUB_TREE,	   /* --publish: init's socket in the tree */
+	CF_W_SWITCH,	   /* the tree's connect() listener (switch.c) */
+	CF_W_SWITCH_CONN,  /* a host connect a blocking tree connect() waits for (switch.c) */
+	CF_W_SOCKEND,	   /* destroy events of the switched host sockets (sockend.c) */
+	CF_W_SOCKEND_CONN, /* a non-blocking switched connect, for its result (sockend.c) */
 };
 
 struct cf_watch {
@@ -72,6 +74,7 @@ struct cf_socksudp;
 struct cf_ratelimit;
 struct cf_publish_set;
 struct cf_switch;
+struct cf_sockend;
 
 /* Engine-wide counters, the seed of the summary. */
 /* Room for the destinations whose first denial printed a line. */
@@ -156,6 +159,7 @@ struct cf_engine {
 
 	struct cf_publish_set *publish; /* --publish (publish.c), or NULL */
 	struct cf_switch *sw;		/* --tcp-path auto: switched sockets (switch.c), or NULL */
+	struct cf_sockend *sockend;	/* with sw and obs: their flow_end (sockend.c), or NULL */
 
 	uint8_t rxbuf[65536];
 	/* Room for the largest IPv6 packet; cf_engine_tun_write() fragments what tun0 cannot take.

@@ -49,6 +49,7 @@
 #include "engine/isolation.h"
 #include "engine/publish.h"
 #include "engine/reasm.h"
+#include "engine/sockend.h"
 #include "engine/switch.h"
 #include "engine/tcp.h"
 #include "policy/policy.h"
@@ -305,6 +306,7 @@ static void on_timer(struct cf_engine *e)
 	cf_reasm_expire(e->reasm, e->now_ms);
 	cf_capview_on_tick(e->capview);
 	cf_switch_on_tick(e);
+	cf_sockend_on_tick(e);
 }
 
 /* The host's addresses changed: read them again, or keep the old set and say so once. */
@@ -376,6 +378,12 @@ static void dispatch(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 	case CF_W_SWITCH:
 	case CF_W_SWITCH_CONN:
 		cf_switch_on_event(e, w, events);
+		break;
+	case CF_W_SOCKEND:
+		cf_sockend_on_readable(e);
+		break;
+	case CF_W_SOCKEND_CONN:
+		cf_sockend_on_conn(e, w, events);
 		break;
 	default:
 		break;
@@ -543,6 +551,16 @@ static int engine_init(struct cf_engine *e, const struct cf_engine_opts *o, stru
 	else if (sb->diag_fd >= 0)
 		close(take_fd_int(
 		    &sb->diag_fd)); /* see engine_fini: no socket may outlive tun0's fd */
+	/*
+	 * Before confine(): the filter allows no netlink socket. Without it
+	 * switch.c switches nothing (flow_end needs it): not fatal.
+	 */
+	if (r == 0 && o->obs && o->switch_tcp && (r = cf_sockend_open(e)) < 0) {
+		log_warn("cannot follow switched sockets for the flow records (%s): every TCP "
+			 "connection is relayed",
+			 strerror(-r));
+		r = 0;
+	}
 	if (r == 0 && o->obs && o->veth && sb->ctrack_fd >= 0)
 		r = cf_ctrack_new(e, take_fd_int(&sb->ctrack_fd), o->veth);
 	else if (sb->ctrack_fd >= 0)
@@ -599,6 +617,8 @@ static void engine_fini(struct cf_engine *e)
 	/* Its last dump still needs policy and the flow log: first. */
 	cf_ctrack_finish(e);
 	cf_switch_fini(e);
+	/* The tree is gone: its switched sockets are closed or closing. */
+	cf_sockend_finish(e);
 	cf_tcp_fini(e);
 	cf_publish_fini(e);
 	cf_dnsfwd_fini(e);

@@ -110,18 +110,20 @@ static const struct cf_syscall_use {
     /* sockets: tcp.c, relay.c, dnsfwd.c, dnsstream.c, dgram.c, upstream.c, tlsrelay.c */
     {"connect", "tcp.c, upstream.c, dnsfwd.c, dgram.c: upstream sockets"},
     {"accept4", "tcp.c: the transparent listeners; publish.c: the host listeners"},
-    {"setsockopt", "tcp.c, relay.c, dgram.c: TTL, RECVERR, LINGER"},
-    {"getsockopt", "tcp.c, upstream.c: SO_ERROR; dgram.c"},
-    {"getsockname", "tcp.c, capview.c: the host side of the tree's flows"},
+    {"setsockopt", "tcp.c, relay.c, dgram.c: TTL, RECVERR, LINGER; sockend.c: LINGER2, filter"},
+    {"getsockopt", "tcp.c, upstream.c: SO_ERROR; dgram.c; sockend.c: SO_COOKIE"},
+    {"getsockname", "tcp.c, capview.c, sockend.c: the host side of the tree's flows"},
     {"shutdown", "relay.c: half-close"},
-    {"sendto", "dnsfwd.c, dgram.c, handshake.c, attrib.c: send(); publish.c: CONNECT, datagrams"},
-    {"recvfrom", "dnsfwd.c, dgram.c, handshake.c, attrib.c: recv(); tcp.c: MSG_PEEK; publish.c"},
+    {"sendto", "dnsfwd.c, dgram.c, handshake.c, attrib.c, sockend.c: send(); publish.c: CONNECT, "
+	       "datagrams"},
+    {"recvfrom", "dnsfwd.c, dgram.c, handshake.c, attrib.c, sockend.c: recv(); tcp.c: MSG_PEEK; "
+		 "publish.c"},
     {"sendmsg", "dgram.c"},
     {"recvmsg", "dgram.c: ICMP errors (MSG_ERRQUEUE); wire.c; engine.c: CONNECTED with its fd"},
     {"splice", "relay.c: the bulk path"},
     {"tee", "egress.c: the relayed bytes for the egress view"},
     {"pipe2", "relay.c: the pipe pool"},
-    {"fcntl", "relay.c: F_SETPIPE_SZ"},
+    {"fcntl", "relay.c: F_SETPIPE_SZ; sockend.c: F_DUPFD_CLOEXEC"},
     {"ioctl", "wire.c: if_indextoname() (SIOCGIFNAME); switch.c: the seccomp listener, "
 	      "SIOCGSKNS"},
     {"poll", "capdrain.c, pktring.c: the capture ring"},

@@ -55,8 +55,10 @@
 #include <unistd.h>
 
 #include "dns/synth.h"
+#include "engine/attrib.h"
 #include "engine/ctx.h"
 #include "engine/flows.h"
+#include "engine/sockend.h"
 #include "engine/treetask.h"
 #include "engine/tcp.h"
 #include "engine/upstream.h"
@@ -480,6 +482,8 @@ static void pending_done(struct cf_engine *e, struct pending *p)
 			e->stats.tcp_failed++;
 		else
 			e->stats.tcp_ok++;
+		if (!err)
+			cf_sockend_add(e, p->host, &p->flow);
 	}
 	(void)notif_send(s->listener, p->id, -err, 0);
 	pending_free(e, p);
@@ -688,6 +692,9 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 	f.dst = *dst;
 	f.dport = port;
 	f.switched = true;
+	/* The caller, exactly: the relay path finds it by its socket's addresses. */
+	if (e->attrib)
+		f.owner_pid = cf_attrib_thread(e->attrib, (pid_t)req->pid);
 	e->stats.tcp_attempts++;
 	r = cf_flow_tcp_decide(e, &f);
 	if (r < 0) {
@@ -730,7 +737,11 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 	}
 	if (r == 0)
 		e->stats.tcp_ok++;
-	cf_flow_connect_result(e, &f, 0, NULL);
+	/* Under way: its result once known (sockend.c, with records), else now. */
+	if (r == 0 || !cf_sockend_connecting(e, host, &f)) {
+		cf_flow_connect_result(e, &f, 0, NULL);
+		cf_sockend_add(e, host, &f);
+	}
 	close(host);
 	(void)notif_send(s->listener, req->id, -r, 0);
 }
@@ -978,6 +989,9 @@ int cf_switch_start(struct cf_engine *e, int listener, int netns_probe)
 			  strerror(errno));
 		s->continue_all = true;
 	}
+	/* Records need each switched socket's end (sockend.c): without it, the relay. */
+	if (e->obs && !e->sockend)
+		s->continue_all = true;
 	r = cf_engine_watch(e, listener, EPOLLIN, &s->w);
 	if (r < 0)
 		cf_switch_fini(e);
