@@ -88,4 +88,7 @@ def test_inner_flow_log_is_written(childflow, userdir, path):
     (v,) = F.violations(events)
     assert (v["remote_ip"], v["reason_code"]) == (B4, "deny_cidr"), v
     results = [e for e in F.of_type(events, "connect_result") if e["remote_ip"] == O4]
-    assert [(e["status"], e["path"]) for e in results] == [("ok", "relay")], results
+    # The inner run switches only when the outer one left the listener to it (outer relay);
+    # under an outer auto it gets EBUSY for its own and relays.
+    inner = "socket" if path == "relay" else "relay"
+    assert [(e["status"], e["path"]) for e in results] == [("ok", inner)], results
