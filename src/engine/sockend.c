@@ -92,9 +92,10 @@ _Static_assert(offsetof(struct kinfo, bytes_acked) == 120 &&
 
 struct reg {
 	uint64_t cookie;
-	struct cf_ip local;
-	uint16_t lport;
-	bool gone; /* a query found no socket: its event was lost in an overrun */
+	struct cf_ip local, peer; /* the host socket's own ends (peer: a proxy's, for a tunnel) */
+	uint16_t lport, pport;
+	uint64_t skip_out, skip_in; /* a proxy handshake's bytes, not the flow's */
+	bool gone;		    /* a query found no socket: its event was lost in an overrun */
 	struct cf_flow f;
 	struct reg *next;
 };
@@ -361,6 +362,13 @@ static void cover_port(struct cf_sockend *s, uint16_t port)
 
 void cf_sockend_add(struct cf_engine *e, int host, const struct cf_flow *f)
 {
+	cf_sockend_add_tunnel(e, host, f, &f->target, f->target_port, 0, 0);
+}
+
+void cf_sockend_add_tunnel(struct cf_engine *e, int host, const struct cf_flow *f,
+			   const struct cf_ip *peer, uint16_t pport, uint64_t skip_out,
+			   uint64_t skip_in)
+{
 	struct cf_sockend *s = e->sockend;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -389,6 +397,10 @@ void cf_sockend_add(struct cf_engine *e, int host, const struct cf_flow *f)
 	(void)setsockopt(host, IPPROTO_TCP, TCP_LINGER2, &linger2, sizeof(linger2));
 	cover_port(s, g->lport);
 	g->cookie = cookie;
+	g->peer = *peer;
+	g->pport = pport;
+	g->skip_out = skip_out;
+	g->skip_in = skip_in;
 	g->f = *f;
 	g->next = NULL;
 	*slot(s, cookie) = g;
@@ -419,6 +431,9 @@ static void end_reg(struct cf_engine *e, struct reg *g, const struct kinfo *ti, 
 
 	if (ti) {
 		fill_bytes(&g->f, ti, fin_in);
+		g->f.bytes_sent -= g->f.bytes_sent < g->skip_out ? g->f.bytes_sent : g->skip_out;
+		g->f.bytes_received -=
+		    g->f.bytes_received < g->skip_in ? g->f.bytes_received : g->skip_in;
 	} else {
 		s->lost++;
 		log_debug("flow %llu: its switched socket ended unseen (events lost): flow_end "
@@ -495,7 +510,6 @@ static int query(struct cf_sockend *s, const struct reg *g, struct kinfo *ti, in
 		struct inet_diag_req_v2 req;
 	} msg;
 	struct nlmsghdr *h = (struct nlmsghdr *)s->buf;
-	const struct cf_flow *f = &g->f;
 	ssize_t n;
 
 	memset(&msg, 0, sizeof(msg));
@@ -507,9 +521,9 @@ static int query(struct cf_sockend *s, const struct reg *g, struct kinfo *ti, in
 	msg.req.idiag_ext = 1u << (INET_DIAG_INFO - 1);
 	msg.req.idiag_states = ~0u;
 	msg.req.id.idiag_sport = htons(g->lport);
-	msg.req.id.idiag_dport = htons(f->target_port);
+	msg.req.id.idiag_dport = htons(g->pport);
 	memcpy(msg.req.id.idiag_src, g->local.b, g->local.family == AF_INET ? 4 : 16);
-	memcpy(msg.req.id.idiag_dst, f->target.b, f->target.family == AF_INET ? 4 : 16);
+	memcpy(msg.req.id.idiag_dst, g->peer.b, g->peer.family == AF_INET ? 4 : 16);
 	msg.req.id.idiag_cookie[0] = (uint32_t)g->cookie;
 	msg.req.id.idiag_cookie[1] = (uint32_t)(g->cookie >> 32);
 	if (send(s->query, &msg, sizeof(msg), 0) < 0)

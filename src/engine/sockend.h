@@ -40,6 +40,15 @@ void cf_sockend_on_conn(struct cf_engine *e, struct cf_watch *w, uint32_t events
  */
 void cf_sockend_add(struct cf_engine *e, int host, const struct cf_flow *f);
 
+/*
+ * cf_sockend_add_tunnel() - cf_sockend_add() for a socket connected to a
+ * proxy at @peer:@pport (not @f's target) after a handshake that sent
+ * @skip_out bytes and took @skip_in: flow_end counts the tunnel's bytes only.
+ */
+void cf_sockend_add_tunnel(struct cf_engine *e, int host, const struct cf_flow *f,
+			   const struct cf_ip *peer, uint16_t pport, uint64_t skip_out,
+			   uint64_t skip_in);
+
 /* cf_sockend_on_readable() - end the flows whose sockets the kernel freed. */
 void cf_sockend_on_readable(struct cf_engine *e);
 

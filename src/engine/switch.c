@@ -534,6 +534,28 @@ static uint64_t proxy_deadline(const struct cf_engine *e, int host)
  * gets what the relay path's answer to the same failure gives it. @why is the
  * flow log's text (NULL: strerror).
  */
+/*
+ * With records, follow @p's tunnel until its socket ends (sockend.c): by
+ * the proxy's address, which the socket is connected to, and without the
+ * handshake's bytes, which its counters hold too.
+ */
+static void follow_tunnel(struct cf_engine *e, const struct pending *p)
+{
+	struct sockaddr_storage ss;
+	struct cf_ip peer = p->flow.target;
+	uint16_t pport = p->flow.target_port;
+	uint64_t out = 0, in = 0;
+
+	if (!e->sockend)
+		return;
+	/* The address it was connected to (v4-mapped for an IPv6 socket to an IPv4 proxy). */
+	(void)proxy_sockaddr(e, p->domain, &ss);
+	(void)cf_ip_from_sockaddr((struct sockaddr *)&ss, &peer, &pport);
+	if (p->up)
+		cf_upstream_wire_bytes(p->up, &out, &in);
+	cf_sockend_add_tunnel(e, p->host, &p->flow, &peer, pport, out, in);
+}
+
 static void proxy_done(struct cf_engine *e, struct pending *p, int err, const char *why)
 {
 	struct cf_switch *s = e->sw;
@@ -553,10 +575,12 @@ static void proxy_done(struct cf_engine *e, struct pending *p, int err, const ch
 	}
 	if (p->flow.id) {
 		cf_flow_connect_result(e, &p->flow, err, why);
-		if (err)
+		if (err) {
 			e->stats.tcp_failed++;
-		else
+		} else {
 			e->stats.tcp_ok++;
+			follow_tunnel(e, p);
+		}
 	}
 	pending_free(e, p);
 	if (err != EINTR)

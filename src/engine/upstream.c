@@ -22,7 +22,8 @@ struct cf_upstream {
 	struct cf_tls *tls; /* NULL for http:// and socks5:// */
 	bool tls_done;
 	struct cf_hs *hs;
-	bool exact; /* read only the proxy's reply (cf_upstream_exact()) */
+	bool exact;		    /* read only the proxy's reply (cf_upstream_exact()) */
+	uint64_t wire_out, wire_in; /* the handshake's bytes on the socket (without TLS) */
 	int err;
 	char text[160];
 	uint8_t leftover[LEFTOVER_MAX];
@@ -199,10 +200,12 @@ static enum cf_hs_status read_exact(struct cf_upstream *u, uint8_t *buf, size_t 
 		return CF_HS_WANT_READ;
 	}
 	st = cf_hs_input(u->hs, buf, (size_t)r, &used); /* 0 = EOF: the handshake reports it */
-	if (used > 0 && recv(u->fd, buf, used, 0) != (ssize_t)used)
+	if (used > 0 && recv(u->fd, buf, used, 0) != (ssize_t)used) {
 		*err = -EIO; /* it was queued a moment ago and nobody else reads it */
-	else if (used > 0)
+	} else if (used > 0) {
+		u->wire_in += used;
 		cf_capview_tcp_data(u->eg, CF_CAPVIEW_IN, buf, used);
+	}
 	return st;
 }
 
@@ -228,6 +231,8 @@ static enum cf_upstream_status hs_step(struct cf_upstream *u, uint32_t *events)
 		}
 		if (n > 0) {
 			r = io_write(u, out, n);
+			if (r > 0)
+				u->wire_out += (uint64_t)r;
 			if (r == -EAGAIN) {
 				*events = wait_events(u, true);
 				return CF_UPSTREAM_PENDING;
@@ -274,6 +279,12 @@ enum cf_upstream_status cf_upstream_progress(struct cf_upstream *u, uint32_t *ev
 void cf_upstream_exact(struct cf_upstream *u)
 {
 	u->exact = !u->tls;
+}
+
+void cf_upstream_wire_bytes(const struct cf_upstream *u, uint64_t *out, uint64_t *in)
+{
+	*out = u->wire_out;
+	*in = u->wire_in;
 }
 
 int cf_upstream_error(const struct cf_upstream *u, const char **text)

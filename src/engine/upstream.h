@@ -44,6 +44,13 @@ void cf_upstream_exact(struct cf_upstream *u);
 /* Drive it; *events gets the epoll events to wait for while PENDING. */
 enum cf_upstream_status cf_upstream_progress(struct cf_upstream *u, uint32_t *events);
 
+/*
+ * cf_upstream_wire_bytes() - the bytes the handshake wrote to and read from
+ * the socket, exact reads (cf_upstream_exact()) only: what a tunnel's
+ * socket counted before the flow's own bytes.
+ */
+void cf_upstream_wire_bytes(const struct cf_upstream *u, uint64_t *out, uint64_t *in);
+
 /* After FAILED: the errno the tree's connect() gets and a text for the flow log. */
 int cf_upstream_error(const struct cf_upstream *u, const char **text);
 

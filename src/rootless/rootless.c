@@ -71,11 +71,9 @@ static int rootless_prepare(struct cf_run *run, struct cf_fail *fail)
  * --tcp-path auto, and nothing in the run needs every TCP byte to cross
  * tun0 and the relay: a capture (its packets), an https:// proxy (TLS ends
  * in the engine; http:// and socks5:// handshakes are switch.c's), a domain
- * rule (the SNI/Host check), --rate-limit, or a proxy together with records
- * (a switched socket's counters would include the handshake). Then the
- * tree's connects come to the engine first (engine/switch.c); the flow log
- * and the summary get a switched socket's flow_end from the kernel
- * (engine/sockend.c).
+ * rule (the SNI/Host check) or --rate-limit. Then the tree's connects come
+ * to the engine first (engine/switch.c); the flow log and the summary get a
+ * switched socket's flow_end from the kernel (engine/sockend.c).
  */
 static bool switch_tcp(const struct cf_run *run)
 {
@@ -83,8 +81,7 @@ static bool switch_tcp(const struct cf_run *run)
 	const struct cf_capture_files *cf = &run->capture;
 
 	return cfg->tcp_path == CF_TCP_PATH_AUTO && !cf->child && !cf->egress && !cf->wire &&
-	       cfg->proxy.scheme != CF_PROXY_HTTPS &&
-	       !(run->obs && cfg->proxy.scheme != CF_PROXY_NONE) && !cfg->allow_domains.n &&
+	       cfg->proxy.scheme != CF_PROXY_HTTPS && !cfg->allow_domains.n &&
 	       !cfg->allow_domains_exact.n && !cfg->deny_domains.n && !cfg->deny_domains_exact.n &&
 	       !cfg->rate_limit; /* its token buckets must see every byte */
 }

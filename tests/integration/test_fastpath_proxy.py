@@ -13,6 +13,7 @@ accepts and never answers (the wait is bounded by the tree's SYN retries).
 """
 
 import contextlib
+import json
 import os
 import subprocess
 import time
@@ -337,3 +338,51 @@ def test_a_policy_denial_through_the_proxy_matches_the_relay(childflow, proxy_wo
     assert got["said"] == relay["said"] and any(T.ORIGIN_V4 in l for l in got["said"]), \
         (got, relay)
     assert got["proxied"] == "0 through the proxy", got
+
+
+def _flow_bytes(log, port):
+    """(path, bytes_sent, bytes_received) of the one TCP flow to @port in the flow log @log."""
+    with open(log) as f:
+        events = [json.loads(line) for line in f if line.strip()]
+    flows = {}
+    for ev in events:
+        if ev.get("protocol") == "tcp" and ev.get("remote_port") == port:
+            flows.setdefault(ev["flow_id"], {})[ev["event"]] = ev
+    assert len(flows) == 1, flows
+    (flow,) = flows.values()
+    assert flow["connect_result"]["via_proxy"] is True, flow
+    return (flow["connect_result"]["path"], flow["flow_end"]["bytes_sent"],
+            flow["flow_end"]["bytes_received"])
+
+
+@pytest.mark.parametrize("kind", ["http-auth", "socks5-auth"])
+@pytest.mark.parametrize("port,size", [(T.ECHO_PORT, 150000), (T.DISCARD_PORT, 90000)],
+                         ids=["echo", "discard"])
+def test_a_switched_tunnel_ends_with_the_relays_bytes(childflow, topo, proxy_world, kind, port,
+                                                       size):
+    # A flow log switches too (sockend.c): the tunnel's socket counted the
+    # handshake besides the flow's own bytes, which flow_end must leave out.
+    opts, _ = _proxy(proxy_world, kind)
+    # Send SIZE bytes; read WANT back (proxies end a tunnel on a half-close), then close.
+    client = ("import socket, sys\n"
+              "s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)\n"
+              "s.sendall(b'x' * int(sys.argv[3]))\n"
+              "n = 0\n"
+              "while n < int(sys.argv[4]):\n"
+              "    b = s.recv(65536)\n"
+              "    if not b: break\n"
+              "    n += len(b)\n"
+              "s.close()\n"
+              "print('read', n)\n")
+    got = {}
+    for path in ("auto", "relay"):
+        log = os.path.join(topo.make_user_dir(f"fastpath-proxy-{kind}-{port}-{path}"),
+                           "flows.jsonl")
+        want = size if port == T.ECHO_PORT else 0
+        res = childflow.run("--tcp-path", path, "--flow-log", log, *opts, "--",
+                            "/usr/bin/python3", "-c", client, T.ORIGIN_V4, str(port), str(size),
+                            str(want), timeout=60)
+        assert res.rc == 0 and res.out.strip() == f"read {want}", str(res)
+        got[path] = _flow_bytes(log, port)
+    assert got["auto"] == ("socket", size, want), got
+    assert got["relay"] == ("relay", size, want), got
