@@ -7,9 +7,10 @@
  * full at the start. A TCP relay (relay.c) reads from a socket only what its
  * direction's bucket holds, so the sender is held back by TCP's own flow
  * control (the socket's receive window fills); when the bucket is empty the
- * relay is marked throttled and tcp.c gives it another turn when the
- * one-shot timer here fires, armed for the time WAKE_BYTES take to refill.
- * A UDP datagram passes whole or is dropped. The buckets count what passed,
+ * relay is marked throttled and tcp.c (publish.c for --publish's inbound
+ * relays) gives it another turn when the one-shot timer here fires, armed
+ * for the time WAKE_BYTES take to refill. A UDP datagram (dgram.c, and
+ * publish.c's both ways) passes whole or is dropped. The buckets count what passed,
  * and when first and last, for the summary's achieved rate.
  */
 #include "engine/ratelimit.h"
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/publish.h"
 #include "engine/tcp.h"
 
 /* Wake a waiting relay for 10 ms of the rate, at most this many bytes. */
@@ -145,4 +147,5 @@ void cf_ratelimit_on_timer(struct cf_engine *e)
 	(void)!read(rl->timerfd, &ticks, sizeof(ticks));
 	rl->armed = false;
 	cf_tcp_wake_throttled(e);
+	cf_publish_wake_throttled(e);
 }
