@@ -6,12 +6,14 @@
  * burst of CF_RATE_BURST_MS of the rate (at least CF_RATE_BURST_MIN bytes),
  * full at the start. A TCP relay (relay.c) reads from a socket only what its
  * direction's bucket holds, so the sender is held back by TCP's own flow
- * control (the socket's receive window fills); when the bucket is empty the
- * relay is marked throttled and tcp.c (publish.c for --publish's inbound
- * relays) gives it another turn when the one-shot timer here fires, armed
- * for the time WAKE_BYTES take to refill. A UDP datagram (dgram.c, and
- * publish.c's both ways) passes whole or is dropped. The buckets count what passed,
- * and when first and last, for the summary's achieved rate.
+ * control (the socket's receive window fills); when the bucket is empty, or
+ * ended a read (it refills all the time: reading the few bytes each round
+ * finds would be a busy loop), the relay is marked throttled and tcp.c
+ * (publish.c for --publish's inbound relays) gives it another turn when the
+ * one-shot timer here fires, armed for the time WAKE_BYTES take to refill.
+ * A UDP datagram (dgram.c, and publish.c's both ways) passes whole or is
+ * dropped. The buckets count what passed, and when first and last, for the
+ * summary's achieved rate.
  */
 #include "engine/ratelimit.h"
 
