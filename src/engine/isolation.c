@@ -139,6 +139,8 @@ static const struct cf_syscall_use {
     {"ftruncate", "pcapng.c: a block cut short by a write error is cut off"},
     {"sysinfo", "agg.c: glibc's qsort() of a large summary asks for the memory size"},
     {"getrandom", "OpenSSL (tls.c) reseeding its generator"},
+    {"timerfd_settime",
+     "ratelimit.c: the timer that wakes relays waiting for --rate-limit's tokens"},
 };
 
 /*

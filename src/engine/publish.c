@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "engine/ctx.h"
+#include "engine/ratelimit.h"
 #include "engine/relay.h"
 #include "obs/flowlog.h"
 #include "sandbox/ctl.h"
@@ -61,6 +62,7 @@ struct pub_flow {
 	struct pub_listener *l;
 	enum pub_state state;
 	bool ready;   /* the relay used its turn with data still moving */
+	bool limited; /* the relay waits for --rate-limit's tokens: the timer wakes it */
 	bool dead;    /* ended: events of this loop turn may still name it; freed by reap */
 	bool started; /* logged as started (UDP) or connected (TCP): an end is logged */
 	int host_fd;  /* TCP: the accepted client; UDP: -1, the listener sends */
@@ -160,7 +162,7 @@ static void flow_end(struct cf_engine *e, struct pub_flow *f, const char *why)
 		free(f->queue[i].data);
 	f->queued = 0;
 	f->host_fd = f->tree_fd = -1;
-	f->relay_init = f->ready = false;
+	f->relay_init = f->ready = f->limited = false;
 	f->dead = true;
 	e->publish->nflows--;
 }
@@ -303,6 +305,11 @@ static void on_udp_listener(struct cf_engine *e, struct pub_listener *l)
 		if (!f)
 			continue;
 		f->last_ms = e->now_ms;
+		/* --rate-limit: what the tree receives; over it, lost as on a full link */
+		if (!cf_ratelimit_datagram(e, 1, (size_t)n)) {
+			e->stats.packets_dropped++;
+			continue;
+		}
 		udp_to_tree(f, e->rxbuf, (size_t)n);
 	}
 }
@@ -319,6 +326,10 @@ static void on_udp_tree(struct cf_engine *e, struct pub_flow *f)
 			continue; /* ECONNREFUSED: nothing listened in the tree; later ones may */
 		}
 		f->last_ms = e->now_ms;
+		if (!cf_ratelimit_datagram(e, 0, (size_t)n)) {
+			e->stats.packets_dropped++;
+			continue;
+		}
 		if (sendto(f->l->fd, e->rxbuf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL,
 			   (struct sockaddr *)&f->peer_sa, f->peer_len) == n) {
 			f->t.packets_sent++;
@@ -327,12 +338,21 @@ static void on_udp_tree(struct cf_engine *e, struct pub_flow *f)
 	}
 }
 
-/* Run @f's relay once; end the flow when it is over. */
+/*
+ * Run @f's relay once; end the flow when it is over. A relay short of
+ * --rate-limit's tokens left bytes in a socket that no edge-triggered event
+ * will report again: the limit's timer gives it its next turn
+ * (cf_publish_wake_throttled()), as tcp.c's relays get theirs.
+ */
 static void relay_turn(struct cf_engine *e, struct pub_flow *f)
 {
 	enum cf_relay_state st = cf_relay_progress(&f->relay);
+	unsigned dirs = f->relay.throttled;
 
 	f->ready = st == CF_RELAY_MORE;
+	f->limited = dirs != 0;
+	if (dirs)
+		cf_ratelimit_wait(e, (dirs & 1) ? 0 : 1);
 	if (st == CF_RELAY_DONE || st == CF_RELAY_RESET)
 		flow_end(e, f, NULL);
 }
@@ -353,6 +373,9 @@ static void on_tree_connected(struct cf_engine *e, struct pub_flow *f)
 		return;
 	}
 	r = cf_relay_init(&f->relay, f->tree_fd, f->host_fd, NULL);
+	/* fd[0] is the tree's side, as in tcp.c: direction 0 is what the tree sends */
+	f->relay.limit[0] = cf_ratelimit_bucket(e, 0);
+	f->relay.limit[1] = cf_ratelimit_bucket(e, 1);
 	if (r == 0)
 		r = cf_engine_watch(e, f->host_fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 				    &f->w_host);
@@ -483,6 +506,15 @@ void cf_publish_run_ready(struct cf_engine *e)
 	for (f = e->publish->flows; f; f = f->next)
 		if (f->ready && !f->dead)
 			relay_turn(e, f);
+}
+
+void cf_publish_wake_throttled(struct cf_engine *e)
+{
+	if (!e->publish)
+		return;
+	for (struct pub_flow *f = e->publish->flows; f; f = f->next)
+		if (f->limited && !f->dead)
+			f->ready = true;
 }
 
 void cf_publish_on_tick(struct cf_engine *e)

@@ -43,6 +43,12 @@ bool cf_publish_has_ready(const struct cf_engine *e);
 /* cf_publish_run_ready() - give those relays their turn. */
 void cf_publish_run_ready(struct cf_engine *e);
 
+/*
+ * cf_publish_wake_throttled() - --rate-limit's timer fired: relays that
+ * waited for tokens get another turn (cf_publish_run_ready()).
+ */
+void cf_publish_wake_throttled(struct cf_engine *e);
+
 /* cf_publish_reap() - free the flows that ended during this loop turn. */
 void cf_publish_reap(struct cf_engine *e);
 

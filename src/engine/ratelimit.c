@@ -6,11 +6,14 @@
  * burst of CF_RATE_BURST_MS of the rate (at least CF_RATE_BURST_MIN bytes),
  * full at the start. A TCP relay (relay.c) reads from a socket only what its
  * direction's bucket holds, so the sender is held back by TCP's own flow
- * control (the socket's receive window fills); when the bucket is empty the
- * relay is marked throttled and tcp.c gives it another turn when the
+ * control (the socket's receive window fills); when the bucket is empty, or
+ * ended a read (it refills all the time: reading the few bytes each round
+ * finds would be a busy loop), the relay is marked throttled and tcp.c
+ * (publish.c for --publish's inbound relays) gives it another turn when the
  * one-shot timer here fires, armed for the time WAKE_BYTES take to refill.
- * A UDP datagram passes whole or is dropped. The buckets count what passed,
- * and when first and last, for the summary's achieved rate.
+ * A UDP datagram (dgram.c, and publish.c's both ways) passes whole or is
+ * dropped. The buckets count what passed, and when first and last, for the
+ * summary's achieved rate.
  */
 #include "engine/ratelimit.h"
 
@@ -21,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/publish.h"
 #include "engine/tcp.h"
 
 /* Wake a waiting relay for 10 ms of the rate, at most this many bytes. */
@@ -145,4 +149,5 @@ void cf_ratelimit_on_timer(struct cf_engine *e)
 	(void)!read(rl->timerfd, &ticks, sizeof(ticks));
 	rl->armed = false;
 	cf_tcp_wake_throttled(e);
+	cf_publish_wake_throttled(e);
 }

@@ -3,7 +3,8 @@
  * --rate-limit: one token bucket per direction for the whole tree (0: the
  * tree's bytes out, 1: bytes to the tree), shared by every TCP relay (which
  * splices no more than the bucket allows and waits for a timer) and every
- * UDP datagram (dropped when the bucket is short, as a congested link would).
+ * UDP datagram (dropped when the bucket is short, as a congested link would),
+ * the tree's own flows and --publish's inbound ones alike.
  */
 #ifndef CF_ENGINE_RATELIMIT_H
 #define CF_ENGINE_RATELIMIT_H

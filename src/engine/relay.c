@@ -159,7 +159,7 @@ static size_t allowance(struct cf_relay *r, int i)
 static int fill(struct cf_relay *r, int i)
 {
 	struct cf_relay_dir *d = &r->dir[i];
-	bool tap = r->tapping && i == 1;
+	bool tap = r->tapping && i == 1, bounded = false;
 	size_t room;
 	ssize_t n;
 
@@ -186,17 +186,31 @@ static int fill(struct cf_relay *r, int i)
 			room = d->tap_cap;
 	}
 	if (r->limit[i]) {
-		size_t allow = allowance(r, i);
+		size_t allow;
 
+		if (r->throttled & (1u << i))
+			return 0; /* the bucket ran dry in this progress: wait for the timer */
+		allow = allowance(r, i);
 		if (allow == 0)
 			return 0;
-		if (room > allow)
+		if (room > allow) {
 			room = allow;
+			bounded = true;
+		}
 	}
 	n = splice(r->fd[i], NULL, d->pipe_w, NULL, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
 		if (r->limit[i])
 			cf_tbucket_take(r->limit[i], (uint64_t)n);
+		/*
+		 * The bucket, not the socket, ended this read. It refills all the
+		 * time, so the next round would find a few bytes again and read
+		 * them, round after round, and ask for another turn at once: a
+		 * busy loop of tiny reads. Wait instead for --rate-limit's timer,
+		 * which wakes the relay when a useful amount has refilled.
+		 */
+		if (bounded && (size_t)n == room)
+			r->throttled |= 1u << i;
 		d->in_pipe += (size_t)n;
 		if (tap)
 			tap_fill(r, d, (size_t)n);

@@ -83,7 +83,7 @@ struct cf_relay {
 	bool starved;		    /* the last progress wanted a pipe and no fd was left */
 	/* --rate-limit: each direction reads no more than its bucket holds (NULL: no limit). */
 	struct cf_tbucket *limit[2];
-	unsigned throttled;	   /* bit i: direction i waited for tokens in the last progress */
+	unsigned throttled;	   /* bit i: direction i used up its tokens in the last progress */
 	struct cf_pipe_pool *pool; /* where pipes come from and go back to, or NULL */
 	struct cf_relay_tap tap;
 };

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/relay.h"
@@ -377,6 +378,37 @@ static void a_relay_without_descriptors_waits_then_moves_the_bytes(void **state)
 	pair_close(&p);
 }
 
+/*
+ * --rate-limit: a relay that used up its bucket waits for the limit's timer
+ * (throttled, no call for another turn), even though the bucket refills
+ * while it runs. At 1 GB/s a byte comes back every nanosecond: reading those
+ * round after round was a busy loop of tiny reads.
+ */
+static void a_relay_that_used_its_tokens_waits_for_the_timer(void **state)
+{
+	static char chunk[65536];
+	struct cf_tbucket b;
+	struct timespec ts;
+	struct pair p;
+	size_t offered = 0;
+	ssize_t k;
+
+	(void)state;
+	pair_open(&p);
+	while ((k = write(p.child_app, chunk, sizeof(chunk))) > 0)
+		offered += (size_t)k;
+	assert_true(offered > 2 * sizeof(chunk)); /* more than the burst waits */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	cf_tbucket_init(&b, 1000000000, sizeof(chunk),
+			(uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
+	p.r.limit[0] = &b;
+	assert_int_equal(cf_relay_progress(&p.r), CF_RELAY_ACTIVE);
+	assert_int_equal(p.r.throttled, 1);
+	/* the burst (and what refilled while it was read), not all that waits */
+	assert_true(p.r.dir[0].bytes >= sizeof(chunk) && p.r.dir[0].bytes < offered);
+	pair_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +420,7 @@ int main(void)
 	    cmocka_unit_test(tap_is_told_each_directions_end),
 	    cmocka_unit_test(reset_names_the_side_that_failed),
 	    cmocka_unit_test(untapped_relay_never_calls_a_tap_and_fini_is_safe_twice),
+	    cmocka_unit_test(a_relay_that_used_its_tokens_waits_for_the_timer),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* as childflow: a write to a closed peer is -EPIPE */
