@@ -40,10 +40,12 @@ def test_tls_proxy_whose_backend_is_down_is_refused_in_the_child(
 
 
 @pytest.mark.parametrize("proxy, error, peer_log, peer_rx", [
+    # " reset": on the switched path the engine read only what the handshake
+    # took, so closing the socket on the echo's unread rest resets it
     (f"http://{T.ORIGIN_V4}:{T.ECHO_PORT}", "proxy: malformed reply",
-     "echo", rf"^echo {T.HOST_V4} \d+$"),
+     "echo", rf"^echo {T.HOST_V4} \d+( reset)?$"),
     (f"socks5://{T.ORIGIN_V4}:{T.ECHO_PORT}", "proxy: malformed reply",
-     "echo", rf"^echo {T.HOST_V4} 3$"),
+     "echo", rf"^echo {T.HOST_V4} 3( reset)?$"),
     (f"http://{T.ORIGIN_V4}:{T.HTTP_PORT}", "proxy: HTTP 400 Bad Request",
      "nginx", rf'^{T.HOST_V4} \S+ 80 "CONNECT {T.ORIGIN_NAME}:80 HTTP/1\.1" 400 '),
     (f"socks5://{T.ORIGIN_V4}:{T.HTTP_PORT}", "proxy: malformed reply",
