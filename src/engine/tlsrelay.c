@@ -50,6 +50,8 @@ static size_t allowance(struct cf_tlsrelay *r, int i)
 
 	if (!r->limit[i])
 		return BUF;
+	if (r->throttled & (1u << i))
+		return 0; /* the bucket ran dry in this progress: wait for the timer */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	avail = cf_tbucket_avail(r->limit[i],
 				 (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
@@ -58,11 +60,20 @@ static size_t allowance(struct cf_tlsrelay *r, int i)
 	return avail < BUF ? (size_t)avail : BUF;
 }
 
-/* @n bytes of direction @i were read. */
-static void took(struct cf_tlsrelay *r, int i, size_t n)
+/*
+ * @n bytes of direction @i were read, of the @allow it was given. When the
+ * bucket, not the source, ended the read, the direction waits for the
+ * limit's timer: the bucket refills all the time, and reading the few bytes
+ * it holds round after round would be a busy loop (relay.c fill() says the
+ * same).
+ */
+static void took(struct cf_tlsrelay *r, int i, size_t n, size_t allow)
 {
-	if (r->limit[i])
-		cf_tbucket_take(r->limit[i], n);
+	if (!r->limit[i])
+		return;
+	cf_tbucket_take(r->limit[i], n);
+	if (allow < BUF && n == allow)
+		r->throttled |= 1u << i;
 }
 
 int cf_tlsrelay_new(int child_fd, struct cf_tls *tls, struct cf_capview_sock *eg,
@@ -101,7 +112,7 @@ static int step_up(struct cf_tlsrelay *r)
 		else if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		else {
-			took(r, 0, (size_t)n);
+			took(r, 0, (size_t)n, allow);
 			d->off = 0;
 			d->len = (size_t)n;
 			r->moved += (uint64_t)n;
@@ -148,7 +159,7 @@ static int step_down(struct cf_tlsrelay *r)
 		else if (n < 0)
 			return (int)n;
 		else {
-			took(r, 1, (size_t)n);
+			took(r, 1, (size_t)n, allow);
 			cf_capview_tcp_data(r->eg, CF_CAPVIEW_IN, d->buf, (size_t)n);
 			d->off = 0;
 			d->len = (size_t)n;
