@@ -53,6 +53,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <libmnl/libmnl.h>
+
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -449,17 +451,20 @@ static void end_reg(struct cf_engine *e, struct reg *g, const struct kinfo *ti, 
 /* The tcp_info of a message, zero-padded to this build's size; false if it has none. */
 static bool msg_info(const struct nlmsghdr *h, struct kinfo *ti)
 {
-	const struct inet_diag_msg *m = NLMSG_DATA(h);
-	int len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
-	const struct rtattr *a = (const struct rtattr *)(m + 1);
+	const struct nlattr *a;
+	const char *tail;
 
 	memset(ti, 0, sizeof(*ti));
-	for (; len > 0 && RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-		size_t n = RTA_PAYLOAD(a);
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+		return false;
+	a = mnl_nlmsg_get_payload_offset(h, sizeof(struct inet_diag_msg));
+	tail = mnl_nlmsg_get_payload_tail(h);
+	for (; mnl_attr_ok(a, (int)(tail - (const char *)a)); a = mnl_attr_next(a)) {
+		size_t n = mnl_attr_get_payload_len(a);
 
-		if (a->rta_type != INET_DIAG_INFO)
+		if (mnl_attr_get_type(a) != INET_DIAG_INFO)
 			continue;
-		memcpy(ti, RTA_DATA(a), n < sizeof(*ti) ? n : sizeof(*ti));
+		memcpy(ti, mnl_attr_get_payload(a), n < sizeof(*ti) ? n : sizeof(*ti));
 		return true;
 	}
 	return false;
@@ -509,7 +514,7 @@ static int query(struct cf_sockend *s, const struct reg *g, struct kinfo *ti, in
 		struct nlmsghdr nlh;
 		struct inet_diag_req_v2 req;
 	} msg;
-	struct nlmsghdr *h = (struct nlmsghdr *)s->buf;
+	struct nlmsghdr *h = (struct nlmsghdr *)(void *)s->buf;
 	ssize_t n;
 
 	memset(&msg, 0, sizeof(msg));
@@ -531,7 +536,7 @@ static int query(struct cf_sockend *s, const struct reg *g, struct kinfo *ti, in
 	n = recv(s->query, s->buf, sizeof(s->buf), 0);
 	if (n < 0)
 		return -errno;
-	if (!NLMSG_OK(h, (size_t)n))
+	if (!mnl_nlmsg_ok(h, (int)n))
 		return -EIO;
 	if (h->nlmsg_type == NLMSG_ERROR) {
 		const struct nlmsgerr *err = NLMSG_DATA(h);
@@ -570,7 +575,7 @@ static bool drain(struct cf_engine *e)
 
 	for (;;) {
 		ssize_t n = recv(s->events, s->buf, sizeof(s->buf), MSG_DONTWAIT);
-		size_t left;
+		int left;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -580,9 +585,9 @@ static bool drain(struct cf_engine *e)
 		}
 		if (n <= 0)
 			break;
-		left = (size_t)n;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)s->buf; NLMSG_OK(h, left);
-		     h = NLMSG_NEXT(h, left))
+		left = (int)n;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)(void *)s->buf; mnl_nlmsg_ok(h, left);
+		     h = mnl_nlmsg_next(h, &left))
 			on_event(e, h);
 	}
 	if (lost && !s->overrun_said) {
