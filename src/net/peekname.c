@@ -157,8 +157,16 @@ static enum cf_peek tls_name(const uint8_t *buf, size_t len, char name[CF_PEEK_N
 		if (buf[off] != TLS_HANDSHAKE || buf[off + 1] != 3)
 			break;
 		rlen = (size_t)buf[off + 3] << 8 | buf[off + 4];
-		if (rlen == 0 || rlen > TLS_RECORD_MAX)
+		/*
+		 * A bad first record is no ClientHello; a bad later one ends the
+		 * handshake bytes like another record type would: what came before
+		 * it is judged as a prefix that stopped there was, so the answer
+		 * never changes once given.
+		 */
+		if ((rlen == 0 || rlen > TLS_RECORD_MAX) && off == 0)
 			return CF_PEEK_NONE;
+		if (rlen == 0 || rlen > TLS_RECORD_MAX)
+			break;
 		avail = len - off - 5 < rlen ? len - off - 5 : rlen;
 		if (avail > sizeof(hs) - hlen)
 			avail = sizeof(hs) - hlen;

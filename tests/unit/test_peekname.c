@@ -179,6 +179,33 @@ static void sni_ip_literal_and_bad_lengths_are_none(void **state)
 	assert_int_equal(peek(buf, n, name, &kind), CF_PEEK_NONE);
 }
 
+/*
+ * A message that goes on in a next record whose header is invalid (length 0,
+ * or more than a record holds): what the first record already showed stands,
+ * as it did for every prefix that ended before that header (found by the
+ * fuzz target: the whole gave NONE after its prefixes gave the name).
+ */
+static void a_bad_record_after_the_name_keeps_the_name(void **state)
+{
+	static const uint8_t bad[][2] = {{0, 0}, {0x50, 0}};
+	uint8_t buf[4096];
+	size_t n, len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = build_hello(buf, "a.example", 0, 16384);
+		len = ((size_t)buf[7] << 8 | buf[8]) + 10; /* the message announces more */
+		buf[7] = (uint8_t)(len >> 8);
+		buf[8] = (uint8_t)len;
+		buf[n++] = 22;
+		buf[n++] = 3;
+		buf[n++] = 1;
+		buf[n++] = bad[i][0];
+		buf[n++] = bad[i][1];
+		prefixes_then(buf, n, CF_PEEK_NAME, "a.example", CF_PEEK_TLS_SNI);
+	}
+}
+
 static void http_host_is_found_without_port_and_every_prefix_waits(void **state)
 {
 	uint8_t buf[1024];
@@ -248,6 +275,7 @@ int main(void)
 	    cmocka_unit_test(openssl_client_hello_gives_its_sni_and_every_prefix_waits),
 	    cmocka_unit_test(client_hello_without_sni_is_none),
 	    cmocka_unit_test(client_hello_split_into_records_is_read_across_them),
+	    cmocka_unit_test(a_bad_record_after_the_name_keeps_the_name),
 	    cmocka_unit_test(sni_ip_literal_and_bad_lengths_are_none),
 	    cmocka_unit_test(http_host_is_found_without_port_and_every_prefix_waits),
 	    cmocka_unit_test(other_protocols_and_h2c_are_none),
