@@ -62,6 +62,12 @@ struct cf_check_def {
 	 * NULL when the preflight leaves the check out.
 	 */
 	cf_check_fn preflight;
+	/*
+	 * The run's own step is the same test (userns: the launcher's clone3()):
+	 * the preflight leaves it out, and cf_doctor_explain() runs it when that
+	 * step fails, so that a working host does not pay for it twice.
+	 */
+	bool on_failure;
 };
 
 #define CF_CHECK_BIT(i) (UINT32_C(1) << (i))

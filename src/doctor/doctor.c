@@ -99,6 +99,17 @@ int cf_doctor_run(enum cf_backend backend, bool json, FILE *out)
 	return r < 0 ? r : rep.verdict;
 }
 
+/* @c failed: the one-line message that names the check and its remedy; return -errno. */
+static int failure(const struct cf_check_def *d, const struct cf_check *c, char *err, size_t errlen)
+{
+	if (*c->hint)
+		snprintf(err, errlen, "%s \u2014 %s (`childflow --doctor` check \"%s\")", c->detail,
+			 c->hint, d->key);
+	else
+		snprintf(err, errlen, "%s (`childflow --doctor` check \"%s\")", c->detail, d->key);
+	return c->err ? -c->err : -EPERM;
+}
+
 int cf_doctor_preflight(enum cf_backend backend, char *err, size_t errlen)
 {
 	const struct cf_check_table *t = table_of(backend);
@@ -113,18 +124,33 @@ int cf_doctor_preflight(enum cf_backend backend, char *err, size_t errlen)
 		const struct cf_check_def *d = &t->defs[i];
 		struct cf_check *c = &results[i];
 
-		if (!d->preflight)
+		if (!d->preflight || d->on_failure)
 			continue;
 		d->preflight(c, &ctx);
-		if (c->status != CF_CHECK_FAIL)
+		if (c->status == CF_CHECK_FAIL)
+			return failure(d, c, err, errlen);
+	}
+	return 0;
+}
+
+int cf_doctor_explain(enum cf_backend backend, const char *key, char *err, size_t errlen)
+{
+	const struct cf_check_table *t = table_of(backend);
+	struct cf_check results[MAX_CHECKS];
+	struct cf_doctor_ctx ctx;
+
+	if (t->n > MAX_CHECKS)
+		return -E2BIG;
+	memset(results, 0, sizeof(results));
+	ctx_init(&ctx, backend, results);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct cf_check_def *d = &t->defs[i];
+
+		if (strcmp(d->key, key) != 0)
 			continue;
-		if (*c->hint)
-			snprintf(err, errlen, "%s \u2014 %s (`childflow --doctor` check \"%s\")",
-				 c->detail, c->hint, d->key);
-		else
-			snprintf(err, errlen, "%s (`childflow --doctor` check \"%s\")", c->detail,
-				 d->key);
-		return c->err ? -c->err : -EPERM;
+		(d->preflight ? d->preflight : d->run)(&results[i], &ctx);
+		return results[i].status == CF_CHECK_FAIL ? failure(d, &results[i], err, errlen)
+							  : 0;
 	}
 	return 0;
 }

@@ -44,4 +44,13 @@ int cf_doctor_exit_status(enum cf_doctor_verdict verdict);
  */
 int cf_doctor_preflight(enum cf_backend backend, char *err, size_t errlen);
 
+/*
+ * Run @backend's check @key now, for a step of the run that failed: the
+ * checks whose only test is that step itself (the namespaces' clone3()) are
+ * not in the preflight, which would double their cost on every run. Return
+ * -errno with the same message as the preflight's when the check fails; 0
+ * when it passes (or @key is unknown), leaving @err as it was.
+ */
+int cf_doctor_explain(enum cf_backend backend, const char *key, char *err, size_t errlen);
+
 #endif

@@ -557,7 +557,7 @@ static void preflight_idmap(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 #define NEEDS_SANDBOX (CF_CHECK_BIT(RL_USERNS) | CF_CHECK_BIT(RL_IDMAP))
 
 static const struct cf_check_def rootless_checks[RL__COUNT] = {
-    [RL_USERNS] = {"userns", "user namespaces", check_userns, 0, check_userns},
+    [RL_USERNS] = {"userns", "user namespaces", check_userns, 0, check_userns, .on_failure = true},
     [RL_IDMAP] = {"idmap", "uid/gid maps", check_idmap, CF_CHECK_BIT(RL_USERNS), preflight_idmap},
     [RL_HELPERS] = {"uidmap_helpers", "newuidmap/newgidmap", check_helpers, CF_CHECK_BIT(RL_USERNS),
 		    NULL},

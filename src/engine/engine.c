@@ -733,8 +733,10 @@ static int engine_loop(struct cf_engine *e)
 }
 
 /*
- * Set-up is over and the tree has not started: from here on the engine only
- * relays, so it drops what it no longer needs (isolation.c). A kernel
+ * Set-up is over: from here on the engine only relays, so it drops what it
+ * no longer needs (isolation.c). It runs after GO, while the helper starts
+ * the command (building the filter takes a good part of a millisecond), and
+ * before the loop reads anything of the tree's, which is what it guards. A kernel
  * without seccomp leaves it unconfined, which is said, not fatal: the tree's
  * policy does not depend on it.
  */
@@ -768,10 +770,11 @@ int cf_engine_run(const struct cf_engine_opts *opts, struct cf_sandbox *sb,
 		kill(e->helper, SIGKILL);
 		goto out;
 	}
-	confine(e, opts->switch_tcp);
 	r = cf_sandbox_go(e->ctlfd);
-	if (r == 0)
+	if (r == 0) {
+		confine(e, opts->switch_tcp);
 		r = engine_loop(e);
+	}
 	if (r < 0) {
 		res->fatal_err = r;
 		log_error("engine failure: %s", strerror(-r));

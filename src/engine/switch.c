@@ -898,11 +898,17 @@ static void on_notification(struct cf_engine *e)
 
 void cf_switch_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events)
 {
-	(void)events;
 	struct pending *p;
 
 	if (w->kind == CF_W_SWITCH) {
-		on_notification(e);
+		/*
+		 * HUP: no task holds the filter any more, so no call can come; the
+		 * level-triggered HUP would otherwise wake the loop until the run ends.
+		 */
+		if (events & (EPOLLHUP | EPOLLERR))
+			epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->sw->listener, NULL);
+		else
+			on_notification(e);
 		return;
 	}
 	p = cf_container_of(w, struct pending, w);

@@ -60,6 +60,7 @@
 #include "engine/flows.h"
 #include "engine/ratelimit.h"
 #include "engine/relay.h"
+#include "engine/synmemo.h"
 #include "engine/tlsrelay.h"
 #include "engine/upstream.h"
 #include "net/peekname.h"
@@ -140,6 +141,7 @@ struct cf_tcp_table {
 	size_t n_dns; /* DNS-over-TCP streams, from SYN to close (at most CF_DNSSTREAM_MAX) */
 	bool warned_dns_full;
 	uint8_t peek[CF_PEEK_WINDOW]; /* the first bytes of a SNIFF connection, peeked at */
+	struct cf_synmemo refused;    /* SYNs answered with a failure, for their retransmissions */
 };
 
 static void list_add(struct tcp_conn *head, struct tcp_conn *c)
@@ -454,20 +456,17 @@ void cf_tcp_fini(struct cf_engine *e)
 	e->tcp = NULL;
 }
 
-/* Answer the tree's SYN the way the network would have, for upstream error @err. */
-static void answer_failure(struct cf_engine *e, const struct tcp_conn *c, int err)
+/* Answer the tree's @syn the way the network would have, for upstream error @err. */
+static void answer_syn(struct cf_engine *e, const struct cf_pkt *syn, int err)
 {
-	struct cf_pkt syn;
-	bool v4;
+	struct cf_pkt copy = *syn;
+	bool v4 = syn->family == AF_INET;
 	uint8_t type, code;
 	ssize_t n;
 
-	if (cf_pkt_parse(c->syn, c->syn_len, &syn) < 0)
-		return;
-	v4 = syn.family == AF_INET;
 	switch (err) {
 	case ECONNREFUSED:
-		n = cf_pkt_build_tcp_rst(e->txbuf, sizeof(e->txbuf), &syn);
+		n = cf_pkt_build_tcp_rst(e->txbuf, sizeof(e->txbuf), &copy);
 		goto write;
 	case ENETUNREACH:
 		type = v4 ? ICMP_DEST_UNREACH : ICMP6_DST_UNREACH;
@@ -485,10 +484,21 @@ static void answer_failure(struct cf_engine *e, const struct tcp_conn *c, int er
 		code = v4 ? ICMP_HOST_UNREACH : ICMP6_DST_UNREACH_ADDR;
 		break;
 	}
-	n = cf_pkt_build_icmp_error(e->txbuf, sizeof(e->txbuf), &syn, &syn.dst, type, code, 0);
+	n = cf_pkt_build_icmp_error(e->txbuf, sizeof(e->txbuf), syn, &syn->dst, type, code, 0);
 write:
 	if (n > 0)
 		cf_engine_tun_write(e, e->txbuf, (size_t)n);
+}
+
+/* Answer @c's SYN for @err, and its retransmissions alike (synmemo.h). */
+static void answer_failure(struct cf_engine *e, const struct tcp_conn *c, int err)
+{
+	struct cf_pkt syn;
+
+	if (cf_pkt_parse(c->syn, c->syn_len, &syn) < 0)
+		return;
+	cf_synmemo_add(&e->tcp->refused, &syn, err, e->now_ms);
+	answer_syn(e, &syn, err);
 }
 
 static void connect_failed(struct cf_engine *e, struct tcp_conn *c, int err)
@@ -591,6 +601,12 @@ void cf_tcp_on_syn(struct cf_engine *e, const struct cf_pkt *syn)
 		/* A retransmitted SYN: absorb it while connecting, re-inject once vetted. */
 		if (c->state == TCP_INJECTED)
 			cf_engine_tun_write(e, c->syn, c->syn_len);
+		return;
+	}
+	/* One that failed already: the same answer again, and no second record. */
+	err = cf_synmemo_find(&t->refused, syn, e->now_ms);
+	if (err) {
+		answer_syn(e, syn, err);
 		return;
 	}
 	if (t->n_pending + t->n_relay >= t->max_conns) {

@@ -44,6 +44,15 @@ static int state_dir(char *buf, size_t len)
 	return 0;
 }
 
+/* Whether @fd is still the file at @path: an unlock may have removed it meanwhile. */
+static bool still_linked(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 int cf_records_lock(void)
 {
 	char dir[64], path[80];
@@ -51,20 +60,58 @@ int cf_records_lock(void)
 
 	if (r < 0)
 		return r;
-	if (mkdir(CF_STATE_DIR, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
 	snprintf(path, sizeof(path), "%s/lock", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX) < 0) {
-		r = -errno;
+	/* Retried while the lock we got was removed by the run that held it (cf_records_unlock). */
+	for (int tries = 0; tries < 16; tries++) {
+		if (mkdir(CF_STATE_DIR, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX) < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+		if (still_linked(fd, path))
+			return fd;
 		close(fd);
-		return r;
 	}
-	return fd;
+	return -EAGAIN;
+}
+
+/* Whether the records directory @dir holds anything but its lock. */
+static bool only_the_lock(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool only = d != NULL;
+
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    strcmp(de->d_name, "lock"))
+			only = false;
+	if (d)
+		closedir(d);
+	return only;
+}
+
+void cf_records_unlock(int fd)
+{
+	char dir[64], path[80];
+
+	if (fd < 0)
+		return;
+	/* No record left: nothing of ours stays in /run either (a waiter sees it gone and retries).
+	 */
+	if (state_dir(dir, sizeof(dir)) == 0 && only_the_lock(dir)) {
+		snprintf(path, sizeof(path), "%s/lock", dir);
+		if (unlink(path) == 0 && rmdir(dir) == 0)
+			(void)rmdir(CF_STATE_DIR); /* fails while another namespace has records */
+	}
+	close(fd);
 }
 
 unsigned long long cf_proc_start_time(pid_t pid)

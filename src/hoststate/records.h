@@ -48,6 +48,12 @@ bool cf_host_name_is_ours(const char *name, const char *prefix);
  */
 int cf_records_lock(void);
 
+/*
+ * cf_records_unlock() - give back cf_records_lock()'s @fd; when no record is
+ * left, its lock file and directory (and CF_STATE_DIR, if empty) go too.
+ */
+void cf_records_unlock(int fd);
+
 /* cf_records_open_dir() - the current network namespace's records directory, or NULL (errno). */
 DIR *cf_records_open_dir(void);
 

@@ -39,7 +39,12 @@
 #include "policy/namecache.h"
 #include "util/siphash.h"
 
-#define NC_NIL UINT32_MAX
+/*
+ * Record 0 is never used: 0 ends every list, so the bucket heads start out
+ * as calloc()'s untouched zero pages (a run that learns nothing never
+ * touches the 1 MiB of heads a 0xff fill would write).
+ */
+#define NC_NIL 0u
 #define NC_MAX_CAPACITY (UINT32_C(1) << 24)
 
 struct nc_name {
@@ -73,7 +78,7 @@ struct cf_namecache {
 	uint32_t *cname_buckets;
 	struct nc_name **name_buckets;
 	uint32_t free_head; /* records freed since */
-	uint32_t fresh;	    /* records [fresh, capacity) were never used */
+	uint32_t fresh;	    /* records [fresh, capacity] were never used */
 	uint32_t lru_head;
 	uint32_t lru_tail;
 	struct nc_name *queue[CF_NC_WALK_MAX]; /* walk scratch, no allocation per lookup */
@@ -142,17 +147,15 @@ int cf_namecache_new(uint32_t capacity, const uint8_t key[16], struct cf_namecac
 	nc->capacity = capacity;
 	nb = next_pow2((size_t)capacity * 2);
 	nc->mask = nb - 1;
-	nc->recs = calloc(capacity, sizeof(*nc->recs));
-	nc->addr_buckets = malloc(nb * sizeof(*nc->addr_buckets));
-	nc->cname_buckets = malloc(nb * sizeof(*nc->cname_buckets));
+	nc->recs = calloc((size_t)capacity + 1, sizeof(*nc->recs));
+	nc->addr_buckets = calloc(nb, sizeof(*nc->addr_buckets));
+	nc->cname_buckets = calloc(nb, sizeof(*nc->cname_buckets));
 	nc->name_buckets = calloc(nb, sizeof(*nc->name_buckets));
 	if (!nc->recs || !nc->addr_buckets || !nc->cname_buckets || !nc->name_buckets) {
 		cf_namecache_free(nc);
 		return -ENOMEM;
 	}
-	/* 0xff bytes make every head NC_NIL. */
-	memset(nc->addr_buckets, 0xff, nb * sizeof(*nc->addr_buckets));
-	memset(nc->cname_buckets, 0xff, nb * sizeof(*nc->cname_buckets));
+	nc->fresh = 1;
 	nc->free_head = NC_NIL;
 	nc->lru_head = NC_NIL;
 	nc->lru_tail = NC_NIL;
@@ -165,13 +168,15 @@ void cf_namecache_free(struct cf_namecache *nc)
 	if (!nc)
 		return;
 	if (nc->name_buckets) {
-		for (size_t i = 0; i <= nc->mask; i++) {
+		/* Stops at the last name: an empty memory's heads stay untouched. */
+		for (size_t i = 0; nc->nnames > 0 && i <= nc->mask; i++) {
 			struct nc_name *n = nc->name_buckets[i];
 
 			while (n) {
 				struct nc_name *next = n->next;
 
 				free(n);
+				nc->nnames--;
 				n = next;
 			}
 		}
@@ -297,7 +302,7 @@ static uint32_t rec_alloc(struct cf_namecache *nc)
 {
 	uint32_t i;
 
-	if (nc->free_head == NC_NIL && nc->fresh < nc->capacity) {
+	if (nc->free_head == NC_NIL && nc->fresh <= nc->capacity) {
 		nc->used++;
 		return nc->fresh++; /* first use: its page is touched only now */
 	}

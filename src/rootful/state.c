@@ -184,7 +184,7 @@ int cf_rootful_state_begin(const struct cf_host_plan *hp, pid_t self, pid_t reap
 		r = add_routing(hp, err, errlen);
 	memcpy(st->ch, rec.ch, sizeof(st->ch));
 	st->n = rec.n;
-	close(lock);
+	cf_records_unlock(lock);
 	return r;
 }
 
@@ -255,7 +255,7 @@ int cf_rootful_state_release(const char *id, FILE *say)
 		remove_link(rec.link, say);
 		r = cf_record_remove(id);
 	}
-	close(lock);
+	cf_records_unlock(lock);
 	return r == -ENOENT ? 0 : r;
 }
 

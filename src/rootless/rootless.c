@@ -110,6 +110,9 @@ static int rootless_start(struct cf_run *run, struct cf_fail *fail)
 	/* From here on teardown closes what the sandbox holds, even after a failed start. */
 	st->sandbox_up = true;
 	r = cf_sandbox_start(&so, &st->sb, &phase, fail->msg, sizeof(fail->msg));
+	if (r < 0 && st->sb.step == CF_STEP_NAMESPACES &&
+	    cf_doctor_explain(run->cfg->backend, "userns", fail->msg, sizeof(fail->msg)) < 0)
+		return cf_fail_as(fail, r, CF_FAIL_SETUP, "preflight", "host_not_ready");
 	if (r < 0) {
 		bool pre = phase == CF_SANDBOX_PREFLIGHT;
 

@@ -16,7 +16,9 @@ Private and metadata destinations (10.1.2.3, 192.168.1.1, 169.254.169.254,
 fd00:ec2::254) are only ever used where childflow must block them, so no
 packet to them leaves the engine."""
 
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -79,6 +81,97 @@ def test_deny_cidr_fails_tcp_connect_at_once_and_leaves_neighbour_reachable(
         "deny", "deny_cidr", "--deny-cidr", rule), v
     # the denied flow never got an upstream connection attempt
     assert denied not in {e["remote_ip"] for e in F.of_type(events, "connect_attempt")}
+
+
+# Run as root in the sandbox's network namespace: send raw SYNs from one port
+# with the given initial sequence numbers (a repeat is what the tree's kernel
+# sends when the answer to its first SYN came too early or was lost), then
+# count the answers the engine wrote to tun0 (ICMP errors or RSTs to that port).
+_SYNS = r"""
+import socket, struct, sys, time
+dst, dport, isns = sys.argv[1], int(sys.argv[2]), [int(x) for x in sys.argv[3].split(",")]
+fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+probe = socket.socket(fam, socket.SOCK_DGRAM)
+probe.connect((dst, dport))
+src, sport = probe.getsockname()[0], 40555
+raw = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP)
+if fam == socket.AF_INET6:
+    raw.setsockopt(socket.IPPROTO_IPV6, 7, 16)  # IPV6_CHECKSUM: the kernel sums at offset 16
+def syn(isn):
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, isn, 0, 5 << 4, 0x02, 65535, 0, 0)
+    if fam == socket.AF_INET6:
+        return hdr
+    data = socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) + struct.pack("!BBH", 0, 6, 20) + hdr
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return hdr[:16] + struct.pack("!H", ~s & 0xffff) + hdr[18:]
+sniff = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))
+sniff.bind(("tun0", 0))
+sniff.settimeout(0.2)
+for isn in isns:
+    raw.sendto(syn(isn), (dst, 0))
+    time.sleep(0.5)  # the refused case: the engine's own connect must end first
+answers = 0
+end = time.time() + 1.0
+while time.time() < end:
+    try:
+        pkt = sniff.recv(65535)
+    except socket.timeout:
+        continue
+    v4 = pkt[0] >> 4 == 4
+    l4 = pkt[(pkt[0] & 15) * 4:] if v4 else pkt[40:]
+    proto = pkt[9] if v4 else pkt[6]
+    if proto in (1, 58):
+        answers += 1
+    elif proto == 6 and struct.unpack("!H", l4[2:4])[0] == sport and l4[13] & 0x04:
+        answers += 1
+print(answers)
+"""
+
+
+def _raw_syns(childflow, topo, userdir, dst, port, isns, *options):
+    """Send _SYNS from the tree's namespace; returns (answers, flow-log events)."""
+    log = f"{userdir}/syns-{support.new_token()}.jsonl"
+    ready = f"{userdir}/ready-{support.new_token()}"
+    p = childflow.spawn("--flow-log", log, *options, "--", "sh", "-c",
+                        f"touch {ready}; exec sleep 30")
+    try:
+        assert support.wait_for(lambda: os.path.exists(ready)), "the tree did not start"
+        with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+            helper = f.read().split()[0]
+        res = subprocess.run(["nsenter", "-t", helper, "-n", "/usr/bin/python3", "-c", _SYNS,
+                              dst, str(port), ",".join(map(str, isns))],
+                             capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0, res.stderr
+    finally:
+        p.terminate()
+        childflow.finish(p)
+    return int(res.stdout), F.read_flowlog(log)
+
+
+@pytest.mark.core
+@pytest.mark.parametrize("dst", [O4, O6], ids=["ipv4", "ipv6"])
+def test_a_retransmitted_denied_syn_is_answered_again_but_recorded_once(
+        childflow, topo, userdir, dst):
+    # The tree's kernel repeats a SYN whose ICMP error came while connect()
+    # still held the socket (then only a soft error): the same attempt, so
+    # the same answer and one policy_violation, not two. A new ISN from the
+    # same port is a new attempt, recorded again.
+    answers, events = _raw_syns(childflow, topo, userdir, dst, 80, [1000, 1000, 5000],
+                                "--deny-cidr", dst)
+    assert answers == 3, answers
+    assert [(v["remote_ip"], v["remote_port"]) for v in F.violations(events)] == [(dst, 80)] * 2
+
+
+@pytest.mark.core
+def test_a_retransmitted_refused_syn_is_answered_again_without_a_second_attempt(
+        childflow, topo, userdir):
+    answers, events = _raw_syns(childflow, topo, userdir, O4, T.CLOSED_PORT, [7, 7, 9])
+    assert answers == 3, answers
+    attempts = [e for e in F.of_type(events, "connect_attempt") if e["remote_ip"] == O4]
+    results = [e["status"] for e in F.of_type(events, "connect_result") if e["remote_ip"] == O4]
+    assert len(attempts) == 2 and len(results) == 2, events
 
 
 @pytest.mark.parametrize("denied, allowed", [(O4, B4), (O6, B6)], ids=["ipv4", "ipv6"])
