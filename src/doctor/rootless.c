@@ -512,13 +512,18 @@ static void check_sandbox(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 /* In a forked child: the filter stays loaded in the process that tried it. */
 static void probe_switch(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 {
-	int r = cf_connfilter_probe();
+	bool sync_wake_up;
+	int r = cf_connfilter_probe(&sync_wake_up);
 
 	(void)ctx;
 	if (r == 0) {
-		cf_check_set(c, CF_CHECK_OK,
-			     "a seccomp filter with a user-notification listener loads: the "
-			     "tree's TCP connects can get switched host sockets (--tcp-path auto)");
+		cf_check_set(
+		    c, CF_CHECK_OK,
+		    "a seccomp filter with a user-notification listener loads: the "
+		    "tree's TCP connects can get switched host sockets (--tcp-path auto)%s",
+		    sync_wake_up ? ", with synchronous wake-ups"
+				 : "; no synchronous wake-ups (Linux 6.6+): each switched "
+				   "connect costs more");
 		return;
 	}
 	cf_check_set_err(c, CF_CHECK_WARN, -r,

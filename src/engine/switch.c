@@ -62,6 +62,7 @@
 #include "engine/treetask.h"
 #include "engine/tcp.h"
 #include "engine/upstream.h"
+#include "sandbox/connfilter.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -987,6 +988,17 @@ static void host_probe(struct cf_switch *s, int netns_probe)
 		     s->host_cookie != s->ns_cookie;
 }
 
+/* Fewer wake-ups of idle CPUs per connect (connfilter.h); an older kernel: as before. */
+static void sync_wake_up(int listener)
+{
+	int r = cf_connfilter_sync_wake_up(listener);
+
+	if (r < 0)
+		log_debug("seccomp listener: no synchronous wake-ups: %s", strerror(-r));
+	else
+		log_debug("seccomp listener: synchronous wake-ups");
+}
+
 int cf_switch_start(struct cf_engine *e, int listener, int netns_probe)
 {
 	struct cf_switch *s;
@@ -1022,6 +1034,7 @@ int cf_switch_start(struct cf_engine *e, int listener, int netns_probe)
 	/* Records need each switched socket's end (sockend.c): without it, the relay. */
 	if (e->obs && !e->sockend)
 		s->continue_all = true;
+	sync_wake_up(listener);
 	r = cf_engine_watch(e, listener, EPOLLIN, &s->w);
 	if (r < 0)
 		cf_switch_fini(e);

@@ -14,6 +14,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -83,15 +84,33 @@ int cf_connfilter_install(int ctlfd)
 	return r;
 }
 
-int cf_connfilter_probe(void)
+int cf_connfilter_probe(bool *sync_wake_up)
 {
 	int fd;
 
+	*sync_wake_up = false;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	fd = load_filter();
 	if (fd < 0)
 		return fd;
+	*sync_wake_up = cf_connfilter_sync_wake_up(fd) == 0;
 	close(fd);
 	return 0;
+}
+
+/* Not in Debian 12's kernel headers (6.1). */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
+int cf_connfilter_sync_wake_up(int listener)
+{
+	return ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) <
+		       0
+		   ? -errno
+		   : 0;
 }

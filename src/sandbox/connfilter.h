@@ -10,6 +10,8 @@
 #ifndef CF_SANDBOX_CONNFILTER_H
 #define CF_SANDBOX_CONNFILTER_H
 
+#include <stdbool.h>
+
 /*
  * cf_connfilter_install() - load the filter with a new listener and send the
  * listener to the engine on @ctlfd (CF_CTL_LISTENER, sandbox/ctl.h). When the
@@ -24,9 +26,21 @@ int cf_connfilter_install(int ctlfd);
 /*
  * cf_connfilter_probe() - for --doctor, in a throwaway process (it sets
  * no_new_privs and loads the filter for good): whether the filter and its
- * listener load here. Return 0 or -errno (EBUSY: an enclosing filter has a
- * listener; EINVAL, ENOSYS: the kernel is too old or has no seccomp).
+ * listener load here, and in @sync_wake_up whether the listener takes
+ * cf_connfilter_sync_wake_up(). Return 0 or -errno (EBUSY: an enclosing
+ * filter has a listener; EINVAL, ENOSYS: the kernel is too old or has no
+ * seccomp).
  */
-int cf_connfilter_probe(void);
+int cf_connfilter_probe(bool *sync_wake_up);
+
+/*
+ * cf_connfilter_sync_wake_up() - ask the kernel (6.6+) for synchronous
+ * wake-ups on @listener: the tree's thread, which blocks until the answer,
+ * wakes the engine on its own CPU, and the answer wakes it on the engine's,
+ * so a switched connect() wakes no idle CPU (an IPI, tens of microseconds in
+ * a VM) either way. Return 0 or -errno (EINVAL: an older kernel; the
+ * wake-ups are then as before).
+ */
+int cf_connfilter_sync_wake_up(int listener);
 
 #endif

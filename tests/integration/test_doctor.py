@@ -162,6 +162,21 @@ def test_rootless_doctor_on_a_working_host_is_ready_and_exits_0(childflow, topo)
     assert topo.user_processes() == []
 
 
+def _kernel_at_least(major, minor):
+    got = tuple(int(x) for x in re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
+    return got >= (major, minor)
+
+
+@pytest.mark.skipif(not _kernel_at_least(6, 6), reason="synchronous wake-ups came with Linux 6.6")
+def test_switched_sockets_get_synchronous_wake_ups_where_the_kernel_has_them(childflow, topo):
+    # SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP halves a switched connect() in a VM
+    # (97 -> 41 us here): the doctor and the engine's debug log say it is on.
+    res, report = doctor_json(childflow)
+    assert "with synchronous wake-ups" in by_key(report)["tcp_switch"]["detail"], str(res)
+    run = childflow.run("--tcp-path", "auto", "--", "true", env={"CHILDFLOW_DEBUG": "1"})
+    assert run.rc == 0 and "seccomp listener: synchronous wake-ups" in run.err, str(run)
+
+
 def test_text_report_has_one_line_per_check_and_the_verdict_last(childflow, topo):
     res = childflow.run("--doctor")
     assert res.rc == 0, str(res)

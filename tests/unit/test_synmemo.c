@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for src/engine/synmemo.c: the refused SYNs whose retransmissions get the same answer. */
+/* Unit tests for src/engine/synmemo.c: the refused SYNs whose retransmissions get the same answer.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,8 +106,8 @@ static void test_the_latest_failure_of_a_slot_wins(void **state)
 		kept += cf_synmemo_find(m, &s, 1) == ENETUNREACH;
 	}
 	assert_true(kept > CF_SYNMEMO_SLOTS / 2 && kept <= CF_SYNMEMO_SLOTS);
-	struct cf_pkt newest = syn4(20, (uint16_t)(1024 + 4 * CF_SYNMEMO_SLOTS - 1), 443,
-				    4 * CF_SYNMEMO_SLOTS - 1);
+	struct cf_pkt newest =
+	    syn4(20, (uint16_t)(1024 + 4 * CF_SYNMEMO_SLOTS - 1), 443, 4 * CF_SYNMEMO_SLOTS - 1);
 	assert_int_equal(cf_synmemo_find(m, &newest, 1), ENETUNREACH);
 	free(m);
 }
