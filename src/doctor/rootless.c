@@ -513,14 +513,27 @@ static void check_sandbox(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 static void probe_switch(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 {
 	bool sync_wake_up;
-	int r = cf_connfilter_probe(&sync_wake_up);
+	int landlock;
+	int r = cf_connfilter_probe(&sync_wake_up, &landlock);
 
 	(void)ctx;
+	if (r == 0 && landlock < 0) {
+		cf_check_set_err(
+		    c, CF_CHECK_WARN, -landlock,
+		    "Landlock cannot refuse the tree's own TCP connects (%s): without "
+		    "that, host sockets in the tree are not safe, so every TCP connection "
+		    "takes the relay (slower, otherwise the same)",
+		    strerror(-landlock));
+		cf_check_hint(c, "a kernel with Landlock's network rights (Linux 6.7 or later, "
+				 "landlock in the lsm= list)");
+		return;
+	}
 	if (r == 0) {
 		cf_check_set(
 		    c, CF_CHECK_OK,
-		    "a seccomp filter with a user-notification listener loads: the "
-		    "tree's TCP connects can get switched host sockets (--tcp-path auto)%s",
+		    "a seccomp filter with a user-notification listener and Landlock's TCP "
+		    "connect control load: the tree's TCP connects can get switched host "
+		    "sockets (--tcp-path auto)%s",
 		    sync_wake_up ? ", with synchronous wake-ups"
 				 : "; no synchronous wake-ups (Linux 6.6+): each switched "
 				   "connect costs more");

@@ -251,7 +251,7 @@ static void on_listener(struct cf_engine *e, const struct cf_ctl_msg *m, int fd)
 		    strerror(m->err ? m->err : EPROTO));
 		return;
 	}
-	r = cf_switch_start(e, fd, e->listen4);
+	r = cf_switch_start(e, fd, e->listen4, m->err);
 	if (r < 0)
 		log_warn("cannot serve the tree's connect() listener: %s", strerror(-r));
 }

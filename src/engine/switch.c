@@ -89,6 +89,14 @@ struct pending {
 	int tree_fd, domain;
 	uint32_t fd_flags;
 	bool nonblock;
+	/*
+	 * A blocking connect made for the tree in its namespace
+	 * (connect_for_tree()): connected once more with this address when it
+	 * succeeds, as the kernel's blocking call leaves the socket (a later
+	 * connect() then says EISCONN, not 0).
+	 */
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
 };
 
 /* What a new host socket has, so that copy_options() sets only what differs. */
@@ -106,11 +114,14 @@ struct cf_switch {
 	uint64_t ns_cookie, host_cookie; /* then these, else dev/ino */
 	struct host_defaults hd;
 	struct cf_treetasks *tasks;
-	bool continue_all; /* the tree's namespace could not be named: switch nothing */
+	/* switch nothing: the tree's namespace could not be named, records need the relay,
+	 * or Landlock cannot keep host sockets safe in the tree */
+	bool continue_all;
 	struct pending *pending, *dead;
 	size_t n_pending;
 	uint64_t switched, continued;
-	uint64_t proxied; /* taken through the proxy's handshake, whatever the outcome */
+	uint64_t proxied;  /* taken through the proxy's handshake, whatever the outcome */
+	uint64_t emulated; /* TCP connects of the tree's namespace the engine made for it */
 };
 
 /* What the tree's socket is, as far as the decision goes. */
@@ -477,6 +488,8 @@ static void pending_done(struct cf_engine *e, struct pending *p)
 
 	if (getsockopt(p->host, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
 		err = errno;
+	if (!err && p->addr_len)
+		(void)connect(p->host, (struct sockaddr *)&p->addr, p->addr_len);
 	if (p->flow.id) {
 		cf_flow_connect_result(e, &p->flow, err, NULL);
 		if (err)
@@ -846,6 +859,92 @@ static int copy_tree_fd(const struct cf_switch *s, const struct seccomp_notif *r
 	return -EBADF;
 }
 
+/*
+ * Whether @sock is one Landlock refuses the tree's kernel to connect
+ * (connfilter.h): TCP over IPv4 or IPv6 (not MPTCP, which it leaves alone).
+ */
+static bool is_tcp(int sock)
+{
+	int domain, type, proto;
+
+	return int_opt(sock, SOL_SOCKET, SO_DOMAIN, &domain) == 0 &&
+	       (domain == AF_INET || domain == AF_INET6) &&
+	       int_opt(sock, SOL_SOCKET, SO_TYPE, &type) == 0 && type == SOCK_STREAM &&
+	       int_opt(sock, SOL_SOCKET, SO_PROTOCOL, &proto) == 0 && proto == IPPROTO_TCP;
+}
+
+/* The caller's sockaddr, as many bytes as it said (the kernel's bounds); 0 or -errno. */
+static int read_sockaddr(const struct seccomp_notif *req, struct sockaddr_storage *ss,
+			 socklen_t *len)
+{
+	struct iovec local, remote;
+
+	if (req->data.args[2] > sizeof(*ss))
+		return -EINVAL; /* a negative int too, as move_addr_to_kernel() says */
+	*len = (socklen_t)req->data.args[2];
+	memset(ss, 0, sizeof(*ss));
+	if (*len == 0)
+		return 0;
+	local = (struct iovec){.iov_base = ss, .iov_len = *len};
+	remote = (struct iovec){.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = *len};
+	if (process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0) != (ssize_t)*len)
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * A TCP connect() of the tree's own (or a nested sandbox's) namespace that
+ * is not switched: the tree's kernel may not run it (Landlock), so the
+ * engine does, on its copy of the socket and with its own copy of the
+ * address, and answers what the kernel's call would have. A blocking call
+ * is made non-blocking for the moment of the engine's connect() (the flag
+ * is the open file's: another thread of the tree could see it then) and
+ * answered when the connection is made or fails; a signal that ends the
+ * call leaves the socket connecting, as the kernel's would.
+ */
+static void connect_for_tree(struct cf_engine *e, const struct seccomp_notif *req, int *sock)
+{
+	struct cf_switch *s = e->sw;
+	struct sockaddr_storage ss;
+	struct pending *p;
+	socklen_t len;
+	int fl, r;
+
+	r = read_sockaddr(req, &ss, &len);
+	if (r < 0) {
+		(void)notif_send(s->listener, req->id, r, 0);
+		return;
+	}
+	/* The socket and the address read were that caller's only if it still waits. */
+	if (!notif_valid(s, req->id))
+		return;
+	fl = fcntl(*sock, F_GETFL);
+	if (fl < 0) {
+		(void)notif_send(s->listener, req->id, -errno, 0);
+		return;
+	}
+	if (!(fl & O_NONBLOCK))
+		(void)fcntl(*sock, F_SETFL, fl | O_NONBLOCK);
+	r = connect(*sock, (struct sockaddr *)&ss, len) < 0 ? errno : 0;
+	if (!(fl & O_NONBLOCK))
+		(void)fcntl(*sock, F_SETFL, fl);
+	s->emulated++;
+	if ((fl & O_NONBLOCK) || (r != EINPROGRESS && r != EALREADY)) {
+		(void)notif_send(s->listener, req->id, -r, 0);
+		return;
+	}
+	if (s->n_pending >= PENDING_MAX) {
+		(void)notif_send(s->listener, req->id, -EAGAIN, 0);
+		return;
+	}
+	p = add_pending(e, req->id, *sock, NULL);
+	*sock = -1;
+	if (p) {
+		p->addr = ss;
+		p->addr_len = len;
+	}
+}
+
 static void on_notification(struct cf_engine *e)
 {
 	struct cf_switch *s = e->sw;
@@ -863,13 +962,18 @@ static void on_notification(struct cf_engine *e)
 	if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
 		return; /* ENOENT: the caller went away before we read it */
 	tree_fd = (int)req.data.args[0];
-	if (s->continue_all || tree_fd < 0 || (uint64_t)tree_fd != req.data.args[0]) {
-		notif_continue(s, req.id); /* nothing switched: nothing of the host's in the tree */
+	if (tree_fd < 0 || (uint64_t)tree_fd != req.data.args[0]) {
+		notif_continue(s, req.id); /* the kernel's EBADF: no descriptor has that number */
 		return;
 	}
 	sock = copy_tree_fd(s, &req, tree_fd);
+	/*
+	 * No socket: the kernel's EBADF or ENOTSOCK. Should another thread put a
+	 * socket there meanwhile, the kernel's connect runs on it: a TCP one is
+	 * refused by Landlock (connfilter.h), anything else is the tree's own.
+	 */
 	if (sock == -EBADF || (sock >= 0 && fstat(sock, &st) == 0 && !S_ISSOCK(st.st_mode))) {
-		notif_continue(s, req.id); /* no socket: the kernel's EBADF or ENOTSOCK */
+		notif_continue(s, req.id);
 		return;
 	}
 	if (sock < 0) {
@@ -886,15 +990,19 @@ static void on_notification(struct cf_engine *e)
 	 * Of the tree's namespace, or a nested sandbox's (whose own engine
 	 * relays it, and connects from here): its kernel and the relay are safe.
 	 */
-	if (ns != NS_TREE || s->n_pending >= PENDING_MAX || read_dest(&req, &dst, &port) < 0 ||
-	    !leaves_through_tun(e, &dst, port) || !switchable(sock, &ts) ||
-	    !proxy_fits(e, ts.domain) ||
-	    cf_treetasks_cloexec(s->tasks, (pid_t)req.pid, tree_fd, &ts.fd_flags) < 0 ||
-	    ts.domain != (dst.family == AF_INET ? AF_INET : AF_INET6) || !notif_valid(s, req.id)) {
-		notif_continue(s, req.id);
+	if (!s->continue_all && ns == NS_TREE && s->n_pending < PENDING_MAX &&
+	    read_dest(&req, &dst, &port) == 0 && leaves_through_tun(e, &dst, port) &&
+	    switchable(sock, &ts) && proxy_fits(e, ts.domain) &&
+	    cf_treetasks_cloexec(s->tasks, (pid_t)req.pid, tree_fd, &ts.fd_flags) == 0 &&
+	    ts.domain == (dst.family == AF_INET ? AF_INET : AF_INET6) && notif_valid(s, req.id)) {
+		do_switch(e, &req, sock, &ts, &dst, port);
 		return;
 	}
-	do_switch(e, &req, sock, &ts, &dst, port);
+	if (is_tcp(sock)) {
+		connect_for_tree(e, &req, &sock);
+		return;
+	}
+	notif_continue(s, req.id);
 }
 
 void cf_switch_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events)
@@ -999,7 +1107,7 @@ static void sync_wake_up(int listener)
 		log_debug("seccomp listener: synchronous wake-ups");
 }
 
-int cf_switch_start(struct cf_engine *e, int listener, int netns_probe)
+int cf_switch_start(struct cf_engine *e, int listener, int netns_probe, int landlock_err)
 {
 	struct cf_switch *s;
 	int r;
@@ -1034,6 +1142,12 @@ int cf_switch_start(struct cf_engine *e, int listener, int netns_probe)
 	/* Records need each switched socket's end (sockend.c): without it, the relay. */
 	if (e->obs && !e->sockend)
 		s->continue_all = true;
+	/* Host sockets are safe in the tree only where its kernel cannot connect them. */
+	if (landlock_err) {
+		log_debug("switch: Landlock cannot refuse the tree's TCP connects (%s); relay only",
+			  strerror(landlock_err));
+		s->continue_all = true;
+	}
 	sync_wake_up(listener);
 	r = cf_engine_watch(e, listener, EPOLLIN, &s->w);
 	if (r < 0)
@@ -1050,10 +1164,11 @@ void cf_switch_fini(struct cf_engine *e)
 	while (s->pending)
 		pending_free(e, s->pending);
 	cf_switch_reap(e);
-	log_debug("switch: %llu connects switched, %llu continued to the relay, %llu through "
-		  "the proxy",
+	/* (tests read the last field: keep "through the proxy" last) */
+	log_debug("switch: %llu connects switched, %llu continued, %llu made for the tree in its "
+		  "namespace, %llu through the proxy",
 		  (unsigned long long)s->switched, (unsigned long long)s->continued,
-		  (unsigned long long)s->proxied);
+		  (unsigned long long)s->emulated, (unsigned long long)s->proxied);
 	/* Closing it answers every call still waiting with ENOSYS: the tree is gone by now. */
 	close(s->listener);
 	cf_treetasks_free(s->tasks);

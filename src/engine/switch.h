@@ -18,10 +18,12 @@ struct cf_watch;
 /*
  * cf_switch_start() - take @listener (the tree's connect() listener) and
  * watch it; @netns_probe is a socket of the tree's network namespace (only
- * connects of sockets of that namespace are switched). Return 0 or -errno
- * (@listener is closed then).
+ * connects of sockets of that namespace are switched); @landlock_err is 0
+ * when the tree's own TCP connects are refused by Landlock
+ * (cf_connfilter_deny_tcp_connect()), else its errno: then nothing is
+ * switched. Return 0 or -errno (@listener is closed then).
  */
-int cf_switch_start(struct cf_engine *e, int listener, int netns_probe);
+int cf_switch_start(struct cf_engine *e, int listener, int netns_probe, int landlock_err);
 
 /* cf_switch_on_event() - the listener or a pending host connect is ready. */
 void cf_switch_on_event(struct cf_engine *e, struct cf_watch *w, uint32_t events);

@@ -14,7 +14,9 @@
 
 /*
  * cf_connfilter_install() - load the filter with a new listener and send the
- * listener to the engine on @ctlfd (CF_CTL_LISTENER, sandbox/ctl.h). When the
+ * listener to the engine on @ctlfd (CF_CTL_LISTENER, sandbox/ctl.h), with
+ * cf_connfilter_deny_tcp_connect()'s errno in the message's err (0: in force;
+ * else the engine switches nothing). When the
  * kernel refuses the listener (EBUSY: a filter of an enclosing sandbox has
  * one; EINVAL/ENOSYS: too old) nothing is loaded and LISTENER carries the
  * errno instead of a descriptor: the tree then uses the relay only.
@@ -24,14 +26,26 @@
 int cf_connfilter_install(int ctlfd);
 
 /*
+ * cf_connfilter_deny_tcp_connect() - Landlock (ABI 4, Linux 6.7+) for this
+ * process and its descendants: every TCP connect() their own kernel would
+ * run is refused (EACCES), whatever the path (a connect() the engine lets
+ * through, io_uring, another ABI). With it, a host socket that reaches a
+ * descriptor the engine let a connect() through on cannot be connected by
+ * the kernel; the engine runs the tree's other TCP connects itself
+ * (engine/switch.c). Return 0, -ENOTSUP (an older ABI) or -errno.
+ */
+int cf_connfilter_deny_tcp_connect(void);
+
+/*
  * cf_connfilter_probe() - for --doctor, in a throwaway process (it sets
  * no_new_privs and loads the filter for good): whether the filter and its
- * listener load here, and in @sync_wake_up whether the listener takes
- * cf_connfilter_sync_wake_up(). Return 0 or -errno (EBUSY: an enclosing
+ * listener load here, in @sync_wake_up whether the listener takes
+ * cf_connfilter_sync_wake_up(), and in @landlock what
+ * cf_connfilter_deny_tcp_connect() returned. Return 0 or -errno (EBUSY: an enclosing
  * filter has a listener; EINVAL, ENOSYS: the kernel is too old or has no
  * seccomp).
  */
-int cf_connfilter_probe(bool *sync_wake_up);
+int cf_connfilter_probe(bool *sync_wake_up, int *landlock);
 
 /*
  * cf_connfilter_sync_wake_up() - ask the kernel (6.6+) for synchronous

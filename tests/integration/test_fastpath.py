@@ -391,13 +391,21 @@ except OSError as e:
 """
 
 
-def test_a_connect_the_filter_never_sees_takes_the_relay_and_its_policy(childflow):
+def test_tcp_fast_open_is_refused_where_sockets_are_switched_and_relayed_elsewhere(childflow):
+    # sendto(MSG_FASTOPEN) connects without connect(): under --tcp-path auto
+    # the tree's filter answers EOPNOTSUPP (a host without TFO's answer:
+    # programs then connect() first), since on a host socket it would connect
+    # past the engine (test_escape_switched.py). The relay path keeps TFO,
+    # through the relay and its policy.
     res = _run(childflow, FASTOPEN, T.ORIGIN_V4, str(T.ECHO_PORT))
+    assert res.rc == 0 and _fields(res.out) == {"error": "ENOTSUP"}, str(res)
+    relay = ("--tcp-path", "relay")
+    res = _run(childflow, FASTOPEN, T.ORIGIN_V4, str(T.ECHO_PORT), opts=relay)
     assert res.rc == 0, str(res)
     got = _fields(res.out)
     assert got.get("echo") == "hello" and got.get("local") == CHILD_V4, got
     res = _run(childflow, FASTOPEN, T.ORIGIN_V4, str(T.ECHO_PORT),
-               opts=("--deny-cidr", f"{T.ORIGIN_V4}/32"))
+               opts=(*relay, "--deny-cidr", f"{T.ORIGIN_V4}/32"))
     assert res.rc == 0 and _fields(res.out) == {"error": "EHOSTUNREACH"}, str(res)
 
 
