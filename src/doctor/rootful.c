@@ -415,17 +415,18 @@ static void check_leftovers(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 #define NEEDS_NETNS (CF_CHECK_BIT(RF_ROOT) | CF_CHECK_BIT(RF_NETNS))
 
 static const struct cf_check_def rootful_checks[RF__COUNT] = {
-    [RF_ROOT] = {"root", "root privileges", check_root, 0, check_root},
-    [RF_NETNS] = {"netns", "network namespaces", check_netns, NEEDS_ROOT, NULL},
+    [RF_ROOT] = {"root", "root privileges", check_root, 0, check_root, false},
+    [RF_NETNS] = {"netns", "network namespaces", check_netns, NEEDS_ROOT, NULL, false},
     [RF_FORWARDING] = {"forwarding", "forwarding sysctls", check_forwarding, NEEDS_NETNS,
-		       preflight_forwarding},
-    [RF_NFTABLES] = {"nftables", "nftables (masquerade, tproxy)", check_nftables, NEEDS_NETNS,
-		     NULL},
-    [RF_TPROXY] = {"tproxy", "transparent sockets", check_tproxy, NEEDS_NETNS, NULL},
-    [RF_ROUTING] = {"policy_routing", "policy routing", check_routing, NEEDS_NETNS, NULL},
-    [RF_VETH] = {"veth", "veth pairs", check_veth, NEEDS_NETNS, NULL},
-    [RF_AF_PACKET] = {"af_packet", "AF_PACKET capture", check_af_packet, NEEDS_ROOT, NULL},
-    [RF_LEFTOVERS] = {"leftovers", "changes of runs that died", check_leftovers, NEEDS_ROOT, NULL},
+		       preflight_forwarding, false},
+    [RF_NFTABLES] = {"nftables", "nftables (masquerade, tproxy)", check_nftables, NEEDS_NETNS, NULL,
+		     false},
+    [RF_TPROXY] = {"tproxy", "transparent sockets", check_tproxy, NEEDS_NETNS, NULL, false},
+    [RF_ROUTING] = {"policy_routing", "policy routing", check_routing, NEEDS_NETNS, NULL, false},
+    [RF_VETH] = {"veth", "veth pairs", check_veth, NEEDS_NETNS, NULL, false},
+    [RF_AF_PACKET] = {"af_packet", "AF_PACKET capture", check_af_packet, NEEDS_ROOT, NULL, false},
+    [RF_LEFTOVERS] = {"leftovers", "changes of runs that died", check_leftovers, NEEDS_ROOT, NULL,
+		      false},
 };
 
 const struct cf_check_table *cf_doctor_rootful_table(void)

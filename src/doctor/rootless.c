@@ -575,20 +575,23 @@ static void preflight_idmap(struct cf_check *c, const struct cf_doctor_ctx *ctx)
 #define NEEDS_SANDBOX (CF_CHECK_BIT(RL_USERNS) | CF_CHECK_BIT(RL_IDMAP))
 
 static const struct cf_check_def rootless_checks[RL__COUNT] = {
-    [RL_USERNS] = {"userns", "user namespaces", check_userns, 0, check_userns, .on_failure = true},
-    [RL_IDMAP] = {"idmap", "uid/gid maps", check_idmap, CF_CHECK_BIT(RL_USERNS), preflight_idmap},
+    [RL_USERNS] = {"userns", "user namespaces", check_userns, 0, check_userns, true},
+    [RL_IDMAP] = {"idmap", "uid/gid maps", check_idmap, CF_CHECK_BIT(RL_USERNS), preflight_idmap,
+		  false},
     [RL_HELPERS] = {"uidmap_helpers", "newuidmap/newgidmap", check_helpers, CF_CHECK_BIT(RL_USERNS),
-		    NULL},
-    [RL_TUN] = {"tun", TUN_PATH, check_tun, 0, preflight_tun},
-    [RL_TPROXY] = {"tproxy", "transparent sockets", check_tproxy, NEEDS_SANDBOX, NULL},
-    [RL_NFTABLES] = {"nftables", "nftables (fib, tproxy)", check_nftables, NEEDS_SANDBOX, NULL},
-    [RL_PING] = {"ping", "unprivileged ICMP", check_ping, 0, NULL},
-    [RL_CAPTURE] = {"capture", "packet capture", check_capture, NEEDS_SANDBOX, NULL},
+		    NULL, false},
+    [RL_TUN] = {"tun", TUN_PATH, check_tun, 0, preflight_tun, false},
+    [RL_TPROXY] = {"tproxy", "transparent sockets", check_tproxy, NEEDS_SANDBOX, NULL, false},
+    [RL_NFTABLES] = {"nftables", "nftables (fib, tproxy)", check_nftables, NEEDS_SANDBOX, NULL,
+		     false},
+    [RL_PING] = {"ping", "unprivileged ICMP", check_ping, 0, NULL, false},
+    [RL_CAPTURE] = {"capture", "packet capture", check_capture, NEEDS_SANDBOX, NULL, false},
     [RL_SANDBOX] = {"sandbox", "sandbox set-up", check_sandbox,
 		    NEEDS_SANDBOX | CF_CHECK_BIT(RL_TUN) | CF_CHECK_BIT(RL_TPROXY) |
 			CF_CHECK_BIT(RL_NFTABLES),
-		    NULL},
-    [RL_SWITCH] = {"tcp_switch", "switched sockets (seccomp listener)", check_switch, 0, NULL},
+		    NULL, false},
+    [RL_SWITCH] = {"tcp_switch", "switched sockets (seccomp listener)", check_switch, 0, NULL,
+		   false},
 };
 
 const struct cf_check_table *cf_doctor_rootless_table(void)
