@@ -292,16 +292,16 @@ static bool switchable(int sock, struct tree_sock *ts)
 	struct cf_ip ip;
 	uint16_t port;
 
-	if (int_opt(sock, SOL_SOCKET, SO_DOMAIN, &ts->domain) < 0 ||
-	    int_opt(sock, SOL_SOCKET, SO_TYPE, &type) < 0 ||
-	    int_opt(sock, SOL_SOCKET, SO_PROTOCOL, &proto) < 0)
+	/* The local address's family is the socket's domain: one call fewer per connect. */
+	if (getsockname(sock, (struct sockaddr *)&ss, &sl) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
 		return false;
-	if ((ts->domain != AF_INET && ts->domain != AF_INET6) || type != SOCK_STREAM ||
-	    proto != IPPROTO_TCP)
+	ts->domain = ss.ss_family;
+	if (int_opt(sock, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM ||
+	    int_opt(sock, SOL_SOCKET, SO_PROTOCOL, &proto) < 0 || proto != IPPROTO_TCP)
 		return false;
 	/* Unbound (or the wildcard with port 0) and never connected. */
-	if (getsockname(sock, (struct sockaddr *)&ss, &sl) < 0 ||
-	    cf_ip_from_sockaddr((struct sockaddr *)&ss, &ip, &port) < 0 || port != 0)
+	if (cf_ip_from_sockaddr((struct sockaddr *)&ss, &ip, &port) < 0 || port != 0)
 		return false;
 	for (size_t i = 0; i < 16; i++)
 		if (ip.b[i])
@@ -723,7 +723,7 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 	struct sockaddr_storage ss;
 	struct cf_flow f;
 	socklen_t sl;
-	int host, r, fl, tree_fd = (int)req->data.args[0];
+	int host, r, tree_fd = (int)req->data.args[0];
 
 	memset(&f, 0, sizeof(f));
 	f.src = ts->domain == AF_INET ? e->plan.child4 : e->plan.child6;
@@ -761,10 +761,9 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 		(void)notif_send(s->listener, req->id, -r, 0);
 		return;
 	}
-	/* The engine only polls it from here on: the flag is the tree's. */
-	fl = fcntl(host, F_GETFL);
-	if (!ts->nonblock && fl >= 0)
-		(void)fcntl(host, F_SETFL, fl & ~O_NONBLOCK);
+	/* The engine only polls it from here on: the flag is the tree's (it made it O_NONBLOCK). */
+	if (!ts->nonblock)
+		(void)fcntl(host, F_SETFL, 0);
 	if (install(s, req->id, host, tree_fd, ts->fd_flags) < 0) {
 		close(host);
 		return;
@@ -807,19 +806,21 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 		(void)notif_send(s->listener, req->id, -EINVAL, 0);
 		return;
 	}
+	/* Connected: the common case (a program's second connect() to learn the result). */
+	if (ti.tcpi_state != TCP_SYN_SENT && ti.tcpi_state != TCP_SYN_RECV &&
+	    ti.tcpi_state != TCP_CLOSE) {
+		(void)notif_send(s->listener, req->id, -EISCONN, 0);
+		return;
+	}
 	fl = fcntl(*sock, F_GETFL);
 	ts->nonblock = fl >= 0 && (fl & O_NONBLOCK);
-	if (ti.tcpi_state == TCP_SYN_SENT || ti.tcpi_state == TCP_SYN_RECV) {
+	if (ti.tcpi_state != TCP_CLOSE) {
 		if (ts->nonblock || s->n_pending >= PENDING_MAX) {
 			(void)notif_send(s->listener, req->id, -EALREADY, 0);
 			return;
 		}
 		add_pending(e, req->id, *sock, NULL);
 		*sock = -1;
-		return;
-	}
-	if (ti.tcpi_state != TCP_CLOSE) {
-		(void)notif_send(s->listener, req->id, -EISCONN, 0);
 		return;
 	}
 	/* A tree-local destination cannot be reached from the host's side: refused. */
