@@ -110,7 +110,12 @@ static int failure(const struct cf_check_def *d, const struct cf_check *c, char 
 	return c->err ? -c->err : -EPERM;
 }
 
-int cf_doctor_preflight(enum cf_backend backend, char *err, size_t errlen)
+/*
+ * Run the preflight's checks (@key NULL: each with a preflight form, but
+ * not those run on failure only) or check @key alone (its preflight form,
+ * else the full one); stop at the first that fails.
+ */
+static int run_checks(enum cf_backend backend, const char *key, char *err, size_t errlen)
 {
 	const struct cf_check_table *t = table_of(backend);
 	struct cf_check results[MAX_CHECKS];
@@ -122,37 +127,25 @@ int cf_doctor_preflight(enum cf_backend backend, char *err, size_t errlen)
 	ctx_init(&ctx, backend, results);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct cf_check_def *d = &t->defs[i];
-		struct cf_check *c = &results[i];
+		cf_check_fn fn = d->preflight;
 
-		if (!d->preflight || d->on_failure)
+		if (key ? strcmp(d->key, key) != 0 : !fn || d->on_failure)
 			continue;
-		d->preflight(c, &ctx);
-		if (c->status == CF_CHECK_FAIL)
-			return failure(d, c, err, errlen);
+		(fn ? fn : d->run)(&results[i], &ctx);
+		if (results[i].status == CF_CHECK_FAIL)
+			return failure(d, &results[i], err, errlen);
 	}
 	return 0;
 }
 
+int cf_doctor_preflight(enum cf_backend backend, char *err, size_t errlen)
+{
+	return run_checks(backend, NULL, err, errlen);
+}
+
 int cf_doctor_explain(enum cf_backend backend, const char *key, char *err, size_t errlen)
 {
-	const struct cf_check_table *t = table_of(backend);
-	struct cf_check results[MAX_CHECKS];
-	struct cf_doctor_ctx ctx;
-
-	if (t->n > MAX_CHECKS)
-		return -E2BIG;
-	memset(results, 0, sizeof(results));
-	ctx_init(&ctx, backend, results);
-	for (size_t i = 0; i < t->n; i++) {
-		const struct cf_check_def *d = &t->defs[i];
-
-		if (strcmp(d->key, key) != 0)
-			continue;
-		(d->preflight ? d->preflight : d->run)(&results[i], &ctx);
-		return results[i].status == CF_CHECK_FAIL ? failure(d, &results[i], err, errlen)
-							  : 0;
-	}
-	return 0;
+	return run_checks(backend, key, err, errlen);
 }
 
 int cf_doctor_exit_status(enum cf_doctor_verdict verdict)
