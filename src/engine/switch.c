@@ -20,7 +20,9 @@
  *             family, some options copied (copy_options()), connected
  *             non-blockingly; a non-blocking tree socket gets it at once
  *             with EINPROGRESS (or 0), a blocking one when the connect
- *             completed (0, or its errno without a socket).
+ *             completed (0, or its errno; at once when it completed inside
+ *             the engine's connect(), as it usually has on the host's own
+ *             paths).
  *             Through an http:// or socks5:// proxy (the flow's via_proxy)
  *             the host socket connects to the proxy and the engine runs the
  *             relay's handshake (upstream.c) in its loop, reading nothing
@@ -90,13 +92,11 @@ struct pending {
 	uint32_t fd_flags;
 	bool nonblock;
 	/*
-	 * A blocking connect made for the tree in its namespace
-	 * (connect_for_tree()): connected once more with this address when it
-	 * succeeds, as the kernel's blocking call leaves the socket (a later
-	 * connect() then says EISCONN, not 0).
+	 * A blocking connect of a socket with SO_SNDTIMEO (not through a proxy):
+	 * answered with this errno at @deadline_ms if still under way, as the
+	 * kernel's call gives up then (EINPROGRESS; EALREADY for a restarted one).
 	 */
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
+	int timeout_err;
 };
 
 /* What a new host socket has, so that copy_options() sets only what differs. */
@@ -155,7 +155,7 @@ static bool notif_valid(const struct cf_switch *s, uint64_t id)
 	return ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
-enum sock_ns { NS_HOST, NS_TREE, NS_OTHER };
+enum sock_ns { NS_HOST, NS_TREE, NS_OTHER, NS_NOT_A_SOCKET };
 
 static int netns_cookie(int sock, uint64_t *cookie)
 {
@@ -180,20 +180,28 @@ static int sock_netns(int sock, dev_t *dev, ino_t *ino)
 /*
  * Whose namespace @sock is of: the host's (a socket this engine switched
  * before; also when the kernel does not say), the tree's, or another (a
- * nested sandbox's). One getsockopt where SO_NETNS_COOKIE exists; else
+ * nested sandbox's); or whether it is no socket at all. One getsockopt
+ * where SO_NETNS_COOKIE exists (ENOTSOCK tells the rest); else fstat and
  * SIOCGSKNS, which a rootless engine cannot use on the host's sockets.
  */
 static enum sock_ns sock_ns(const struct cf_switch *s, int sock)
 {
 	uint64_t cookie;
+	struct stat st;
 	dev_t dev;
 	ino_t ino;
+	int r;
 
 	if (s->cookies) {
-		if (netns_cookie(sock, &cookie) < 0 || cookie == s->host_cookie)
+		r = netns_cookie(sock, &cookie);
+		if (r == -ENOTSOCK)
+			return NS_NOT_A_SOCKET;
+		if (r < 0 || cookie == s->host_cookie)
 			return NS_HOST;
 		return cookie == s->ns_cookie ? NS_TREE : NS_OTHER;
 	}
+	if (fstat(sock, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return NS_NOT_A_SOCKET;
 	if (sock_netns(sock, &dev, &ino) < 0 || (dev == s->host_dev && ino == s->host_ino))
 		return NS_HOST;
 	return dev == s->ns_dev && ino == s->ns_ino ? NS_TREE : NS_OTHER;
@@ -288,7 +296,7 @@ static bool switchable(int sock, struct tree_sock *ts)
 	socklen_t til = sizeof(ti);
 	struct timeval tv;
 	socklen_t tvl = sizeof(tv);
-	int type, proto, fastopen, fl;
+	int proto, fastopen, fl;
 	struct cf_ip ip;
 	uint16_t port;
 
@@ -297,8 +305,11 @@ static bool switchable(int sock, struct tree_sock *ts)
 	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
 		return false;
 	ts->domain = ss.ss_family;
-	if (int_opt(sock, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM ||
-	    int_opt(sock, SOL_SOCKET, SO_PROTOCOL, &proto) < 0 || proto != IPPROTO_TCP)
+	/*
+	 * TCP: an AF_INET/AF_INET6 socket of protocol IPPROTO_TCP is a stream,
+	 * or a raw one, which TCP_INFO below refuses (ENOPROTOOPT).
+	 */
+	if (int_opt(sock, SOL_SOCKET, SO_PROTOCOL, &proto) < 0 || proto != IPPROTO_TCP)
 		return false;
 	/* Unbound (or the wildcard with port 0) and never connected. */
 	if (cf_ip_from_sockaddr((struct sockaddr *)&ss, &ip, &port) < 0 || port != 0)
@@ -480,6 +491,65 @@ static struct pending *add_pending(struct cf_engine *e, uint64_t id, int host,
 	return p;
 }
 
+/*
+ * Where a connect() that said EINPROGRESS on @sock stands right after it:
+ * 0 connected, an errno (taken from the socket, as the kernel's blocking
+ * call takes it) failed, EINPROGRESS still under way. On this host's own
+ * paths (veth, loopback) the handshake has often finished inside the
+ * connect() itself: answering then saves a pass through the loop.
+ */
+static int connect_state(int sock)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	int err = 0;
+
+	if (getsockopt(sock, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
+		return EINPROGRESS; /* the loop will see */
+	if (ti.tcpi_state == TCP_SYN_SENT || ti.tcpi_state == TCP_SYN_RECV)
+		return EINPROGRESS;
+	if (ti.tcpi_state != TCP_CLOSE)
+		return 0;
+	l = sizeof(err);
+	if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err == 0)
+		return EINPROGRESS;
+	return err;
+}
+
+/*
+ * Leave @sock, which the engine connected non-blockingly and whose outcome
+ * is now known, as the kernel's own blocking connect() leaves a socket:
+ * connected for good (a later connect() says EISCONN, not 0), or, failed,
+ * ready for a new connect() (not EALREADY / ECONNABORTED). One more
+ * connect() does either; its result is not the tree's. The address is a
+ * bare family: the kernel looks at no address for a socket connecting or
+ * connected, and refuses it (EINVAL) anywhere it would.
+ */
+static void settle(int sock)
+{
+	struct sockaddr sa = {.sa_family = AF_INET};
+
+	(void)connect(sock, &sa, sizeof(sa.sa_family));
+}
+
+/*
+ * A blocking connect() on @p->host gives up with @err after the socket's
+ * SO_SNDTIMEO, as the kernel's does (to the engine's tick). No timeout, or
+ * no @p: nothing.
+ */
+static void send_timeout(struct cf_engine *e, struct pending *p, int err)
+{
+	struct timeval tv;
+	socklen_t l = sizeof(tv);
+
+	if (!p || getsockopt(p->host, SOL_SOCKET, SO_SNDTIMEO, &tv, &l) < 0 ||
+	    (!tv.tv_sec && !tv.tv_usec))
+		return;
+	p->deadline_ms =
+	    e->now_ms + (uint64_t)tv.tv_sec * 1000 + (uint64_t)(tv.tv_usec + 999) / 1000;
+	p->timeout_err = err;
+}
+
 static void pending_done(struct cf_engine *e, struct pending *p)
 {
 	struct cf_switch *s = e->sw;
@@ -488,8 +558,8 @@ static void pending_done(struct cf_engine *e, struct pending *p)
 
 	if (getsockopt(p->host, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
 		err = errno;
-	if (!err && p->addr_len)
-		(void)connect(p->host, (struct sockaddr *)&p->addr, p->addr_len);
+	settle(p->host);			       /* every pending call is a blocking one */
+	(void)notif_send(s->listener, p->id, -err, 0); /* first: the rest while the tree goes on */
 	if (p->flow.id) {
 		cf_flow_connect_result(e, &p->flow, err, NULL);
 		if (err)
@@ -499,7 +569,6 @@ static void pending_done(struct cf_engine *e, struct pending *p)
 		if (!err)
 			cf_sockend_add(e, p->host, &p->flow);
 	}
-	(void)notif_send(s->listener, p->id, -err, 0);
 	pending_free(e, p);
 }
 
@@ -579,6 +648,8 @@ static void proxy_done(struct cf_engine *e, struct pending *p, int err, const ch
 	if (err == 0) {
 		/* Unwatched first: the tree's descriptor will keep the socket registered. */
 		epoll_ctl(e->epfd, EPOLL_CTL_DEL, p->host, NULL);
+		settle(
+		    p->host); /* the tree's connect() returns 0: connected, as after the kernel's */
 		fl = fcntl(p->host, F_GETFL);
 		if (!p->nonblock && fl >= 0)
 			(void)fcntl(p->host, F_SETFL, fl & ~O_NONBLOCK);
@@ -769,18 +840,31 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 		return;
 	}
 	if (r == EINPROGRESS && !ts->nonblock) {
+		r = connect_state(host);
+		if (r != EINPROGRESS)
+			settle(host);
+	}
+	if (r == EINPROGRESS && !ts->nonblock) {
 		add_pending(e, req->id, host, &f);
 		return;
 	}
-	if (r == 0)
-		e->stats.tcp_ok++;
-	/* Under way: its result once known (sockend.c, with records), else now. */
-	if (r == 0 || !cf_sockend_connecting(e, host, &f)) {
+	/*
+	 * The answer first: the records are made while the tree goes on (the
+	 * engine's reference keeps the socket until then). A blocking connect
+	 * that failed at once leaves the tree the failed socket, as the kernel.
+	 */
+	(void)notif_send(s->listener, req->id, -r, 0);
+	if (r != 0 && r != EINPROGRESS) {
+		e->stats.tcp_failed++;
+		cf_flow_connect_result(e, &f, r, NULL);
+	} else if (r == 0 || !cf_sockend_connecting(e, host, &f)) {
+		/* Under way: its result once known (sockend.c, with records), else now. */
+		if (r == 0)
+			e->stats.tcp_ok++;
 		cf_flow_connect_result(e, &f, 0, NULL);
 		cf_sockend_add(e, host, &f);
 	}
 	close(host);
-	(void)notif_send(s->listener, req->id, -r, 0);
 }
 
 /*
@@ -806,10 +890,17 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 		(void)notif_send(s->listener, req->id, -EINVAL, 0);
 		return;
 	}
-	/* Connected: the common case (a program's second connect() to learn the result). */
+	/*
+	 * Connected: the common case (a program's second connect() to learn the
+	 * result). The kernel's answer on the engine's copy, as settle() asks
+	 * it: 0 the first time after a non-blocking connect, then EISCONN.
+	 */
 	if (ti.tcpi_state != TCP_SYN_SENT && ti.tcpi_state != TCP_SYN_RECV &&
 	    ti.tcpi_state != TCP_CLOSE) {
-		(void)notif_send(s->listener, req->id, -EISCONN, 0);
+		struct sockaddr sa = {.sa_family = AF_INET};
+		int r = connect(*sock, &sa, sizeof(sa.sa_family)) < 0 ? -errno : 0;
+
+		(void)notif_send(s->listener, req->id, r, 0);
 		return;
 	}
 	fl = fcntl(*sock, F_GETFL);
@@ -819,7 +910,7 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 			(void)notif_send(s->listener, req->id, -EALREADY, 0);
 			return;
 		}
-		add_pending(e, req->id, *sock, NULL);
+		send_timeout(e, add_pending(e, req->id, *sock, NULL), EALREADY);
 		*sock = -1;
 		return;
 	}
@@ -930,6 +1021,11 @@ static void connect_for_tree(struct cf_engine *e, const struct seccomp_notif *re
 	if (!(fl & O_NONBLOCK))
 		(void)fcntl(*sock, F_SETFL, fl);
 	s->emulated++;
+	if (!(fl & O_NONBLOCK) && r == EINPROGRESS) {
+		r = connect_state(*sock);
+		if (r != EINPROGRESS)
+			settle(*sock);
+	}
 	if ((fl & O_NONBLOCK) || (r != EINPROGRESS && r != EALREADY)) {
 		(void)notif_send(s->listener, req->id, -r, 0);
 		return;
@@ -940,10 +1036,7 @@ static void connect_for_tree(struct cf_engine *e, const struct seccomp_notif *re
 	}
 	p = add_pending(e, req->id, *sock, NULL);
 	*sock = -1;
-	if (p) {
-		p->addr = ss;
-		p->addr_len = len;
-	}
+	send_timeout(e, p, r);
 }
 
 static void on_notification(struct cf_engine *e)
@@ -953,7 +1046,6 @@ static void on_notification(struct cf_engine *e)
 	struct tree_sock ts;
 	cleanup_fd int sock = -1;
 	struct cf_ip dst;
-	struct stat st;
 	uint16_t port;
 	enum sock_ns ns;
 	int tree_fd;
@@ -968,21 +1060,21 @@ static void on_notification(struct cf_engine *e)
 		return;
 	}
 	sock = copy_tree_fd(s, &req, tree_fd);
+	if (sock < 0 && sock != -EBADF) {
+		(void)notif_send(s->listener, req.id, -ENOBUFS, 0);
+		return;
+	}
+	/* Only a socket of a namespace the sandbox made may continue into the kernel. */
+	ns = sock < 0 ? NS_NOT_A_SOCKET : sock_ns(s, sock);
 	/*
 	 * No socket: the kernel's EBADF or ENOTSOCK. Should another thread put a
 	 * socket there meanwhile, the kernel's connect runs on it: a TCP one is
 	 * refused by Landlock (connfilter.h), anything else is the tree's own.
 	 */
-	if (sock == -EBADF || (sock >= 0 && fstat(sock, &st) == 0 && !S_ISSOCK(st.st_mode))) {
+	if (ns == NS_NOT_A_SOCKET) {
 		notif_continue(s, req.id);
 		return;
 	}
-	if (sock < 0) {
-		(void)notif_send(s->listener, req.id, -ENOBUFS, 0);
-		return;
-	}
-	/* Only a socket of a namespace the sandbox made may continue into the kernel. */
-	ns = sock_ns(s, sock);
 	if (ns == NS_HOST) {
 		on_host_socket(e, &req, &sock, &ts);
 		return;
@@ -1038,6 +1130,13 @@ void cf_switch_reap(struct cf_engine *e)
 	}
 }
 
+/* SO_SNDTIMEO ran out: the call returns, the socket goes on connecting (send_timeout()). */
+static void timed_out(struct cf_engine *e, struct pending *p)
+{
+	(void)notif_send(e->sw->listener, p->id, -p->timeout_err, 0);
+	pending_free(e, p);
+}
+
 void cf_switch_on_tick(struct cf_engine *e)
 {
 	struct cf_switch *s = e->sw;
@@ -1049,9 +1148,13 @@ void cf_switch_on_tick(struct cf_engine *e)
 		next = p->next;
 		if (!notif_valid(s, p->id))
 			pending_free(e, p); /* a signal ended the tree's call: nobody waits */
-		else if (p->deadline_ms && e->now_ms >= p->deadline_ms)
+		else if (!p->deadline_ms || e->now_ms < p->deadline_ms)
+			continue;
+		else if (p->flow.via_proxy)
 			proxy_done(e, p, ETIMEDOUT,
 				   NULL); /* the proxy, or its handshake, is silent */
+		else
+			timed_out(e, p);
 	}
 }
 

@@ -445,3 +445,56 @@ def test_the_engine_stops_reading_the_listener_once_the_tree_is_gone(childflow, 
     reads = [line for line in lines if "SECCOMP_IOCTL_NOTIF_RECV" in line]
     assert len(reads) == 1, reads
     assert not [line for line in lines if "ENOENT" in line], lines
+
+
+# A blocking connect refused, then the same socket connected elsewhere: the
+# kernel lets a socket whose connect failed try again.
+RETRY = r"""
+import errno, socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+for i, port in enumerate(sys.argv[2:]):
+    r = s.connect_ex((sys.argv[1], int(port)))
+    print(i, errno.errorcode.get(r, r) if r else "ok")
+print("local", s.getsockname()[0])
+"""
+
+
+@pytest.mark.parametrize("addr,host", [(T.ORIGIN_V4, T.HOST_V4), (T.ORIGIN_V6, T.HOST_V6)],
+                         ids=["ipv4", "ipv6"])
+def test_a_refused_switched_socket_connects_again_as_the_relay_path_lets_it(childflow, addr,
+                                                                           host):
+    ports = (str(T.CLOSED_PORT), str(T.HTTP_PORT), str(T.HTTP_PORT))
+    got = _fields(_run(childflow, RETRY, addr, *ports).out)
+    relay = _fields(_run(childflow, RETRY, addr, *ports, opts=("--tcp-path", "relay")).out)
+    want = {"0": "ECONNREFUSED", "1": "ok", "2": "EISCONN"}
+    assert {k: got.get(k) for k in want} == want and got["local"] == host, got
+    assert {k: relay.get(k) for k in want} == want, relay
+
+
+# A non-blocking connect, a poll, then connect() twice more: the kernel says
+# 0 the first time after the connection is made (as ab and APR rely on),
+# then EISCONN.
+AGAIN = r"""
+import errno, select, socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.setblocking(False)
+name = lambda r: errno.errorcode.get(r, r) if r else "ok"
+print("first", name(s.connect_ex((sys.argv[1], int(sys.argv[2])))))
+select.select([], [s], [], 5)
+print("second", name(s.connect_ex((sys.argv[1], int(sys.argv[2])))))
+print("third", name(s.connect_ex((sys.argv[1], int(sys.argv[2])))))
+print("local", s.getsockname()[0])
+"""
+
+
+@pytest.mark.parametrize("addr,host", [(T.ORIGIN_V4, T.HOST_V4), (T.ORIGIN_V6, T.HOST_V6)],
+                         ids=["ipv4", "ipv6"])
+def test_connect_after_a_non_blocking_one_answers_as_the_kernel(childflow, addr, host):
+    got = _fields(_run(childflow, AGAIN, addr, str(T.HTTP_PORT)).out)
+    relay = _fields(_run(childflow, AGAIN, addr, str(T.HTTP_PORT),
+                         opts=("--tcp-path", "relay")).out)
+    want = {"first": "EINPROGRESS", "second": "ok", "third": "EISCONN"}
+    assert {k: got.get(k) for k in want} == want and got["local"] == host, got
+    assert {k: relay.get(k) for k in want} == want, relay
