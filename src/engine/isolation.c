@@ -82,6 +82,7 @@ static const struct cf_syscall_use {
     {"epoll_pwait", "engine.c: the loop (glibc's epoll_wait on aarch64)"},
     {"epoll_ctl", "engine.c, tcp.c, dgram.c, dnsfwd.c: watched fds"},
     {"read", "engine.c: tun0, signalfd, timerfd, control socket; tls.c; attrib.c"},
+    {"pread64", "treetask.c: a kept /proc fdinfo file, read anew from offset 0"},
     {"write", "engine.c: tun0, GO; log.c, flowlog.c, pcapng.c, bgwrite.c; the SIGSYS line"},
     {"writev", "engine.c: IPv6 fragments into tun0; bgwrite.c, capdrain.c: capture blocks"},
     {"close", "every module"},

@@ -9,8 +9,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "util/cleanup.h"
-
 #ifndef CF_PIDFD_THREAD
 #define CF_PIDFD_THREAD O_EXCL /* PIDFD_THREAD, Linux 6.9 */
 #endif
@@ -18,10 +16,24 @@
 /* Direct-mapped by thread id: a collision only costs the handles' reopening. */
 #define TREETASK_SLOTS 64
 
+/*
+ * Open /proc/<tid>/fdinfo/<fd> files, by fd number: the kernel makes the
+ * text anew from the thread's fd table at each read from offset 0, so one
+ * pread() stands for openat(), read() and close() (2 us a connect here).
+ */
+#define FDINFO_KEPT 4
+
+struct fdinfo_file {
+	int fd;	  /* the tree's fd number */
+	int file; /* -1: none */
+};
+
 struct slot {
 	pid_t tid; /* 0: empty */
 	int pidfd;
 	int fdinfo; /* /proc/<tid>/fdinfo */
+	struct fdinfo_file kept[FDINFO_KEPT];
+	unsigned int next; /* the one to replace next */
 };
 
 struct cf_treetasks {
@@ -34,8 +46,11 @@ int cf_treetasks_new(struct cf_treetasks **out)
 
 	if (!t)
 		return -ENOMEM;
-	for (size_t i = 0; i < TREETASK_SLOTS; i++)
+	for (size_t i = 0; i < TREETASK_SLOTS; i++) {
 		t->slot[i].pidfd = t->slot[i].fdinfo = -1;
+		for (size_t j = 0; j < FDINFO_KEPT; j++)
+			t->slot[i].kept[j].file = -1;
+	}
 	*out = t;
 	return 0;
 }
@@ -46,6 +61,11 @@ static void slot_close(struct slot *s)
 		close(s->pidfd);
 	if (s->fdinfo >= 0)
 		close(s->fdinfo);
+	for (size_t i = 0; i < FDINFO_KEPT; i++) {
+		if (s->kept[i].file >= 0)
+			close(s->kept[i].file);
+		s->kept[i].file = -1;
+	}
 	s->pidfd = s->fdinfo = -1;
 	s->tid = 0;
 }
@@ -108,22 +128,43 @@ int cf_treetasks_getfd(struct cf_treetasks *t, pid_t tid, int fd)
 	return r >= 0 ? r : -errno;
 }
 
+/* The open fdinfo file of @s's fd @fd, opened now if none is kept; -errno. */
+static int fdinfo_file(struct slot *s, int fd)
+{
+	struct fdinfo_file *k;
+	char name[16];
+	int file;
+
+	for (size_t i = 0; i < FDINFO_KEPT; i++)
+		if (s->kept[i].file >= 0 && s->kept[i].fd == fd)
+			return s->kept[i].file;
+	snprintf(name, sizeof(name), "%d", fd);
+	file = openat(s->fdinfo, name, O_RDONLY | O_CLOEXEC);
+	if (file < 0)
+		return -errno;
+	k = &s->kept[s->next++ % FDINFO_KEPT];
+	if (k->file >= 0)
+		close(k->file);
+	k->fd = fd;
+	k->file = file;
+	return file;
+}
+
 int cf_treetasks_cloexec(struct cf_treetasks *t, pid_t tid, int fd, uint32_t *flags)
 {
 	struct slot *s = slot_of(t, tid);
-	char name[16], buf[256], *f;
-	cleanup_fd int d = -1;
+	char buf[256], *f;
 	ssize_t n;
+	int file;
 
 	if (s->tid != tid)
 		return -ESRCH;
-	snprintf(name, sizeof(name), "%d", fd);
-	d = openat(s->fdinfo, name, O_RDONLY | O_CLOEXEC);
-	if (d < 0)
-		return -errno;
-	n = read(d, buf, sizeof(buf) - 1);
+	file = fdinfo_file(s, fd);
+	if (file < 0)
+		return file;
+	n = pread(file, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
-		return -EIO;
+		return n < 0 ? -errno : -EIO; /* ENOENT: the fd is closed now */
 	buf[n] = '\0';
 	/* "flags:" holds the file's flags in octal, O_CLOEXEC among them. */
 	f = strstr(buf, "flags:");

@@ -33,7 +33,8 @@ int cf_treetasks_getfd(struct cf_treetasks *t, pid_t tid, int fd);
 /*
  * cf_treetasks_cloexec() - O_CLOEXEC when thread @tid's fd @fd is
  * close-on-exec, else 0, in @flags; from the directory opened by the last
- * cf_treetasks_getfd() for @tid. Return 0 or -errno.
+ * cf_treetasks_getfd() for @tid, whose fdinfo files of the last few fd
+ * numbers are kept open (read anew each time). Return 0 or -errno.
  */
 int cf_treetasks_cloexec(struct cf_treetasks *t, pid_t tid, int fd, uint32_t *flags);
 
