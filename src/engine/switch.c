@@ -517,19 +517,29 @@ static int connect_state(int sock)
 }
 
 /*
- * Leave @sock, which the engine connected non-blockingly and whose outcome
- * is now known, as the kernel's own blocking connect() leaves a socket:
- * connected for good (a later connect() says EISCONN, not 0), or, failed,
- * ready for a new connect() (not EALREADY / ECONNABORTED). One more
- * connect() does either; its result is not the tree's. The address is a
- * bare family: the kernel looks at no address for a socket connecting or
- * connected, and refuses it (EINVAL) anywhere it would.
+ * connect() on @sock, connecting or connected, for the kernel's answer and
+ * its change of state: 0 once it has connected (the socket is connected
+ * for good then), then EISCONN; for a failed one ECONNABORTED (it may
+ * connect anew then). The address is a bare family: the kernel looks at no
+ * address for such a socket, and refuses one that short (EINVAL) anywhere
+ * it would. Return 0 or -errno.
  */
-static void settle(int sock)
+static int reconnect(int sock)
 {
 	struct sockaddr sa = {.sa_family = AF_INET};
 
-	(void)connect(sock, &sa, sizeof(sa.sa_family));
+	return connect(sock, &sa, sizeof(sa.sa_family)) < 0 ? -errno : 0;
+}
+
+/*
+ * Leave @sock, which the engine connected non-blockingly and whose outcome
+ * is now known, as the kernel's own blocking connect() leaves a socket:
+ * connected for good (a later connect() says EISCONN, not 0), or, failed,
+ * ready for a new connect() (not EALREADY / ECONNABORTED).
+ */
+static void settle(int sock)
+{
+	(void)reconnect(sock);
 }
 
 /*
@@ -648,8 +658,8 @@ static void proxy_done(struct cf_engine *e, struct pending *p, int err, const ch
 	if (err == 0) {
 		/* Unwatched first: the tree's descriptor will keep the socket registered. */
 		epoll_ctl(e->epfd, EPOLL_CTL_DEL, p->host, NULL);
-		settle(
-		    p->host); /* the tree's connect() returns 0: connected, as after the kernel's */
+		/* The tree's connect() returns 0: connected, as after the kernel's. */
+		settle(p->host);
 		fl = fcntl(p->host, F_GETFL);
 		if (!p->nonblock && fl >= 0)
 			(void)fcntl(p->host, F_SETFL, fl & ~O_NONBLOCK);
@@ -841,12 +851,11 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 	}
 	if (r == EINPROGRESS && !ts->nonblock) {
 		r = connect_state(host);
-		if (r != EINPROGRESS)
-			settle(host);
-	}
-	if (r == EINPROGRESS && !ts->nonblock) {
-		add_pending(e, req->id, host, &f);
-		return;
+		if (r == EINPROGRESS) {
+			add_pending(e, req->id, host, &f);
+			return;
+		}
+		settle(host);
 	}
 	/*
 	 * The answer first: the records are made while the tree goes on (the
@@ -892,15 +901,12 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 	}
 	/*
 	 * Connected: the common case (a program's second connect() to learn the
-	 * result). The kernel's answer on the engine's copy, as settle() asks
-	 * it: 0 the first time after a non-blocking connect, then EISCONN.
+	 * result). The kernel's answer on the engine's copy: 0 the first time
+	 * after a non-blocking connect, then EISCONN.
 	 */
 	if (ti.tcpi_state != TCP_SYN_SENT && ti.tcpi_state != TCP_SYN_RECV &&
 	    ti.tcpi_state != TCP_CLOSE) {
-		struct sockaddr sa = {.sa_family = AF_INET};
-		int r = connect(*sock, &sa, sizeof(sa.sa_family)) < 0 ? -errno : 0;
-
-		(void)notif_send(s->listener, req->id, r, 0);
+		(void)notif_send(s->listener, req->id, reconnect(*sock), 0);
 		return;
 	}
 	fl = fcntl(*sock, F_GETFL);

@@ -84,9 +84,9 @@ static void test_an_unknown_thread_is_no_answer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_the_close_on_exec_flag_is_read_as_it_is_now),
-		cmocka_unit_test(test_many_fd_numbers_each_answered),
-		cmocka_unit_test(test_an_unknown_thread_is_no_answer),
+	    cmocka_unit_test(test_the_close_on_exec_flag_is_read_as_it_is_now),
+	    cmocka_unit_test(test_many_fd_numbers_each_answered),
+	    cmocka_unit_test(test_an_unknown_thread_is_no_answer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
