@@ -156,6 +156,7 @@ static const struct cf_syscall_use switch_calls[] = {
     {"process_vm_readv", "switch.c: the tree's connect() address"},
     {"pidfd_open", "switch.c: the thread that called connect()"},
     {"pidfd_getfd", "switch.c: a copy of the tree's socket (domain, type, options)"},
+    {"bind", "switch.c: the tree's own TCP sockets, which its kernel binds to port 0 only"},
 };
 
 /* Names of this architecture's system calls, for the SIGSYS line; set once before loading. */

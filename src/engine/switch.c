@@ -117,6 +117,7 @@ struct cf_switch {
 	/* switch nothing: the tree's namespace could not be named, records need the relay,
 	 * or Landlock cannot keep host sockets safe in the tree */
 	bool continue_all;
+	bool landlock; /* the tree's kernel binds TCP sockets to port 0 only: the engine binds */
 	struct pending *pending, *dead;
 	size_t n_pending;
 	uint64_t switched, continued;
@@ -253,27 +254,47 @@ static bool leaves_through_tun(const struct cf_engine *e, const struct cf_ip *ip
 	       (e->cfg->proxy.scheme != CF_PROXY_NONE && proxy_fits(e, ip->family));
 }
 
+/* The caller's sockaddr, as many bytes as it said (the kernel's bounds); 0 or -errno. */
+static int read_sockaddr(const struct seccomp_notif *req, struct sockaddr_storage *ss,
+			 socklen_t *len)
+{
+	struct iovec local, remote;
+
+	if (req->data.args[2] > sizeof(*ss))
+		return -EINVAL; /* a negative int too, as move_addr_to_kernel() says */
+	*len = (socklen_t)req->data.args[2];
+	memset(ss, 0, sizeof(*ss));
+	if (*len == 0)
+		return 0;
+	local = (struct iovec){.iov_base = ss, .iov_len = *len};
+	remote = (struct iovec){.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = *len};
+	if (process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0) != (ssize_t)*len)
+		return -EFAULT;
+	return 0;
+}
+
+/* The destination in @ss (@len bytes, the tree's), or -EINVAL where the kernel would refuse it. */
+static int parse_dest(const struct sockaddr_storage *ss, socklen_t len, struct cf_ip *ip,
+		      uint16_t *port)
+{
+	if (len < sizeof(sa_family_t))
+		return -EINVAL;
+	if (ss->ss_family == AF_INET && len < sizeof(struct sockaddr_in))
+		return -EINVAL;
+	if (ss->ss_family == AF_INET6 &&
+	    (len < sizeof(struct sockaddr_in6) || ((const struct sockaddr_in6 *)ss)->sin6_scope_id))
+		return -EINVAL;
+	return cf_ip_from_sockaddr((const struct sockaddr *)ss, ip, port);
+}
+
 /* The engine's copy of the tree's address, or -errno: the tree's kernel will judge it. */
 static int read_dest(const struct seccomp_notif *req, struct cf_ip *ip, uint16_t *port)
 {
 	struct sockaddr_storage ss;
-	uint64_t len = req->data.args[2];
-	struct iovec local, remote;
+	socklen_t len;
+	int r = read_sockaddr(req, &ss, &len);
 
-	if (len < sizeof(sa_family_t) || len > sizeof(ss))
-		return -EINVAL;
-	memset(&ss, 0, sizeof(ss));
-	local = (struct iovec){.iov_base = &ss, .iov_len = (size_t)len};
-	remote = (struct iovec){.iov_base = (void *)(uintptr_t)req->data.args[1],
-				.iov_len = (size_t)len};
-	if (process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
-		return -EFAULT;
-	if (ss.ss_family == AF_INET && len < sizeof(struct sockaddr_in))
-		return -EINVAL;
-	if (ss.ss_family == AF_INET6 &&
-	    (len < sizeof(struct sockaddr_in6) || ((struct sockaddr_in6 *)&ss)->sin6_scope_id))
-		return -EINVAL;
-	return cf_ip_from_sockaddr((struct sockaddr *)&ss, ip, port);
+	return r < 0 ? r : parse_dest(&ss, len, ip, port);
 }
 
 static int int_opt(int fd, int level, int name, int *v)
@@ -842,6 +863,16 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 		(void)notif_send(s->listener, req->id, -r, 0);
 		return;
 	}
+	/*
+	 * Blocking: the kernel's answer and change of state while the socket is
+	 * still non-blocking (EALREADY: under way). On this host's own paths
+	 * (veth, loopback) the handshake has often ended inside the connect().
+	 */
+	if (r == EINPROGRESS && !ts->nonblock) {
+		r = -reconnect(host);
+		if (r == EALREADY)
+			r = EINPROGRESS;
+	}
 	/* The engine only polls it from here on: the flag is the tree's (it made it O_NONBLOCK). */
 	if (!ts->nonblock)
 		(void)fcntl(host, F_SETFL, 0);
@@ -850,12 +881,8 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 		return;
 	}
 	if (r == EINPROGRESS && !ts->nonblock) {
-		r = connect_state(host);
-		if (r == EINPROGRESS) {
-			add_pending(e, req->id, host, &f);
-			return;
-		}
-		settle(host);
+		add_pending(e, req->id, host, &f);
+		return;
 	}
 	/*
 	 * The answer first: the records are made while the tree goes on (the
@@ -877,51 +904,93 @@ static void do_switch(struct cf_engine *e, const struct seccomp_notif *req, int 
 }
 
 /*
+ * connect(AF_UNSPEC) on host socket @sock: the kernel dissolves the
+ * association whatever the socket's state, reading nothing past the
+ * family (0, or its error). The socket is then unconnected: its next
+ * connect() is vetted and switched anew. Return 0 or -errno.
+ */
+static int dissolve(int sock, socklen_t len)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	return connect(sock, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
+}
+
+/*
+ * The kernel's answer to a connect() on host socket @sock that its state
+ * decides alone: a connected one keeps its destination (0 the first time
+ * after a non-blocking connect, then EISCONN: the engine's own connect()
+ * on its copy says which); a failed connect not yet reported by a
+ * connect() gives its error and tries nothing new; a connecting one says
+ * EALREADY, or for a blocking call waits for the result, as a connect()
+ * restarted after a signal does (*sock then goes to the pending list).
+ * False when the socket is unconnected: it connects anew.
+ */
+static bool answered_by_state(struct cf_engine *e, const struct seccomp_notif *req, int *sock)
+{
+	struct cf_switch *s = e->sw;
+	struct tcp_info ti;
+	socklen_t til = sizeof(ti);
+	int fl, r;
+
+	if (getsockopt(*sock, IPPROTO_TCP, TCP_INFO, &ti, &til) < 0) {
+		(void)notif_send(s->listener, req->id, -EINVAL, 0);
+		return true;
+	}
+	if (ti.tcpi_state != TCP_SYN_SENT && ti.tcpi_state != TCP_SYN_RECV) {
+		/* Closed and unconnected: the bare family is too short to connect (EINVAL). */
+		r = reconnect(*sock);
+		if (ti.tcpi_state == TCP_CLOSE && r == -EINVAL)
+			return false;
+		(void)notif_send(s->listener, req->id, r, 0);
+		return true;
+	}
+	fl = fcntl(*sock, F_GETFL);
+	if ((fl >= 0 && (fl & O_NONBLOCK)) || s->n_pending >= PENDING_MAX) {
+		(void)notif_send(s->listener, req->id, -EALREADY, 0);
+		return true;
+	}
+	send_timeout(e, add_pending(e, req->id, *sock, NULL), EALREADY);
+	*sock = -1;
+	return true;
+}
+
+/*
  * connect() on a socket this engine switched before (it is of the host's
  * namespace). Never CONTINUE: the kernel would connect it, in the host's
- * namespace, to whatever the tree names. Answered as the kernel would: a
- * socket that is connected or connecting keeps its destination (EISCONN;
- * EALREADY, or for a blocking call the wait for its result, as a connect()
- * restarted after a signal does); one whose connect failed is vetted and
- * switched again, like a fresh one.
+ * namespace, to whatever the tree names. The address is read first, as
+ * the kernel does (EFAULT, EINVAL before any state); AF_UNSPEC dissolves;
+ * the socket's state answers the rest (answered_by_state()) but for an
+ * unconnected socket, which is vetted and switched again like a fresh one.
  */
 static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req, int *sock,
 			   struct tree_sock *ts)
 {
 	struct cf_switch *s = e->sw;
-	struct tcp_info ti;
-	socklen_t til = sizeof(ti);
+	struct sockaddr_storage ss;
 	struct cf_ip dst;
+	socklen_t len;
 	uint16_t port;
-	int fl;
+	int r;
 
-	if (getsockopt(*sock, IPPROTO_TCP, TCP_INFO, &ti, &til) < 0) {
-		(void)notif_send(s->listener, req->id, -EINVAL, 0);
+	r = read_sockaddr(req, &ss, &len);
+	if (r == 0 && len < sizeof(sa_family_t))
+		r = -EINVAL;
+	if (r < 0) {
+		(void)notif_send(s->listener, req->id, r, 0);
 		return;
 	}
-	/*
-	 * Connected: the common case (a program's second connect() to learn the
-	 * result). The kernel's answer on the engine's copy: 0 the first time
-	 * after a non-blocking connect, then EISCONN.
-	 */
-	if (ti.tcpi_state != TCP_SYN_SENT && ti.tcpi_state != TCP_SYN_RECV &&
-	    ti.tcpi_state != TCP_CLOSE) {
-		(void)notif_send(s->listener, req->id, reconnect(*sock), 0);
+	if (ss.ss_family == AF_UNSPEC) {
+		/* What was read was that caller's only if the call still waits. */
+		if (notif_valid(s, req->id))
+			(void)notif_send(s->listener, req->id, dissolve(*sock, len), 0);
 		return;
 	}
-	fl = fcntl(*sock, F_GETFL);
-	ts->nonblock = fl >= 0 && (fl & O_NONBLOCK);
-	if (ti.tcpi_state != TCP_CLOSE) {
-		if (ts->nonblock || s->n_pending >= PENDING_MAX) {
-			(void)notif_send(s->listener, req->id, -EALREADY, 0);
-			return;
-		}
-		send_timeout(e, add_pending(e, req->id, *sock, NULL), EALREADY);
-		*sock = -1;
+	if (answered_by_state(e, req, sock))
 		return;
-	}
 	/* A tree-local destination cannot be reached from the host's side: refused. */
-	if (read_dest(req, &dst, &port) < 0 ||
+	if (parse_dest(&ss, len, &dst, &port) < 0 ||
 	    int_opt(*sock, SOL_SOCKET, SO_DOMAIN, &ts->domain) < 0 ||
 	    ts->domain != (dst.family == AF_INET ? AF_INET : AF_INET6) ||
 	    !proxy_fits(e, ts->domain) ||
@@ -937,6 +1006,8 @@ static void on_host_socket(struct cf_engine *e, const struct seccomp_notif *req,
 		(void)notif_send(s->listener, req->id, -ECONNREFUSED, 0);
 		return;
 	}
+	r = fcntl(*sock, F_GETFL);
+	ts->nonblock = r >= 0 && (r & O_NONBLOCK);
 	do_switch(e, req, *sock, ts, &dst, port);
 }
 
@@ -969,25 +1040,6 @@ static bool is_tcp(int sock)
 	       (domain == AF_INET || domain == AF_INET6) &&
 	       int_opt(sock, SOL_SOCKET, SO_TYPE, &type) == 0 && type == SOCK_STREAM &&
 	       int_opt(sock, SOL_SOCKET, SO_PROTOCOL, &proto) == 0 && proto == IPPROTO_TCP;
-}
-
-/* The caller's sockaddr, as many bytes as it said (the kernel's bounds); 0 or -errno. */
-static int read_sockaddr(const struct seccomp_notif *req, struct sockaddr_storage *ss,
-			 socklen_t *len)
-{
-	struct iovec local, remote;
-
-	if (req->data.args[2] > sizeof(*ss))
-		return -EINVAL; /* a negative int too, as move_addr_to_kernel() says */
-	*len = (socklen_t)req->data.args[2];
-	memset(ss, 0, sizeof(*ss));
-	if (*len == 0)
-		return 0;
-	local = (struct iovec){.iov_base = ss, .iov_len = *len};
-	remote = (struct iovec){.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = *len};
-	if (process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0) != (ssize_t)*len)
-		return -EFAULT;
-	return 0;
 }
 
 /*
@@ -1045,6 +1097,90 @@ static void connect_for_tree(struct cf_engine *e, const struct seccomp_notif *re
 	send_timeout(e, p, r);
 }
 
+/*
+ * Whether @ss (@len bytes) names a port below 1024 in an address the kernel
+ * would take that far: one the tree's user may not bind in its own
+ * namespace (no capability there, the namespace's default
+ * ip_unprivileged_port_start), which the engine, owner of that namespace,
+ * could.
+ */
+static bool privileged_port(const struct sockaddr_storage *ss, socklen_t len)
+{
+	enum { SIN6_LEN_RFC2133 = 24 }; /* the shortest sockaddr_in6 the kernel takes */
+	uint16_t port;
+
+	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	else if (ss->ss_family == AF_INET6 && len >= SIN6_LEN_RFC2133)
+		port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	else
+		return false;
+	return port != 0 && port < 1024;
+}
+
+/*
+ * bind() on the tree's TCP socket @sock (of its namespace if @own_ns, else
+ * a nested sandbox's), which its kernel may not run but to port 0: the
+ * engine binds its copy, with its own copy of the address, and answers
+ * what the kernel said.
+ */
+static void bind_for_tree(struct cf_switch *s, const struct seccomp_notif *req, int sock,
+			  bool own_ns)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int r = read_sockaddr(req, &ss, &len);
+
+	/* The socket and the address read were that caller's only if it still waits. */
+	if (r == 0 && !notif_valid(s, req->id))
+		return;
+	if (r == 0 && own_ns && privileged_port(&ss, len))
+		r = -EACCES;
+	else if (r == 0)
+		r = bind(sock, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
+	(void)notif_send(s->listener, req->id, r, 0);
+}
+
+/*
+ * A bind() of the tree's. A host socket in the tree (one whose switched
+ * connect failed, or that connect(AF_UNSPEC) dissolved) is unbound: bound
+ * by the kernel to a port of the tree's choosing, it would hold that port
+ * of the host's against the host's own servers. It is never bound (EINVAL,
+ * the kernel's answer for a socket bound already), and Landlock lets the
+ * tree's kernel bind no TCP socket but to port 0 (sandbox/connfilter.h),
+ * so that a host socket another thread puts at the descriptor meanwhile
+ * cannot be bound either; the tree's own TCP sockets the engine binds
+ * (bind_for_tree()). Everything else, and everything where Landlock is not
+ * in force (no host socket is handed out then), goes on to the kernel.
+ */
+static void on_bind(struct cf_engine *e, const struct seccomp_notif *req)
+{
+	struct cf_switch *s = e->sw;
+	int tree_fd = (int)req->data.args[0];
+	cleanup_fd int sock = -1;
+	enum sock_ns ns;
+
+	if (!s->landlock || tree_fd < 0 || (uint64_t)tree_fd != req->data.args[0]) {
+		notif_continue(s, req->id);
+		return;
+	}
+	sock = copy_tree_fd(s, req, tree_fd);
+	if (sock < 0 && sock != -EBADF) {
+		(void)notif_send(s->listener, req->id, -ENOBUFS, 0);
+		return;
+	}
+	ns = sock < 0 ? NS_NOT_A_SOCKET : sock_ns(s, sock);
+	if (ns == NS_HOST) {
+		(void)notif_send(s->listener, req->id, -EINVAL, 0);
+		return;
+	}
+	if (ns == NS_NOT_A_SOCKET || !is_tcp(sock)) {
+		notif_continue(s, req->id);
+		return;
+	}
+	bind_for_tree(s, req, sock, ns == NS_TREE);
+}
+
 static void on_notification(struct cf_engine *e)
 {
 	struct cf_switch *s = e->sw;
@@ -1060,6 +1196,10 @@ static void on_notification(struct cf_engine *e)
 	memset(&ts, 0, sizeof(ts));
 	if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
 		return; /* ENOENT: the caller went away before we read it */
+	if (req.data.nr == SYS_bind) {
+		on_bind(e, &req);
+		return;
+	}
 	tree_fd = (int)req.data.args[0];
 	if (tree_fd < 0 || (uint64_t)tree_fd != req.data.args[0]) {
 		notif_continue(s, req.id); /* the kernel's EBADF: no descriptor has that number */
@@ -1258,6 +1398,7 @@ int cf_switch_start(struct cf_engine *e, int listener, int netns_probe, int land
 			  strerror(landlock_err));
 		s->continue_all = true;
 	}
+	s->landlock = !landlock_err;
 	sync_wake_up(listener);
 	r = cf_engine_watch(e, listener, EPOLLIN, &s->w);
 	if (r < 0)

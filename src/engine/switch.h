@@ -20,7 +20,7 @@ struct cf_watch;
  * watch it; @netns_probe is a socket of the tree's network namespace (only
  * connects of sockets of that namespace are switched); @landlock_err is 0
  * when the tree's own TCP connects are refused by Landlock
- * (cf_connfilter_deny_tcp_connect()), else its errno: then nothing is
+ * (cf_connfilter_deny_tcp()), else its errno: then nothing is
  * switched. Return 0 or -errno (@listener is closed then).
  */
 int cf_switch_start(struct cf_engine *e, int listener, int netns_probe, int landlock_err);

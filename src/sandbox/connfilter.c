@@ -2,7 +2,9 @@
 /*
  * A hand-written BPF program rather than libseccomp: a few instructions,
  * and the helper links nothing it does not need. The native ABI's
- * connect() is sent to the engine. Once the engine has handed the tree host
+ * connect() and bind() are sent to the engine (bind(): a host socket whose
+ * connect failed is unbound, and bound to a chosen port it would hold that
+ * port of the host's against the host's own servers). Once the engine has handed the tree host
  * sockets, every way to act on one without the engine seeing it is a way
  * around the policy (a host socket whose connect failed, or that
  * connect(AF_UNSPEC) dissolved, connects anywhere on the host, its loopback
@@ -86,6 +88,7 @@ enum {
 	L_IS_NATIVE,
 	L_NR,
 	L_CONNECT,
+	L_BIND,
 	L_IO_URING,
 	L_SENDTO,
 	L_SENDMMSG,
@@ -117,7 +120,8 @@ static int load_filter(void)
 		[L_ARCH] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
 		[L_IS_NATIVE] = JEQ(CF_AUDIT_ARCH, L_IS_NATIVE, L_NR, L_IS_COMPAT),
 		[L_NR] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		[L_CONNECT] = JEQ(SYS_connect, L_CONNECT, L_NOTIFY, L_IO_URING),
+		[L_CONNECT] = JEQ(SYS_connect, L_CONNECT, L_NOTIFY, L_BIND),
+		[L_BIND] = JEQ(SYS_bind, L_BIND, L_NOTIFY, L_IO_URING),
 		/* io_uring's operations run unseen by any filter: no ring, no unseen connect. */
 		[L_IO_URING] = JEQ(SYS_io_uring_setup, L_IO_URING, L_EPERM, L_SENDTO),
 		/* A TCP Fast Open send connects without connect(): refused as where it is off. */
@@ -167,16 +171,26 @@ static int load_filter(void)
 
 /* Linux 6.7's Landlock network rights: not in Debian 12's headers. */
 #define CF_LANDLOCK_NET_ABI 4
+#define CF_LANDLOCK_ACCESS_NET_BIND_TCP (1ULL << 0)
 #define CF_LANDLOCK_ACCESS_NET_CONNECT_TCP (1ULL << 1)
+#define CF_LANDLOCK_RULE_NET_PORT 2
 struct cf_landlock_ruleset_attr {
 	uint64_t handled_access_fs;
 	uint64_t handled_access_net;
 };
+struct cf_landlock_net_port_attr {
+	uint64_t allowed_access;
+	uint64_t port;
+};
 
-int cf_connfilter_deny_tcp_connect(void)
+int cf_connfilter_deny_tcp(void)
 {
 	struct cf_landlock_ruleset_attr attr = {.handled_access_net =
-						    CF_LANDLOCK_ACCESS_NET_CONNECT_TCP};
+						    CF_LANDLOCK_ACCESS_NET_CONNECT_TCP |
+						    CF_LANDLOCK_ACCESS_NET_BIND_TCP};
+	/* Port 0: the kernel picks an ephemeral port, which nobody can choose to hold. */
+	struct cf_landlock_net_port_attr any_port = {
+	    .allowed_access = CF_LANDLOCK_ACCESS_NET_BIND_TCP, .port = 0};
 	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 	long fd;
 	int r;
@@ -185,11 +199,15 @@ int cf_connfilter_deny_tcp_connect(void)
 		return -errno;
 	if (abi < CF_LANDLOCK_NET_ABI)
 		return -ENOTSUP;
-	/* No rule: every TCP connect() the tree's own kernel would make is refused. */
+	/* No connect rule: every TCP connect() the tree's own kernel would make is refused. */
 	fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
 	if (fd < 0)
 		return -errno;
-	r = syscall(SYS_landlock_restrict_self, (int)fd, 0) < 0 ? -errno : 0;
+	r = syscall(SYS_landlock_add_rule, (int)fd, CF_LANDLOCK_RULE_NET_PORT, &any_port, 0) < 0
+		? -errno
+		: 0;
+	if (r == 0)
+		r = syscall(SYS_landlock_restrict_self, (int)fd, 0) < 0 ? -errno : 0;
 	close((int)fd);
 	return r;
 }
@@ -211,7 +229,7 @@ int cf_connfilter_install(int ctlfd)
 	 * would leave the tree no TCP at all. Without Landlock the engine
 	 * still serves the listener but hands out no host socket (m.err).
 	 */
-	r = cf_connfilter_deny_tcp_connect();
+	r = cf_connfilter_deny_tcp();
 	m.err = r < 0 ? -r : 0;
 	r = cf_fdpass_send(ctlfd, &m, sizeof(m), &fd, 1);
 	/* The tree must never hold it: whoever reads it answers the tree's connects. */
@@ -231,7 +249,7 @@ int cf_connfilter_probe(bool *sync_wake_up, int *landlock)
 	if (fd < 0)
 		return fd;
 	*sync_wake_up = cf_connfilter_sync_wake_up(fd) == 0;
-	*landlock = cf_connfilter_deny_tcp_connect();
+	*landlock = cf_connfilter_deny_tcp();
 	close(fd);
 	return 0;
 }

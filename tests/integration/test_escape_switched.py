@@ -157,3 +157,130 @@ def test_the_trees_own_tcp_connects_are_made_for_it_exactly(childflow, path):
                    "nonblocking": "EINPROGRESS", "so_error": "ok", "refused": "ECONNREFUSED",
                    "retry": "ok", "v6-refused": "ECONNREFUSED", "sndtimeo": "EINPROGRESS",
                    "sndtimeo-fast": "True", "sndtimeo-again": "EALREADY"}, str(res)
+
+
+# ADDR PORT: a host socket in the tree is unbound once its switched connect
+# failed, or once connect(AF_UNSPEC) dissolved it; bound to a chosen port by
+# the kernel it would hold that port of the host's (a host server then gets
+# EADDRINUSE, SO_REUSEADDR or not). Prints each bind's result and whether
+# the socket holds PORT.
+HOLD_HOST_PORT = r"""
+import ctypes, errno, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+name = lambda e: errno.errorcode.get(e, e) if e else "ok"
+port = int(sys.argv[2])
+refused = socket.socket()
+print("refused", name(refused.connect_ex((sys.argv[1], int(sys.argv[3])))))
+dissolved = socket.socket()
+print("connected", name(dissolved.connect_ex((sys.argv[1], 80))))
+r = libc.connect(dissolved.fileno(), ctypes.create_string_buffer(16), 16)
+print("dissolved", name(ctypes.get_errno()) if r else "ok")
+for label, s in (("refused", refused), ("dissolved", dissolved)):
+    try:
+        s.bind(("0.0.0.0", port))
+        print(label + "-bind", "ok")
+    except OSError as e:
+        print(label + "-bind", name(e.errno))
+    print(label + "-holds", s.getsockname()[1] == port)
+"""
+
+
+def test_a_host_socket_in_the_tree_cannot_hold_a_port_of_the_host(childflow):
+    res = childflow.run("--tcp-path", "auto", "--", "/usr/bin/python3", "-c", HOLD_HOST_PORT,
+                        T.ORIGIN_V4, "18080", str(T.CLOSED_PORT), timeout=60)
+    assert res.rc == 0, str(res)
+    got = dict(line.partition(" ")[::2] for line in res.out.splitlines())
+    assert got == {"refused": "ECONNREFUSED", "connected": "ok", "dissolved": "ok",
+                   "refused-bind": "EINVAL", "refused-holds": "False",
+                   "dissolved-bind": "EINVAL", "dissolved-holds": "False"}, str(res)
+
+
+# ADDR PORT REFUSED SECONDS: as FD_SWAP, but the main thread bind()s
+# descriptor 100 (a UDP socket or, when the other thread wins, the host
+# socket) to PORT: the engine lets a UDP socket's bind() through to the
+# kernel, which binds whatever the descriptor is when it runs the call.
+# Prints "held PORT" when the host socket got the port, then the tries.
+BIND_SWAP = r"""
+import ctypes, os, socket, struct, sys, threading, time
+port, seconds = int(sys.argv[2]), float(sys.argv[4])
+h = socket.socket()
+print("refused", h.connect_ex((sys.argv[1], int(sys.argv[3]))))
+N = 100
+stop = False
+def swap():
+    while not stop:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a fresh, unbound one
+        os.dup2(h.fileno(), N)
+        os.dup2(u.fileno(), N)
+        u.close()
+t = threading.Thread(target=swap)
+t.start()
+libc = ctypes.CDLL(None, use_errno=True)
+sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + bytes(12)
+buf = ctypes.create_string_buffer(sa, len(sa))
+tries, end = 0, time.time() + seconds
+try:
+    while time.time() < end:
+        tries += 1
+        libc.bind(N, buf, len(sa))
+        if h.getsockname()[1] == port:
+            print("held", port)
+            break
+finally:
+    stop = True
+    t.join()
+print("tries", tries)
+"""
+
+
+def test_a_host_socket_swapped_in_under_a_bind_the_kernel_runs_holds_nothing(childflow):
+    res = childflow.run("--tcp-path", "auto", "--", "/usr/bin/python3", "-c", BIND_SWAP,
+                        T.ORIGIN_V4, "18086", str(T.CLOSED_PORT), "3", timeout=60)
+    assert res.rc == 0, str(res)
+    lines = dict(line.partition(" ")[::2] for line in res.out.splitlines())
+    assert lines.get("refused") == "111", str(res)  # the tree holds a host socket
+    assert "held" not in lines, str(res)
+    assert int(lines["tries"]) > 1000, str(res)
+
+
+# The tree's own TCP binds, which its kernel may not make any more (but to
+# port 0): the engine makes them, exactly as the kernel would have.
+TREE_BINDS = r"""
+import errno, socket
+name = lambda e: errno.errorcode.get(e, e)
+def bind(label, fam, addr, s=None):
+    s = s or socket.socket(fam, socket.SOCK_STREAM)
+    try:
+        s.bind(addr)
+        print(label, "ok")
+    except OSError as e:
+        print(label, name(e.errno))
+    return s
+a = bind("specific", socket.AF_INET, ("127.0.0.1", 18081))
+a.listen()
+bind("in-use", socket.AF_INET, ("127.0.0.1", 18081))
+bind("twice", socket.AF_INET, ("127.0.0.1", 18082), a)
+bind("any-port", socket.AF_INET, ("0.0.0.0", 0))
+bind("privileged", socket.AF_INET, ("0.0.0.0", 80))
+bind("not-local", socket.AF_INET, ("192.0.2.1", 18083))
+bind("v6", socket.AF_INET6, ("::1", 18084))
+bind("v6-privileged", socket.AF_INET6, ("::", 443))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("0.0.0.0", 18085))
+print("udp ok")
+c = socket.create_connection(("127.0.0.1", 18081))
+x, _ = a.accept()
+x.sendall(b"hi")
+print("served", c.recv(2).decode())
+"""
+
+
+@pytest.mark.parametrize("path", ["auto", "relay"])
+def test_the_trees_own_tcp_binds_are_made_for_it_exactly(childflow, path):
+    res = childflow.run("--tcp-path", path, "--", "/usr/bin/python3", "-c", TREE_BINDS,
+                        timeout=60)
+    assert res.rc == 0, str(res)
+    got = dict(line.partition(" ")[::2] for line in res.out.splitlines())
+    assert got == {"specific": "ok", "in-use": "EADDRINUSE", "twice": "EINVAL",
+                   "any-port": "ok", "privileged": "EACCES", "not-local": "EADDRNOTAVAIL",
+                   "v6": "ok", "v6-privileged": "EACCES", "udp": "ok", "served": "hi"}, str(res)

@@ -300,6 +300,44 @@ def test_a_switched_socket_reconnected_cannot_reach_the_hosts_loopback(childflow
     assert lines[2] == "connect 0.0.0.0 ECONNREFUSED", str(res)
 
 
+# A connected socket: connect() with an address it cannot read is EFAULT, as
+# the kernel reads the address first; connect(AF_UNSPEC) dissolves it; the
+# dissolved host socket's next connect() is vetted anew: the host's loopback
+# stays out of reach, the origin is switched again.
+DISSOLVE = r"""
+import ctypes, errno, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+name = lambda r: errno.errorcode.get(r, r) if r else "ok"
+s = socket.socket()
+print("first", name(s.connect_ex((sys.argv[1], 80))))
+r = libc.connect(s.fileno(), None, 16)  # the address is read before the state is looked at
+print("fault", name(ctypes.get_errno()) if r else "ok")
+unspec = ctypes.create_string_buffer(16)  # sa_family 0: AF_UNSPEC
+r = libc.connect(s.fileno(), unspec, 16)
+print("dissolve", name(ctypes.get_errno()) if r else "ok")
+print("loopback", name(s.connect_ex(("127.0.0.1", int(sys.argv[2])))))
+print("again", name(s.connect_ex((sys.argv[1], 80))))
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+s.settimeout(10)
+print("reply", s.recv(12).decode())
+print("local", s.getsockname()[0])
+"""
+
+
+def test_a_dissolved_switched_socket_is_vetted_again(childflow, host_service):
+    got = {}
+    for path in ("auto", "relay"):
+        res = _run(childflow, DISSOLVE, T.ORIGIN_V4, str(hl.LOOP_PORT),
+                   opts=("--tcp-path", path))
+        assert res.rc == 0 and "host-service" not in res.out, str(res)
+        got[path] = _fields(res.out)
+    want = {"first": "ok", "fault": "EFAULT", "dissolve": "ok", "loopback": "ECONNREFUSED", "again": "ok",
+            "reply": "HTTP/1.1 200"}
+    assert {k: got["auto"].get(k) for k in want} == want, got
+    assert {k: got["relay"].get(k) for k in want} == want, got
+    assert got["auto"]["local"] == T.HOST_V4 and got["relay"]["local"] == CHILD_V4, got
+
+
 @pytest.mark.parametrize("addr", [T.HOST_V4, T.HOST_V6], ids=["ipv4", "ipv6"])
 def test_the_hosts_own_addresses_are_denied_on_the_switched_path(childflow, host_service, addr):
     outs = {}
@@ -472,9 +510,10 @@ def test_a_refused_switched_socket_connects_again_as_the_relay_path_lets_it(chil
     assert {k: relay.get(k) for k in want} == want, relay
 
 
-# A non-blocking connect, a poll, then connect() twice more: the kernel says
-# 0 the first time after the connection is made (as ab and APR rely on),
-# then EISCONN.
+# A non-blocking connect, a poll, then connect() twice more, a poll and one
+# more: the kernel says 0 the first time after the connection is made (as ab
+# and APR rely on), then EISCONN. A refused one says ECONNREFUSED the first
+# time (its pending error, no new attempt), then starts anew (EINPROGRESS).
 AGAIN = r"""
 import errno, select, socket, sys
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
@@ -485,16 +524,29 @@ print("first", name(s.connect_ex((sys.argv[1], int(sys.argv[2])))))
 select.select([], [s], [], 5)
 print("second", name(s.connect_ex((sys.argv[1], int(sys.argv[2])))))
 print("third", name(s.connect_ex((sys.argv[1], int(sys.argv[2])))))
+select.select([], [s], [], 5)
+print("fourth", name(s.connect_ex((sys.argv[1], int(sys.argv[2])))))
 print("local", s.getsockname()[0])
 """
 
 
 @pytest.mark.parametrize("addr,host", [(T.ORIGIN_V4, T.HOST_V4), (T.ORIGIN_V6, T.HOST_V6)],
                          ids=["ipv4", "ipv6"])
-def test_connect_after_a_non_blocking_one_answers_as_the_kernel(childflow, addr, host):
-    got = _fields(_run(childflow, AGAIN, addr, str(T.HTTP_PORT)).out)
-    relay = _fields(_run(childflow, AGAIN, addr, str(T.HTTP_PORT),
-                         opts=("--tcp-path", "relay")).out)
-    want = {"first": "EINPROGRESS", "second": "ok", "third": "EISCONN"}
-    assert {k: got.get(k) for k in want} == want and got["local"] == host, got
+@pytest.mark.parametrize("port,want", [
+    (T.HTTP_PORT, ("EINPROGRESS", "ok", "EISCONN", "EISCONN")),
+    (T.CLOSED_PORT, ("EINPROGRESS", "ECONNREFUSED", "EINPROGRESS", "ECONNREFUSED"))],
+    ids=["connected", "refused"])
+def test_connect_after_a_non_blocking_one_answers_as_the_kernel(childflow, addr, host, port,
+                                                                want):
+    res = _run(childflow, AGAIN, addr, str(port), opts=("--summary", "--summary-format", "json"))
+    got = _fields(res.out)
+    relay = _fields(_run(childflow, AGAIN, addr, str(port), opts=("--tcp-path", "relay")).out)
+    want = dict(zip(("first", "second", "third", "fourth"), want))
+    assert {k: got.get(k) for k in want} == want, got
     assert {k: relay.get(k) for k in want} == want, relay
+    # Every attempt switched: one connection, or the refused one's two.
+    by_path = json.loads(res.err[res.err.index("{"):])["connections"]["by_path"]
+    assert by_path["socket"] == (1 if port == T.HTTP_PORT else 2), by_path
+    assert by_path["relay"] == 0, by_path
+    if port == T.HTTP_PORT:
+        assert got["local"] == host, got
