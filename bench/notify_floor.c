@@ -49,8 +49,8 @@ static int send_fd(int via, int fd)
 {
 	char byte = 0, ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-			   .msg_controllen = sizeof(ctl)};
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
 
 	memset(ctl, 0, sizeof(ctl));
@@ -65,8 +65,8 @@ static int recv_fd(int via)
 {
 	char byte, ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-			   .msg_controllen = sizeof(ctl)};
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
 	struct cmsghdr *c;
 	int fd;
 
@@ -95,8 +95,8 @@ static void trapped_calls(int via, long calls)
 
 	if (sock < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		_exit(1);
-	listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
-			   &prog);
+	listener =
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 	if (listener < 0 || send_fd(via, (int)listener) < 0)
 		_exit(1);
 	close((int)listener);
