@@ -30,12 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
-#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
-#endif
-#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
-#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
-#endif
+#include "sandbox/connfilter.h"
 
 static uint64_t now_ns(void)
 {
@@ -159,7 +154,7 @@ static double round_trip(long calls, int switched)
 	    epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev) < 0)
 		goto reap;
 	/* As the engine: a kernel without the flag wakes the caller on any CPU. */
-	(void)ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+	(void)cf_connfilter_sync_wake_up(listener);
 	for (long i = 0; i < calls; i++)
 		if (epoll_wait(ep, &ev, 1, -1) != 1 || answer(listener, install) < 0)
 			goto reap;
